@@ -1,0 +1,215 @@
+//! OAUTHBEARER (RFC 7628): one message,
+//! `n,a={authzid},^Aauth=Bearer {token}^A^A`.
+//!
+//! On failure the server sends a 334 challenge holding a JSON error; the
+//! client must answer it with a single `^A` (kvsep), after which the server
+//! fails the AUTH command (RFC 7628 section 3.2.3).
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use super::{
+    bearer_error_note, check_no_ctrl_a, escape_saslname, Credentials, Mechanism, SaslError,
+    SaslMechanism, SaslStep,
+};
+
+/// Progress of an OAUTHBEARER exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    MessagePending,
+    MessageSent,
+    ErrorAcknowledged,
+}
+
+/// The client side of OAUTHBEARER.
+pub struct OAuthBearerClient {
+    /// The GS2 header, `n,a={authzid},`, already escaped.
+    gs2_header: String,
+    token: Zeroizing<String>,
+    state: State,
+}
+
+impl OAuthBearerClient {
+    /// Builds an OAUTHBEARER client; needs bearer-token credentials. The
+    /// authorization identity sent is the authzid if set, else the username.
+    pub fn new(credentials: &Credentials) -> Result<Self, SaslError> {
+        let token = credentials.token_for(Mechanism::OAuthBearer)?;
+        credentials.validate()?;
+        let (field, authzid) = match credentials.authzid() {
+            Some(authzid) => ("authzid", authzid),
+            None => ("username", credentials.username()),
+        };
+        check_no_ctrl_a(Mechanism::OAuthBearer, field, authzid)?;
+        check_no_ctrl_a(Mechanism::OAuthBearer, "token", token)?;
+        Ok(OAuthBearerClient {
+            gs2_header: format!("n,a={},", escape_saslname(authzid)),
+            token: token.clone(),
+            state: State::MessagePending,
+        })
+    }
+
+    fn message(&self) -> Zeroizing<Vec<u8>> {
+        let mut message = Zeroizing::new(Vec::with_capacity(
+            self.gs2_header.len() + self.token.len() + 16,
+        ));
+        message.extend_from_slice(self.gs2_header.as_bytes());
+        message.extend_from_slice(b"\x01auth=Bearer ");
+        message.extend_from_slice(self.token.as_bytes());
+        message.extend_from_slice(b"\x01\x01");
+        message
+    }
+}
+
+impl SaslMechanism for OAuthBearerClient {
+    fn mechanism(&self) -> Mechanism {
+        Mechanism::OAuthBearer
+    }
+
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
+        if self.state != State::MessagePending {
+            return Err(SaslError::OutOfOrder {
+                mechanism: Mechanism::OAuthBearer,
+                reason: "initial_response() called after the message was already produced",
+            });
+        }
+        self.state = State::MessageSent;
+        Ok(Some(self.message()))
+    }
+
+    fn respond(&mut self, challenge: &[u8]) -> Result<SaslStep, SaslError> {
+        match self.state {
+            // No initial response was sent: this is the server's "go ahead".
+            State::MessagePending if challenge.is_empty() => {
+                self.state = State::MessageSent;
+                Ok(SaslStep::new(self.message()))
+            }
+            State::MessagePending => Err(SaslError::MalformedChallenge {
+                mechanism: Mechanism::OAuthBearer,
+                reason: "expected an empty challenge before the client's message".to_owned(),
+            }),
+            State::MessageSent => {
+                self.state = State::ErrorAcknowledged;
+                Ok(SaslStep::new(Zeroizing::new(vec![0x01]))
+                    .with_note(bearer_error_note(Mechanism::OAuthBearer, challenge)))
+            }
+            State::ErrorAcknowledged => Err(SaslError::UnexpectedChallenge {
+                mechanism: Mechanism::OAuthBearer,
+            }),
+        }
+    }
+
+    fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
+        match self.state {
+            State::MessagePending => Err(SaslError::IncompleteExchange {
+                mechanism: Mechanism::OAuthBearer,
+            }),
+            State::MessageSent | State::ErrorAcknowledged => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for OAuthBearerClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthBearerClient")
+            .field("gs2_header", &self.gs2_header)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg==";
+
+    fn client() -> OAuthBearerClient {
+        OAuthBearerClient::new(&Credentials::bearer_token("user@example.com", TOKEN)).unwrap()
+    }
+
+    #[test]
+    fn initial_response_format() {
+        let mut client = client();
+        let initial = client.initial_response().unwrap().unwrap();
+        assert_eq!(
+            initial.as_slice(),
+            format!("n,a=user@example.com,\x01auth=Bearer {TOKEN}\x01\x01").as_bytes()
+        );
+        client.finish(None).unwrap();
+    }
+
+    #[test]
+    fn authzid_is_escaped_and_preferred() {
+        let mut client =
+            OAuthBearerClient::new(&Credentials::bearer_token("we,ird=name", "tok")).unwrap();
+        let initial = client.initial_response().unwrap().unwrap();
+        assert!(initial.starts_with(b"n,a=we=2Cird=3Dname,\x01auth=Bearer tok"));
+
+        let credentials = Credentials::bearer_token("user", "tok").with_authzid("boss");
+        let mut client = OAuthBearerClient::new(&credentials).unwrap();
+        let initial = client.initial_response().unwrap().unwrap();
+        assert!(initial.starts_with(b"n,a=boss,\x01"));
+    }
+
+    #[test]
+    fn error_challenge_gets_kvsep_then_unexpected() {
+        let mut client = client();
+        client.initial_response().unwrap();
+        let step = client
+            .respond(br#"{"status":"invalid_token","scope":"example_scope","openid-configuration":"https://example.com/.well-known/openid-configuration"}"#)
+            .unwrap();
+        assert_eq!(step.response.as_slice(), b"\x01");
+        let note = step.note.unwrap();
+        assert!(note.contains("status invalid_token"), "{note}");
+        assert!(!note.contains(TOKEN));
+        assert!(matches!(
+            client.respond(b"{}"),
+            Err(SaslError::UnexpectedChallenge {
+                mechanism: Mechanism::OAuthBearer
+            })
+        ));
+    }
+
+    #[test]
+    fn message_on_empty_challenge_when_no_initial_response() {
+        let mut client = client();
+        let step = client.respond(b"").unwrap();
+        assert!(step.response.starts_with(b"n,a=user@example.com,\x01"));
+        assert!(matches!(
+            client.initial_response(),
+            Err(SaslError::OutOfOrder { .. })
+        ));
+    }
+
+    #[test]
+    fn password_is_wrong_secret_kind() {
+        assert!(matches!(
+            OAuthBearerClient::new(&Credentials::password("a", "b")),
+            Err(SaslError::WrongSecretKind {
+                mechanism: Mechanism::OAuthBearer,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn ctrl_a_is_rejected() {
+        assert!(matches!(
+            OAuthBearerClient::new(&Credentials::bearer_token("a", "t\u{1}k")),
+            Err(SaslError::InvalidInput { field: "token", .. })
+        ));
+        assert!(matches!(
+            OAuthBearerClient::new(&Credentials::bearer_token("a\u{1}", "tk")),
+            Err(SaslError::InvalidInput {
+                field: "username",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn debug_hides_token() {
+        assert!(!format!("{:?}", client()).contains(TOKEN));
+    }
+}

@@ -1,0 +1,396 @@
+//! Every command the client sends, formatted in one place. Arguments are
+//! checked here: CR, LF and NUL never reach the wire, so no caller-supplied
+//! value can start a second command.
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Phase, Result};
+
+/// Longest `AUTH` line (RFC 4954 section 4: 12288 octets including CRLF).
+pub const MAX_AUTH_LINE: usize = 12288;
+/// Longest other command line (RFC 5321 4.5.3.1.4, CRLF included).
+pub const MAX_COMMAND_LINE: usize = 512;
+/// Longest local part of an address (RFC 5321 4.5.3.1.1).
+pub const MAX_LOCAL_PART: usize = 64;
+/// Longest domain (RFC 5321 4.5.3.1.2).
+pub const MAX_DOMAIN: usize = 255;
+/// Longest reverse- or forward-path including the angle brackets (RFC 5321 4.5.3.1.3).
+pub const MAX_PATH: usize = 256;
+
+/// Optional `MAIL FROM` parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailParams {
+    /// `SIZE=` (RFC 1870), sent when the server offers SIZE.
+    pub size: Option<u64>,
+    /// `BODY=8BITMIME` (RFC 6152).
+    pub eight_bit: bool,
+    /// `SMTPUTF8` (RFC 6531).
+    pub smtputf8: bool,
+}
+
+/// A command, as a value: formatted on the wire by [`Command::to_wire`] and
+/// shown in the transcript by [`Command::to_transcript`].
+#[derive(Debug)]
+pub enum Command {
+    /// `EHLO name`.
+    Ehlo(String),
+    /// `HELO name`.
+    Helo(String),
+    /// `STARTTLS`.
+    StartTls,
+    /// `AUTH mechanism [initial-response]`; the response is already base64.
+    Auth {
+        /// Mechanism name.
+        mechanism: &'static str,
+        /// Base64 initial response (`=` for an empty one).
+        initial_response: Option<Zeroizing<String>>,
+    },
+    /// A base64 answer to a `334` challenge (`*` cancels).
+    AuthResponse(Zeroizing<String>),
+    /// `MAIL FROM:<path> params`.
+    MailFrom {
+        /// The reverse path, empty for the null sender.
+        from: String,
+        /// Parameters.
+        params: MailParams,
+    },
+    /// `RCPT TO:<path>`.
+    RcptTo(String),
+    /// `DATA`.
+    Data,
+    /// `RSET`.
+    Rset,
+    /// `NOOP`.
+    Noop,
+    /// `QUIT`.
+    Quit,
+}
+
+impl Command {
+    /// The protocol phase this command belongs to (for errors and timeouts).
+    pub fn phase(&self) -> Phase {
+        match self {
+            Command::Ehlo(_) => Phase::Ehlo,
+            Command::Helo(_) => Phase::Helo,
+            Command::StartTls => Phase::StartTls,
+            Command::Auth { .. } | Command::AuthResponse(_) => Phase::Auth,
+            Command::MailFrom { .. } => Phase::MailFrom,
+            Command::RcptTo(_) => Phase::RcptTo,
+            Command::Data => Phase::Data,
+            Command::Rset => Phase::Rset,
+            Command::Noop => Phase::Noop,
+            Command::Quit => Phase::Quit,
+        }
+    }
+
+    /// Appends the command line, CRLF included, to `out`. Fails if an
+    /// argument holds CR, LF or NUL or the line is too long.
+    pub fn to_wire(&self, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        let mut push = |s: &str| out.extend_from_slice(s.as_bytes());
+        match self {
+            Command::Ehlo(name) => {
+                push("EHLO ");
+                push(name);
+            }
+            Command::Helo(name) => {
+                push("HELO ");
+                push(name);
+            }
+            Command::StartTls => push("STARTTLS"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                push("AUTH ");
+                push(mechanism);
+                if let Some(ir) = initial_response {
+                    push(" ");
+                    push(ir);
+                }
+            }
+            Command::AuthResponse(response) => push(response),
+            Command::MailFrom { from, params } => {
+                push("MAIL FROM:<");
+                push(from);
+                push(">");
+                if let Some(size) = params.size {
+                    push(&format!(" SIZE={size}"));
+                }
+                if params.eight_bit {
+                    push(" BODY=8BITMIME");
+                }
+                if params.smtputf8 {
+                    push(" SMTPUTF8");
+                }
+            }
+            Command::RcptTo(to) => {
+                push("RCPT TO:<");
+                push(to);
+                push(">");
+            }
+            Command::Data => push("DATA"),
+            Command::Rset => push("RSET"),
+            Command::Noop => push("NOOP"),
+            Command::Quit => push("QUIT"),
+        }
+        let line = &out[start..];
+        let bad = line.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
+        let limit = match self {
+            Command::Auth { .. } | Command::AuthResponse(_) => MAX_AUTH_LINE,
+            _ => MAX_COMMAND_LINE,
+        };
+        let too_long = line.len() + 2 > limit;
+        if bad || too_long {
+            out.truncate(start);
+            let field = self.field_name();
+            return Err(Error::invalid(
+                field,
+                if bad {
+                    "contains CR, LF or NUL".to_string()
+                } else {
+                    format!("the command line would exceed {limit} octets")
+                },
+            ));
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    fn field_name(&self) -> &'static str {
+        match self {
+            Command::Ehlo(_) | Command::Helo(_) => "client name",
+            Command::Auth { .. } | Command::AuthResponse(_) => "authentication data",
+            Command::MailFrom { .. } => "sender address",
+            Command::RcptTo(_) => "recipient address",
+            _ => "command",
+        }
+    }
+
+    /// The line as it may appear in a transcript: authentication data is
+    /// replaced by `[credentials hidden]`.
+    pub fn to_transcript(&self) -> String {
+        match self {
+            Command::Auth {
+                mechanism,
+                initial_response: Some(_),
+            } => format!("AUTH {mechanism} [credentials hidden]"),
+            Command::AuthResponse(_) => "[credentials hidden]".to_string(),
+            other => {
+                let mut line = Vec::new();
+                match other.to_wire(&mut line) {
+                    Ok(()) => {
+                        line.truncate(line.len() - 2);
+                        String::from_utf8_lossy(&line).into_owned()
+                    }
+                    Err(_) => "[invalid command]".to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// Checks a client name for EHLO/HELO: a domain or an address literal.
+pub fn validate_client_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid("client name", "is empty"));
+    }
+    if name.len() > MAX_DOMAIN {
+        return Err(Error::invalid(
+            "client name",
+            format!("is longer than {MAX_DOMAIN} octets"),
+        ));
+    }
+    if name.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(Error::invalid(
+            "client name",
+            "contains a space or a control character (CR, LF, NUL...)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an envelope address (without angle brackets) against RFC 5321
+/// syntax limits. `field` names the input in errors. The empty string (the
+/// null reverse-path) is accepted only when `allow_null` is set.
+pub fn validate_address(address: &str, field: &'static str, allow_null: bool) -> Result<()> {
+    if address.is_empty() {
+        return if allow_null {
+            Ok(())
+        } else {
+            Err(Error::invalid(field, "is empty"))
+        };
+    }
+    if let Some(b) = address.bytes().find(|b| b.is_ascii_control()) {
+        let what = match b {
+            b'\r' => "CR",
+            b'\n' => "LF",
+            0 => "NUL",
+            _ => "a control character",
+        };
+        return Err(Error::invalid(field, format!("contains {what}")));
+    }
+    if address.contains(['<', '>']) {
+        return Err(Error::invalid(field, "contains '<' or '>'"));
+    }
+    if address.len() + 2 > MAX_PATH {
+        return Err(Error::invalid(
+            field,
+            format!("is longer than {} octets", MAX_PATH - 2),
+        ));
+    }
+    let Some(at) = address.rfind('@') else {
+        // RFC 5321 allows a bare "postmaster" as a recipient.
+        if field == "recipient address" && address.eq_ignore_ascii_case("postmaster") {
+            return Ok(());
+        }
+        return Err(Error::invalid(field, "has no '@'"));
+    };
+    let (local, domain) = (&address[..at], &address[at + 1..]);
+    if local.is_empty() {
+        return Err(Error::invalid(field, "has an empty local part"));
+    }
+    if local.len() > MAX_LOCAL_PART {
+        return Err(Error::invalid(
+            field,
+            format!("has a local part longer than {MAX_LOCAL_PART} octets"),
+        ));
+    }
+    if !local.starts_with('"') && local.contains(' ') {
+        return Err(Error::invalid(field, "has a space in an unquoted local part"));
+    }
+    if domain.is_empty() {
+        return Err(Error::invalid(field, "has an empty domain"));
+    }
+    if domain.len() > MAX_DOMAIN {
+        return Err(Error::invalid(
+            field,
+            format!("has a domain longer than {MAX_DOMAIN} octets"),
+        ));
+    }
+    if domain.starts_with('[') {
+        if !domain.ends_with(']') || domain.contains(' ') {
+            return Err(Error::invalid(field, "has a malformed address literal"));
+        }
+        return Ok(());
+    }
+    if domain.contains(' ') || domain.contains("..") || domain.starts_with('.') {
+        return Err(Error::invalid(field, "has a malformed domain"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(cmd: &Command) -> Result<String> {
+        let mut out = Vec::new();
+        cmd.to_wire(&mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn formats_commands() {
+        assert_eq!(wire(&Command::Ehlo("a.b".into())).unwrap(), "EHLO a.b\r\n");
+        assert_eq!(wire(&Command::Quit).unwrap(), "QUIT\r\n");
+        let mail = Command::MailFrom {
+            from: "a@b.c".into(),
+            params: MailParams {
+                size: Some(10),
+                eight_bit: true,
+                smtputf8: true,
+            },
+        };
+        assert_eq!(
+            wire(&mail).unwrap(),
+            "MAIL FROM:<a@b.c> SIZE=10 BODY=8BITMIME SMTPUTF8\r\n"
+        );
+        let null = Command::MailFrom {
+            from: String::new(),
+            params: MailParams::default(),
+        };
+        assert_eq!(wire(&null).unwrap(), "MAIL FROM:<>\r\n");
+        assert_eq!(
+            wire(&Command::RcptTo("x@y.z".into())).unwrap(),
+            "RCPT TO:<x@y.z>\r\n"
+        );
+    }
+
+    #[test]
+    fn rejects_line_breaks_in_every_argument() {
+        for evil in ["a\r\nRSET", "a\nb", "a\rb", "a\0b"] {
+            assert!(wire(&Command::Ehlo(evil.into())).is_err());
+            assert!(wire(&Command::RcptTo(evil.into())).is_err());
+            assert!(wire(&Command::AuthResponse(Zeroizing::new(evil.into()))).is_err());
+            let mail = Command::MailFrom {
+                from: evil.into(),
+                params: MailParams::default(),
+            };
+            let err = wire(&mail).unwrap_err();
+            assert!(matches!(err, Error::InvalidInput { field: "sender address", .. }));
+        }
+    }
+
+    #[test]
+    fn auth_is_hidden_in_transcript() {
+        let auth = Command::Auth {
+            mechanism: "PLAIN",
+            initial_response: Some(Zeroizing::new("AHRpbQB0YW5zdGFhZnRhbnN0YWFm".into())),
+        };
+        assert_eq!(auth.to_transcript(), "AUTH PLAIN [credentials hidden]");
+        let resp = Command::AuthResponse(Zeroizing::new("c2VjcmV0".into()));
+        assert_eq!(resp.to_transcript(), "[credentials hidden]");
+        assert!(!format!("{:?}", resp).is_empty());
+    }
+
+    #[test]
+    fn command_length_limits() {
+        let long = format!("{}@x.org", "a".repeat(600));
+        assert!(wire(&Command::RcptTo(long)).is_err());
+        let ir = Zeroizing::new("A".repeat(5000));
+        let auth = Command::Auth {
+            mechanism: "XOAUTH2",
+            initial_response: Some(ir),
+        };
+        assert!(wire(&auth).is_ok());
+    }
+
+    #[test]
+    fn address_validation() {
+        let ok = ["a@b.c", "\"john doe\"@x.org", "u@[127.0.0.1]", "用户@例子.中国"];
+        for a in ok {
+            validate_address(a, "recipient address", false).unwrap();
+        }
+        validate_address("", "sender address", true).unwrap();
+        validate_address("postmaster", "recipient address", false).unwrap();
+        let bad = [
+            "",
+            "nobody",
+            "@x.org",
+            "a@",
+            "a b@x.org",
+            "a@x..org",
+            "a@x\r\n.org",
+            "a\0@x.org",
+            "a>@x.org",
+            "a@[1.2.3.4",
+        ];
+        for a in bad {
+            assert!(validate_address(a, "recipient address", false).is_err(), "{a:?}");
+        }
+        let long_local = format!("{}@x.org", "a".repeat(65));
+        assert!(validate_address(&long_local, "recipient address", false).is_err());
+        let long_domain = format!("a@{}.org", "d".repeat(252));
+        assert!(validate_address(&long_domain, "recipient address", false).is_err());
+    }
+
+    #[test]
+    fn client_name_validation() {
+        validate_client_name("mail.example.org").unwrap();
+        validate_client_name("[127.0.0.1]").unwrap();
+        for bad in ["", "a b", "a\r\nMAIL", "a\0"] {
+            assert!(validate_client_name(bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! # smtp-core
+//!
+//! A blocking SMTP submission client (RFC 5321, RFC 6409) for sending
+//! authenticated mail, with safe defaults: TLS required when credentials
+//! are set, certificates verified, credentials never sent in clear to a
+//! remote server, never written to a transcript.
+//!
+//! ```no_run
+//! use smtp_core::{Client, Config, Envelope};
+//!
+//! # fn main() -> Result<(), smtp_core::Error> {
+//! let config = Config::from_url("smtp://user:secret@mail.example.org:587")?;
+//! let mut client = Client::connect(config)?;          // STARTTLS + AUTH
+//! let envelope = Envelope::new("me@example.org", ["you@example.net"])?;
+//! let message = b"From: me@example.org\r\nTo: you@example.net\r\n\
+//!                 Subject: Hello\r\n\r\nHello from Rust.\r\n";
+//! let report = client.send_bytes(&envelope, message)?;
+//! println!("accepted: {}", report.reply);
+//! client.quit()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The pieces, one module per concern: [`reply`] parses server replies
+//! with hard limits, [`command`] formats every command and refuses CR, LF
+//! and NUL in arguments, [`capabilities`] reads EHLO, [`auth`] has one
+//! file per SASL mechanism, [`data`] encodes message bodies for DATA as a
+//! stream, and [`Client`] runs the protocol.
+
+pub mod auth;
+pub mod capabilities;
+pub mod command;
+mod config;
+pub mod data;
+mod error;
+mod net;
+pub mod reply;
+mod session;
+mod tls;
+mod transcript;
+
+pub use auth::{Credentials, Mechanism, SaslError, Secret};
+pub use capabilities::Capabilities;
+pub use config::{Config, PlaintextAuthPolicy, RecipientPolicy, Timeouts};
+pub use error::{Error, Phase, Result, TlsErrorKind};
+pub use net::TlsInfo;
+pub use reply::{EnhancedCode, Reply};
+pub use session::{Client, Envelope, RecipientResult, SendReport, MAX_AUTH_ROUNDS};
+pub use tls::{Security, TlsOptions};
+pub use transcript::{Direction, TranscriptFn, HIDDEN};
+
+/// This crate's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,442 @@
+//! The connection: TCP (every resolved address in order), an optional
+//! rustls layer, per-phase timeouts and a bounded line reader.
+//!
+//! The session sees one `Connection` whatever the transport, so TLS slots
+//! in under it without changes there.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+
+use crate::error::{Error, Phase, TlsErrorKind};
+use crate::reply::MAX_LINE_LEN;
+
+/// Read buffer size: a whole maximal line fits, with room to spare.
+const READ_BUF_LEN: usize = MAX_LINE_LEN + 4096;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Facts about an established TLS session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// Protocol version, e.g. `"TLSv1.3"`.
+    pub version: String,
+    /// Cipher suite name.
+    pub cipher_suite: String,
+    /// The server's certificate chain, DER, leaf first.
+    pub peer_certificates: Vec<Vec<u8>>,
+}
+
+/// An open connection to the server.
+pub(crate) struct Connection {
+    stream: Stream,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    peer: SocketAddr,
+    /// Limit for the current public call (the overall deadline).
+    deadline: Option<Instant>,
+    tls_info: Option<TlsInfo>,
+}
+
+/// Maps an I/O error during `phase` to our error type.
+pub(crate) fn io_error(phase: Phase, after: Duration, err: io::Error) -> Error {
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout { phase, after },
+        _ => Error::Io { phase, source: err },
+    }
+}
+
+impl Connection {
+    /// Resolves `host` and tries each address in order until one accepts.
+    pub(crate) fn connect(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<Connection, Error> {
+        let server = format!("{host}:{port}");
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let addrs: Vec<SocketAddr> = (bare, port)
+            .to_socket_addrs()
+            .map_err(|source| Error::Connect {
+                server: server.clone(),
+                source,
+            })?
+            .collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
+        for addr in addrs {
+            let timeout = match remaining(deadline, timeout) {
+                Some(t) => t,
+                None => {
+                    return Err(Error::Timeout {
+                        phase: Phase::Connect,
+                        after: timeout,
+                    })
+                }
+            };
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(tcp) => {
+                    // Every protocol step is written whole; Nagle would only
+                    // delay the last small segment until the peer's delayed ACK.
+                    tcp.set_nodelay(true)
+                        .map_err(|e| io_error(Phase::Connect, timeout, e))?;
+                    return Ok(Connection {
+                        stream: Stream::Plain(tcp),
+                        buf: vec![0; READ_BUF_LEN].into_boxed_slice(),
+                        start: 0,
+                        end: 0,
+                        peer: addr,
+                        deadline,
+                        tls_info: None,
+                    });
+                }
+                Err(e) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
+            }
+        }
+        Err(Error::Connect {
+            server,
+            source: last,
+        })
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.stream.tcp().local_addr().ok()
+    }
+
+    /// True when the peer is on this machine (127.0.0.0/8, ::1, or an
+    /// IPv4-mapped loopback address).
+    pub(crate) fn peer_is_loopback(&self) -> bool {
+        match self.peer.ip() {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        }
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    pub(crate) fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
+    }
+
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Applies the smaller of `timeout` and the time left before the
+    /// deadline to the socket; Err(Timeout) if nothing is left.
+    fn arm(&self, phase: Phase, timeout: Duration, until: Instant) -> Result<(), Error> {
+        let now = Instant::now();
+        let mut left = until.saturating_duration_since(now);
+        if let Some(deadline) = self.deadline {
+            left = left.min(deadline.saturating_duration_since(now));
+        }
+        if left.is_zero() {
+            return Err(Error::Timeout {
+                phase,
+                after: timeout,
+            });
+        }
+        let tcp = self.stream.tcp();
+        tcp.set_read_timeout(Some(left))
+            .and_then(|()| tcp.set_write_timeout(Some(left)))
+            .map_err(|e| io_error(phase, timeout, e))
+    }
+
+    /// Writes all of `bytes` within `timeout`.
+    pub(crate) fn write_all(
+        &mut self,
+        bytes: &[u8],
+        phase: Phase,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let until = Instant::now() + timeout;
+        self.arm(phase, timeout, until)?;
+        self.stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush())
+            .map_err(|e| io_error(phase, timeout, e))
+    }
+
+    /// A writer for the message body: each write is bounded by `timeout`
+    /// (RFC 5321's data block timeout) and the overall deadline.
+    pub(crate) fn body_writer(&mut self, timeout: Duration) -> BodyWriter<'_> {
+        BodyWriter {
+            conn: self,
+            timeout,
+        }
+    }
+
+    /// Reads one line (without its CRLF or LF) within the time left before
+    /// `until`. A line longer than [`MAX_LINE_LEN`] is a protocol error,
+    /// detected without reading the rest of it.
+    pub(crate) fn read_line(
+        &mut self,
+        phase: Phase,
+        timeout: Duration,
+        until: Instant,
+    ) -> Result<Vec<u8>, Error> {
+        loop {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let line_end = self.start + pos;
+                let mut line = &self.buf[self.start..line_end];
+                if let Some(stripped) = line.strip_suffix(b"\r") {
+                    line = stripped;
+                }
+                let line = line.to_vec();
+                self.start = line_end + 1;
+                if self.start == self.end {
+                    self.start = 0;
+                    self.end = 0;
+                }
+                return Ok(line);
+            }
+            if self.end - self.start >= MAX_LINE_LEN {
+                return Err(Error::Protocol {
+                    phase,
+                    reason: format!("reply line longer than {MAX_LINE_LEN} bytes"),
+                });
+            }
+            if self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            self.arm(phase, timeout, until)?;
+            let n = loop {
+                match self.stream.read(&mut self.buf[self.end..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_error(phase, timeout, e)),
+                }
+            };
+            if n == 0 {
+                return Err(Error::Io {
+                    phase,
+                    source: io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection",
+                    ),
+                });
+            }
+            self.end += n;
+        }
+    }
+
+    /// True when the server has sent bytes we have not read: in our buffer,
+    /// in the TLS layer, or waiting in the socket. Used right after the
+    /// `220` to `STARTTLS`, when anything more is an injection attempt.
+    pub(crate) fn has_unread_input(&mut self) -> bool {
+        if self.start < self.end {
+            return true;
+        }
+        let tcp = self.stream.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        let pending = matches!(tcp.peek(&mut probe), Ok(n) if n > 0);
+        let _ = tcp.set_nonblocking(false);
+        pending
+    }
+
+    /// Runs the TLS handshake over this (plain) connection.
+    pub(crate) fn start_tls(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+        timeout: Duration,
+    ) -> Result<Connection, Error> {
+        let phase = Phase::TlsHandshake;
+        let Connection {
+            stream,
+            buf,
+            peer,
+            deadline,
+            ..
+        } = self;
+        let mut tcp = match stream {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(_) => {
+                return Err(Error::Protocol {
+                    phase,
+                    reason: "TLS is already active".into(),
+                })
+            }
+        };
+        let mut tls = ClientConnection::new(config, name).map_err(|e| Error::Tls {
+            phase,
+            kind: TlsErrorKind::Config,
+            message: e.to_string(),
+        })?;
+        let until = Instant::now() + timeout;
+        let mut left = until.saturating_duration_since(Instant::now());
+        if let Some(d) = deadline {
+            left = left.min(d.saturating_duration_since(Instant::now()));
+        }
+        if left.is_zero() {
+            return Err(Error::Timeout {
+                phase,
+                after: timeout,
+            });
+        }
+        tcp.set_read_timeout(Some(left))
+            .and_then(|()| tcp.set_write_timeout(Some(left)))
+            .map_err(|e| io_error(phase, timeout, e))?;
+        while tls.is_handshaking() {
+            if let Err(e) = tls.complete_io(&mut tcp) {
+                return Err(handshake_error(e, timeout));
+            }
+            if Instant::now() >= until {
+                return Err(Error::Timeout {
+                    phase,
+                    after: timeout,
+                });
+            }
+        }
+        let info = TlsInfo {
+            version: tls
+                .protocol_version()
+                .map(|v| v.as_str().unwrap_or("TLS").replace('_', "."))
+                .unwrap_or_default(),
+            cipher_suite: tls
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+            peer_certificates: tls
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
+        };
+        Ok(Connection {
+            stream: Stream::Tls(Box::new(StreamOwned::new(tls, tcp))),
+            buf,
+            start: 0,
+            end: 0,
+            peer,
+            deadline,
+            tls_info: Some(info),
+        })
+    }
+
+    /// Closes the connection at once (no QUIT).
+    pub(crate) fn shutdown(&self) {
+        let _ = self.stream.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+fn handshake_error(err: io::Error, timeout: Duration) -> Error {
+    let phase = Phase::TlsHandshake;
+    if let Some(tls) = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        let (kind, message) = crate::tls::classify(tls);
+        return Error::Tls {
+            phase,
+            kind,
+            message,
+        };
+    }
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout {
+            phase,
+            after: timeout,
+        },
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => Error::Tls {
+            phase,
+            kind: TlsErrorKind::Handshake,
+            message: "the server closed the connection during the TLS handshake".into(),
+        },
+        _ => Error::Tls {
+            phase,
+            kind: TlsErrorKind::Handshake,
+            message: err.to_string(),
+        },
+    }
+}
+
+fn remaining(deadline: Option<Instant>, timeout: Duration) -> Option<Duration> {
+    match deadline {
+        None => Some(timeout),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            (!left.is_zero()).then(|| left.min(timeout))
+        }
+    }
+}
+
+/// Writes message body bytes with the data block timeout.
+pub(crate) struct BodyWriter<'a> {
+    conn: &'a mut Connection,
+    timeout: Duration,
+}
+
+impl Write for BodyWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let until = Instant::now() + self.timeout;
+        self.conn
+            .arm(Phase::Body, self.timeout, until)
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data block timeout"))?;
+        self.conn.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.stream.flush()
+    }
+}

@@ -1,0 +1,975 @@
+//! The protocol state machine: greeting, EHLO/HELO, STARTTLS, AUTH, the
+//! mail transaction (pipelined when offered), RSET, NOOP, QUIT.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use zeroize::Zeroizing;
+
+use crate::auth::{self, Mechanism};
+use crate::capabilities::Capabilities;
+use crate::command::{self, Command, MailParams};
+use crate::config::{Config, PlaintextAuthPolicy, RecipientPolicy};
+use crate::data::{self, CopyError};
+use crate::error::{Error, Phase, Result, TlsErrorKind};
+use crate::net::{Connection, TlsInfo};
+use crate::reply::{Reply, ReplyBuilder};
+use crate::tls::Security;
+use crate::transcript::{Direction, Transcript};
+
+/// Most `334` challenges answered in one AUTH exchange.
+pub const MAX_AUTH_ROUNDS: usize = 8;
+
+/// The sender and recipients of one message (RFC 5321 envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    from: String,
+    to: Vec<String>,
+    size: Option<u64>,
+    eight_bit: bool,
+}
+
+impl Envelope {
+    /// An envelope from `from` (the empty string is the null sender `<>`)
+    /// to each address in `to`. Addresses are bare (`user@example.org`,
+    /// no angle brackets, no display name) and are checked here: CR, LF,
+    /// NUL and RFC 5321 length limits are refused.
+    pub fn new<I, S>(from: impl Into<String>, to: I) -> Result<Envelope>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let from = from.into();
+        command::validate_address(&from, "sender address", true)?;
+        let to: Vec<String> = to.into_iter().map(Into::into).collect();
+        if to.is_empty() {
+            return Err(Error::invalid("recipient address", "no recipient given"));
+        }
+        for address in &to {
+            command::validate_address(address, "recipient address", false)?;
+        }
+        Ok(Envelope {
+            from,
+            to,
+            size: None,
+            eight_bit: false,
+        })
+    }
+
+    /// Declares the message size in octets, sent as `SIZE=` when the
+    /// server offers SIZE, and checked against the server's limit first.
+    pub fn with_size(mut self, size: u64) -> Envelope {
+        self.size = Some(size);
+        self
+    }
+
+    /// Declares that the body has 8-bit content (`BODY=8BITMIME`).
+    pub fn with_8bit_body(mut self, eight_bit: bool) -> Envelope {
+        self.eight_bit = eight_bit;
+        self
+    }
+
+    /// The sender (empty for the null sender).
+    pub fn from(&self) -> &str {
+        &self.from
+    }
+
+    /// The recipients.
+    pub fn to(&self) -> &[String] {
+        &self.to
+    }
+
+    /// True when an address has non-ASCII characters (needs SMTPUTF8).
+    pub fn needs_smtputf8(&self) -> bool {
+        !self.from.is_ascii() || self.to.iter().any(|a| !a.is_ascii())
+    }
+}
+
+/// The server's answer for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientResult {
+    /// The address as given.
+    pub address: String,
+    /// The reply to its `RCPT TO`.
+    pub reply: Reply,
+}
+
+impl RecipientResult {
+    /// True when the server accepted this recipient.
+    pub fn accepted(&self) -> bool {
+        self.reply.is_positive()
+    }
+}
+
+/// The outcome of a successful send: the message was accepted for the
+/// accepted recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReport {
+    /// Every recipient, in order, with its reply.
+    pub recipients: Vec<RecipientResult>,
+    /// The server's reply to the end of the message (often holds a queue id).
+    pub reply: Reply,
+}
+
+impl SendReport {
+    /// The recipients the server accepted.
+    pub fn accepted(&self) -> impl Iterator<Item = &RecipientResult> {
+        self.recipients.iter().filter(|r| r.accepted())
+    }
+
+    /// The recipients the server refused (the message did not go to them).
+    pub fn refused(&self) -> impl Iterator<Item = &RecipientResult> {
+        self.recipients.iter().filter(|r| !r.accepted())
+    }
+
+    /// True when every recipient was accepted.
+    pub fn all_accepted(&self) -> bool {
+        self.recipients.iter().all(RecipientResult::accepted)
+    }
+}
+
+/// An SMTP session: connected, greeted, TLS and AUTH done as configured,
+/// ready to send any number of messages.
+///
+/// Dropping a client sends `QUIT` without waiting for the reply.
+pub struct Client {
+    conn: Option<Connection>,
+    config: Config,
+    transcript: Transcript,
+    greeting: Reply,
+    capabilities: Capabilities,
+    authenticated: Option<Mechanism>,
+    /// Why the session can no longer be used, once it cannot.
+    closed: Option<String>,
+    wbuf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &format_args!("{}:{}", self.config.host, self.config.port))
+            .field("encrypted", &self.is_encrypted())
+            .field("authenticated", &self.authenticated)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects, reads the greeting, says EHLO (HELO if refused), sets up
+    /// TLS as the configured [`Security`] mode says, and authenticates if
+    /// credentials are set.
+    pub fn connect(config: Config) -> Result<Client> {
+        config.validate()?;
+        let security = config.security();
+        let tls_config = match security {
+            Security::None => None,
+            _ => Some(config.tls.client_config()?),
+        };
+        let deadline = config.timeouts.total.map(|t| Instant::now() + t);
+        let transcript = Transcript::new(config.transcript.clone());
+        let mut conn = Connection::connect(
+            &config.host,
+            config.port,
+            config.timeouts.connect,
+            deadline,
+        )?;
+        transcript.line_with(Direction::Info, || format!("connected to {}", conn.peer()));
+        if security == Security::Implicit {
+            let tls_config = tls_config.clone().expect("built for every TLS mode");
+            conn = conn.start_tls(
+                tls_config,
+                crate::tls::server_name(&config.host)?,
+                config.timeouts.command,
+            )?;
+            transcript.line_with(Direction::Info, || tls_note(conn.tls_info()));
+        }
+        let mut client = Client {
+            conn: Some(conn),
+            transcript,
+            greeting: Reply::new(0, None, Vec::new()),
+            capabilities: Capabilities::default(),
+            authenticated: None,
+            closed: None,
+            wbuf: Vec::with_capacity(1024),
+            config,
+        };
+        client.greet()?;
+        client.hello()?;
+        if matches!(security, Security::StartTls | Security::StartTlsIfOffered) {
+            let tls_config = tls_config.expect("built for every TLS mode");
+            client.start_tls(tls_config, security == Security::StartTls)?;
+        }
+        if client.config.credentials.is_some() {
+            client.authenticate()?;
+        }
+        client.set_deadline(None);
+        Ok(client)
+    }
+
+    /// The server's greeting.
+    pub fn greeting(&self) -> &Reply {
+        &self.greeting
+    }
+
+    /// What the server offers (from the last EHLO: the one over TLS when
+    /// TLS is on).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// True when the session runs over TLS.
+    pub fn is_encrypted(&self) -> bool {
+        self.conn.as_ref().is_some_and(Connection::is_tls)
+    }
+
+    /// The TLS session details, when TLS is on.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.conn.as_ref().and_then(Connection::tls_info)
+    }
+
+    /// The mechanism we authenticated with, if we did.
+    pub fn authenticated_with(&self) -> Option<Mechanism> {
+        self.authenticated
+    }
+
+    /// True while the session can still be used.
+    pub fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Sends one message: `MAIL FROM`, one `RCPT TO` per recipient, `DATA`
+    /// and the body read from `body` to its end (line endings normalised to
+    /// CRLF, dot-stuffed; never held whole in memory).
+    ///
+    /// With PIPELINING the envelope goes out in one write. Refused
+    /// recipients are reported in the [`SendReport`]; if none is accepted
+    /// (or, with [`RecipientPolicy::AllOrNothing`], any is refused) the
+    /// transaction is reset and [`Error::RecipientsRefused`] returned.
+    pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
+        self.ensure_open()?;
+        self.set_deadline(self.config.timeouts.total.map(|t| Instant::now() + t));
+        let result = self.transaction(envelope, body);
+        self.set_deadline(None);
+        result
+    }
+
+    /// Sends a message held in memory. SIZE and 8BITMIME are derived from
+    /// the bytes.
+    pub fn send_bytes(&mut self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
+        let mut envelope = envelope.clone();
+        if envelope.size.is_none() {
+            envelope.size = Some(message.len() as u64);
+        }
+        if !message.is_ascii() {
+            envelope.eight_bit = true;
+        }
+        self.send(&envelope, &mut &message[..])
+    }
+
+    /// `NOOP`: checks that the server is still there.
+    pub fn noop(&mut self) -> Result<Reply> {
+        self.ensure_open()?;
+        let reply = self.command(&Command::Noop)?;
+        if reply.is_positive() {
+            Ok(reply)
+        } else {
+            Err(Error::Rejected {
+                phase: Phase::Noop,
+                reply,
+            })
+        }
+    }
+
+    /// `RSET`: abandons any transaction in progress.
+    pub fn reset(&mut self) -> Result<()> {
+        self.ensure_open()?;
+        let reply = self.command(&Command::Rset)?;
+        if reply.is_positive() {
+            Ok(())
+        } else {
+            self.close(format!("RSET refused: {reply}"));
+            Err(Error::Rejected {
+                phase: Phase::Rset,
+                reply,
+            })
+        }
+    }
+
+    /// `QUIT`, then closes the connection. The session cannot be used after.
+    pub fn quit(&mut self) -> Result<()> {
+        self.ensure_open()?;
+        let result = self.command(&Command::Quit);
+        self.close("QUIT was sent".into());
+        match result {
+            Ok(reply) if reply.is_positive() => Ok(()),
+            Ok(reply) => Err(Error::Rejected {
+                phase: Phase::Quit,
+                reply,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ----- connection set-up -------------------------------------------
+
+    fn greet(&mut self) -> Result<()> {
+        let timeout = self.config.timeouts.greeting;
+        let reply = self.read_reply(Phase::Greeting, timeout)?;
+        if reply.code() != 220 {
+            self.close(format!("greeting refused: {reply}"));
+            return Err(Error::Rejected {
+                phase: Phase::Greeting,
+                reply,
+            });
+        }
+        self.greeting = reply;
+        Ok(())
+    }
+
+    fn client_name(&self) -> String {
+        if let Some(name) = &self.config.client_name {
+            return name.clone();
+        }
+        if let Some(host) = local_host_name() {
+            return host;
+        }
+        match self.conn.as_ref().and_then(Connection::local_addr) {
+            Some(std::net::SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
+            Some(a) => format!("[{}]", a.ip()),
+            None => "[127.0.0.1]".into(),
+        }
+    }
+
+    /// EHLO, falling back to HELO when the server does not know EHLO.
+    fn hello(&mut self) -> Result<()> {
+        let name = self.client_name();
+        let reply = self.command(&Command::Ehlo(name.clone()))?;
+        if reply.is_positive() {
+            self.capabilities = Capabilities::from_ehlo(&reply);
+            return Ok(());
+        }
+        if !matches!(reply.code(), 500 | 502) {
+            self.close(format!("EHLO refused: {reply}"));
+            return Err(Error::Rejected {
+                phase: Phase::Ehlo,
+                reply,
+            });
+        }
+        self.transcript
+            .line(Direction::Info, "EHLO not supported; falling back to HELO");
+        let reply = self.command(&Command::Helo(name))?;
+        if !reply.is_positive() {
+            self.close(format!("HELO refused: {reply}"));
+            return Err(Error::Rejected {
+                phase: Phase::Helo,
+                reply,
+            });
+        }
+        self.capabilities = Capabilities {
+            server_name: reply.first_line().split(' ').next().unwrap_or("").into(),
+            ..Capabilities::default()
+        };
+        Ok(())
+    }
+
+    fn start_tls(&mut self, tls: std::sync::Arc<rustls::ClientConfig>, required: bool) -> Result<()> {
+        if !self.capabilities.starttls {
+            if required {
+                self.polite_close("STARTTLS not offered");
+                return Err(Error::Tls {
+                    phase: Phase::StartTls,
+                    kind: TlsErrorKind::NotOffered,
+                    message: "the server does not offer STARTTLS and TLS is required (Security::StartTls); nothing else was sent".into(),
+                });
+            }
+            self.transcript
+                .line(Direction::Info, "STARTTLS not offered; continuing without TLS");
+            return Ok(());
+        }
+        let reply = self.command(&Command::StartTls)?;
+        if reply.code() != 220 {
+            if required {
+                self.polite_close("STARTTLS refused");
+                return Err(Error::Tls {
+                    phase: Phase::StartTls,
+                    kind: TlsErrorKind::StartTlsRefused,
+                    message: format!("the server answered STARTTLS with {reply}; TLS is required, nothing else was sent"),
+                });
+            }
+            self.transcript.line_with(Direction::Info, || {
+                format!("STARTTLS refused ({reply}); continuing without TLS")
+            });
+            return Ok(());
+        }
+        let mut conn = self.conn.take().ok_or_else(|| self.not_connected())?;
+        if conn.has_unread_input() {
+            conn.shutdown();
+            self.closed = Some("data injected after STARTTLS".into());
+            return Err(Error::Tls {
+                phase: Phase::StartTls,
+                kind: TlsErrorKind::InjectedData,
+                message: "the server sent data after its 220 reply to STARTTLS and before the TLS handshake (a response-injection attack or a broken server); connection closed".into(),
+            });
+        }
+        let name = crate::tls::server_name(&self.config.host)?;
+        match conn.start_tls(tls, name, self.config.timeouts.command) {
+            Ok(conn) => self.conn = Some(conn),
+            Err(e) => {
+                self.closed = Some(format!("TLS handshake failed: {e}"));
+                return Err(e);
+            }
+        }
+        self.transcript
+            .line_with(Direction::Info, || tls_note(self.tls_info()));
+        // RFC 3207 4.2: forget everything learned before TLS.
+        self.capabilities = Capabilities::default();
+        self.hello()
+    }
+
+    // ----- authentication ----------------------------------------------
+
+    fn authenticate(&mut self) -> Result<()> {
+        let Some(credentials) = self.config.credentials.clone() else {
+            return Ok(());
+        };
+        let conn = self.conn.as_ref().ok_or_else(|| self.not_connected())?;
+        if !conn.is_tls() {
+            let allowed = match self.config.plaintext_auth {
+                PlaintextAuthPolicy::InsecureAlways => true,
+                PlaintextAuthPolicy::LoopbackOnly => conn.peer_is_loopback(),
+                PlaintextAuthPolicy::Never => false,
+            };
+            if !allowed {
+                self.polite_close("credentials refused without TLS");
+                return Err(Error::PlaintextAuthRefused {
+                    server: format!("{}:{}", self.config.host, self.config.port),
+                });
+            }
+        }
+        let offered = self.capabilities.auth.clone();
+        if offered.is_empty() {
+            self.polite_close("no AUTH offered");
+            return Err(Error::NoCompatibleAuth {
+                offered,
+                reason: "the server offers no AUTH; the message was not sent unauthenticated".into(),
+            });
+        }
+        let mechanism = match auth::select_mechanism(&offered, &credentials, self.config.mechanism)
+        {
+            Ok(m) => m,
+            Err(e) => {
+                self.polite_close("no usable AUTH mechanism");
+                return Err(Error::NoCompatibleAuth {
+                    offered,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let auth_error = |reason: String, reply: Option<Reply>| Error::Auth {
+            mechanism,
+            reply,
+            reason,
+        };
+        let mut sasl = auth::new_mechanism(mechanism, &credentials)
+            .map_err(|e| auth_error(e.to_string(), None))?;
+        let timeout = self.config.timeouts.command;
+        let initial = if mechanism.sends_initial_response() {
+            sasl.initial_response()
+                .map_err(|e| auth_error(e.to_string(), None))?
+                .map(|ir| {
+                    if ir.is_empty() {
+                        // RFC 4954 4: an empty initial response is sent as "=".
+                        Zeroizing::new("=".to_string())
+                    } else {
+                        encode_sasl(&ir)
+                    }
+                })
+        } else {
+            None
+        };
+        // An initial response that would make the AUTH line too long is
+        // sent after the server's first (empty) challenge instead.
+        let fits = |ir: &Zeroizing<String>| {
+            ir.len() + mechanism.name().len() + 8 <= command::MAX_AUTH_LINE
+        };
+        let (inline, mut deferred) = match initial {
+            Some(ir) if fits(&ir) => (Some(ir), None),
+            other => (None, other),
+        };
+        self.send_secret_command(&Command::Auth {
+            mechanism: mechanism.name(),
+            initial_response: inline,
+        })?;
+        let mut rounds = 0;
+        loop {
+            let reply = self.read_reply(Phase::Auth, timeout)?;
+            match reply.code() {
+                235 => {
+                    if let Err(e) = sasl.finish(None) {
+                        // The server says yes but could not prove who it
+                        // is (SCRAM): do not trust this connection.
+                        self.close(format!("AUTH not verified: {e}"));
+                        return Err(auth_error(e.to_string(), Some(reply)));
+                    }
+                    self.authenticated = Some(mechanism);
+                    return Ok(());
+                }
+                334 => {
+                    rounds += 1;
+                    if rounds > MAX_AUTH_ROUNDS {
+                        self.cancel_auth()?;
+                        return Err(auth_error(
+                            format!("the server sent more than {MAX_AUTH_ROUNDS} challenges"),
+                            Some(reply),
+                        ));
+                    }
+                    if let Some(ir) = deferred.take() {
+                        self.send_secret_command(&Command::AuthResponse(ir))?;
+                        continue;
+                    }
+                    let challenge = match decode_challenge(reply.first_line()) {
+                        Some(c) => c,
+                        None => {
+                            self.cancel_auth()?;
+                            return Err(auth_error(
+                                "the server's challenge is not valid base64".into(),
+                                Some(reply),
+                            ));
+                        }
+                    };
+                    match sasl.respond(&challenge) {
+                        Ok(step) => {
+                            if let Some(note) = &step.note {
+                                self.transcript.line(Direction::Info, note);
+                            }
+                            let response = encode_sasl(&step.response);
+                            self.send_secret_command(&Command::AuthResponse(response))?;
+                        }
+                        Err(e) => {
+                            self.cancel_auth()?;
+                            return Err(auth_error(e.to_string(), None));
+                        }
+                    }
+                }
+                _ => {
+                    let reason = if reply.text().is_empty() {
+                        format!("the server answered {}", reply.code())
+                    } else {
+                        reply.text()
+                    };
+                    return Err(auth_error(reason, Some(reply)));
+                }
+            }
+        }
+    }
+
+    /// Sends `*` to abandon an AUTH exchange and reads the server's answer,
+    /// so the session stays in step.
+    fn cancel_auth(&mut self) -> Result<()> {
+        let cancel = Command::AuthResponse(Zeroizing::new("*".into()));
+        self.send_secret_command(&cancel)?;
+        let reply = self.read_reply(Phase::Auth, self.config.timeouts.command)?;
+        if reply.code() == 235 {
+            // A server that takes the cancel as success is not one to trust.
+            self.close("server accepted a cancelled AUTH".into());
+        }
+        Ok(())
+    }
+
+    /// Writes a command that carries credentials: the transcript shows it
+    /// hidden and the buffer is wiped afterwards.
+    fn send_secret_command(&mut self, cmd: &Command) -> Result<()> {
+        let mut line = Zeroizing::new(Vec::new());
+        cmd.to_wire(&mut line)?;
+        self.transcript
+            .line_with(Direction::Sent, || cmd.to_transcript());
+        self.write(&line, Phase::Auth, self.config.timeouts.command)
+    }
+
+    // ----- the mail transaction ------------------------------------------
+
+    fn transaction(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
+        let caps = &self.capabilities;
+        let smtputf8 = envelope.needs_smtputf8();
+        if smtputf8 && !caps.smtputf8 {
+            return Err(Error::Unsupported {
+                extension: "SMTPUTF8",
+                reason: "an address has non-ASCII characters and the server does not offer SMTPUTF8".into(),
+            });
+        }
+        if envelope.eight_bit && !caps.eight_bit_mime {
+            return Err(Error::Unsupported {
+                extension: "8BITMIME",
+                reason: "the body has 8-bit content and the server does not offer 8BITMIME (encode it as quoted-printable or base64)".into(),
+            });
+        }
+        if let (Some(size), Some(limit)) = (envelope.size, caps.size) {
+            if limit > 0 && size > limit {
+                return Err(Error::Unsupported {
+                    extension: "SIZE",
+                    reason: format!("the message is {size} octets and the server takes at most {limit}"),
+                });
+            }
+        }
+        let params = MailParams {
+            size: envelope.size.filter(|_| caps.size.is_some()),
+            eight_bit: envelope.eight_bit,
+            smtputf8,
+        };
+        let pipelined = self.config.pipelining && caps.pipelining;
+        // With "all or nothing", DATA waits until every RCPT reply is in:
+        // a pipelined DATA that got 354 could only be ended by sending a
+        // message.
+        let pipeline_data =
+            pipelined && self.config.recipient_policy == RecipientPolicy::DeliverToAccepted;
+
+        let mut commands = Vec::with_capacity(envelope.to.len() + 2);
+        commands.push(Command::MailFrom {
+            from: envelope.from.clone(),
+            params,
+        });
+        commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
+        if pipeline_data {
+            commands.push(Command::Data);
+        }
+        // Format everything first: an invalid argument fails before a byte is sent.
+        let mut batch = Vec::with_capacity(64 * commands.len());
+        for cmd in &commands {
+            cmd.to_wire(&mut batch)?;
+        }
+
+        let mut replies = Vec::with_capacity(commands.len());
+        if pipelined {
+            for cmd in &commands {
+                self.transcript
+                    .line_with(Direction::Sent, || cmd.to_transcript());
+            }
+            self.write(&batch, Phase::MailFrom, self.config.timeouts.mail)?;
+            // Read every reply, even after a failure, so the session stays in step.
+            for cmd in &commands {
+                let timeout = self.timeout_for(cmd.phase());
+                replies.push(self.read_reply(cmd.phase(), timeout)?);
+            }
+        } else {
+            for (i, cmd) in commands.iter().enumerate() {
+                let reply = self.command(cmd)?;
+                let mail_failed = i == 0 && !reply.is_positive();
+                replies.push(reply);
+                if mail_failed {
+                    break;
+                }
+            }
+        }
+
+        let mut replies = replies.into_iter();
+        let mail_reply = replies.next().ok_or_else(|| Error::Protocol {
+            phase: Phase::MailFrom,
+            reason: "no reply to MAIL FROM".into(),
+        })?;
+        let recipients: Vec<RecipientResult> = envelope
+            .to
+            .iter()
+            .zip(replies.by_ref())
+            .map(|(address, reply)| RecipientResult {
+                address: address.clone(),
+                reply,
+            })
+            .collect();
+        let data_reply = replies.next();
+
+        if !mail_reply.is_positive() {
+            self.abort_transaction(data_reply.as_ref())?;
+            return Err(Error::Rejected {
+                phase: Phase::MailFrom,
+                reply: mail_reply,
+            });
+        }
+        let accepted = recipients.iter().filter(|r| r.accepted()).count();
+        let refuse = accepted == 0
+            || (self.config.recipient_policy == RecipientPolicy::AllOrNothing
+                && accepted < recipients.len());
+        if refuse {
+            self.abort_transaction(data_reply.as_ref())?;
+            return Err(Error::RecipientsRefused {
+                refused: recipients.into_iter().filter(|r| !r.accepted()).collect(),
+            });
+        }
+        let data_reply = match data_reply {
+            Some(reply) => reply,
+            None => self.command(&Command::Data)?,
+        };
+        if data_reply.code() != 354 {
+            self.abort_transaction(None)?;
+            return Err(Error::Rejected {
+                phase: Phase::Data,
+                reply: data_reply,
+            });
+        }
+        self.send_body(body)?;
+        let reply = match self.read_reply(Phase::EndOfData, self.config.timeouts.data_end) {
+            Ok(reply) => reply,
+            Err(e @ Error::Rejected { .. }) => return Err(e),
+            Err(cause) => {
+                return Err(Error::DeliveryUnknown {
+                    phase: Phase::EndOfData,
+                    cause: Box::new(cause),
+                })
+            }
+        };
+        if !reply.is_positive() {
+            return Err(Error::Rejected {
+                phase: Phase::EndOfData,
+                reply,
+            });
+        }
+        Ok(SendReport { recipients, reply })
+    }
+
+    /// Streams the body after a 354; on failure the session is closed.
+    fn send_body(&mut self, body: &mut dyn Read) -> Result<()> {
+        let timeout = self.config.timeouts.data_block;
+        let conn = self.conn.as_mut().ok_or_else(|| Error::NotConnected("closed".into()))?;
+        let mut writer = conn.body_writer(timeout);
+        let result = data::copy_data(body, &mut writer, data::DEFAULT_BLOCK_SIZE);
+        match result {
+            Ok(size) => {
+                self.transcript.line_with(Direction::Sent, || {
+                    format!("[message body, {size} octets, then the final dot]")
+                });
+                Ok(())
+            }
+            Err(CopyError::Source(e)) => {
+                // Not ending the message means the server discards it.
+                self.close(format!("reading the body failed: {e}"));
+                Err(Error::BodyRead(e))
+            }
+            Err(CopyError::Sink(e)) => {
+                let cause = crate::net::io_error(Phase::Body, timeout, e);
+                self.close(format!("sending the body failed: {cause}"));
+                Err(Error::DeliveryUnknown {
+                    phase: Phase::Body,
+                    cause: Box::new(cause),
+                })
+            }
+        }
+    }
+
+    /// Ends a transaction that will not deliver: a pipelined DATA that got
+    /// 354 is answered with an empty message to a server that has no
+    /// recipients (RFC 2920 3.1), then RSET.
+    fn abort_transaction(&mut self, data_reply: Option<&Reply>) -> Result<()> {
+        if data_reply.is_some_and(|r| r.code() == 354) {
+            self.write(b".\r\n", Phase::EndOfData, self.config.timeouts.data_block)?;
+            self.transcript.line(Direction::Sent, ".");
+            self.read_reply(Phase::EndOfData, self.config.timeouts.data_end)?;
+        }
+        let reply = self.command(&Command::Rset)?;
+        if !reply.is_positive() {
+            self.close(format!("RSET refused: {reply}"));
+        }
+        Ok(())
+    }
+
+    // ----- plumbing -----------------------------------------------------
+
+    fn timeout_for(&self, phase: Phase) -> Duration {
+        let t = &self.config.timeouts;
+        match phase {
+            Phase::Greeting => t.greeting,
+            Phase::MailFrom => t.mail,
+            Phase::RcptTo => t.rcpt,
+            Phase::Data => t.data_init,
+            Phase::Body => t.data_block,
+            Phase::EndOfData => t.data_end,
+            Phase::Connect => t.connect,
+            _ => t.command,
+        }
+    }
+
+    /// Sends one command and reads its reply (any code; `421` is an error
+    /// that closes the session).
+    fn command(&mut self, cmd: &Command) -> Result<Reply> {
+        let phase = cmd.phase();
+        let timeout = self.timeout_for(phase);
+        let mut line = std::mem::take(&mut self.wbuf);
+        line.clear();
+        let formatted = cmd.to_wire(&mut line);
+        let written = formatted.and_then(|()| {
+            self.transcript
+                .line_with(Direction::Sent, || cmd.to_transcript());
+            self.write(&line, phase, timeout)
+        });
+        self.wbuf = line;
+        written?;
+        self.read_reply(phase, timeout)
+    }
+
+    fn write(&mut self, bytes: &[u8], phase: Phase, timeout: Duration) -> Result<()> {
+        let conn = self.conn.as_mut().ok_or_else(|| Error::NotConnected("closed".into()))?;
+        if let Err(e) = conn.write_all(bytes, phase, timeout) {
+            self.close(format!("write failed: {e}"));
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Reads one whole reply. Any failure, and a `421`, closes the session.
+    fn read_reply(&mut self, phase: Phase, timeout: Duration) -> Result<Reply> {
+        let until = Instant::now() + timeout;
+        let result = self.read_reply_inner(phase, timeout, until);
+        match result {
+            Ok(reply) if reply.code() == 421 => {
+                self.close(format!("server closing: {reply}"));
+                Err(Error::Rejected { phase, reply })
+            }
+            Ok(reply) => Ok(reply),
+            Err(e) => {
+                self.close(format!("{e}"));
+                Err(e)
+            }
+        }
+    }
+
+    fn read_reply_inner(&mut self, phase: Phase, timeout: Duration, until: Instant) -> Result<Reply> {
+        let conn = self.conn.as_mut().ok_or_else(|| Error::NotConnected("closed".into()))?;
+        let mut builder = ReplyBuilder::new();
+        loop {
+            let line = conn.read_line(phase, timeout, until)?;
+            if self.transcript.enabled() {
+                self.transcript
+                    .line(Direction::Received, &String::from_utf8_lossy(&line));
+            }
+            match builder.push_line(&line) {
+                Ok(Some(reply)) => return Ok(reply),
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(Error::Protocol {
+                        phase,
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+    }
+
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.set_deadline(deadline);
+        }
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.conn.is_some() {
+            Ok(())
+        } else {
+            Err(self.not_connected())
+        }
+    }
+
+    fn not_connected(&self) -> Error {
+        Error::NotConnected(
+            self.closed
+                .clone()
+                .unwrap_or_else(|| "the session is closed".into()),
+        )
+    }
+
+    fn close(&mut self, why: String) {
+        if let Some(conn) = self.conn.take() {
+            conn.shutdown();
+            self.transcript
+                .line_with(Direction::Info, || format!("connection closed: {why}"));
+        }
+        self.closed.get_or_insert(why);
+    }
+
+    /// Sends QUIT without waiting long for the answer, then closes.
+    fn polite_close(&mut self, why: &str) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = conn.write_all(b"QUIT\r\n", Phase::Quit, Duration::from_secs(1));
+            self.transcript.line(Direction::Sent, "QUIT");
+        }
+        self.close(why.into());
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            let _ = conn.write_all(b"QUIT\r\n", Phase::Quit, Duration::from_secs(1));
+            conn.shutdown();
+        }
+    }
+}
+
+fn encode_sasl(bytes: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(BASE64.encode(bytes))
+}
+
+fn decode_challenge(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(Vec::new());
+    }
+    BASE64.decode(text).ok()
+}
+
+fn tls_note(info: Option<&TlsInfo>) -> String {
+    match info {
+        Some(i) => format!("TLS established: {} {}", i.version, i.cipher_suite),
+        None => "TLS established".into(),
+    }
+}
+
+/// This machine's host name, if it looks like a fully qualified domain
+/// name (servers often refuse bare names in EHLO).
+fn local_host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0)?;
+    let name = std::str::from_utf8(&buf[..len]).ok()?;
+    let valid = name.contains('.')
+        && !name.starts_with('.')
+        && !name.ends_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    valid.then(|| name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_validation() {
+        assert!(Envelope::new("a@b.c", ["d@e.f"]).is_ok());
+        assert!(Envelope::new("", ["d@e.f"]).is_ok());
+        assert!(Envelope::new("a@b.c", Vec::<String>::new()).is_err());
+        assert!(Envelope::new("a@b.c\r\nRCPT TO:<x@y>", ["d@e.f"]).is_err());
+        assert!(Envelope::new("a@b.c", ["d@e.f", "x\n@y"]).is_err());
+        assert!(Envelope::new("ü@b.c", ["d@e.f"]).unwrap().needs_smtputf8());
+        assert!(!Envelope::new("a@b.c", ["d@e.f"]).unwrap().needs_smtputf8());
+    }
+
+    #[test]
+    fn challenge_decoding() {
+        assert_eq!(decode_challenge(""), Some(vec![]));
+        assert_eq!(decode_challenge("VXNlcm5hbWU6"), Some(b"Username:".to_vec()));
+        assert_eq!(decode_challenge("not base64!"), None);
+    }
+
+    #[test]
+    fn empty_sasl_response_is_empty_line() {
+        assert_eq!(encode_sasl(b"").as_str(), "");
+        assert_eq!(encode_sasl(b"abc").as_str(), "YWJj");
+    }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Stop the Postfix and Dovecot of a test bed started with start.sh DIR.
+#
+#   tests/testbed/stop.sh DIR
+#
+# Waits (bounded) until the daemons and their children are gone, escalating
+# to SIGKILL if needed.  Files under DIR are left for inspection.  Safe to
+# call more than once, and on a DIR where nothing runs.
+
+set -uo pipefail
+
+prog=${0##*/}
+[ $# -eq 1 ] || { echo "usage: $prog DIR" >&2; exit 2; }
+if [ ! -d "$1" ]; then
+    echo "$prog: $1 does not exist; nothing to stop" >&2
+    exit 0
+fi
+DIR=$(cd -- "$1" && pwd -P)
+
+# A process counts as alive while /proc has it and it is not a zombie (there
+# may be no init process reaping orphans quickly).
+alive() {
+    local state
+    [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ] || return 1
+    state=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+children() {
+    local f
+    for f in /proc/[0-9]*/status; do
+        awk -v p="$1" '$1 == "PPid:" { if ($2 == p) { split(FILENAME, a, "/"); print a[3] } exit }' "$f" 2>/dev/null
+    done
+}
+
+pid_from() { [ -s "$1" ] && awk 'NR == 1 { print $1 }' "$1" 2>/dev/null || true; }
+
+# stop_tree NAME PIDFILE COMMAND...: run COMMAND (a graceful stop), then wait
+# for the daemon and the children it had to exit.
+status=0
+stop_tree() {
+    local name=$1 pidfile=$2 pid kids p i left
+    shift 2
+    pid=$(pid_from "$pidfile")
+    if ! alive "$pid"; then
+        echo "$prog: $name not running" >&2
+        return 0
+    fi
+    kids=$(children "$pid")
+    "$@" >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 200); do             # up to 10 s
+        left=
+        for p in $pid $kids; do alive "$p" && left="$left $p"; done
+        [ -z "$left" ] && break
+        sleep 0.05
+    done
+    if [ -n "$left" ]; then
+        echo "$prog: $name did not stop in time; killing$left" >&2
+        # shellcheck disable=SC2086
+        kill -KILL $left 2>/dev/null || true
+        for i in $(seq 40); do
+            left=
+            for p in $pid $kids; do alive "$p" && left="$left $p"; done
+            [ -z "$left" ] && break
+            sleep 0.05
+        done
+        if [ -n "$left" ]; then
+            echo "$prog: $name processes still alive:$left" >&2
+            status=1
+            return
+        fi
+    fi
+    echo "$prog: $name stopped" >&2
+}
+
+PF_CONF=$DIR/postfix/etc
+PF_PIDFILE=$DIR/postfix/queue/pid/master.pid
+DC_PIDFILE=$DIR/dovecot/run/master.pid
+
+pf_pid=$(pid_from "$PF_PIDFILE")
+if [ -f "$PF_CONF/main.cf" ] && command -v postfix >/dev/null 2>&1; then
+    stop_tree postfix "$PF_PIDFILE" postfix -c "$PF_CONF" stop
+else
+    stop_tree postfix "$PF_PIDFILE" kill -TERM "${pf_pid:-0}"
+fi
+dc_pid=$(pid_from "$DC_PIDFILE")
+stop_tree dovecot "$DC_PIDFILE" kill -TERM "${dc_pid:-0}"
+exit "$status"
