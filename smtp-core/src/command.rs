@@ -257,7 +257,10 @@ pub fn validate_address(address: &str, field: &'static str, allow_null: bool) ->
         ));
     }
     if !local.starts_with('"') && local.contains(' ') {
-        return Err(Error::invalid(field, "has a space in an unquoted local part"));
+        return Err(Error::invalid(
+            field,
+            "has a space in an unquoted local part",
+        ));
     }
     if domain.is_empty() {
         return Err(Error::invalid(field, "has an empty domain"));
@@ -328,7 +331,13 @@ mod tests {
                 params: MailParams::default(),
             };
             let err = wire(&mail).unwrap_err();
-            assert!(matches!(err, Error::InvalidInput { field: "sender address", .. }));
+            assert!(matches!(
+                err,
+                Error::InvalidInput {
+                    field: "sender address",
+                    ..
+                }
+            ));
         }
     }
 
@@ -358,7 +367,12 @@ mod tests {
 
     #[test]
     fn address_validation() {
-        let ok = ["a@b.c", "\"john doe\"@x.org", "u@[127.0.0.1]", "用户@例子.中国"];
+        let ok = [
+            "a@b.c",
+            "\"john doe\"@x.org",
+            "u@[127.0.0.1]",
+            "用户@例子.中国",
+        ];
         for a in ok {
             validate_address(a, "recipient address", false).unwrap();
         }
@@ -377,7 +391,10 @@ mod tests {
             "a@[1.2.3.4",
         ];
         for a in bad {
-            assert!(validate_address(a, "recipient address", false).is_err(), "{a:?}");
+            assert!(
+                validate_address(a, "recipient address", false).is_err(),
+                "{a:?}"
+            );
         }
         let long_local = format!("{}@x.org", "a".repeat(65));
         assert!(validate_address(&long_local, "recipient address", false).is_err());

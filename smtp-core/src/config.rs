@@ -216,10 +216,9 @@ impl Config {
                 .map_err(|_| bad("option value is not UTF-8"))?;
             match key {
                 "security" | "tls" => {
-                    config.security = Some(
-                        Security::from_name(&value)
-                            .ok_or_else(|| bad("security must be implicit, starttls, opportunistic or none"))?,
-                    );
+                    config.security = Some(Security::from_name(&value).ok_or_else(|| {
+                        bad("security must be implicit, starttls, opportunistic or none")
+                    })?);
                 }
                 "auth" | "mechanism" => {
                     config.mechanism = Some(
@@ -230,7 +229,9 @@ impl Config {
                 "client_name" | "helo" | "ehlo" => config.client_name = Some(value.into_owned()),
                 "ca_file" => config.tls.ca_files.push(PathBuf::from(value.as_ref())),
                 "timeout" => {
-                    let secs: u64 = value.parse().map_err(|_| bad("timeout must be whole seconds"))?;
+                    let secs: u64 = value
+                        .parse()
+                        .map_err(|_| bad("timeout must be whole seconds"))?;
                     config.timeouts = Timeouts::uniform(Duration::from_secs(secs));
                 }
                 "token" => token = matches!(value.as_ref(), "1" | "true" | "yes"),
@@ -284,7 +285,11 @@ impl Config {
     }
 
     /// Authenticates with an OAuth 2.0 bearer token (XOAUTH2 / OAUTHBEARER).
-    pub fn with_bearer_token(mut self, user: impl Into<String>, token: impl Into<String>) -> Config {
+    pub fn with_bearer_token(
+        mut self,
+        user: impl Into<String>,
+        token: impl Into<String>,
+    ) -> Config {
         self.credentials = Some(Credentials::bearer_token(user, token));
         self
     }
@@ -397,7 +402,10 @@ impl Config {
     }
 
     /// Receives every line sent and received, credentials hidden.
-    pub fn with_transcript(mut self, sink: impl Fn(Direction, &str) + Send + Sync + 'static) -> Config {
+    pub fn with_transcript(
+        mut self,
+        sink: impl Fn(Direction, &str) + Send + Sync + 'static,
+    ) -> Config {
         self.transcript = Some(std::sync::Arc::new(sink));
         self
     }
@@ -408,7 +416,10 @@ impl Config {
             return Err(Error::invalid("host", "is empty"));
         }
         if self.host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-            return Err(Error::invalid("host", "contains a space or a control character"));
+            return Err(Error::invalid(
+                "host",
+                "contains a space or a control character",
+            ));
         }
         if self.port == 0 {
             return Err(Error::invalid("port", "must not be 0"));
@@ -423,7 +434,9 @@ impl Config {
                 }
                 other => Error::invalid("credentials", other.to_string()),
             })?;
-            if self.security() == Security::StartTlsIfOffered && !self.opportunistic_with_credentials {
+            if self.security() == Security::StartTlsIfOffered
+                && !self.opportunistic_with_credentials
+            {
                 return Err(Error::invalid(
                     "security",
                     "opportunistic STARTTLS with credentials lets an attacker strip TLS; use Security::StartTls, or set Config::insecure_opportunistic_tls_with_credentials(true)",
@@ -478,7 +491,8 @@ mod tests {
         assert_eq!((c.port(), c.security()), (587, Security::StartTls));
         let c = Config::from_url("smtp://mail.example.org:25/").unwrap();
         assert_eq!(c.security(), Security::StartTlsIfOffered);
-        let c = Config::from_url("smtp://[::1]:2525?security=none&auth=cram-md5&timeout=5").unwrap();
+        let c =
+            Config::from_url("smtp://[::1]:2525?security=none&auth=cram-md5&timeout=5").unwrap();
         assert_eq!(c.host(), "::1");
         assert_eq!(c.security(), Security::None);
         assert_eq!(c.mechanism, Some(Mechanism::CramMd5));
@@ -517,7 +531,13 @@ mod tests {
         let c = Config::new("h", 25)
             .with_password("u", "p")
             .with_security(Security::StartTlsIfOffered);
-        assert!(matches!(c.validate(), Err(Error::InvalidInput { field: "security", .. })));
+        assert!(matches!(
+            c.validate(),
+            Err(Error::InvalidInput {
+                field: "security",
+                ..
+            })
+        ));
         assert!(c
             .insecure_opportunistic_tls_with_credentials(true)
             .validate()
@@ -528,7 +548,10 @@ mod tests {
     fn validation() {
         assert!(Config::new("", 25).validate().is_err());
         assert!(Config::new("h", 0).validate().is_err());
-        assert!(Config::new("h", 25).with_client_name("a\r\nb").validate().is_err());
+        assert!(Config::new("h", 25)
+            .with_client_name("a\r\nb")
+            .validate()
+            .is_err());
         assert!(Config::new("h", 25)
             .with_security(Security::StartTls)
             .with_password("u\0", "p")

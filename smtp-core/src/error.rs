@@ -308,9 +308,7 @@ impl Error {
             Error::DeliveryUnknown { .. } => true,
             Error::Rejected { reply, .. } => reply.is_transient(),
             Error::Auth { reply, .. } => reply.as_ref().is_some_and(Reply::is_transient),
-            Error::RecipientsRefused { refused } => {
-                refused.iter().all(|r| r.reply.is_transient())
-            }
+            Error::RecipientsRefused { refused } => refused.iter().all(|r| r.reply.is_transient()),
             _ => false,
         }
     }

@@ -57,6 +57,40 @@ impl Write for Stream {
     }
 }
 
+/// The overall limit of one public call: when it passes, whatever phase
+/// is running fails with a timeout that reports `total`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) total: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn after(total: Option<Duration>) -> Option<Deadline> {
+        total.map(|total| Deadline {
+            at: Instant::now() + total,
+            total,
+        })
+    }
+}
+
+/// How long a step may take: the smaller of its own timeout (until
+/// `until`) and the deadline, and which of the two a timeout reports.
+fn time_left(
+    timeout: Duration,
+    until: Instant,
+    deadline: Option<Deadline>,
+) -> (Duration, Duration) {
+    let now = Instant::now();
+    let left = until.saturating_duration_since(now);
+    match deadline {
+        Some(d) if d.at.saturating_duration_since(now) < left => {
+            (d.at.saturating_duration_since(now), d.total)
+        }
+        _ => (left, timeout),
+    }
+}
+
 /// Facts about an established TLS session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsInfo {
@@ -76,7 +110,7 @@ pub(crate) struct Connection {
     end: usize,
     peer: SocketAddr,
     /// Limit for the current public call (the overall deadline).
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     tls_info: Option<TlsInfo>,
 }
 
@@ -94,7 +128,7 @@ impl Connection {
         host: &str,
         port: u16,
         timeout: Duration,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<Connection, Error> {
         let server = format!("{host}:{port}");
         let bare = host
@@ -110,15 +144,14 @@ impl Connection {
             .collect();
         let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
         for addr in addrs {
-            let timeout = match remaining(deadline, timeout) {
-                Some(t) => t,
-                None => {
-                    return Err(Error::Timeout {
-                        phase: Phase::Connect,
-                        after: timeout,
-                    })
-                }
-            };
+            let (left, after) = time_left(timeout, Instant::now() + timeout, deadline);
+            if left.is_zero() {
+                return Err(Error::Timeout {
+                    phase: Phase::Connect,
+                    after,
+                });
+            }
+            let timeout = left;
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(tcp) => {
                     // Every protocol step is written whole; Nagle would only
@@ -171,28 +204,23 @@ impl Connection {
         self.tls_info.as_ref()
     }
 
-    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Deadline>) {
         self.deadline = deadline;
     }
 
     /// Applies the smaller of `timeout` and the time left before the
-    /// deadline to the socket; Err(Timeout) if nothing is left.
-    fn arm(&self, phase: Phase, timeout: Duration, until: Instant) -> Result<(), Error> {
-        let now = Instant::now();
-        let mut left = until.saturating_duration_since(now);
-        if let Some(deadline) = self.deadline {
-            left = left.min(deadline.saturating_duration_since(now));
-        }
+    /// deadline to the socket; Err(Timeout) if nothing is left. Returns
+    /// the duration a timeout during this step should report.
+    fn arm(&self, phase: Phase, timeout: Duration, until: Instant) -> Result<Duration, Error> {
+        let (left, after) = time_left(timeout, until, self.deadline);
         if left.is_zero() {
-            return Err(Error::Timeout {
-                phase,
-                after: timeout,
-            });
+            return Err(Error::Timeout { phase, after });
         }
         let tcp = self.stream.tcp();
         tcp.set_read_timeout(Some(left))
             .and_then(|()| tcp.set_write_timeout(Some(left)))
-            .map_err(|e| io_error(phase, timeout, e))
+            .map_err(|e| io_error(phase, after, e))?;
+        Ok(after)
     }
 
     /// Writes all of `bytes` within `timeout`.
@@ -203,11 +231,11 @@ impl Connection {
         timeout: Duration,
     ) -> Result<(), Error> {
         let until = Instant::now() + timeout;
-        self.arm(phase, timeout, until)?;
+        let after = self.arm(phase, timeout, until)?;
         self.stream
             .write_all(bytes)
             .and_then(|()| self.stream.flush())
-            .map_err(|e| io_error(phase, timeout, e))
+            .map_err(|e| io_error(phase, after, e))
     }
 
     /// A writer for the message body: each write is bounded by `timeout`
@@ -254,12 +282,12 @@ impl Connection {
                 self.end -= self.start;
                 self.start = 0;
             }
-            self.arm(phase, timeout, until)?;
+            let after = self.arm(phase, timeout, until)?;
             let n = loop {
                 match self.stream.read(&mut self.buf[self.end..]) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_error(phase, timeout, e)),
+                    Err(e) => return Err(io_error(phase, after, e)),
                 }
             };
             if n == 0 {
@@ -322,28 +350,16 @@ impl Connection {
             message: e.to_string(),
         })?;
         let until = Instant::now() + timeout;
-        let mut left = until.saturating_duration_since(Instant::now());
-        if let Some(d) = deadline {
-            left = left.min(d.saturating_duration_since(Instant::now()));
-        }
-        if left.is_zero() {
-            return Err(Error::Timeout {
-                phase,
-                after: timeout,
-            });
-        }
-        tcp.set_read_timeout(Some(left))
-            .and_then(|()| tcp.set_write_timeout(Some(left)))
-            .map_err(|e| io_error(phase, timeout, e))?;
         while tls.is_handshaking() {
-            if let Err(e) = tls.complete_io(&mut tcp) {
-                return Err(handshake_error(e, timeout));
+            let (left, after) = time_left(timeout, until, deadline);
+            if left.is_zero() {
+                return Err(Error::Timeout { phase, after });
             }
-            if Instant::now() >= until {
-                return Err(Error::Timeout {
-                    phase,
-                    after: timeout,
-                });
+            tcp.set_read_timeout(Some(left))
+                .and_then(|()| tcp.set_write_timeout(Some(left)))
+                .map_err(|e| io_error(phase, after, e))?;
+            if let Err(e) = tls.complete_io(&mut tcp) {
+                return Err(handshake_error(e, after));
             }
         }
         let info = TlsInfo {
@@ -408,16 +424,6 @@ fn handshake_error(err: io::Error, timeout: Duration) -> Error {
             kind: TlsErrorKind::Handshake,
             message: err.to_string(),
         },
-    }
-}
-
-fn remaining(deadline: Option<Instant>, timeout: Duration) -> Option<Duration> {
-    match deadline {
-        None => Some(timeout),
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            (!left.is_zero()).then(|| left.min(timeout))
-        }
     }
 }
 

@@ -158,10 +158,9 @@ impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplyError::BadLine(line) => write!(f, "malformed reply line {line:?}"),
-            ReplyError::MixedCodes { first, other } => write!(
-                f,
-                "multi-line reply mixes codes {first} and {other}"
-            ),
+            ReplyError::MixedCodes { first, other } => {
+                write!(f, "multi-line reply mixes codes {first} and {other}")
+            }
             ReplyError::TooManyLines => {
                 write!(f, "reply has more than {MAX_REPLY_LINES} lines")
             }
@@ -259,7 +258,9 @@ pub fn parse_reply(text: &[u8]) -> Result<Reply, ReplyError> {
             };
         }
     }
-    Err(ReplyError::BadLine("reply ended before its last line".into()))
+    Err(ReplyError::BadLine(
+        "reply ended before its last line".into(),
+    ))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::command::{self, Command, MailParams};
 use crate::config::{Config, PlaintextAuthPolicy, RecipientPolicy};
 use crate::data::{self, CopyError};
 use crate::error::{Error, Phase, Result, TlsErrorKind};
-use crate::net::{Connection, TlsInfo};
+use crate::net::{Connection, Deadline, TlsInfo};
 use crate::reply::{Reply, ReplyBuilder};
 use crate::tls::Security;
 use crate::transcript::{Direction, Transcript};
@@ -149,7 +149,10 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("server", &format_args!("{}:{}", self.config.host, self.config.port))
+            .field(
+                "server",
+                &format_args!("{}:{}", self.config.host, self.config.port),
+            )
             .field("encrypted", &self.is_encrypted())
             .field("authenticated", &self.authenticated)
             .field("closed", &self.closed)
@@ -168,14 +171,10 @@ impl Client {
             Security::None => None,
             _ => Some(config.tls.client_config()?),
         };
-        let deadline = config.timeouts.total.map(|t| Instant::now() + t);
+        let deadline = Deadline::after(config.timeouts.total);
         let transcript = Transcript::new(config.transcript.clone());
-        let mut conn = Connection::connect(
-            &config.host,
-            config.port,
-            config.timeouts.connect,
-            deadline,
-        )?;
+        let mut conn =
+            Connection::connect(&config.host, config.port, config.timeouts.connect, deadline)?;
         transcript.line_with(Direction::Info, || format!("connected to {}", conn.peer()));
         if security == Security::Implicit {
             let tls_config = tls_config.clone().expect("built for every TLS mode");
@@ -250,7 +249,7 @@ impl Client {
     /// transaction is reset and [`Error::RecipientsRefused`] returned.
     pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
         self.ensure_open()?;
-        self.set_deadline(self.config.timeouts.total.map(|t| Instant::now() + t));
+        self.set_deadline(Deadline::after(self.config.timeouts.total));
         let result = self.transaction(envelope, body);
         self.set_deadline(None);
         result
@@ -375,7 +374,11 @@ impl Client {
         Ok(())
     }
 
-    fn start_tls(&mut self, tls: std::sync::Arc<rustls::ClientConfig>, required: bool) -> Result<()> {
+    fn start_tls(
+        &mut self,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        required: bool,
+    ) -> Result<()> {
         if !self.capabilities.starttls {
             if required {
                 self.polite_close("STARTTLS not offered");
@@ -385,8 +388,10 @@ impl Client {
                     message: "the server does not offer STARTTLS and TLS is required (Security::StartTls); nothing else was sent".into(),
                 });
             }
-            self.transcript
-                .line(Direction::Info, "STARTTLS not offered; continuing without TLS");
+            self.transcript.line(
+                Direction::Info,
+                "STARTTLS not offered; continuing without TLS",
+            );
             return Ok(());
         }
         let reply = self.command(&Command::StartTls)?;
@@ -454,7 +459,8 @@ impl Client {
             self.polite_close("no AUTH offered");
             return Err(Error::NoCompatibleAuth {
                 offered,
-                reason: "the server offers no AUTH; the message was not sent unauthenticated".into(),
+                reason: "the server offers no AUTH; the message was not sent unauthenticated"
+                    .into(),
             });
         }
         let mechanism = match auth::select_mechanism(&offered, &credentials, self.config.mechanism)
@@ -490,6 +496,21 @@ impl Client {
         } else {
             None
         };
+        if initial
+            .as_ref()
+            .is_some_and(|ir| ir.len() + 2 > command::MAX_AUTH_LINE)
+        {
+            // Not even a line of its own can carry it (RFC 4954 4).
+            self.polite_close("initial response too long");
+            return Err(Error::invalid(
+                "authentication data",
+                format!(
+                    "the {} initial response is longer than the {} octets an AUTH line may carry",
+                    mechanism.name(),
+                    command::MAX_AUTH_LINE
+                ),
+            ));
+        }
         // An initial response that would make the AUTH line too long is
         // sent after the server's first (empty) challenge instead.
         let fits = |ir: &Zeroizing<String>| {
@@ -545,8 +566,13 @@ impl Client {
                             if let Some(note) = &step.note {
                                 self.transcript.line(Direction::Info, note);
                             }
-                            let response = encode_sasl(&step.response);
-                            self.send_secret_command(&Command::AuthResponse(response))?;
+                            let response = Command::AuthResponse(encode_sasl(&step.response));
+                            let mut probe = Zeroizing::new(Vec::new());
+                            if let Err(e) = response.to_wire(&mut probe) {
+                                self.cancel_auth()?;
+                                return Err(e);
+                            }
+                            self.send_secret_command(&response)?;
                         }
                         Err(e) => {
                             self.cancel_auth()?;
@@ -597,7 +623,9 @@ impl Client {
         if smtputf8 && !caps.smtputf8 {
             return Err(Error::Unsupported {
                 extension: "SMTPUTF8",
-                reason: "an address has non-ASCII characters and the server does not offer SMTPUTF8".into(),
+                reason:
+                    "an address has non-ASCII characters and the server does not offer SMTPUTF8"
+                        .into(),
             });
         }
         if envelope.eight_bit && !caps.eight_bit_mime {
@@ -610,7 +638,9 @@ impl Client {
             if limit > 0 && size > limit {
                 return Err(Error::Unsupported {
                     extension: "SIZE",
-                    reason: format!("the message is {size} octets and the server takes at most {limit}"),
+                    reason: format!(
+                        "the message is {size} octets and the server takes at most {limit}"
+                    ),
                 });
             }
         }
@@ -731,7 +761,10 @@ impl Client {
     /// Streams the body after a 354; on failure the session is closed.
     fn send_body(&mut self, body: &mut dyn Read) -> Result<()> {
         let timeout = self.config.timeouts.data_block;
-        let conn = self.conn.as_mut().ok_or_else(|| Error::NotConnected("closed".into()))?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::NotConnected("closed".into()))?;
         let mut writer = conn.body_writer(timeout);
         let result = data::copy_data(body, &mut writer, data::DEFAULT_BLOCK_SIZE);
         match result {
@@ -808,7 +841,10 @@ impl Client {
     }
 
     fn write(&mut self, bytes: &[u8], phase: Phase, timeout: Duration) -> Result<()> {
-        let conn = self.conn.as_mut().ok_or_else(|| Error::NotConnected("closed".into()))?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::NotConnected("closed".into()))?;
         if let Err(e) = conn.write_all(bytes, phase, timeout) {
             self.close(format!("write failed: {e}"));
             return Err(e);
@@ -833,8 +869,16 @@ impl Client {
         }
     }
 
-    fn read_reply_inner(&mut self, phase: Phase, timeout: Duration, until: Instant) -> Result<Reply> {
-        let conn = self.conn.as_mut().ok_or_else(|| Error::NotConnected("closed".into()))?;
+    fn read_reply_inner(
+        &mut self,
+        phase: Phase,
+        timeout: Duration,
+        until: Instant,
+    ) -> Result<Reply> {
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::NotConnected("closed".into()))?;
         let mut builder = ReplyBuilder::new();
         loop {
             let line = conn.read_line(phase, timeout, until)?;
@@ -855,7 +899,7 @@ impl Client {
         }
     }
 
-    fn set_deadline(&mut self, deadline: Option<Instant>) {
+    fn set_deadline(&mut self, deadline: Option<Deadline>) {
         if let Some(conn) = self.conn.as_mut() {
             conn.set_deadline(deadline);
         }
@@ -963,7 +1007,10 @@ mod tests {
     #[test]
     fn challenge_decoding() {
         assert_eq!(decode_challenge(""), Some(vec![]));
-        assert_eq!(decode_challenge("VXNlcm5hbWU6"), Some(b"Username:".to_vec()));
+        assert_eq!(
+            decode_challenge("VXNlcm5hbWU6"),
+            Some(b"Username:".to_vec())
+        );
         assert_eq!(decode_challenge("not base64!"), None);
     }
 

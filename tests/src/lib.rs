@@ -1,1 +1,2 @@
 //! Integration-test support.
+pub mod scripted;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine with the Rust toolchain:
+# installs the test bed's packages, starts Postfix + Dovecot on free loopback
+# ports in a temporary directory, runs every check, and stops the servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test-bed packages (postfix, dovecot-core, openssl)"
+bash tests/testbed/install.sh
+
+bed=$(mktemp -d "${TMPDIR:-/tmp}/smtp-testbed.XXXXXX")
+cleanup() { bash tests/testbed/stop.sh "$bed" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+step "starting the test bed in $bed"
+bash tests/testbed/start.sh "$bed" >/dev/null
+export SMTP_TESTBED_ENV="$bed/testbed.env"
+# Tests that need the servers fail (not skip) when the bed is missing.
+export SMTP_TESTBED_REQUIRED=1
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "documentation"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+step "Rust tests (unit, scripted server, real Postfix + Dovecot)"
+cargo test --workspace 2>&1 | tee "$bed/cargo-test.log"
+
+# One line that sums up every cargo test binary's result.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nall Rust tests: %d passed, %d failed, %d ignored\n", p, f, i }' "$bed/cargo-test.log"
