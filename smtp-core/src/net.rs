@@ -358,9 +358,44 @@ impl Connection {
             tcp.set_read_timeout(Some(left))
                 .and_then(|()| tcp.set_write_timeout(Some(left)))
                 .map_err(|e| io_error(phase, after, e))?;
-            if let Err(e) = tls.complete_io(&mut tcp) {
-                return Err(handshake_error(e, after));
+            // One socket operation per turn, so the time left is checked
+            // before each read: a server dripping the handshake one byte
+            // at a time cannot outlast the timeout.
+            let step = if tls.wants_write() {
+                tls.write_tls(&mut tcp).map(|_| ())
+            } else {
+                match tls.read_tls(&mut tcp) {
+                    Ok(0) => Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed during the handshake",
+                    )),
+                    Ok(_) => tls
+                        .process_new_packets()
+                        .map(|_| ())
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+                    Err(e) => Err(e),
+                }
+            };
+            match step {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Send our alert, if any, before reporting.
+                    let _ = tls.write_tls(&mut tcp);
+                    return Err(handshake_error(e, after));
+                }
             }
+        }
+        // Flush what the handshake left to send (the client Finished).
+        while tls.wants_write() {
+            let (left, after) = time_left(timeout, until, deadline);
+            if left.is_zero() {
+                return Err(Error::Timeout { phase, after });
+            }
+            tcp.set_write_timeout(Some(left))
+                .map_err(|e| io_error(phase, after, e))?;
+            tls.write_tls(&mut tcp)
+                .map_err(|e| handshake_error(e, after))?;
         }
         let info = TlsInfo {
             version: tls

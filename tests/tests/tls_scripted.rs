@@ -1,0 +1,1463 @@
+//! TLS against the scripted server (tests/src/scripted.rs): STARTTLS and
+//! implicit TLS, data injected after the `220` to STARTTLS, STARTTLS
+//! missing or refused, connections dropped or stalled during the
+//! handshake, certificate failures (unknown issuer, wrong name, expired,
+//! not yet valid), TLS versions, and the policies that keep credentials
+//! off plaintext connections.
+//!
+//! Every failure test checks the exact error (variant, phase, TLS kind)
+//! and the bytes the client put on the wire: whenever TLS did not come up,
+//! no `AUTH` line and no form of the password (clear or base64) may be in
+//! what the server received.
+//!
+//! TLS 1.0 and 1.1: the client uses rustls, which implements neither.
+//! `client_offers_only_tls12_and_tls13_and_refuses_a_tls11_server` checks
+//! the versions in the ClientHello and that a TLS 1.1 ServerHello is
+//! refused.
+//!
+//! Two tests are opt-in:
+//! - `handshake_time_report` (ignored) runs 20 STARTTLS handshakes and
+//!   prints the median: `cargo test -p smtp-tests --test tls_scripted --
+//!   --ignored --nocapture handshake_time_report`.
+//! - `plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns`
+//!   does its work only with `SMTP_TEST_NETNS=1` (root and `ip netns`
+//!   needed): it reruns this binary in a fresh network namespace where the
+//!   server has a non-loopback address, and checks that the default
+//!   policy refuses to send credentials there in clear.
+
+use std::env;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv6Addr, TcpListener};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use smtp_core::{
+    Client, Config, Direction, Envelope, Error, Mechanism, Phase, PlaintextAuthPolicy, Security,
+    Timeouts, TlsErrorKind,
+};
+use smtp_tests::scripted::tls::{self, Issued, TestCa};
+use smtp_tests::scripted::{
+    ehlo_reply, expect, greeting, hello, raw, reply, Capture, ScriptedServer, Step, CLIENT_NAME,
+};
+
+// ----- helpers ----------------------------------------------------------------
+
+/// Every client timeout in the ordinary tests.
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// The short timeout of the stall tests.
+const SHORT: Duration = Duration::from_millis(500);
+/// Slack allowed over a timeout before a test calls the client too slow.
+const SLACK: Duration = Duration::from_secs(1);
+/// How long the server waits for the client to hang up.
+const HANGUP: Duration = Duration::from_secs(3);
+
+const FROM: &str = "sender@example.test";
+const TO: &str = "rcpt@example.test";
+const MESSAGE: &[u8] =
+    b"From: <sender@example.test>\r\nTo: <rcpt@example.test>\r\nSubject: tls\r\n\r\nOver TLS.\r\n";
+
+const USER: &str = "alice@example.test";
+const PASSWORD: &str = "s3cret-Pa55word";
+
+/// The names on the test servers' certificates.
+const NAMES: &[&str] = &["localhost", "127.0.0.1"];
+
+const STARTTLS_READY: &str = "220 2.0.0 Ready to start TLS";
+
+/// A test CA and a server certificate it issued for [`NAMES`].
+struct Pki {
+    ca: TestCa,
+    server: Issued,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let ca = TestCa::new();
+        let server = ca.issue(NAMES);
+        Pki { ca, server }
+    }
+
+    fn ca_pem(&self) -> String {
+        self.ca.ca_pem()
+    }
+}
+
+/// A client configuration for `server` reached as `host`, trusting only
+/// the CA in `ca_pem` (no system roots).
+fn tls_config(server: &ScriptedServer, host: &str, security: Security, ca_pem: &str) -> Config {
+    Config::new(host, server.port())
+        .with_security(security)
+        .with_client_name(CLIENT_NAME)
+        .with_timeouts(Timeouts::uniform(TIMEOUT))
+        .with_system_roots(false)
+        .with_ca_pem(ca_pem.as_bytes().to_vec())
+}
+
+/// A CA that signed none of the servers' certificates.
+fn unrelated_ca_pem() -> String {
+    TestCa::new().ca_pem()
+}
+
+fn ehlo() -> String {
+    format!("EHLO {CLIENT_NAME}")
+}
+
+/// Lines each terminated with CRLF: the expected wire bytes.
+fn wire(lines: &[&str]) -> String {
+    lines.iter().map(|l| format!("{l}\r\n")).collect()
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    B64.encode(bytes)
+}
+
+/// The AUTH PLAIN initial response for USER / PASSWORD.
+fn plain_response() -> String {
+    b64(format!("\0{USER}\0{PASSWORD}"))
+}
+
+fn auth_plain_line() -> String {
+    format!("AUTH PLAIN {}", plain_response())
+}
+
+fn envelope() -> Envelope {
+    Envelope::new(FROM, [TO]).unwrap()
+}
+
+fn mail_line() -> String {
+    format!("MAIL FROM:<{FROM}> SIZE={}", MESSAGE.len())
+}
+
+fn rcpt_line() -> String {
+    format!("RCPT TO:<{TO}>")
+}
+
+/// MESSAGE as it must appear after DATA (already CRLF, no dots), terminated.
+fn message_on_wire() -> Vec<u8> {
+    let mut v = MESSAGE.to_vec();
+    v.extend_from_slice(b".\r\n");
+    v
+}
+
+fn hangup() -> Step {
+    Step::ExpectClose(HANGUP)
+}
+
+/// The plaintext part of a STARTTLS session and the TLS handshake: the
+/// first EHLO offers STARTTLS and `before`, the EHLO over TLS offers
+/// `after`.
+fn starttls_then(before: &[&str], after: &[&str]) -> Vec<Step> {
+    let mut offered = vec!["STARTTLS"];
+    offered.extend_from_slice(before);
+    let mut s = hello(&offered);
+    s.extend([
+        expect("STARTTLS"),
+        reply(STARTTLS_READY),
+        Step::StartTls,
+        expect("EHLO "),
+        ehlo_reply(after),
+    ]);
+    s
+}
+
+/// The plaintext part of a STARTTLS session up to the `220`.
+fn up_to_starttls_220() -> Vec<Step> {
+    let mut s = hello(&["STARTTLS", "AUTH PLAIN LOGIN"]);
+    s.extend([expect("STARTTLS"), reply(STARTTLS_READY)]);
+    s
+}
+
+fn auth_plain_ok() -> Vec<Step> {
+    vec![
+        expect(&auth_plain_line()),
+        reply("235 2.7.0 Authentication successful"),
+    ]
+}
+
+/// One message, one command and one reply at a time (the scripts never
+/// offer PIPELINING), with SIZE offered by the script.
+fn transaction() -> Vec<Step> {
+    vec![
+        expect(&mail_line()),
+        reply("250 2.1.0 Ok"),
+        expect(&rcpt_line()),
+        reply("250 2.1.5 Ok"),
+        expect("DATA"),
+        reply("354 End data with <CR><LF>.<CR><LF>"),
+        Step::ReadData,
+        reply("250 2.0.0 Ok: queued as 7A11"),
+    ]
+}
+
+fn quit() -> Vec<Step> {
+    vec![expect("QUIT"), reply("221 2.0.0 Bye"), hangup()]
+}
+
+fn script(parts: Vec<Vec<Step>>) -> Vec<Step> {
+    parts.into_iter().flatten().collect()
+}
+
+fn connect(config: Config) -> Client {
+    Client::connect(config).expect("connect")
+}
+
+fn connect_err(config: Config) -> Error {
+    Client::connect(config).expect_err("connect must fail")
+}
+
+/// The command lines seen, with one optional trailing `QUIT` removed.
+fn lines_without_final_quit(cap: &Capture) -> Vec<String> {
+    let mut lines = cap.lines.clone();
+    if lines.last().is_some_and(|l| l == "QUIT") {
+        lines.pop();
+    }
+    lines
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Nothing the client sent carries the credentials: no AUTH command, no
+/// password, no base64 of it, of the user name, or of a PLAIN response.
+#[track_caller]
+fn assert_no_credentials(cap: &Capture) {
+    for needle in [
+        "AUTH".to_string(),
+        PASSWORD.to_string(),
+        b64(PASSWORD),
+        b64(USER),
+        plain_response(),
+    ] {
+        assert!(
+            !contains(&cap.received, needle.as_bytes()),
+            "the client sent {needle:?}: {:?}",
+            cap.received_text()
+        );
+    }
+}
+
+/// `err` is a TLS error of this kind during this phase whose message
+/// holds no secret.
+#[track_caller]
+fn assert_tls_error(err: &Error, phase: Phase, kind: TlsErrorKind) {
+    match err {
+        Error::Tls {
+            phase: p,
+            kind: k,
+            message,
+        } => {
+            assert_eq!((*p, *k), (phase, kind), "{err}");
+            assert!(!message.contains(PASSWORD), "{message}");
+        }
+        other => panic!("expected a TLS error ({kind:?} during {phase}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_elapsed_below(start: Instant, limit: Duration) {
+    let elapsed = start.elapsed();
+    assert!(elapsed < limit, "took {elapsed:?}, limit {limit:?}");
+}
+
+/// A server configuration presenting `issued` with only these TLS versions.
+fn server_config_with_versions(
+    issued: &Issued,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ServerConfig> {
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(tls::provider())
+            .with_protocol_versions(versions)
+            .expect("ring supports these versions")
+            .with_no_client_auth()
+            .with_single_cert(issued.chain.clone(), issued.private_key())
+            .expect("a valid certificate and key"),
+    )
+}
+
+/// Runs STARTTLS (credentials set) against a server presenting
+/// `server_tls`, expecting the handshake to fail. Checks that the client
+/// sent EHLO and STARTTLS in clear and nothing after them (no credentials,
+/// no QUIT in clear, no data over TLS). Returns the client's error and the
+/// server's handshake error.
+fn starttls_handshake_fails(
+    server_tls: Arc<rustls::ServerConfig>,
+    config: impl FnOnce(&ScriptedServer) -> Config,
+) -> (Error, String) {
+    let s = script(vec![up_to_starttls_220(), vec![Step::StartTls, hangup()]]);
+    let server = ScriptedServer::start_with_tls(s, server_tls);
+    let err = connect_err(config(&server).with_password(USER, PASSWORD));
+    let cap = server.finish();
+    assert_eq!(cap.received_text(), wire(&[&ehlo(), "STARTTLS"]), "{err:?}");
+    assert!(cap.tls.is_none(), "{:?}", cap.tls);
+    assert_eq!(cap.errors.len(), 1, "{:?}", cap.errors);
+    assert!(
+        cap.errors[0].starts_with("TLS handshake failed"),
+        "{:?}",
+        cap.errors
+    );
+    assert_no_credentials(&cap);
+    (err, cap.errors[0].clone())
+}
+
+/// Collects the client's transcript with the time of each line.
+#[derive(Clone, Default)]
+struct Timed(Arc<Mutex<Vec<(Instant, Direction, String)>>>);
+
+impl Timed {
+    fn attach(&self, config: Config) -> Config {
+        let sink = self.0.clone();
+        config.with_transcript(move |direction, line| {
+            sink.lock()
+                .unwrap()
+                .push((Instant::now(), direction, line.to_string()));
+        })
+    }
+
+    /// When the first line from `direction` starting with `prefix` came.
+    fn when(&self, direction: Direction, prefix: &str) -> Instant {
+        let lines = self.0.lock().unwrap();
+        lines
+            .iter()
+            .find(|(_, d, l)| *d == direction && l.starts_with(prefix))
+            .map(|(t, _, _)| *t)
+            .unwrap_or_else(|| panic!("no {direction} line starting with {prefix:?}"))
+    }
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2
+    }
+}
+
+// ----- 1. STARTTLS happy path ------------------------------------------------
+
+#[test]
+fn starttls_upgrades_says_ehlo_again_and_uses_the_post_tls_auth_list() {
+    let pki = Pki::new();
+    let s = script(vec![
+        // Before TLS: AUTH LOGIN only. Over TLS: AUTH PLAIN only.
+        starttls_then(&["AUTH LOGIN"], &["AUTH PLAIN", "SIZE 1000000"]),
+        auth_plain_ok(),
+        transaction(),
+        quit(),
+    ]);
+    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
+    let config = tls_config(&server, "localhost", Security::StartTls, &pki.ca_pem())
+        .with_password(USER, PASSWORD);
+    let mut client = connect(config);
+
+    assert!(client.is_encrypted());
+    let info = client.tls_info().expect("TLS info").clone();
+    assert_eq!(info.version, "TLSv1.3");
+    assert!(info.cipher_suite.starts_with("TLS13_"), "{info:?}");
+    assert_eq!(info.peer_certificates, [pki.server.cert_der.to_vec()]);
+    // The capabilities are those of the EHLO over TLS only.
+    assert_eq!(client.capabilities().auth, ["PLAIN"]);
+    assert!(!client.capabilities().starttls);
+    assert_eq!(client.capabilities().size, Some(1_000_000));
+    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
+
+    let report = client.send_bytes(&envelope(), MESSAGE).expect("send");
+    assert!(report.all_accepted());
+    assert_eq!(report.reply.code(), 250);
+    client.quit().expect("quit");
+
+    let cap = server.finish();
+    cap.assert_clean();
+    let tls = cap.tls.as_ref().expect("the server saw TLS");
+    assert_eq!(tls.version, "TLSv1_3");
+    assert_eq!(tls.sni.as_deref(), Some("localhost"));
+    assert!(!cap.lines.iter().any(|l| l.starts_with("AUTH LOGIN")));
+    assert_eq!(
+        cap.lines,
+        [
+            ehlo(),
+            "STARTTLS".into(),
+            ehlo(),
+            auth_plain_line(),
+            mail_line(),
+            rcpt_line(),
+            "DATA".into(),
+            "QUIT".into(),
+        ]
+    );
+    assert_eq!(cap.bodies, [message_on_wire()]);
+    // Byte for byte: nothing but these lines and the body went out.
+    let mut expected = wire(&[
+        &ehlo(),
+        "STARTTLS",
+        &ehlo(),
+        &auth_plain_line(),
+        &mail_line(),
+        &rcpt_line(),
+        "DATA",
+    ])
+    .into_bytes();
+    expected.extend_from_slice(&message_on_wire());
+    expected.extend_from_slice(b"QUIT\r\n");
+    assert_eq!(cap.received_text(), String::from_utf8(expected).unwrap());
+}
+
+#[test]
+fn starttls_to_an_ip_address_checks_the_ip_san_and_sends_no_sni() {
+    let pki = Pki::new();
+    let s = script(vec![starttls_then(&[], &["8BITMIME"]), quit()]);
+    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
+    let mut client = connect(tls_config(
+        &server,
+        "127.0.0.1",
+        Security::StartTls,
+        &pki.ca_pem(),
+    ));
+    assert!(client.is_encrypted());
+    assert!(client.capabilities().eight_bit_mime);
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    // RFC 6066 3: no IP addresses in SNI.
+    assert_eq!(cap.tls.expect("TLS").sni, None);
+    assert_eq!(
+        cap.lines,
+        [ehlo(), "STARTTLS".into(), ehlo(), "QUIT".into()]
+    );
+}
+
+// ----- 2. response injection ---------------------------------------------------
+
+#[test]
+fn data_after_the_220_to_starttls_is_refused_before_the_handshake() {
+    let payloads: [&[u8]; 4] = [
+        b"220 2.0.0 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n",
+        b"220 x\r\ngarbage",
+        b"220-go\r\n220 ahead\r\n\x16\x03\x03\x00\x05hello",
+        b"220 go ahead\r\n\r\n",
+    ];
+    for payload in payloads {
+        let mut s = hello(&["STARTTLS", "AUTH PLAIN LOGIN"]);
+        // The 220 and the injected bytes in one write.
+        s.extend([expect("STARTTLS"), raw(payload), Step::ReadToClose(HANGUP)]);
+        let server = ScriptedServer::start(s);
+        let config = tls_config(
+            &server,
+            "localhost",
+            Security::StartTls,
+            &unrelated_ca_pem(),
+        )
+        .with_password(USER, PASSWORD);
+        let err = connect_err(config);
+        let cap = server.finish();
+        let shown = String::from_utf8_lossy(payload);
+        assert_tls_error(&err, Phase::StartTls, TlsErrorKind::InjectedData);
+        cap.assert_clean();
+        assert!(cap.client_closed, "{shown:?}");
+        // No ClientHello, no QUIT, nothing at all after STARTTLS.
+        assert_eq!(
+            cap.received_text(),
+            wire(&[&ehlo(), "STARTTLS"]),
+            "{shown:?}"
+        );
+        assert_eq!(cap.bodies, [Vec::<u8>::new()], "{shown:?}");
+        assert!(cap.tls.is_none());
+        assert_no_credentials(&cap);
+    }
+}
+
+#[test]
+fn data_injected_after_the_handshake_began_breaks_the_handshake() {
+    // The injected line comes in a later write, once the client has sent
+    // its ClientHello: TLS itself must refuse it.
+    let s = script(vec![
+        up_to_starttls_220(),
+        vec![
+            Step::Sleep(Duration::from_millis(300)),
+            reply("250 injected"),
+            Step::ReadToClose(HANGUP),
+        ],
+    ]);
+    let server = ScriptedServer::start(s);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    let cap = server.finish();
+    cap.assert_clean();
+    let plain = wire(&[&ehlo(), "STARTTLS"]);
+    assert!(cap.received.starts_with(plain.as_bytes()));
+    match &err {
+        Error::Tls {
+            kind: TlsErrorKind::Handshake,
+            phase: Phase::TlsHandshake,
+            ..
+        } => {
+            // The ClientHello, then at most an alert: TLS records only.
+            let after = &cap.received[plain.len()..];
+            assert!(after.starts_with(&[0x16, 0x03]), "{after:?}");
+        }
+        // Only if the machine was so slow that the late line arrived
+        // before the client looked.
+        Error::Tls {
+            kind: TlsErrorKind::InjectedData,
+            ..
+        } => assert_eq!(cap.received_text(), plain),
+        other => panic!("{other:?}"),
+    }
+    assert_no_credentials(&cap);
+}
+
+// ----- 3. STARTTLS missing -------------------------------------------------------
+
+#[test]
+fn starttls_not_offered_when_required_sends_nothing_else() {
+    let server = ScriptedServer::start(script(vec![
+        hello(&["AUTH PLAIN LOGIN", "8BITMIME", "SIZE 1000"]),
+        vec![hangup()],
+    ]));
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::StartTls, TlsErrorKind::NotOffered);
+    let cap = server.finish();
+    cap.assert_clean();
+    assert!(cap.client_closed);
+    assert_eq!(lines_without_final_quit(&cap), [ehlo()]);
+    assert!(!cap.has_line("MAIL"));
+    assert_no_credentials(&cap);
+}
+
+// ----- 4. STARTTLS refused ---------------------------------------------------------
+
+#[test]
+fn starttls_454_when_required_is_refused_without_credentials() {
+    let mut s = hello(&["STARTTLS", "AUTH PLAIN LOGIN"]);
+    s.extend([
+        expect("STARTTLS"),
+        reply("454 4.7.0 TLS not available due to temporary reason"),
+        hangup(),
+    ]);
+    let server = ScriptedServer::start(s);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::StartTls, TlsErrorKind::StartTlsRefused);
+    assert!(err.to_string().contains("454"), "{err}");
+    let cap = server.finish();
+    cap.assert_clean();
+    assert!(cap.client_closed);
+    assert_eq!(lines_without_final_quit(&cap), [ehlo(), "STARTTLS".into()]);
+    assert_no_credentials(&cap);
+}
+
+#[test]
+fn starttls_454_when_opportunistic_continues_in_plaintext() {
+    let mut s = hello(&["STARTTLS", "SIZE 1000000"]);
+    s.extend([
+        expect("STARTTLS"),
+        reply("454 4.7.0 TLS not available due to temporary reason"),
+    ]);
+    s.extend(transaction());
+    s.extend(quit());
+    let server = ScriptedServer::start(s);
+    let mut client = connect(tls_config(
+        &server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &unrelated_ca_pem(),
+    ));
+    assert!(!client.is_encrypted());
+    assert!(client.tls_info().is_none());
+    client.send_bytes(&envelope(), MESSAGE).expect("send");
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(
+        cap.lines,
+        [
+            ehlo(),
+            "STARTTLS".into(),
+            mail_line(),
+            rcpt_line(),
+            "DATA".into(),
+            "QUIT".into()
+        ]
+    );
+    assert_eq!(cap.bodies, [message_on_wire()]);
+}
+
+#[test]
+fn opportunistic_without_starttls_offered_sends_in_plaintext() {
+    let s = script(vec![hello(&["SIZE 1000000"]), transaction(), quit()]);
+    let server = ScriptedServer::start(s);
+    let mut client = connect(tls_config(
+        &server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &unrelated_ca_pem(),
+    ));
+    assert!(!client.is_encrypted());
+    client.send_bytes(&envelope(), MESSAGE).expect("send");
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(cap.lines[..2], [ehlo(), mail_line()]);
+    assert_eq!(cap.bodies, [message_on_wire()]);
+}
+
+#[test]
+fn opportunistic_starttls_does_not_fall_back_to_plaintext_after_a_failed_handshake() {
+    // STARTTLS was offered and accepted, then the certificate is refused:
+    // the session must not go on in clear.
+    let pki = Pki::new();
+    let s = script(vec![
+        up_to_starttls_220(),
+        vec![Step::StartTls, Step::ReadToClose(HANGUP)],
+    ]);
+    let server = ScriptedServer::start_with_tls(s, tls::self_signed(NAMES).server_config());
+    let err = connect_err(tls_config(
+        &server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &pki.ca_pem(),
+    ));
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
+    let cap = server.finish();
+    assert_eq!(cap.received_text(), wire(&[&ehlo(), "STARTTLS"]));
+    assert!(!cap.has_line("MAIL"));
+}
+
+// ----- 5. drops and stalls during the handshake ----------------------------------------
+
+#[test]
+fn server_closing_right_after_the_220_is_a_handshake_error() {
+    let s = script(vec![up_to_starttls_220(), vec![Step::Close]]);
+    let server = ScriptedServer::start(s);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(cap.received_text(), wire(&[&ehlo(), "STARTTLS"]));
+    assert_no_credentials(&cap);
+}
+
+#[test]
+fn server_closing_after_reading_the_client_hello_is_a_handshake_error() {
+    let s = script(vec![
+        up_to_starttls_220(),
+        // The record header of the ClientHello, then hang up.
+        vec![Step::ReadExact(5), Step::Close],
+    ]);
+    let server = ScriptedServer::start(s);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(cap.bodies.len(), 1);
+    assert_eq!(
+        cap.bodies[0][..3],
+        [0x16, 0x03, 0x01],
+        "a TLS handshake record"
+    );
+    let plain = wire(&[&ehlo(), "STARTTLS"]);
+    assert!(cap.received.starts_with(plain.as_bytes()));
+    assert_no_credentials(&cap);
+}
+
+#[test]
+fn server_stalling_the_handshake_times_out() {
+    let s = script(vec![up_to_starttls_220(), vec![Step::ReadToClose(HANGUP)]]);
+    let server = ScriptedServer::start(s);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD)
+    .with_timeouts(Timeouts::uniform(SHORT));
+    let start = Instant::now();
+    let err = connect_err(config);
+    assert_elapsed_below(start, SHORT + SLACK);
+    assert!(
+        matches!(err, Error::Timeout { phase: Phase::TlsHandshake, after } if after == SHORT),
+        "{err:?}"
+    );
+    let cap = server.finish();
+    cap.assert_clean();
+    assert!(cap.client_closed);
+    let plain = wire(&[&ehlo(), "STARTTLS"]);
+    assert!(cap.received.starts_with(plain.as_bytes()));
+    // Only the ClientHello came after STARTTLS.
+    assert_eq!(cap.bodies[0][..3], [0x16, 0x03, 0x01]);
+    assert_no_credentials(&cap);
+}
+
+/// A TLS record header announcing a 16 KiB handshake record, then some of
+/// its bytes: a handshake that never completes.
+fn endless_handshake_record(len: usize) -> Vec<u8> {
+    let mut bytes = vec![0x16, 0x03, 0x03, 0x40, 0x00];
+    bytes.resize(len, 0x00);
+    bytes
+}
+
+/// STARTTLS accepted, then, once the ClientHello arrived (earlier would
+/// be injection), 25 bytes of a never-ending record, one every 100 ms.
+fn dripping_handshake() -> Vec<Step> {
+    script(vec![
+        up_to_starttls_220(),
+        vec![
+            Step::ReadExact(5),
+            Step::SendSlowly {
+                bytes: endless_handshake_record(30),
+                pause: Duration::from_millis(100),
+            },
+            Step::ReadToClose(HANGUP),
+        ],
+    ])
+}
+
+#[test]
+fn server_dripping_the_handshake_times_out_within_the_command_timeout() {
+    let server = ScriptedServer::start(dripping_handshake());
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD)
+    .with_timeouts(Timeouts::uniform(SHORT));
+    let start = Instant::now();
+    let err = connect_err(config);
+    let elapsed = start.elapsed();
+    let cap = server.finish();
+    assert_no_credentials(&cap);
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                phase: Phase::TlsHandshake,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        elapsed < SHORT + SLACK,
+        "the handshake took {elapsed:?} with a {SHORT:?} timeout"
+    );
+}
+
+#[test]
+fn server_dripping_the_handshake_does_not_outlast_the_total_deadline() {
+    let server = ScriptedServer::start(dripping_handshake());
+    let timeouts = Timeouts {
+        total: Some(SHORT),
+        ..Timeouts::uniform(TIMEOUT)
+    };
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_timeouts(timeouts);
+    let start = Instant::now();
+    let err = connect_err(config);
+    let elapsed = start.elapsed();
+    let cap = server.finish();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(!cap.has_line("MAIL"));
+    assert!(
+        elapsed < SHORT + SLACK,
+        "connect took {elapsed:?} with a total deadline of {SHORT:?}"
+    );
+}
+
+// ----- 6. certificates and implicit TLS ---------------------------------------------------
+
+#[test]
+fn self_signed_certificate_is_an_unknown_issuer() {
+    let cert = tls::self_signed(NAMES);
+    let (err, server_saw) = starttls_handshake_fails(cert.server_config(), |server| {
+        tls_config(server, "localhost", Security::StartTls, &unrelated_ca_pem())
+    });
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
+    // The client told the server why.
+    assert!(server_saw.contains("UnknownCA"), "{server_saw}");
+}
+
+#[test]
+fn certificate_from_a_ca_not_given_is_an_unknown_issuer_even_with_system_roots() {
+    let pki = Pki::new();
+    let (err, _) = starttls_handshake_fails(pki.server.server_config(), |server| {
+        Config::new("localhost", server.port())
+            .with_security(Security::StartTls)
+            .with_client_name(CLIENT_NAME)
+            .with_timeouts(Timeouts::uniform(TIMEOUT))
+    });
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
+}
+
+#[test]
+fn certificate_for_another_name_is_a_name_mismatch() {
+    let pki = Pki::new();
+    let wrong = pki.ca.issue(&["wrong.example"]);
+    for host in ["localhost", "127.0.0.1"] {
+        let (err, _) = starttls_handshake_fails(wrong.server_config(), |server| {
+            tls_config(server, host, Security::StartTls, &pki.ca_pem())
+        });
+        assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::NameMismatch);
+    }
+}
+
+#[test]
+fn expired_certificate_is_refused_as_expired() {
+    let pki = Pki::new();
+    let expired = pki.ca.expired(NAMES);
+    let (err, server_saw) = starttls_handshake_fails(expired.server_config(), |server| {
+        tls_config(server, "localhost", Security::StartTls, &pki.ca_pem())
+    });
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Expired);
+    assert!(server_saw.contains("CertificateExpired"), "{server_saw}");
+}
+
+#[test]
+fn not_yet_valid_certificate_is_refused_as_expired() {
+    let pki = Pki::new();
+    let early = pki.ca.not_yet_valid(NAMES);
+    let (err, _) = starttls_handshake_fails(early.server_config(), |server| {
+        tls_config(server, "localhost", Security::StartTls, &pki.ca_pem())
+    });
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Expired);
+}
+
+#[test]
+fn self_signed_certificate_is_accepted_with_dangerous_accept_invalid_certs() {
+    let cert = tls::self_signed(NAMES);
+    let s = script(vec![
+        starttls_then(&["AUTH LOGIN"], &["AUTH PLAIN"]),
+        auth_plain_ok(),
+        quit(),
+    ]);
+    let server = ScriptedServer::start_with_tls(s, cert.server_config());
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .dangerous_accept_invalid_certs(true)
+    .with_password(USER, PASSWORD);
+    let mut client = connect(config);
+    assert!(client.is_encrypted());
+    assert_eq!(
+        client.tls_info().unwrap().peer_certificates,
+        [cert.cert_der.to_vec()]
+    );
+    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(
+        cap.lines,
+        [
+            ehlo(),
+            "STARTTLS".into(),
+            ehlo(),
+            auth_plain_line(),
+            "QUIT".into()
+        ]
+    );
+}
+
+#[test]
+fn implicit_tls_with_the_right_ca_works() {
+    let pki = Pki::new();
+    let mut s = vec![Step::StartTls];
+    s.extend(hello(&["AUTH PLAIN LOGIN", "SIZE 1000000"]));
+    s.extend(auth_plain_ok());
+    s.extend(transaction());
+    s.extend(quit());
+    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
+    let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
+        .with_password(USER, PASSWORD);
+    let mut client = connect(config);
+    assert!(client.is_encrypted());
+    assert_eq!(client.tls_info().unwrap().version, "TLSv1.3");
+    assert_eq!(client.greeting().code(), 220);
+    assert!(!client.capabilities().starttls);
+    client.send_bytes(&envelope(), MESSAGE).expect("send");
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(cap.tls.unwrap().sni.as_deref(), Some("localhost"));
+    // No STARTTLS: TLS from the first byte.
+    assert_eq!(
+        cap.lines,
+        [
+            ehlo(),
+            auth_plain_line(),
+            mail_line(),
+            rcpt_line(),
+            "DATA".into(),
+            "QUIT".into()
+        ]
+    );
+    assert_eq!(cap.bodies, [message_on_wire()]);
+}
+
+#[test]
+fn implicit_tls_with_an_untrusted_certificate_sends_nothing() {
+    let s = vec![Step::StartTls, greeting(), hangup()];
+    let server = ScriptedServer::start_with_tls(s, tls::self_signed(NAMES).server_config());
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::Implicit,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
+    let cap = server.finish();
+    assert!(cap.tls.is_none());
+    assert!(cap.received.is_empty(), "{:?}", cap.received_text());
+    assert!(
+        cap.errors.len() == 1 && cap.errors[0].starts_with("TLS handshake failed"),
+        "{:?}",
+        cap.errors
+    );
+}
+
+#[test]
+fn implicit_tls_to_a_plaintext_server_is_a_handshake_error() {
+    // The server greets in clear; the client sent a ClientHello.
+    let server = ScriptedServer::start(vec![greeting(), Step::ReadToClose(HANGUP)]);
+    let pki = Pki::new();
+    let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
+        .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
+    let cap = server.finish();
+    cap.assert_clean();
+    assert!(cap.client_closed);
+    // TLS records only (the ClientHello, maybe an alert): no SMTP in clear.
+    assert_eq!(cap.bodies.len(), 1);
+    assert_eq!(cap.bodies[0][..3], [0x16, 0x03, 0x01]);
+    assert!(!contains(&cap.received, b"EHLO"));
+    assert!(!contains(&cap.received, b"QUIT"));
+    assert_no_credentials(&cap);
+}
+
+// ----- 7. credentials on plaintext connections ----------------------------------------------
+
+#[test]
+fn plaintext_credentials_refused_under_policy_never() {
+    // PlaintextAuthPolicy::Never is what a non-loopback server gets under
+    // the default LoopbackOnly policy.
+    let server = ScriptedServer::start(script(vec![hello(&["AUTH PLAIN LOGIN"]), vec![hangup()]]));
+    let config = server
+        .config()
+        .with_password(USER, PASSWORD)
+        .with_plaintext_auth_policy(PlaintextAuthPolicy::Never);
+    let err = connect_err(config);
+    match &err {
+        Error::PlaintextAuthRefused { server: s } => {
+            assert_eq!(s, &format!("127.0.0.1:{}", server.port()));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(err.phase(), Some(Phase::Auth));
+    assert!(!err.to_string().contains(PASSWORD));
+    let cap = server.finish();
+    cap.assert_clean();
+    assert!(cap.client_closed);
+    assert_eq!(lines_without_final_quit(&cap), [ehlo()]);
+    assert_no_credentials(&cap);
+}
+
+/// A loopback server offering AUTH PLAIN LOGIN without TLS gets the
+/// credentials under the default policy.
+fn plaintext_auth_to_loopback(ip: IpAddr) {
+    let s = script(vec![hello(&["AUTH PLAIN LOGIN"]), auth_plain_ok(), quit()]);
+    let server = ScriptedServer::start_on(ip, s, None);
+    // server.config(): Security::None, default plaintext policy.
+    let mut client = connect(server.config().with_password(USER, PASSWORD));
+    assert!(!client.is_encrypted());
+    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(cap.lines, [ehlo(), auth_plain_line(), "QUIT".into()]);
+}
+
+#[test]
+fn plaintext_credentials_sent_to_ipv4_loopback_under_the_default_policy() {
+    plaintext_auth_to_loopback(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+}
+
+#[test]
+fn plaintext_credentials_sent_to_ipv6_loopback_under_the_default_policy() {
+    if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
+        eprintln!("skipped: ::1 is not available on this machine");
+        return;
+    }
+    plaintext_auth_to_loopback(IpAddr::V6(Ipv6Addr::LOCALHOST));
+}
+
+const NETNS_ENV: &str = "SMTP_TEST_NETNS";
+const NETNS_CHILD_ENV: &str = "SMTP_TEST_NETNS_CHILD";
+const NETNS_CHILD_TEST: &str = "netns_child_default_policy_refuses_plaintext_credentials";
+/// The server's address inside the namespace (TEST-NET-1, RFC 5737).
+const NETNS_ADDR: &str = "192.0.2.1";
+const NETNS_MARKER: &str = "netns child: plaintext credentials refused";
+
+/// A network namespace, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn create() -> Netns {
+        let name = format!("smtp-tls-test-{}", std::process::id());
+        ip(&["netns", "add", &name]);
+        let ns = Netns(name);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n",
+            &ns.0,
+            "addr",
+            "add",
+            &format!("{NETNS_ADDR}/32"),
+            "dev",
+            "lo",
+        ]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
+    assert!(status.success(), "ip {args:?} failed: {status}");
+}
+
+fn read_all_in_thread(mut from: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = from.read_to_string(&mut text);
+        text
+    })
+}
+
+#[test]
+fn plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns() {
+    if env::var(NETNS_ENV).as_deref() != Ok("1") {
+        eprintln!("skipped: set {NETNS_ENV}=1 (needs root and `ip netns`) to run");
+        return;
+    }
+    let ns = Netns::create();
+    let exe = env::current_exe().expect("the test binary");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(exe)
+        .args([NETNS_CHILD_TEST, "--exact", "--ignored", "--nocapture"])
+        .env(NETNS_CHILD_ENV, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the test binary in the namespace");
+    let stdout = read_all_in_thread(child.stdout.take().unwrap());
+    let stderr = read_all_in_thread(child.stderr.take().unwrap());
+    let until = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the test in the namespace did not end within 20 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    assert!(stdout.contains(NETNS_MARKER), "{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+}
+
+/// A one-connection plaintext SMTP server for the namespace test (the
+/// scripted server listens on loopback only): greets, answers the first
+/// line with an EHLO reply offering AUTH PLAIN LOGIN, then records
+/// everything until the client closes. Every wait is bounded.
+fn one_ehlo_server(listener: TcpListener) -> thread::JoinHandle<io::Result<Vec<u8>>> {
+    thread::spawn(move || {
+        listener.set_nonblocking(true)?;
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut tcp = loop {
+            match listener.accept() {
+                Ok((tcp, _)) => break tcp,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < until => {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        tcp.set_nonblocking(false)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(5)))?;
+        tcp.write_all(b"220 mx.test ESMTP\r\n")?;
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut answered = false;
+        loop {
+            let n = tcp.read(&mut buf)?;
+            if n == 0 {
+                return Ok(received);
+            }
+            received.extend_from_slice(&buf[..n]);
+            if !answered && received.ends_with(b"\r\n") {
+                tcp.write_all(b"250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n")?;
+                answered = true;
+            }
+        }
+    })
+}
+
+#[test]
+#[ignore = "run inside a network namespace by plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns"]
+fn netns_child_default_policy_refuses_plaintext_credentials() {
+    if env::var(NETNS_CHILD_ENV).as_deref() != Ok("1") {
+        eprintln!("nothing to do outside the namespace test");
+        return;
+    }
+    let listener = TcpListener::bind((NETNS_ADDR, 0)).expect("bind the non-loopback address");
+    let addr = listener.local_addr().unwrap();
+    assert!(!addr.ip().is_loopback());
+    let server = one_ehlo_server(listener);
+    // Default plaintext policy (LoopbackOnly), no TLS, credentials set.
+    let config = Config::new(NETNS_ADDR, addr.port())
+        .with_security(Security::None)
+        .with_client_name(CLIENT_NAME)
+        .with_timeouts(Timeouts::uniform(TIMEOUT))
+        .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    let received = server.join().unwrap().expect("the namespace server");
+    let text = String::from_utf8_lossy(&received);
+    match &err {
+        Error::PlaintextAuthRefused { server } => assert_eq!(server, &addr.to_string()),
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        text == wire(&[&ehlo()]) || text == wire(&[&ehlo(), "QUIT"]),
+        "{text:?}"
+    );
+    println!("{NETNS_MARKER}");
+}
+
+// ----- 8. opportunistic TLS with credentials ----------------------------------------------
+
+#[test]
+fn opportunistic_tls_with_credentials_is_refused_at_connect() {
+    let server = ScriptedServer::start(vec![greeting(), hangup()]);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    match &err {
+        Error::InvalidInput { field, reason } => {
+            assert_eq!(*field, "security");
+            assert!(
+                reason.contains("insecure_opportunistic_tls_with_credentials"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let cap = server.finish();
+    assert!(!cap.connected, "the client connected: {cap:?}");
+}
+
+#[test]
+fn opportunistic_tls_with_credentials_and_the_opt_in_upgrades_then_authenticates() {
+    let pki = Pki::new();
+    let s = script(vec![
+        starttls_then(&["AUTH PLAIN LOGIN"], &["AUTH PLAIN LOGIN"]),
+        auth_plain_ok(),
+        quit(),
+    ]);
+    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &pki.ca_pem(),
+    )
+    .with_password(USER, PASSWORD)
+    .insecure_opportunistic_tls_with_credentials(true);
+    let mut client = connect(config);
+    assert!(client.is_encrypted());
+    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(
+        cap.lines,
+        [
+            ehlo(),
+            "STARTTLS".into(),
+            ehlo(),
+            auth_plain_line(),
+            "QUIT".into()
+        ]
+    );
+}
+
+#[test]
+fn opportunistic_tls_with_the_opt_in_and_starttls_stripped_still_obeys_the_plaintext_policy() {
+    let server = ScriptedServer::start(script(vec![hello(&["AUTH PLAIN LOGIN"]), vec![hangup()]]));
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD)
+    .insecure_opportunistic_tls_with_credentials(true)
+    .with_plaintext_auth_policy(PlaintextAuthPolicy::Never);
+    let err = connect_err(config);
+    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(lines_without_final_quit(&cap), [ehlo()]);
+    assert_no_credentials(&cap);
+}
+
+// ----- 9. TLS versions -----------------------------------------------------------------
+
+#[test]
+fn servers_limited_to_one_tls_version_work() {
+    let pki = Pki::new();
+    let cases: [(&'static rustls::SupportedProtocolVersion, &str, &str, &str); 2] = [
+        (
+            &rustls::version::TLS12,
+            "TLSv1.2",
+            "TLSv1_2",
+            "TLS_ECDHE_ECDSA_WITH_",
+        ),
+        (&rustls::version::TLS13, "TLSv1.3", "TLSv1_3", "TLS13_"),
+    ];
+    for (version, client_name, server_name, suite_prefix) in cases {
+        let s = script(vec![
+            starttls_then(&[], &["AUTH PLAIN", "SIZE 1000000"]),
+            auth_plain_ok(),
+            transaction(),
+            quit(),
+        ]);
+        let server =
+            ScriptedServer::start_with_tls(s, server_config_with_versions(&pki.server, &[version]));
+        let config = tls_config(&server, "localhost", Security::StartTls, &pki.ca_pem())
+            .with_password(USER, PASSWORD);
+        let mut client = connect(config);
+        let info = client.tls_info().unwrap().clone();
+        assert_eq!(info.version, client_name);
+        assert!(info.cipher_suite.starts_with(suite_prefix), "{info:?}");
+        client.send_bytes(&envelope(), MESSAGE).expect("send");
+        client.quit().unwrap();
+        let cap = server.finish();
+        cap.assert_clean();
+        assert_eq!(cap.tls.unwrap().version, server_name);
+        assert_eq!(cap.bodies, [message_on_wire()]);
+    }
+}
+
+/// A ServerHello record choosing TLS 1.1 (no supported_versions extension)
+/// and TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA.
+fn tls11_server_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x02];
+    body.extend_from_slice(&[0x42; 32]);
+    body.push(0); // no session id
+    body.extend_from_slice(&[0xc0, 0x09]);
+    body.push(0); // null compression
+    let mut handshake = vec![0x02, 0, 0, body.len() as u8];
+    handshake.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x02, 0, handshake.len() as u8];
+    record.extend_from_slice(&handshake);
+    record
+}
+
+/// Reads big-endian fields of a TLS message, panicking on short input.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        assert!(self.0.len() >= n, "truncated TLS message");
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        head
+    }
+
+    fn number(&mut self, n: usize) -> usize {
+        self.take(n).iter().fold(0, |acc, &b| acc << 8 | b as usize)
+    }
+
+    fn vector(&mut self, length_bytes: usize) -> &'a [u8] {
+        let n = self.number(length_bytes);
+        self.take(n)
+    }
+}
+
+/// The legacy version and the supported_versions list of the ClientHello
+/// at the start of `bytes`.
+fn client_hello_versions(bytes: &[u8]) -> (usize, Vec<usize>) {
+    let mut record = Fields(bytes);
+    assert_eq!(record.number(1), 0x16, "a handshake record");
+    record.take(2);
+    let mut message = Fields(record.vector(2));
+    assert_eq!(message.number(1), 1, "a ClientHello");
+    let mut hello = Fields(message.vector(3));
+    let legacy = hello.number(2);
+    hello.take(32); // random
+    hello.vector(1); // session id
+    hello.vector(2); // cipher suites
+    hello.vector(1); // compression methods
+    let mut extensions = Fields(hello.vector(2));
+    while !extensions.0.is_empty() {
+        let kind = extensions.number(2);
+        let data = extensions.vector(2);
+        if kind == 0x2b {
+            let mut list = Fields(Fields(data).vector(1));
+            let mut versions = Vec::new();
+            while !list.0.is_empty() {
+                versions.push(list.number(2));
+            }
+            return (legacy, versions);
+        }
+    }
+    panic!("no supported_versions extension");
+}
+
+#[test]
+fn client_offers_only_tls12_and_tls13_and_refuses_a_tls11_server() {
+    let s = script(vec![
+        up_to_starttls_220(),
+        vec![
+            Step::ReadExact(5),
+            raw(&tls11_server_hello()),
+            Step::ReadToClose(HANGUP),
+        ],
+    ]);
+    let server = ScriptedServer::start(s);
+    let config = tls_config(
+        &server,
+        "localhost",
+        Security::StartTls,
+        &unrelated_ca_pem(),
+    )
+    .with_password(USER, PASSWORD);
+    let err = connect_err(config);
+    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
+    if let Error::Tls { message, .. } = &err {
+        assert!(message.contains("incompatible"), "{message}");
+    }
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_no_credentials(&cap);
+    let after_starttls: Vec<u8> = cap.bodies.concat();
+    let (legacy, mut versions) = client_hello_versions(&after_starttls);
+    assert_eq!(legacy, 0x0303, "legacy_version is TLS 1.2");
+    versions.sort_unstable();
+    assert_eq!(versions, [0x0303, 0x0304], "TLS 1.2 and 1.3 only");
+}
+
+// ----- 10. handshake time -------------------------------------------------------------
+
+#[test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture"]
+fn handshake_time_report() {
+    const ROUNDS: usize = 20;
+    let pki = Pki::new();
+    let server_tls = pki.server.server_config();
+    let mut handshakes = Vec::with_capacity(ROUNDS);
+    let mut connects = Vec::with_capacity(ROUNDS);
+    let mut version = String::new();
+    for _ in 0..ROUNDS {
+        let s = script(vec![starttls_then(&[], &["8BITMIME"]), quit()]);
+        let server = ScriptedServer::start_with_tls(s, server_tls.clone());
+        let timed = Timed::default();
+        let config = timed.attach(tls_config(
+            &server,
+            "localhost",
+            Security::StartTls,
+            &pki.ca_pem(),
+        ));
+        let start = Instant::now();
+        let mut client = connect(config);
+        connects.push(start.elapsed());
+        version = client.tls_info().unwrap().version.clone();
+        client.quit().unwrap();
+        server.finish().assert_clean();
+        // From the 220 to STARTTLS to "TLS established".
+        let ready = timed.when(Direction::Received, STARTTLS_READY);
+        let done = timed.when(Direction::Info, "TLS established");
+        handshakes.push(done - ready);
+    }
+    let (min, max) = (
+        *handshakes.iter().min().unwrap(),
+        *handshakes.iter().max().unwrap(),
+    );
+    println!(
+        "{ROUNDS} STARTTLS handshakes ({version}, ECDSA P-256, ring, {} build): median {:?} (min {min:?}, max {max:?}); whole connect median {:?}",
+        if cfg!(debug_assertions) { "debug" } else { "release" },
+        median(handshakes),
+        median(connects),
+    );
+}
