@@ -108,6 +108,7 @@ pub struct Config {
     pub(crate) plaintext_auth: PlaintextAuthPolicy,
     pub(crate) opportunistic_with_credentials: bool,
     pub(crate) pipelining: bool,
+    pub(crate) tls_server_name: Option<String>,
     pub(crate) transcript: Option<TranscriptFn>,
 }
 
@@ -125,6 +126,7 @@ impl fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("plaintext_auth", &self.plaintext_auth)
             .field("pipelining", &self.pipelining)
+            .field("tls_server_name", &self.tls_server_name)
             .field("transcript", &self.transcript.is_some())
             .finish()
     }
@@ -148,6 +150,7 @@ impl Config {
             plaintext_auth: PlaintextAuthPolicy::default(),
             opportunistic_with_credentials: false,
             pipelining: true,
+            tls_server_name: None,
             transcript: None,
         }
     }
@@ -399,6 +402,20 @@ impl Config {
     pub fn with_pipelining(mut self, on: bool) -> Config {
         self.pipelining = on;
         self
+    }
+
+    /// Checks the certificate (and sends SNI) for this name instead of the
+    /// host connected to: for connecting by IP address, or through a
+    /// tunnel, to a server whose certificate names it.
+    pub fn with_tls_server_name(mut self, name: impl Into<String>) -> Config {
+        self.tls_server_name = Some(name.into());
+        self
+    }
+
+    /// The name certificates are checked against: the one set with
+    /// [`Config::with_tls_server_name`], else the host.
+    pub fn tls_server_name(&self) -> &str {
+        self.tls_server_name.as_deref().unwrap_or(&self.host)
     }
 
     /// Receives every line sent and received, credentials hidden.

@@ -180,7 +180,7 @@ impl Client {
             let tls_config = tls_config.clone().expect("built for every TLS mode");
             conn = conn.start_tls(
                 tls_config,
-                crate::tls::server_name(&config.host)?,
+                crate::tls::server_name(config.tls_server_name())?,
                 config.timeouts.command,
             )?;
             transcript.line_with(Direction::Info, || tls_note(conn.tls_info()));
@@ -419,7 +419,7 @@ impl Client {
                 message: "the server sent data after its 220 reply to STARTTLS and before the TLS handshake (a response-injection attack or a broken server); connection closed".into(),
             });
         }
-        let name = crate::tls::server_name(&self.config.host)?;
+        let name = crate::tls::server_name(self.config.tls_server_name())?;
         match conn.start_tls(tls, name, self.config.timeouts.command) {
             Ok(conn) => self.conn = Some(conn),
             Err(e) => {

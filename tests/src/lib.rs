@@ -1,2 +1,3 @@
 //! Integration-test support.
 pub mod scripted;
+pub mod testbed;

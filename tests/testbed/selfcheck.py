@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Check a running test bed from the outside with smtplib.
 
-    python3 tests/testbed/selfcheck.py DIR/testbed.env
+    python3 tests/testbed/selfcheck.py [DIR/testbed.env]
+
+Without an argument the env file named by $SMTP_TESTBED_ENV is used, so
+"tests/testbed/run.sh python3 tests/testbed/selfcheck.py" checks a fresh bed.
 
 Prints the EHLO capabilities of every port and checks AUTH, TLS, delivery and
 the reject-/tempfail- recipients.  Exits non-zero on the first failed check.
@@ -95,7 +98,10 @@ def wait_for(maildir, marker, timeout=10):
 
 
 def main():
-    env = load_env(sys.argv[1])
+    path = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SMTP_TESTBED_ENV")
+    if not path:
+        sys.exit("usage: selfcheck.py DIR/testbed.env (or set SMTP_TESTBED_ENV)")
+    env = load_env(path)
     host = env["SMTP_TESTBED_HOST"]
     user, password = env["SMTP_TESTBED_USER"], env["SMTP_TESTBED_PASSWORD"]
     domain = env["SMTP_TESTBED_DOMAIN"]

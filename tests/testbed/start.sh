@@ -17,6 +17,12 @@
 # that user, so tests running without root can read messages and logs.
 # SMTP_TESTBED_MAIL_UID / SMTP_TESTBED_MAIL_GID override the delivery owner
 # (default 65534:65534 when not run through sudo).
+# SMTP_TESTBED_STRICT_MODE (yes, normalize or reject; default yes) sets
+# smtpd_forbid_bare_newline on the strict port.  SMTP_TESTBED_NO_IPV6=1 skips
+# the [::1] listener even where IPv6 works.
+#
+# Outside DIR only one file is used: /tmp/smtp-testbed-ports.lock, a lock
+# that keeps concurrent start.sh runs from picking the same ports.
 
 set -euo pipefail
 umask 022
@@ -73,10 +79,15 @@ pid_alive() {
     state=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
     [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
-pid_from() { [ -s "$1" ] && awk 'NR == 1 { print $1 }' "$1" || true; }
+pid_from() { if [ -s "$1" ]; then awk 'NR == 1 { print $1 }' "$1"; fi; }
 
-if pid_alive "$(pid_from "$PF_QUEUE/pid/master.pid")" ||
-    pid_alive "$(pid_from "$DC_RUN/master.pid")"; then
+# running PIDFILE COMM: the pid file names a live process called COMM.
+running() {
+    local pid
+    pid=$(pid_from "$1")
+    pid_alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+if running "$PF_QUEUE/pid/master.pid" master || running "$DC_RUN/master.pid" dovecot; then
     die "a test bed is already running in $DIR; run tests/testbed/stop.sh $DIR first"
 fi
 
@@ -111,7 +122,11 @@ chmod 644 "$PF_LOG" "$DC_LOG"
 # Certificates (ECDSA P-256: fast to generate).
 # ---------------------------------------------------------------------------
 gen_certs() {
-    local d=$CERTS ossl_log=$CERTS/openssl.log
+    # PEM files go to $CERTS; scratch files (extension configs, the
+    # "openssl ca" database, openssl's output) to $DIR/certs-work.
+    local d=$CERTS w=$DIR/certs-work ossl_log=$DIR/certs-work/openssl.log
+    rm -rf "$w"; mkdir -p "$w"
+    rm -f "$d"/*.pem "$d"/*.key
     : >"$ossl_log"
     run_ossl() { openssl "$@" >>"$ossl_log" 2>&1 || { cat "$ossl_log" >&2; die "openssl $1 failed"; }; }
     newkey() { run_ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
@@ -125,7 +140,7 @@ gen_certs() {
         -out "$d/ca.pem"
 
     # Extensions for end-entity certificates; $SAN filled in per certificate.
-    cat >"$d/leaf.ext" <<'EOF'
+    cat >"$w/leaf.ext" <<'EOF'
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
@@ -133,7 +148,7 @@ subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 subjectAltName = ${ENV::SAN}
 EOF
-    cat >"$d/selfsigned.ext" <<'EOF'
+    cat >"$w/selfsigned.ext" <<'EOF'
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
@@ -144,34 +159,33 @@ EOF
     # sign NAME CN SAN: CA-signed leaf certificate valid now.
     sign() {
         newkey "$d/$1.key"
-        run_ossl req -new -key "$d/$1.key" -subj "/O=SMTP test bed/CN=$2" -out "$d/$1.csr"
-        SAN=$3 run_ossl x509 -req -in "$d/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        run_ossl req -new -key "$d/$1.key" -subj "/O=SMTP test bed/CN=$2" -out "$w/$1.csr"
+        SAN=$3 run_ossl x509 -req -in "$w/$1.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
             -set_serial "0x$(openssl rand -hex 12)" -sha256 -days 825 \
-            -extfile "$d/leaf.ext" -out "$d/$1.pem"
-        rm -f "$d/$1.csr"
+            -extfile "$w/leaf.ext" -out "$d/$1.pem"
     }
     local local_san='DNS:localhost,IP:127.0.0.1,IP:::1'
     sign server localhost "$local_san"
     sign wrongname wrong.example 'DNS:wrong.example'
 
     # Self-signed leaf for localhost, not issued by the CA.
-    { printf '[req]\ndistinguished_name = dn\n[dn]\n[v3_selfsigned]\n'; cat "$d/selfsigned.ext"; } >"$d/selfsigned.cnf"
+    { printf '[req]\ndistinguished_name = dn\n[dn]\n[v3_selfsigned]\n'; cat "$w/selfsigned.ext"; } >"$w/selfsigned.cnf"
     newkey "$d/selfsigned.key"
     SAN=$local_san run_ossl req -x509 -new -key "$d/selfsigned.key" -sha256 -days 825 \
         -subj "/O=SMTP test bed/CN=localhost" \
-        -config "$d/selfsigned.cnf" -extensions v3_selfsigned -out "$d/selfsigned.pem"
+        -config "$w/selfsigned.cnf" -extensions v3_selfsigned -out "$d/selfsigned.pem"
 
     # Expired localhost certificate issued by the CA (2020-01-01 .. 2021-01-01).
     newkey "$d/expired.key"
-    run_ossl req -new -key "$d/expired.key" -subj "/O=SMTP test bed/CN=localhost" -out "$d/expired.csr"
+    run_ossl req -new -key "$d/expired.key" -subj "/O=SMTP test bed/CN=localhost" -out "$w/expired.csr"
     if openssl x509 -help 2>&1 | grep -q -- '-not_before'; then
-        SAN=$local_san run_ossl x509 -req -in "$d/expired.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        SAN=$local_san run_ossl x509 -req -in "$w/expired.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
             -set_serial "0x$(openssl rand -hex 12)" -sha256 \
             -not_before 20200101000000Z -not_after 20210101000000Z \
-            -extfile "$d/leaf.ext" -out "$d/expired.pem"
+            -extfile "$w/leaf.ext" -out "$d/expired.pem"
     else
         # OpenSSL < 3.4: "openssl ca" is the tool that takes explicit dates.
-        local db=$d/ca-db
+        local db=$w/ca-db
         rm -rf "$db"; mkdir -p "$db"; : >"$db/index.txt"; openssl rand -hex 12 >"$db/serial"
         cat >"$db/ca.cnf" <<EOF
 [ca]
@@ -191,12 +205,12 @@ EOF
         SAN=$local_san run_ossl ca -batch -notext -config "$db/ca.cnf" \
             -cert "$d/ca.pem" -keyfile "$d/ca.key" \
             -startdate 20200101000000Z -enddate 20210101000000Z \
-            -extfile "$d/leaf.ext" -in "$d/expired.csr" -out "$d/expired.pem"
+            -extfile "$w/leaf.ext" -in "$w/expired.csr" -out "$d/expired.pem"
     fi
-    rm -f "$d/expired.csr" "$d/ca.srl"
     # Throw-away keys for a throw-away CA: readable, so that tests running
     # without root can load them into a scripted TLS server.
     chmod 644 "$d"/*.pem "$d"/*.key
+    rm -f "$d/ca.srl"
 }
 gen_certs
 
@@ -295,7 +309,7 @@ PY
 }
 
 ipv6_ok=0
-if python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0)); s.close()' 2>/dev/null; then
+if [ "${SMTP_TESTBED_NO_IPV6:-}" != 1 ] && python3 -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1", 0)); s.close()' 2>/dev/null; then
     ipv6_ok=1
 fi
 
@@ -339,8 +353,8 @@ maillog_file_prefixes = $LOGS
 smtp_dns_support_level = disabled
 lmtp_dns_support_level = disabled
 smtpd_peername_lookup = no
-default_transport = discard:outbound mail disabled in the test bed
-relay_transport = discard:outbound mail disabled in the test bed
+default_transport = discard:outbound-mail-disabled
+relay_transport = discard:outbound-mail-disabled
 
 # Leave messages as the client sent them (no added Date/Message-ID/From,
 # no address rewriting in headers).
@@ -425,13 +439,20 @@ EOF
   -o smtpd_tls_security_level=none
   -o smtpd_sasl_auth_enable=no
   -o smtpd_recipient_restrictions=\$testbed_open_recipient_restrictions
-# e. PORT_STRICT: like PORT_PLAIN, bare <LF> not accepted as a line end.
+EOF
+        if [ -n "$PORT_STRICT" ]; then
+            cat <<EOF
+# e. PORT_STRICT: like PORT_PLAIN, but a bare <LF> is not a line end
+#    (smtpd_forbid_bare_newline; no exclusions, loopback included).
 127.0.0.1:$PORT_STRICT inet n - n - - smtpd
   -o syslog_name=postfix/strict
   -o smtpd_tls_security_level=none
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_forbid_bare_newline=$BARE_NEWLINE_MODE
   -o smtpd_forbid_bare_newline_exclusions=
+EOF
+        fi
+        cat <<EOF
 # f. PORT_DISCARD: like PORT_PLAIN, accepted mail is thrown away.
 127.0.0.1:$PORT_DISCARD inet n - n - - smtpd
   -o syslog_name=postfix/discard
@@ -522,22 +543,21 @@ cleanup_on_failure() {
 exec 9>/tmp/smtp-testbed-ports.lock
 flock -w 60 9 || die "could not take the port lock /tmp/smtp-testbed-ports.lock"
 started=0
-for attempt in 1 2 3; do
+for _attempt in 1 2 3; do
     n=6; [ "$ipv6_ok" = 1 ] && n=7
     read -r -a ports <<<"$(pick_ports "$n" "$ipv6_ok")"
     PORT_PLAIN=${ports[0]} PORT_SUBMISSION=${ports[1]} PORT_SMTPS=${ports[2]}
     PORT_NOAUTH=${ports[3]} PORT_STRICT=${ports[4]} PORT_DISCARD=${ports[5]}
     PORT_IPV6=${ports[6]:-}
+    [ "$have_strict" = 1 ] || PORT_STRICT=
     write_postfix_config
-    if [ "$have_strict" = 0 ]; then
-        # Drop the strict listener (option unsupported by this Postfix).
-        postconf -c "$PF_CONF" -MX "127.0.0.1:$PORT_STRICT/inet"
-        PORT_STRICT=
-    fi
+    log_size=$(stat -c %s "$PF_LOG")
+    : >"$LOGS/postfix-start.err"
     if postfix -c "$PF_CONF" start </dev/null >>"$LOGS/postfix-start.err" 2>&1 9>&-; then
         started=1; break
     fi
-    if grep -q -i 'address already in use' "$PF_LOG" "$LOGS/postfix-start.err" 2>/dev/null; then
+    if { tail -c +$((log_size + 1)) "$PF_LOG"; cat "$LOGS/postfix-start.err"; } |
+        grep -q -i 'address already in use'; then
         note "port collision, retrying with other ports"
         continue
     fi
@@ -553,7 +573,7 @@ fi
 # ---------------------------------------------------------------------------
 # Wait until every port greets with 220 (TLS first on the SMTPS port).
 # ---------------------------------------------------------------------------
-[ -n "${SMTP_TESTBED_SKIP_WAIT:-}" ] || wait_out=$(python3 - "$CERTS/ca.pem" "$PORT_PLAIN" "$PORT_SUBMISSION" "$PORT_SMTPS" \
+wait_out=$(python3 - "$CERTS/ca.pem" "$PORT_PLAIN" "$PORT_SUBMISSION" "$PORT_SMTPS" \
     "$PORT_NOAUTH" "${PORT_STRICT:-0}" "$PORT_DISCARD" "${PORT_IPV6:-0}" <<'PY' 2>&1
 import socket, ssl, sys, time
 ca = sys.argv[1]
@@ -623,7 +643,7 @@ chmod 644 "$ENV_FILE"
 
 # Hand the readable parts to the sudo user.
 if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then
-    chown "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$DIR" "$ENV_FILE" "$CERTS" "$CERTS"/* 2>/dev/null || true
+    chown "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$ENV_FILE" "$CERTS" "$CERTS"/* 2>/dev/null || true
 fi
 
 elapsed=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$start_time" "$(date +%s.%N)")

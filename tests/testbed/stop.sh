@@ -27,28 +27,27 @@ alive() {
 }
 
 children() {
-    local f
-    for f in /proc/[0-9]*/status; do
-        awk -v p="$1" '$1 == "PPid:" { if ($2 == p) { split(FILENAME, a, "/"); print a[3] } exit }' "$f" 2>/dev/null
-    done
+    awk -v p="$1" '$1 == "PPid:" { if ($2 == p) { split(FILENAME, a, "/"); print a[3] } nextfile }' \
+        /proc/[0-9]*/status 2>/dev/null || true
 }
 
-pid_from() { [ -s "$1" ] && awk 'NR == 1 { print $1 }' "$1" 2>/dev/null || true; }
+pid_from() { if [ -s "$1" ]; then awk 'NR == 1 { print $1 }' "$1" 2>/dev/null; fi; }
 
-# stop_tree NAME PIDFILE COMMAND...: run COMMAND (a graceful stop), then wait
-# for the daemon and the children it had to exit.
+# stop_tree NAME COMM PIDFILE COMMAND...: run COMMAND (a graceful stop), then
+# wait for the daemon and the children it had to exit.  COMM is the daemon's
+# process name: a stale pid file naming some other process is ignored.
 status=0
 stop_tree() {
-    local name=$1 pidfile=$2 pid kids p i left
-    shift 2
+    local name=$1 comm=$2 pidfile=$3 pid kids p left
+    shift 3
     pid=$(pid_from "$pidfile")
-    if ! alive "$pid"; then
+    if ! alive "$pid" || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != "$comm" ]; then
         echo "$prog: $name not running" >&2
         return 0
     fi
     kids=$(children "$pid")
     "$@" >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 200); do             # up to 10 s
+    for _ in $(seq 200); do             # up to 10 s
         left=
         for p in $pid $kids; do alive "$p" && left="$left $p"; done
         [ -z "$left" ] && break
@@ -58,7 +57,7 @@ stop_tree() {
         echo "$prog: $name did not stop in time; killing$left" >&2
         # shellcheck disable=SC2086
         kill -KILL $left 2>/dev/null || true
-        for i in $(seq 40); do
+        for _ in $(seq 40); do
             left=
             for p in $pid $kids; do alive "$p" && left="$left $p"; done
             [ -z "$left" ] && break
@@ -79,10 +78,10 @@ DC_PIDFILE=$DIR/dovecot/run/master.pid
 
 pf_pid=$(pid_from "$PF_PIDFILE")
 if [ -f "$PF_CONF/main.cf" ] && command -v postfix >/dev/null 2>&1; then
-    stop_tree postfix "$PF_PIDFILE" postfix -c "$PF_CONF" stop
+    stop_tree postfix master "$PF_PIDFILE" postfix -c "$PF_CONF" stop
 else
-    stop_tree postfix "$PF_PIDFILE" kill -TERM "${pf_pid:-0}"
+    stop_tree postfix master "$PF_PIDFILE" kill -TERM "${pf_pid:-0}"
 fi
 dc_pid=$(pid_from "$DC_PIDFILE")
-stop_tree dovecot "$DC_PIDFILE" kill -TERM "${dc_pid:-0}"
+stop_tree dovecot dovecot "$DC_PIDFILE" kill -TERM "${dc_pid:-0}"
 exit "$status"

@@ -27,9 +27,12 @@ macro_rules! bed {
     };
 }
 
+/// Plaintext on loopback, authenticated (the plain port relays only for
+/// authenticated clients).
 fn plain_config(bed: &TestBed) -> Config {
     Config::new(bed.host.clone(), bed.port_plain)
         .with_security(Security::None)
+        .with_password(bed.user.clone(), bed.password.clone())
         .with_client_name("client.example.test")
         .with_timeouts(smtp_core::Timeouts::uniform(Duration::from_secs(20)))
 }
@@ -452,4 +455,38 @@ fn ipv6_loopback() {
         .with_password(bed.user.clone(), bed.password.clone());
     let marker = TestBed::unique_marker("ipv6");
     send_one(bed, config, &marker).quit().unwrap();
+}
+
+#[test]
+fn wrong_host_name_is_refused() {
+    let bed = bed!();
+    for (port, security) in [
+        (bed.port_submission, Security::StartTls),
+        (bed.port_smtps, Security::Implicit),
+    ] {
+        // The certificate names localhost, 127.0.0.1 and ::1; checking it
+        // for another name must fail even though the CA is trusted.
+        let config = tls_config(bed, port, security)
+            .with_tls_server_name("mail.wrong.example")
+            .with_password(bed.user.clone(), bed.password.clone());
+        match Client::connect(config) {
+            Err(Error::Tls { kind, .. }) => assert_eq!(kind, TlsErrorKind::NameMismatch),
+            other => panic!("expected Tls NameMismatch, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn connecting_by_ip_checks_the_ip_in_the_certificate() {
+    let bed = bed!();
+    let config = tls_config(bed, bed.port_submission, Security::StartTls);
+    let config = Config::new("127.0.0.1", config.port())
+        .with_security(Security::StartTls)
+        .with_ca_file(&bed.ca_file)
+        .with_system_roots(false)
+        .with_password(bed.user.clone(), bed.password.clone());
+    let marker = TestBed::unique_marker("by-ip");
+    let mut client = send_one(bed, config, &marker);
+    assert!(client.is_encrypted());
+    client.quit().unwrap();
 }

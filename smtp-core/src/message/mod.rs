@@ -1,0 +1,837 @@
+//! Composing messages: RFC 5322 headers and MIME bodies, built as a
+//! stream.
+//!
+//! A [`Message`] is a builder: each setter takes `&str`, bytes or a path,
+//! checks its input at once (CR, LF and NUL are refused everywhere, so no
+//! value can start a new header) and returns `Result<&mut Message>` so that
+//! calls chain with `?`. Nothing is encoded until the message is sent:
+//! [`Message::reader`] returns a [`MessageReader`] that produces the
+//! message on the fly, reading file attachments block by block, so a
+//! message with a 100 MB attachment costs a few hundred kilobytes of
+//! memory beyond the attachment's file.
+//!
+//! ```no_run
+//! use smtp_core::{Client, Config, Message};
+//!
+//! # fn main() -> Result<(), smtp_core::Error> {
+//! let mut message = Message::new();
+//! message
+//!     .from("Zoë Example <zoe@example.org>")?
+//!     .to("bob@example.net, \"Doe, Jane\" <jane@example.net>")?
+//!     .bcc("archive@example.org")?
+//!     .subject("Quarterly report — 季度报告")?;
+//! message
+//!     .text("Hello,\nthe report is attached.\n")
+//!     .html("<p>Hello,</p><p>the report is attached. <img src=\"cid:logo\"></p>");
+//! message.attach_file("report.pdf", None, None)?;
+//! message.inline_bytes("logo", Some("logo.png"), None, vec![0x89, b'P', b'N', b'G'])?;
+//!
+//! let mut client = Client::connect(Config::from_url("smtp://user:secret@mail.example.org:587")?)?;
+//! let report = client.send_message(&message)?;
+//! println!("accepted: {}", report.reply);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What goes on the wire:
+//!
+//! * Headers: `Date` (now, UTC, unless set), `From`, `Sender`, `Reply-To`,
+//!   `To`, `Cc`, `Subject`, `Message-ID` (random and time, at the sender's
+//!   domain), `In-Reply-To`, `References`, custom headers, `MIME-Version`.
+//!   `Bcc` recipients are in the envelope only, never in a header. Lines
+//!   are folded at 76 columns and never exceed 998 octets. Non-ASCII text
+//!   in the subject, display names and custom headers becomes RFC 2047
+//!   encoded words (UTF-8, B or Q, whichever is shorter, split between
+//!   characters).
+//! * Bodies: text alone is `text/plain`; HTML alone `text/html`; both a
+//!   `multipart/alternative`; inline parts and the HTML are wrapped in
+//!   `multipart/related`; attachments make a `multipart/mixed`. Each part
+//!   gets the lightest transfer encoding that fits: 7bit, then 8bit (only
+//!   with [`EncodeOptions::allow_8bit`]), then quoted-printable or base64,
+//!   whichever is shorter; file attachments and binary data are always
+//!   base64. Boundaries are random and checked against the 7bit and 8bit
+//!   parts (quoted-printable and base64 output cannot contain them).
+//! * Addresses: an internationalised domain is written in its IDNA ASCII
+//!   form (`xn--...`) whenever the local part is ASCII; a UTF-8 local part
+//!   needs a server with SMTPUTF8 ([`Error::Unsupported`] otherwise).
+
+mod address;
+mod date;
+mod encode;
+mod header;
+mod raw;
+mod reader;
+mod send;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::capabilities::Capabilities;
+use crate::error::{Error, Result};
+use crate::session::Envelope;
+
+pub use address::{domain_to_ascii, Mailbox};
+pub use date::format_date;
+pub use encode::{base64_encoded_len, TransferEncoding};
+pub use header::{decode_encoded_words, FOLD_AT, MAX_LINE};
+pub use raw::{envelope_from_headers, StripBcc, MAX_RAW_HEADER_BLOCK};
+pub use reader::MessageReader;
+
+use header::check_header_text;
+
+/// Longest attachment file name accepted, in characters.
+pub const MAX_FILENAME_CHARS: usize = 255;
+
+/// What the server can take, which decides how a message is encoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct EncodeOptions {
+    /// The server offers 8BITMIME: text parts with non-ASCII characters
+    /// may go as `8bit` (then the envelope says `BODY=8BITMIME`).
+    pub allow_8bit: bool,
+    /// The server offers SMTPUTF8: addresses with a UTF-8 local part may be
+    /// used (in the envelope and, as UTF-8, in the headers).
+    pub smtputf8: bool,
+}
+
+impl EncodeOptions {
+    /// The options a server's EHLO capabilities allow.
+    pub fn for_server(capabilities: &Capabilities) -> EncodeOptions {
+        EncodeOptions {
+            allow_8bit: capabilities.eight_bit_mime,
+            smtputf8: capabilities.smtputf8,
+        }
+    }
+}
+
+/// Where a part's bytes come from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// Held in memory.
+    Bytes(Vec<u8>),
+    /// Read from this file when the message is sent.
+    File(PathBuf),
+}
+
+/// A `type/subtype` with parameters, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContentType {
+    /// Lower-case `type/subtype`.
+    pub mime: String,
+    /// Parameters other than `name` (which is written from the file name).
+    pub params: Vec<(String, String)>,
+}
+
+impl ContentType {
+    pub(crate) fn is_text(&self) -> bool {
+        self.mime.starts_with("text/")
+    }
+}
+
+/// An attachment or an inline part.
+#[derive(Debug, Clone)]
+pub(crate) struct Part {
+    /// `Some` for an inline part referenced by `cid:`.
+    pub content_id: Option<String>,
+    pub filename: Option<String>,
+    pub content_type: ContentType,
+    pub source: Source,
+}
+
+/// A message being composed. See the [module documentation](self).
+///
+/// Setters that take caller text validate it and return
+/// `Result<&mut Message>`; [`text`](Message::text),
+/// [`html`](Message::html) and [`date`](Message::date) cannot fail and
+/// return `&mut Message`. Address setters other than `from` and `sender`
+/// add to what is there and accept lists (`"a@x.org, B <b@y.org>"`).
+#[derive(Debug, Clone)]
+pub struct Message {
+    from: Option<Mailbox>,
+    sender: Option<Mailbox>,
+    to: Vec<Mailbox>,
+    cc: Vec<Mailbox>,
+    bcc: Vec<Mailbox>,
+    reply_to: Vec<Mailbox>,
+    subject: Option<String>,
+    date: Option<SystemTime>,
+    message_id: Option<String>,
+    id_local: String,
+    in_reply_to: Vec<String>,
+    references: Vec<String>,
+    headers: Vec<(String, String)>,
+    text: Option<String>,
+    html: Option<String>,
+    parts: Vec<Part>,
+    envelope_from: Option<String>,
+    envelope_to: Vec<String>,
+}
+
+impl Default for Message {
+    fn default() -> Self {
+        Message::new()
+    }
+}
+
+impl Message {
+    /// An empty message, with a fresh Message-ID (its domain is added from
+    /// the sender when the message is written).
+    pub fn new() -> Message {
+        Message {
+            from: None,
+            sender: None,
+            to: Vec::new(),
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            reply_to: Vec::new(),
+            subject: None,
+            date: None,
+            message_id: None,
+            id_local: new_id_local(),
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            headers: Vec::new(),
+            text: None,
+            html: None,
+            parts: Vec::new(),
+            envelope_from: None,
+            envelope_to: Vec::new(),
+        }
+    }
+
+    /// Sets the author: `Name <user@domain>` or `user@domain` (one mailbox;
+    /// replaces an earlier one).
+    pub fn from(&mut self, mailbox: &str) -> Result<&mut Self> {
+        self.from = Some(address::parse_one(mailbox, "from")?);
+        Ok(self)
+    }
+
+    /// Sets the `Sender:` (the mailbox that actually sends, when it is not
+    /// the author). It is also the envelope sender.
+    pub fn sender(&mut self, mailbox: &str) -> Result<&mut Self> {
+        self.sender = Some(address::parse_one(mailbox, "sender")?);
+        Ok(self)
+    }
+
+    /// Adds `To:` recipients (a list).
+    pub fn to(&mut self, list: &str) -> Result<&mut Self> {
+        let list = address::parse_list(list, "to")?;
+        self.to.extend(list);
+        Ok(self)
+    }
+
+    /// Adds `Cc:` recipients (a list).
+    pub fn cc(&mut self, list: &str) -> Result<&mut Self> {
+        let list = address::parse_list(list, "cc")?;
+        self.cc.extend(list);
+        Ok(self)
+    }
+
+    /// Adds blind-copy recipients (a list): they get the message, and no
+    /// header names them.
+    pub fn bcc(&mut self, list: &str) -> Result<&mut Self> {
+        let list = address::parse_list(list, "bcc")?;
+        self.bcc.extend(list);
+        Ok(self)
+    }
+
+    /// Adds `Reply-To:` mailboxes (a list).
+    pub fn reply_to(&mut self, list: &str) -> Result<&mut Self> {
+        let list = address::parse_list(list, "reply-to")?;
+        self.reply_to.extend(list);
+        Ok(self)
+    }
+
+    /// Sets the subject (any language; encoded as needed). Text that is
+    /// already RFC 2047 encoded in UTF-8 is decoded first, so it is not
+    /// encoded twice.
+    pub fn subject(&mut self, subject: &str) -> Result<&mut Self> {
+        let subject = header::decode_encoded_words(subject);
+        check_header_text(&subject, "subject")?;
+        self.subject = Some(subject.into_owned());
+        Ok(self)
+    }
+
+    /// Sets the plain-text body (replaces an earlier one). Line breaks may
+    /// be LF, CRLF or CR; they are sent as CRLF.
+    pub fn text(&mut self, body: &str) -> &mut Self {
+        self.text = Some(body.to_string());
+        self
+    }
+
+    /// Sets the HTML body (replaces an earlier one). With a text body too,
+    /// the two become a `multipart/alternative`.
+    pub fn html(&mut self, body: &str) -> &mut Self {
+        self.html = Some(body.to_string());
+        self
+    }
+
+    /// Sets the `Date:` (by default the time the message is written).
+    pub fn date(&mut self, time: SystemTime) -> &mut Self {
+        self.date = Some(time);
+        self
+    }
+
+    /// Sets the `Message-ID:` (`<id@domain>` or `id@domain`) instead of
+    /// the generated one.
+    pub fn message_id(&mut self, id: &str) -> Result<&mut Self> {
+        let mut ids = parse_msg_ids(id, "message id")?;
+        if ids.len() != 1 {
+            return Err(Error::invalid("message id", "expected exactly one id"));
+        }
+        self.message_id = ids.pop();
+        Ok(self)
+    }
+
+    /// Sets `In-Reply-To:` (one or more message ids, `<a@b> <c@d>`).
+    pub fn in_reply_to(&mut self, ids: &str) -> Result<&mut Self> {
+        self.in_reply_to = parse_msg_ids(ids, "in-reply-to")?;
+        Ok(self)
+    }
+
+    /// Sets `References:` (message ids, oldest first).
+    pub fn references(&mut self, ids: &str) -> Result<&mut Self> {
+        self.references = parse_msg_ids(ids, "references")?;
+        Ok(self)
+    }
+
+    /// Adds a header field. The name is printable ASCII without `:` or
+    /// spaces; the value is unstructured text (encoded when not ASCII).
+    ///
+    /// Names with a setter of their own are passed to it (`From`, `Sender`,
+    /// `To`, `Cc`, `Bcc`, `Reply-To`, `Subject`, `Message-ID`,
+    /// `In-Reply-To`, `References`); names this library writes itself
+    /// (`Date`, `MIME-Version`, `Content-Type`,
+    /// `Content-Transfer-Encoding`, `Content-Disposition`, `Content-ID`)
+    /// and `Return-Path` (the receiving server's) are refused.
+    pub fn header(&mut self, name: &str, value: &str) -> Result<&mut Self> {
+        header::check_header_name(name)?;
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "from" => return self.from(value),
+            "sender" => return self.sender(value),
+            "to" => return self.to(value),
+            "cc" => return self.cc(value),
+            "bcc" => return self.bcc(value),
+            "reply-to" => return self.reply_to(value),
+            "subject" => return self.subject(value),
+            "message-id" => return self.message_id(value),
+            "in-reply-to" => return self.in_reply_to(value),
+            "references" => return self.references(value),
+            "date" | "mime-version" | "content-type" | "content-transfer-encoding"
+            | "content-disposition" | "content-id" | "return-path" => {
+                return Err(Error::invalid(
+                    "header name",
+                    format!("{name} is written by the library (use the matching setter, or none)"),
+                ));
+            }
+            _ => {}
+        }
+        let value = header::decode_encoded_words(value);
+        check_header_text(&value, "header value")?;
+        self.headers.push((name.to_string(), value.into_owned()));
+        Ok(self)
+    }
+
+    /// Attaches bytes as a file called `filename` (the content type is
+    /// guessed from its extension when `content_type` is `None`).
+    pub fn attach_bytes(
+        &mut self,
+        filename: &str,
+        content_type: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<&mut Self> {
+        let filename = check_filename(filename)?;
+        let content_type = resolve_content_type(content_type, Some(&filename))?;
+        self.parts.push(Part {
+            content_id: None,
+            filename: Some(filename),
+            content_type,
+            source: Source::Bytes(data),
+        });
+        Ok(self)
+    }
+
+    /// Attaches a file. It must exist and be readable now; it is read when
+    /// the message is sent, block by block. The file name shown defaults to
+    /// the path's last component.
+    pub fn attach_file(
+        &mut self,
+        path: impl AsRef<Path>,
+        filename: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<&mut Self> {
+        let path = path.as_ref();
+        let filename = file_display_name(path, filename)?;
+        let content_type = resolve_content_type(content_type, Some(&filename))?;
+        check_readable(path)?;
+        self.parts.push(Part {
+            content_id: None,
+            filename: Some(filename),
+            content_type,
+            source: Source::File(path.to_path_buf()),
+        });
+        Ok(self)
+    }
+
+    /// Adds an inline part (an image the HTML shows with
+    /// `<img src="cid:CONTENT_ID">`). `content_id` is given without
+    /// `cid:`; angle brackets are optional.
+    pub fn inline_bytes(
+        &mut self,
+        content_id: &str,
+        filename: Option<&str>,
+        content_type: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<&mut Self> {
+        let content_id = self.check_new_content_id(content_id)?;
+        let filename = filename.map(check_filename).transpose()?;
+        let content_type = resolve_content_type(content_type, filename.as_deref())?;
+        self.parts.push(Part {
+            content_id: Some(content_id),
+            filename,
+            content_type,
+            source: Source::Bytes(data),
+        });
+        Ok(self)
+    }
+
+    /// Adds an inline part read from a file when sending (see
+    /// [`inline_bytes`](Message::inline_bytes) and
+    /// [`attach_file`](Message::attach_file)).
+    pub fn inline_file(
+        &mut self,
+        content_id: &str,
+        path: impl AsRef<Path>,
+        content_type: Option<&str>,
+    ) -> Result<&mut Self> {
+        let path = path.as_ref();
+        let content_id = self.check_new_content_id(content_id)?;
+        let filename = file_display_name(path, None)?;
+        let content_type = resolve_content_type(content_type, Some(&filename))?;
+        check_readable(path)?;
+        self.parts.push(Part {
+            content_id: Some(content_id),
+            filename: Some(filename),
+            content_type,
+            source: Source::File(path.to_path_buf()),
+        });
+        Ok(self)
+    }
+
+    /// Sets the envelope sender (`MAIL FROM`) instead of the one derived
+    /// from `Sender:` / `From:`: a bare address, or `""` for the null
+    /// sender.
+    pub fn envelope_from(&mut self, address: &str) -> Result<&mut Self> {
+        const FIELD: &str = "envelope sender";
+        let address = address.trim();
+        let address = address
+            .strip_prefix('<')
+            .and_then(|a| a.strip_suffix('>'))
+            .unwrap_or(address);
+        if !address.is_empty() {
+            address::validate_addr_spec(address, FIELD)?;
+        } else {
+            check_header_text(address, FIELD)?;
+        }
+        self.envelope_from = Some(address.to_string());
+        Ok(self)
+    }
+
+    /// Adds envelope recipients (`RCPT TO`, a list). Once any is set they
+    /// replace the ones derived from To, Cc and Bcc.
+    pub fn envelope_to(&mut self, list: &str) -> Result<&mut Self> {
+        let list = address::parse_list(list, "envelope recipient")?;
+        self.envelope_to.extend(list.into_iter().map(|m| m.address));
+        Ok(self)
+    }
+
+    /// The `Message-ID` the message will carry, with angle brackets.
+    /// Fails when it is generated and there is no sender to take the
+    /// domain from.
+    pub fn current_message_id(&self) -> Result<String> {
+        if let Some(id) = &self.message_id {
+            return Ok(format!("<{id}>"));
+        }
+        let mailbox = self
+            .sender
+            .as_ref()
+            .or(self.from.as_ref())
+            .ok_or_else(no_from)?;
+        let domain = mailbox.domain();
+        let domain = if domain.is_ascii() {
+            domain.to_string()
+        } else {
+            domain_to_ascii(domain)?
+        };
+        Ok(format!("<{}@{domain}>", self.id_local))
+    }
+
+    /// The envelope: sender from [`envelope_from`](Message::envelope_from),
+    /// else `Sender:`, else `From:`; recipients from
+    /// [`envelope_to`](Message::envelope_to), else To, Cc and Bcc without
+    /// duplicates. Addresses are in wire form for `options`, and the
+    /// envelope declares an 8-bit body when a part will be sent as 8bit.
+    pub fn envelope(&self, options: &EncodeOptions) -> Result<Envelope> {
+        let eight_bit = self.uses_8bit(options);
+        self.envelope_with(options, eight_bit)
+    }
+
+    pub(crate) fn envelope_with(&self, options: &EncodeOptions, eight_bit: bool) -> Result<Envelope> {
+        let from = match &self.envelope_from {
+            Some(from) => from.clone(),
+            None => self
+                .sender
+                .as_ref()
+                .or(self.from.as_ref())
+                .ok_or_else(no_from)?
+                .address
+                .clone(),
+        };
+        let from = if from.is_empty() {
+            from
+        } else {
+            address::wire_address(&from, options.smtputf8, "envelope sender")?
+        };
+        let derived;
+        let recipients: Vec<&str> = if self.envelope_to.is_empty() {
+            derived = self
+                .to
+                .iter()
+                .chain(&self.cc)
+                .chain(&self.bcc)
+                .map(|m| m.address.as_str())
+                .collect::<Vec<_>>();
+            derived
+        } else {
+            self.envelope_to.iter().map(String::as_str).collect()
+        };
+        let mut to: Vec<String> = Vec::with_capacity(recipients.len());
+        for address in recipients {
+            let wire = address::wire_address(address, options.smtputf8, "envelope recipient")?;
+            if !to.iter().any(|seen| address::same_address(seen, &wire)) {
+                to.push(wire);
+            }
+        }
+        Ok(Envelope::new(from, to)?.with_8bit_body(eight_bit))
+    }
+
+    /// A reader that produces the whole message (headers and body, CRLF
+    /// line endings, not dot-stuffed) as it is read. File attachments are
+    /// opened when the reader reaches them; a read error then comes out of
+    /// [`Read::read`](std::io::Read::read).
+    pub fn reader(&self, options: &EncodeOptions) -> Result<MessageReader<'_>> {
+        MessageReader::new(self, options)
+    }
+
+    /// The whole message in memory (for small messages and tests).
+    pub fn to_bytes(&self, options: &EncodeOptions) -> Result<Vec<u8>> {
+        let mut reader = self.reader(options)?;
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut out).map_err(Error::BodyRead)?;
+        Ok(out)
+    }
+
+    fn check_new_content_id(&self, content_id: &str) -> Result<String> {
+        let id = check_content_id(content_id)?;
+        if self.parts.iter().any(|p| p.content_id.as_deref() == Some(&id)) {
+            return Err(Error::invalid("content id", format!("{id} is used twice")));
+        }
+        Ok(id)
+    }
+
+    fn uses_8bit(&self, options: &EncodeOptions) -> bool {
+        if !options.allow_8bit {
+            return false;
+        }
+        let text_8bit = [&self.text, &self.html].into_iter().flatten().any(|t| {
+            encode::choose(&encode::scan(t.as_bytes()), false, true) == TransferEncoding::EightBit
+        });
+        text_8bit
+            || self
+                .parts
+                .iter()
+                .any(|p| part_encoding(p, options) == TransferEncoding::EightBit)
+    }
+}
+
+/// The transfer encoding of an attachment or inline part.
+pub(crate) fn part_encoding(part: &Part, options: &EncodeOptions) -> TransferEncoding {
+    match &part.source {
+        Source::Bytes(data) if part.content_type.is_text() => {
+            encode::choose(&encode::scan(data), true, options.allow_8bit)
+        }
+        _ => TransferEncoding::Base64,
+    }
+}
+
+fn no_from() -> Error {
+    Error::invalid("from", "no From address: set one with Message::from")
+}
+
+/// Random bytes from the operating system; if it has none to give, a hash
+/// of the time, the process id and a counter (unique, if not secret).
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    if getrandom::getrandom(&mut buf).is_err() {
+        use sha2::{Digest, Sha256};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut filled = 0;
+        while filled < N {
+            let mut h = Sha256::new();
+            h.update(now_nanos().to_le_bytes());
+            h.update(std::process::id().to_le_bytes());
+            h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+            let digest = h.finalize();
+            let n = (N - filled).min(digest.len());
+            buf[filled..filled + n].copy_from_slice(&digest[..n]);
+            filled += n;
+        }
+    }
+    buf
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+const ALNUM: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// `time.random`: the time in base 36 and 20 random alphanumerics.
+fn new_id_local() -> String {
+    let mut t = now_nanos();
+    let mut time = Vec::new();
+    while t > 0 {
+        time.push(ALNUM[(t % 36) as usize]);
+        t /= 36;
+    }
+    time.reverse();
+    let random: [u8; 20] = random_bytes();
+    let mut id = String::from_utf8(time).unwrap_or_default();
+    id.push('.');
+    id.extend(random.iter().map(|b| ALNUM[usize::from(b % 62)] as char));
+    id
+}
+
+/// A random MIME boundary: `=_` and 30 alphanumerics. (`=_` cannot occur
+/// in quoted-printable or base64 output.)
+pub(crate) fn new_boundary() -> String {
+    let random: [u8; 30] = random_bytes();
+    let mut b = String::from("=_");
+    b.extend(random.iter().map(|b| ALNUM[usize::from(b % 62)] as char));
+    b
+}
+
+/// Parses message ids: `<a@b>` or `a@b`, separated by whitespace or commas.
+fn parse_msg_ids(input: &str, field: &'static str) -> Result<Vec<String>> {
+    check_header_text(input, field)?;
+    let mut ids = Vec::new();
+    let mut rest = input.trim_start_matches([' ', '\t', ',']);
+    while !rest.is_empty() {
+        let (id, tail) = if let Some(inner) = rest.strip_prefix('<') {
+            let end = inner
+                .find('>')
+                .ok_or_else(|| Error::invalid(field, "has a '<' without '>'"))?;
+            (&inner[..end], &inner[end + 1..])
+        } else {
+            let end = rest.find([' ', '\t', ',', '<']).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        let ok_chars = id
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"<>\"\\(),;:".contains(c) || c == '@');
+        let ok_shape = id
+            .split_once('@')
+            .is_some_and(|(l, r)| !l.is_empty() && !r.is_empty() && !r.contains('@'));
+        if !ok_chars || !ok_shape || id.len() > 250 {
+            return Err(Error::invalid(
+                field,
+                format!("{id:?} is not a message id (expected <left@right> in printable ASCII)"),
+            ));
+        }
+        ids.push(id.to_string());
+        rest = tail.trim_start_matches([' ', '\t', ',']);
+    }
+    if ids.is_empty() {
+        return Err(Error::invalid(field, "has no message id"));
+    }
+    Ok(ids)
+}
+
+/// Checks a Content-ID (without `cid:`; brackets optional) and returns it
+/// without brackets.
+fn check_content_id(input: &str) -> Result<String> {
+    const FIELD: &str = "content id";
+    check_header_text(input, FIELD)?;
+    let id = input.trim();
+    let id = id
+        .strip_prefix('<')
+        .and_then(|i| i.strip_suffix('>'))
+        .unwrap_or(id);
+    let id = id.strip_prefix("cid:").unwrap_or(id);
+    let ok = !id.is_empty()
+        && id.len() <= 250
+        && id
+            .chars()
+            .all(|c| header::is_atext(c) || c == '.' || c == '@');
+    if !ok {
+        return Err(Error::invalid(
+            FIELD,
+            "must be 1 to 250 characters: letters, digits, '.', '@' and !#$%&'*+-/=?^_`{|}~",
+        ));
+    }
+    Ok(id.to_string())
+}
+
+/// Checks a file name and keeps its last path component.
+fn check_filename(input: &str) -> Result<String> {
+    const FIELD: &str = "attachment file name";
+    check_header_text(input, FIELD)?;
+    let base = input.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if base.is_empty() || base == "." || base == ".." {
+        return Err(Error::invalid(FIELD, "is empty"));
+    }
+    if base.chars().count() > MAX_FILENAME_CHARS {
+        return Err(Error::invalid(
+            FIELD,
+            format!("is longer than {MAX_FILENAME_CHARS} characters"),
+        ));
+    }
+    Ok(base.to_string())
+}
+
+fn file_display_name(path: &Path, filename: Option<&str>) -> Result<String> {
+    match filename {
+        Some(name) => check_filename(name),
+        None => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            check_filename(&name)
+        }
+    }
+}
+
+fn check_readable(path: &Path) -> Result<()> {
+    const FIELD: &str = "attachment file";
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::invalid(FIELD, format!("cannot open {}: {e}", path.display()))
+    })?;
+    let meta = file.metadata().map_err(|e| {
+        Error::invalid(FIELD, format!("cannot read {}: {e}", path.display()))
+    })?;
+    if !meta.is_file() {
+        return Err(Error::invalid(
+            FIELD,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// The content type given, or guessed from the file name, or
+/// `application/octet-stream`.
+fn resolve_content_type(given: Option<&str>, filename: Option<&str>) -> Result<ContentType> {
+    if let Some(given) = given {
+        return parse_content_type(given);
+    }
+    let guessed = filename
+        .and_then(|f| mime_guess::from_path(f).first_raw())
+        .filter(|m| !m.starts_with("multipart/") && !m.starts_with("message/"))
+        .unwrap_or("application/octet-stream");
+    Ok(ContentType {
+        mime: guessed.to_string(),
+        params: Vec::new(),
+    })
+}
+
+/// Parses `type/subtype; attr=value; attr="quoted"`.
+fn parse_content_type(input: &str) -> Result<ContentType> {
+    const FIELD: &str = "content type";
+    check_header_text(input, FIELD)?;
+    let mut pieces = split_params(input, FIELD)?.into_iter();
+    let mime = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let Some((ty, sub)) = mime.split_once('/') else {
+        return Err(Error::invalid(FIELD, "must be type/subtype"));
+    };
+    let token = |s: &str| !s.is_empty() && s.chars().all(header::is_token_char);
+    if !token(ty) || !token(sub) {
+        return Err(Error::invalid(FIELD, "must be type/subtype in token characters"));
+    }
+    if ty == "multipart" || ty == "message" {
+        return Err(Error::invalid(
+            FIELD,
+            format!("{mime} cannot be attached as is; use application/octet-stream"),
+        ));
+    }
+    let mut params = Vec::new();
+    for piece in pieces {
+        let piece = piece.trim();
+        if piece.is_empty() {
+            continue;
+        }
+        let Some((attr, value)) = piece.split_once('=') else {
+            return Err(Error::invalid(FIELD, format!("parameter {piece:?} has no '='")));
+        };
+        let attr = attr.trim().to_ascii_lowercase();
+        if !token(&attr) || attr.contains('*') {
+            return Err(Error::invalid(FIELD, format!("bad parameter name {attr:?}")));
+        }
+        let value = value.trim();
+        let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(inner) => {
+                let mut out = String::new();
+                let mut chars = inner.chars();
+                while let Some(c) = chars.next() {
+                    if c == '\\' {
+                        out.extend(chars.next());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+            None if token(value) => value.to_string(),
+            None => {
+                return Err(Error::invalid(FIELD, format!("bad value for parameter {attr}")));
+            }
+        };
+        if attr == "name" || attr == "boundary" {
+            continue;
+        }
+        params.push((attr, value));
+    }
+    Ok(ContentType { mime, params })
+}
+
+/// Splits at `;` outside quoted strings.
+fn split_params(input: &str, field: &'static str) -> Result<Vec<&str>> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut in_quote = false;
+    let mut escaped = false;
+    for (i, c) in input.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if in_quote && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            in_quote = !in_quote;
+        } else if c == ';' && !in_quote {
+            pieces.push(&input[start..i]);
+            start = i + 1;
+        }
+    }
+    if in_quote {
+        return Err(Error::invalid(field, "has an unterminated quoted string"));
+    }
+    pieces.push(&input[start..]);
+    Ok(pieces)
+}
