@@ -490,3 +490,32 @@ fn connecting_by_ip_checks_the_ip_in_the_certificate() {
     assert!(client.is_encrypted());
     client.quit().unwrap();
 }
+
+/// Not a timed assertion: prints the median STARTTLS and implicit-TLS
+/// connect times against the local Postfix, for the record.
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn handshake_time_report() {
+    let bed = bed!();
+    for (port, security) in [
+        (bed.port_submission, Security::StartTls),
+        (bed.port_smtps, Security::Implicit),
+        (bed.port_plain, Security::None),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            let config = tls_config(bed, port, security);
+            let started = std::time::Instant::now();
+            let mut client = Client::connect(config).unwrap();
+            times.push(started.elapsed());
+            client.quit().unwrap();
+        }
+        times.sort();
+        println!(
+            "{security:?} on port {port}: median connect (greeting + EHLO + TLS) {:?}, min {:?}, max {:?}",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+    }
+}
