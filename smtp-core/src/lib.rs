@@ -21,6 +21,21 @@
 //! # }
 //! ```
 //!
+//! Settings come from code or from one URL; the defaults are the safe ones:
+//!
+//! ```
+//! use smtp_core::{Config, Security};
+//!
+//! let config = Config::from_url("smtp://me%40example.org:p%40ss@mail.example.org").unwrap();
+//! assert_eq!(config.port(), 587);
+//! assert_eq!(config.security(), Security::StartTls); // credentials => TLS required
+//! assert_eq!(config.credentials().unwrap().username(), "me@example.org");
+//! assert!(!format!("{config:?}").contains("p@ss")); // secrets never in Debug output
+//!
+//! let implicit = Config::from_url("smtps://mail.example.org").unwrap();
+//! assert_eq!((implicit.port(), implicit.security()), (465, Security::Implicit));
+//! ```
+//!
 //! The pieces, one module per concern: [`reply`] parses server replies
 //! with hard limits, [`command`] formats every command and refuses CR, LF
 //! and NUL in arguments, [`capabilities`] reads EHLO, [`auth`] has one
@@ -33,6 +48,7 @@ pub mod command;
 mod config;
 pub mod data;
 mod error;
+pub mod message;
 mod net;
 pub mod reply;
 mod session;
@@ -43,6 +59,7 @@ pub use auth::{Credentials, Mechanism, SaslError, Secret};
 pub use capabilities::Capabilities;
 pub use config::{Config, PlaintextAuthPolicy, RecipientPolicy, Timeouts};
 pub use error::{Error, Phase, Result, TlsErrorKind};
+pub use message::{envelope_from_headers, EncodeOptions, Mailbox, Message, MessageReader};
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};
 pub use session::{Client, Envelope, RecipientResult, SendReport, MAX_AUTH_ROUNDS};

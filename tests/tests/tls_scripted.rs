@@ -1461,3 +1461,48 @@ fn handshake_time_report() {
         median(connects),
     );
 }
+
+#[test]
+fn client_certificate_is_presented_when_the_server_asks() {
+    let pki = Pki::new();
+    let client_cert = pki.ca.issue_client("client.example.test");
+    let mut s = vec![Step::StartTls];
+    s.extend(hello(&["SIZE 1000000"]));
+    s.extend(transaction());
+    s.extend(quit());
+    let server_tls = pki.ca.server_config_requiring_client_cert(&pki.server);
+    let server = ScriptedServer::start_with_tls(s, server_tls);
+    let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
+        .with_client_certificate(
+            client_cert.cert_pem.clone().into_bytes(),
+            client_cert.key_pem.clone().into_bytes(),
+        );
+    let mut client = connect(config);
+    client.send_bytes(&envelope(), MESSAGE).expect("send");
+    client.quit().unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    let seen = cap.tls.expect("TLS was used");
+    assert_eq!(
+        seen.client_certificates.first(),
+        Some(&client_cert.cert_der.to_vec())
+    );
+}
+
+#[test]
+fn bad_client_key_is_a_tls_config_error() {
+    let server = ScriptedServer::start(vec![]);
+    let config = server
+        .config()
+        .with_security(Security::Implicit)
+        .with_client_certificate(b"not pem".to_vec(), b"not a key".to_vec());
+    match Client::connect(config) {
+        Err(Error::Tls { kind, .. }) => assert_eq!(kind, TlsErrorKind::Config),
+        other => panic!("expected a TLS config error, got {other:?}"),
+    }
+    let cap = server.finish();
+    assert!(
+        !cap.connected,
+        "nothing should connect with a broken TLS config"
+    );
+}
