@@ -58,6 +58,13 @@ pub enum Command {
     RcptTo(String),
     /// `DATA`.
     Data,
+    /// `BDAT size [LAST]` (RFC 3030); the chunk follows on the wire.
+    Bdat {
+        /// Octets in the chunk.
+        size: u64,
+        /// True for the chunk that ends the message.
+        last: bool,
+    },
     /// `RSET`.
     Rset,
     /// `NOOP`.
@@ -77,6 +84,8 @@ impl Command {
             Command::MailFrom { .. } => Phase::MailFrom,
             Command::RcptTo(_) => Phase::RcptTo,
             Command::Data => Phase::Data,
+            Command::Bdat { last: true, .. } => Phase::EndOfData,
+            Command::Bdat { last: false, .. } => Phase::Body,
             Command::Rset => Phase::Rset,
             Command::Noop => Phase::Noop,
             Command::Quit => Phase::Quit,
@@ -130,6 +139,12 @@ impl Command {
                 push(">");
             }
             Command::Data => push("DATA"),
+            Command::Bdat { size, last } => {
+                push(&format!("BDAT {size}"));
+                if *last {
+                    push(" LAST");
+                }
+            }
             Command::Rset => push("RSET"),
             Command::Noop => push("NOOP"),
             Command::Quit => push("QUIT"),
@@ -297,6 +312,16 @@ mod tests {
     fn formats_commands() {
         assert_eq!(wire(&Command::Ehlo("a.b".into())).unwrap(), "EHLO a.b\r\n");
         assert_eq!(wire(&Command::Quit).unwrap(), "QUIT\r\n");
+        let bdat = Command::Bdat {
+            size: 42,
+            last: true,
+        };
+        assert_eq!(wire(&bdat).unwrap(), "BDAT 42 LAST\r\n");
+        let bdat = Command::Bdat {
+            size: 0,
+            last: false,
+        };
+        assert_eq!(wire(&bdat).unwrap(), "BDAT 0\r\n");
         let mail = Command::MailFrom {
             from: "a@b.c".into(),
             params: MailParams {

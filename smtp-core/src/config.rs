@@ -108,6 +108,7 @@ pub struct Config {
     pub(crate) plaintext_auth: PlaintextAuthPolicy,
     pub(crate) opportunistic_with_credentials: bool,
     pub(crate) pipelining: bool,
+    pub(crate) chunking: bool,
     pub(crate) tls_server_name: Option<String>,
     pub(crate) transcript: Option<TranscriptFn>,
 }
@@ -126,6 +127,7 @@ impl fmt::Debug for Config {
             .field("tls", &self.tls)
             .field("plaintext_auth", &self.plaintext_auth)
             .field("pipelining", &self.pipelining)
+            .field("chunking", &self.chunking)
             .field("tls_server_name", &self.tls_server_name)
             .field("transcript", &self.transcript.is_some())
             .finish()
@@ -150,6 +152,7 @@ impl Config {
             plaintext_auth: PlaintextAuthPolicy::default(),
             opportunistic_with_credentials: false,
             pipelining: true,
+            chunking: true,
             tls_server_name: None,
             transcript: None,
         }
@@ -401,6 +404,14 @@ impl Config {
     /// Uses PIPELINING (RFC 2920) when the server offers it (default on).
     pub fn with_pipelining(mut self, on: bool) -> Config {
         self.pipelining = on;
+        self
+    }
+
+    /// Uses CHUNKING (RFC 3030, `BDAT`) when the server offers it (default
+    /// on): no dot-stuffing, and with PIPELINING a whole small message
+    /// costs one round trip.
+    pub fn with_chunking(mut self, on: bool) -> Config {
+        self.chunking = on;
         self
     }
 

@@ -650,10 +650,11 @@ impl Client {
             smtputf8,
         };
         let pipelined = self.config.pipelining && caps.pipelining;
-        // With "all or nothing", DATA waits until every RCPT reply is in:
-        // a pipelined DATA that got 354 could only be ended by sending a
-        // message.
-        let pipeline_data =
+        let chunking = self.config.chunking && caps.chunking;
+        // With "all or nothing", the body waits until every RCPT reply is
+        // in: a pipelined DATA that got 354, or a pipelined BDAT LAST,
+        // would deliver to the recipients accepted so far.
+        let pipeline_body =
             pipelined && self.config.recipient_policy == RecipientPolicy::DeliverToAccepted;
 
         let mut commands = Vec::with_capacity(envelope.to.len() + 2);
@@ -662,8 +663,22 @@ impl Client {
             params,
         });
         commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
-        if pipeline_data {
-            commands.push(Command::Data);
+        // BDAT: the first chunk is read before anything is sent, so a
+        // failing body costs nothing and a small message fits one flight.
+        let mut chunks = chunking.then(|| BdatChunks::new(body));
+        let mut chunk = Vec::new();
+        let mut last = false;
+        if let Some(source) = chunks.as_mut() {
+            last = source.next(&mut chunk).map_err(Error::BodyRead)?;
+        }
+        if pipeline_body {
+            commands.push(match chunks {
+                Some(_) => Command::Bdat {
+                    size: chunk.len() as u64,
+                    last,
+                },
+                None => Command::Data,
+            });
         }
         // Format everything first: an invalid argument fails before a byte is sent.
         let mut batch = Vec::with_capacity(64 * commands.len());
@@ -677,11 +692,28 @@ impl Client {
                 self.transcript
                     .line_with(Direction::Sent, || cmd.to_transcript());
             }
-            self.write(&batch, Phase::MailFrom, self.config.timeouts.mail)?;
+            let body_in_batch = pipeline_body && chunks.is_some();
+            if body_in_batch {
+                batch.extend_from_slice(&chunk);
+                self.note_chunk(chunk.len());
+            }
+            if let Err(e) = self.write(&batch, Phase::MailFrom, self.config.timeouts.mail) {
+                return Err(if body_in_batch && last {
+                    delivery_unknown(Phase::Body, e)
+                } else {
+                    e
+                });
+            }
             // Read every reply, even after a failure, so the session stays in step.
             for cmd in &commands {
                 let timeout = self.timeout_for(cmd.phase());
-                replies.push(self.read_reply(cmd.phase(), timeout)?);
+                match self.read_reply(cmd.phase(), timeout) {
+                    Ok(reply) => replies.push(reply),
+                    Err(e) if body_in_batch && last => {
+                        return Err(delivery_unknown(cmd.phase(), e))
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         } else {
             for (i, cmd) in commands.iter().enumerate() {
@@ -708,10 +740,15 @@ impl Client {
                 reply,
             })
             .collect();
-        let data_reply = replies.next();
+        let body_reply = replies.next();
+        let pending_data = if chunks.is_some() {
+            None
+        } else {
+            body_reply.as_ref()
+        };
 
         if !mail_reply.is_positive() {
-            self.abort_transaction(data_reply.as_ref())?;
+            self.abort_transaction(pending_data)?;
             return Err(Error::Rejected {
                 phase: Phase::MailFrom,
                 reply: mail_reply,
@@ -722,31 +759,28 @@ impl Client {
             || (self.config.recipient_policy == RecipientPolicy::AllOrNothing
                 && accepted < recipients.len());
         if refuse {
-            self.abort_transaction(data_reply.as_ref())?;
+            self.abort_transaction(pending_data)?;
             return Err(Error::RecipientsRefused {
                 refused: recipients.into_iter().filter(|r| !r.accepted()).collect(),
             });
         }
-        let data_reply = match data_reply {
-            Some(reply) => reply,
-            None => self.command(&Command::Data)?,
-        };
-        if data_reply.code() != 354 {
-            self.abort_transaction(None)?;
-            return Err(Error::Rejected {
-                phase: Phase::Data,
-                reply: data_reply,
-            });
-        }
-        self.send_body(body)?;
-        let reply = match self.read_reply(Phase::EndOfData, self.config.timeouts.data_end) {
-            Ok(reply) => reply,
-            Err(e @ Error::Rejected { .. }) => return Err(e),
-            Err(cause) => {
-                return Err(Error::DeliveryUnknown {
-                    phase: Phase::EndOfData,
-                    cause: Box::new(cause),
-                })
+        let reply = match chunks {
+            Some(mut source) => self.send_chunks(&mut source, chunk, last, body_reply)?,
+            None => {
+                let data_reply = match body_reply {
+                    Some(reply) => reply,
+                    None => self.command(&Command::Data)?,
+                };
+                if data_reply.code() != 354 {
+                    self.abort_transaction(None)?;
+                    return Err(Error::Rejected {
+                        phase: Phase::Data,
+                        reply: data_reply,
+                    });
+                }
+                self.send_body(body)?;
+                self.read_reply(Phase::EndOfData, self.config.timeouts.data_end)
+                    .map_err(|e| delivery_unknown(Phase::EndOfData, e))?
             }
         };
         if !reply.is_positive() {
@@ -756,6 +790,67 @@ impl Client {
             });
         }
         Ok(SendReport { recipients, reply })
+    }
+
+    /// Sends the BDAT chunks still to go (the first one too unless it was
+    /// pipelined, in which case `first_reply` is its reply) and returns the
+    /// reply to the last one. Any failure once the first chunk went out is
+    /// [`Error::DeliveryUnknown`] and closes the session.
+    fn send_chunks(
+        &mut self,
+        source: &mut BdatChunks<'_>,
+        mut chunk: Vec<u8>,
+        mut last: bool,
+        first_reply: Option<Reply>,
+    ) -> Result<Reply> {
+        let mut reply = match first_reply {
+            Some(reply) => reply,
+            None => self.send_chunk(&chunk, last)?,
+        };
+        while !last {
+            if !reply.is_positive() {
+                self.abort_transaction(None)?;
+                return Err(Error::Rejected {
+                    phase: Phase::Body,
+                    reply,
+                });
+            }
+            last = match source.next(&mut chunk) {
+                Ok(last) => last,
+                Err(e) => {
+                    // Without LAST the server never delivers the message.
+                    self.close(format!("reading the body failed: {e}"));
+                    return Err(Error::BodyRead(e));
+                }
+            };
+            reply = self.send_chunk(&chunk, last)?;
+        }
+        Ok(reply)
+    }
+
+    /// Writes `BDAT n [LAST]` and the chunk in one write; reads the reply.
+    fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<Reply> {
+        let cmd = Command::Bdat {
+            size: chunk.len() as u64,
+            last,
+        };
+        let mut wire = Vec::with_capacity(chunk.len() + 32);
+        cmd.to_wire(&mut wire)?;
+        wire.extend_from_slice(chunk);
+        self.transcript
+            .line_with(Direction::Sent, || cmd.to_transcript());
+        self.note_chunk(chunk.len());
+        let phase = cmd.phase();
+        self.write(&wire, phase, self.config.timeouts.data_block)
+            .map_err(|e| delivery_unknown(phase, e))?;
+        self.read_reply(phase, self.timeout_for(phase))
+            .map_err(|e| delivery_unknown(phase, e))
+    }
+
+    fn note_chunk(&self, size: usize) {
+        self.transcript.line_with(Direction::Sent, || {
+            format!("[message chunk, {size} octets]")
+        });
     }
 
     /// Streams the body after a 354; on failure the session is closed.
@@ -946,6 +1041,57 @@ impl Drop for Client {
             let _ = conn.write_all(b"QUIT\r\n", Phase::Quit, Duration::from_secs(1));
             conn.shutdown();
         }
+    }
+}
+
+/// Largest BDAT chunk we build (the encoder may overshoot by one block).
+const BDAT_CHUNK: usize = 1024 * 1024;
+
+/// Reads the caller's body and cuts it into normalised BDAT chunks, one
+/// bounded buffer at a time.
+struct BdatChunks<'a> {
+    body: &'a mut dyn Read,
+    normalizer: data::BdatNormalizer,
+    input: Vec<u8>,
+}
+
+impl<'a> BdatChunks<'a> {
+    fn new(body: &'a mut dyn Read) -> BdatChunks<'a> {
+        BdatChunks {
+            body,
+            normalizer: data::BdatNormalizer::new(),
+            input: vec![0; data::DEFAULT_BLOCK_SIZE],
+        }
+    }
+
+    /// Replaces `out` with the next chunk; true when it ends the body.
+    fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
+        out.clear();
+        while out.len() < BDAT_CHUNK {
+            let n = match self.body.read(&mut self.input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                self.normalizer.finish(out);
+                return Ok(true);
+            }
+            self.normalizer.encode(&self.input[..n], out);
+        }
+        Ok(false)
+    }
+}
+
+/// A failure once the end of the message may have reached the server:
+/// the message may or may not have been accepted. A 421 stays a refusal.
+fn delivery_unknown(phase: Phase, cause: Error) -> Error {
+    match cause {
+        e @ (Error::Rejected { .. } | Error::DeliveryUnknown { .. }) => e,
+        cause => Error::DeliveryUnknown {
+            phase,
+            cause: Box::new(cause),
+        },
     }
 }
 

@@ -351,14 +351,17 @@ fn dot_stuffing_and_line_endings_survive() {
     let bed = bed!();
     let data: serde_json::Value =
         serde_json::from_str(include_str!("../../smtp-core/testdata/data-encoding.json")).unwrap();
-    let mut client = Client::connect(plain_config(bed)).unwrap();
-    let envelope = Envelope::new(addr(bed, "sender"), [addr(bed, "rcpt")]).unwrap();
-    for (i, case) in data["cases"].as_array().unwrap().iter().enumerate() {
-        let body = case["body"].as_str().unwrap();
-        let marker = TestBed::unique_marker(&format!("dots-{i}"));
-        let msg = message(bed, &marker, body);
-        client.send_bytes(&envelope, &msg).unwrap();
-        assert_delivered(bed, &marker, &msg, &addr(bed, "sender"));
+    // DATA with dot-stuffing, and BDAT (CHUNKING) without it.
+    for chunking in [false, true] {
+        let mut client = Client::connect(plain_config(bed).with_chunking(chunking)).unwrap();
+        let envelope = Envelope::new(addr(bed, "sender"), [addr(bed, "rcpt")]).unwrap();
+        for (i, case) in data["cases"].as_array().unwrap().iter().enumerate() {
+            let body = case["body"].as_str().unwrap();
+            let marker = TestBed::unique_marker(&format!("dots-{chunking}-{i}"));
+            let msg = message(bed, &marker, body);
+            client.send_bytes(&envelope, &msg).unwrap();
+            assert_delivered(bed, &marker, &msg, &addr(bed, "sender"));
+        }
     }
 }
 
@@ -386,8 +389,14 @@ fn null_sender_eight_bit_and_smtputf8() {
 #[test]
 fn large_streamed_body() {
     let bed = bed!();
-    let mut client = Client::connect(plain_config(bed)).unwrap();
-    let marker = TestBed::unique_marker("large");
+    for chunking in [false, true] {
+        large_body(bed, chunking);
+    }
+}
+
+fn large_body(bed: &TestBed, chunking: bool) {
+    let mut client = Client::connect(plain_config(bed).with_chunking(chunking)).unwrap();
+    let marker = TestBed::unique_marker(&format!("large-{chunking}"));
     let mut msg = message(bed, &marker, "");
     let line = b"0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ .,;\r\n";
     while msg.len() < 8 * 1024 * 1024 {
