@@ -1044,15 +1044,17 @@ impl Drop for Client {
     }
 }
 
-/// Largest BDAT chunk we build (the encoder may overshoot by one block).
-const BDAT_CHUNK: usize = 1024 * 1024;
+/// Size of every BDAT chunk but the last.
+pub(crate) const BDAT_CHUNK: usize = 1024 * 1024;
 
-/// Reads the caller's body and cuts it into normalised BDAT chunks, one
-/// bounded buffer at a time.
+/// Reads the caller's body and cuts it into normalised BDAT chunks of
+/// exactly [`BDAT_CHUNK`] octets (the last one shorter), holding at most
+/// one chunk and one read block.
 struct BdatChunks<'a> {
     body: &'a mut dyn Read,
     normalizer: data::BdatNormalizer,
     input: Vec<u8>,
+    pending: Vec<u8>,
 }
 
 impl<'a> BdatChunks<'a> {
@@ -1061,24 +1063,28 @@ impl<'a> BdatChunks<'a> {
             body,
             normalizer: data::BdatNormalizer::new(),
             input: vec![0; data::DEFAULT_BLOCK_SIZE],
+            pending: Vec::new(),
         }
     }
 
     /// Replaces `out` with the next chunk; true when it ends the body.
     fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
         out.clear();
-        while out.len() < BDAT_CHUNK {
+        while self.pending.len() <= BDAT_CHUNK {
             let n = match self.body.read(&mut self.input) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                self.normalizer.finish(out);
+                self.normalizer.finish(&mut self.pending);
+                std::mem::swap(out, &mut self.pending);
                 return Ok(true);
             }
-            self.normalizer.encode(&self.input[..n], out);
+            self.normalizer.encode(&self.input[..n], &mut self.pending);
         }
+        out.extend_from_slice(&self.pending[..BDAT_CHUNK]);
+        self.pending.drain(..BDAT_CHUNK);
         Ok(false)
     }
 }
