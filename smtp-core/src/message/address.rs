@@ -311,7 +311,7 @@ fn scan_item(item: &str, field: &'static str) -> Result<ItemParts> {
                 };
                 parts.angle = Some(rest[..end].to_string());
                 // Skip past the '>'.
-                while let Some((j, _)) = chars.next() {
+                for (j, _) in chars.by_ref() {
                     if j == i + 1 + end {
                         break;
                     }
@@ -398,7 +398,10 @@ fn validate_domain(domain: &str, field: &'static str) -> Result<()> {
     if !domain.is_ascii() {
         to_ascii_domain(domain, field)?;
     } else if domain.split('.').any(|l| l.len() > 63) {
-        return Err(Error::invalid(field, "has a domain label longer than 63 octets"));
+        return Err(Error::invalid(
+            field,
+            "has a domain label longer than 63 octets",
+        ));
     }
     Ok(())
 }
@@ -414,7 +417,10 @@ fn to_ascii_domain(domain: &str, field: &'static str) -> Result<String> {
         return Ok(domain.to_string());
     }
     let ascii = idna::domain_to_ascii(domain).map_err(|_| {
-        Error::invalid(field, "has a domain that is not a valid internationalised domain name")
+        Error::invalid(
+            field,
+            "has a domain that is not a valid internationalised domain name",
+        )
     })?;
     if ascii.is_empty() || ascii.split('.').any(|l| l.is_empty() || l.len() > 63) {
         return Err(Error::invalid(
@@ -508,7 +514,10 @@ mod tests {
     fn single_forms() {
         assert_eq!(Mailbox::parse("a@x.org").unwrap(), mb(None, "a@x.org"));
         assert_eq!(Mailbox::parse("<a@x.org>").unwrap(), mb(None, "a@x.org"));
-        assert_eq!(Mailbox::parse("  B <b@y.org> ").unwrap(), mb(Some("B"), "b@y.org"));
+        assert_eq!(
+            Mailbox::parse("  B <b@y.org> ").unwrap(),
+            mb(Some("B"), "b@y.org")
+        );
         assert_eq!(
             Mailbox::parse("John  Q. Public <jq@x.org>").unwrap(),
             mb(Some("John Q. Public"), "jq@x.org")
@@ -533,8 +542,14 @@ mod tests {
             Mailbox::parse("=?UTF-8?B?5byg5LiJ?= <z@x.org>").unwrap(),
             mb(Some("张三"), "z@x.org")
         );
-        assert_eq!(Mailbox::parse("用户@例子.中国").unwrap(), mb(None, "用户@例子.中国"));
-        assert_eq!(Mailbox::parse("u@[127.0.0.1]").unwrap(), mb(None, "u@[127.0.0.1]"));
+        assert_eq!(
+            Mailbox::parse("用户@例子.中国").unwrap(),
+            mb(None, "用户@例子.中国")
+        );
+        assert_eq!(
+            Mailbox::parse("u@[127.0.0.1]").unwrap(),
+            mb(None, "u@[127.0.0.1]")
+        );
         assert_eq!(
             Mailbox::parse("Zoë 🎉 <zoe@bücher.example>").unwrap(),
             mb(Some("Zoë 🎉"), "zoe@bücher.example")
@@ -553,7 +568,11 @@ mod tests {
         );
         assert_eq!(
             Mailbox::parse_list("Team: a@x.org, b@x.org; c@x.org").unwrap(),
-            [mb(None, "a@x.org"), mb(None, "b@x.org"), mb(None, "c@x.org")]
+            [
+                mb(None, "a@x.org"),
+                mb(None, "b@x.org"),
+                mb(None, "c@x.org")
+            ]
         );
         assert_eq!(
             Mailbox::parse_list("x@y.org (a, b), <u@[IPv6:::1]>").unwrap(),
@@ -611,7 +630,10 @@ mod tests {
             "=?utf-8?Q?a=0D=0ABcc=3A_x=40y.org?= <a@x.org>",
         ] {
             let err = parse_list(evil, "to").unwrap_err();
-            assert!(matches!(err, Error::InvalidInput { field: "to", .. }), "{evil:?}");
+            assert!(
+                matches!(err, Error::InvalidInput { field: "to", .. }),
+                "{evil:?}"
+            );
         }
     }
 
@@ -625,7 +647,10 @@ mod tests {
             wire_address("zoe@bücher.example", true, "to").unwrap(),
             "zoe@xn--bcher-kva.example"
         );
-        assert_eq!(wire_address("用户@例子.中国", true, "to").unwrap(), "用户@例子.中国");
+        assert_eq!(
+            wire_address("用户@例子.中国", true, "to").unwrap(),
+            "用户@例子.中国"
+        );
         assert!(matches!(
             wire_address("用户@例子.中国", false, "to"),
             Err(Error::Unsupported {
@@ -633,7 +658,10 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(domain_to_ascii("例子.中国").unwrap(), "xn--fsqu00a.xn--fiqs8s");
+        assert_eq!(
+            domain_to_ascii("例子.中国").unwrap(),
+            "xn--fsqu00a.xn--fiqs8s"
+        );
     }
 
     #[test]

@@ -107,12 +107,21 @@ impl EncodeOptions {
 }
 
 /// Where a part's bytes come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) enum Source {
     /// Held in memory.
     Bytes(Vec<u8>),
     /// Read from this file when the message is sent.
     File(PathBuf),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Source::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
 }
 
 /// A `type/subtype` with parameters, checked.
@@ -320,8 +329,13 @@ impl Message {
             "message-id" => return self.message_id(value),
             "in-reply-to" => return self.in_reply_to(value),
             "references" => return self.references(value),
-            "date" | "mime-version" | "content-type" | "content-transfer-encoding"
-            | "content-disposition" | "content-id" | "return-path" => {
+            "date"
+            | "mime-version"
+            | "content-type"
+            | "content-transfer-encoding"
+            | "content-disposition"
+            | "content-id"
+            | "return-path" => {
                 return Err(Error::invalid(
                     "header name",
                     format!("{name} is written by the library (use the matching setter, or none)"),
@@ -426,6 +440,7 @@ impl Message {
     /// sender.
     pub fn envelope_from(&mut self, address: &str) -> Result<&mut Self> {
         const FIELD: &str = "envelope sender";
+        check_header_text(address, FIELD)?;
         let address = address.trim();
         let address = address
             .strip_prefix('<')
@@ -433,8 +448,6 @@ impl Message {
             .unwrap_or(address);
         if !address.is_empty() {
             address::validate_addr_spec(address, FIELD)?;
-        } else {
-            check_header_text(address, FIELD)?;
         }
         self.envelope_from = Some(address.to_string());
         Ok(self)
@@ -479,7 +492,11 @@ impl Message {
         self.envelope_with(options, eight_bit)
     }
 
-    pub(crate) fn envelope_with(&self, options: &EncodeOptions, eight_bit: bool) -> Result<Envelope> {
+    pub(crate) fn envelope_with(
+        &self,
+        options: &EncodeOptions,
+        eight_bit: bool,
+    ) -> Result<Envelope> {
         let from = match &self.envelope_from {
             Some(from) => from.clone(),
             None => self
@@ -536,7 +553,11 @@ impl Message {
 
     fn check_new_content_id(&self, content_id: &str) -> Result<String> {
         let id = check_content_id(content_id)?;
-        if self.parts.iter().any(|p| p.content_id.as_deref() == Some(&id)) {
+        if self
+            .parts
+            .iter()
+            .any(|p| p.content_id.as_deref() == Some(&id))
+        {
             return Err(Error::invalid("content id", format!("{id} is used twice")));
         }
         Ok(id)
@@ -721,12 +742,11 @@ fn file_display_name(path: &Path, filename: Option<&str>) -> Result<String> {
 
 fn check_readable(path: &Path) -> Result<()> {
     const FIELD: &str = "attachment file";
-    let file = std::fs::File::open(path).map_err(|e| {
-        Error::invalid(FIELD, format!("cannot open {}: {e}", path.display()))
-    })?;
-    let meta = file.metadata().map_err(|e| {
-        Error::invalid(FIELD, format!("cannot read {}: {e}", path.display()))
-    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::invalid(FIELD, format!("cannot open {}: {e}", path.display())))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::invalid(FIELD, format!("cannot read {}: {e}", path.display())))?;
     if !meta.is_file() {
         return Err(Error::invalid(
             FIELD,
@@ -757,13 +777,20 @@ fn parse_content_type(input: &str) -> Result<ContentType> {
     const FIELD: &str = "content type";
     check_header_text(input, FIELD)?;
     let mut pieces = split_params(input, FIELD)?.into_iter();
-    let mime = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mime = pieces
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let Some((ty, sub)) = mime.split_once('/') else {
         return Err(Error::invalid(FIELD, "must be type/subtype"));
     };
     let token = |s: &str| !s.is_empty() && s.chars().all(header::is_token_char);
     if !token(ty) || !token(sub) {
-        return Err(Error::invalid(FIELD, "must be type/subtype in token characters"));
+        return Err(Error::invalid(
+            FIELD,
+            "must be type/subtype in token characters",
+        ));
     }
     if ty == "multipart" || ty == "message" {
         return Err(Error::invalid(
@@ -778,11 +805,17 @@ fn parse_content_type(input: &str) -> Result<ContentType> {
             continue;
         }
         let Some((attr, value)) = piece.split_once('=') else {
-            return Err(Error::invalid(FIELD, format!("parameter {piece:?} has no '='")));
+            return Err(Error::invalid(
+                FIELD,
+                format!("parameter {piece:?} has no '='"),
+            ));
         };
         let attr = attr.trim().to_ascii_lowercase();
         if !token(&attr) || attr.contains('*') {
-            return Err(Error::invalid(FIELD, format!("bad parameter name {attr:?}")));
+            return Err(Error::invalid(
+                FIELD,
+                format!("bad parameter name {attr:?}"),
+            ));
         }
         let value = value.trim();
         let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
@@ -800,7 +833,10 @@ fn parse_content_type(input: &str) -> Result<ContentType> {
             }
             None if token(value) => value.to_string(),
             None => {
-                return Err(Error::invalid(FIELD, format!("bad value for parameter {attr}")));
+                return Err(Error::invalid(
+                    FIELD,
+                    format!("bad value for parameter {attr}"),
+                ));
             }
         };
         if attr == "name" || attr == "boundary" {
@@ -812,7 +848,7 @@ fn parse_content_type(input: &str) -> Result<ContentType> {
 }
 
 /// Splits at `;` outside quoted strings.
-fn split_params(input: &str, field: &'static str) -> Result<Vec<&str>> {
+fn split_params<'a>(input: &'a str, field: &'static str) -> Result<Vec<&'a str>> {
     let mut pieces = Vec::new();
     let mut start = 0;
     let mut in_quote = false;

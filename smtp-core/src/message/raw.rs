@@ -52,8 +52,14 @@ fn fields(block: &[u8]) -> Vec<Field<'_>> {
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }
 
@@ -105,7 +111,10 @@ pub fn envelope_from_headers(raw_header_block: &[u8]) -> Result<Envelope> {
         }
     }
     let sender = sender.or(from).ok_or_else(|| {
-        Error::invalid("raw message", "has no From or Sender header to take the envelope sender from")
+        Error::invalid(
+            "raw message",
+            "has no From or Sender header to take the envelope sender from",
+        )
     })?;
     if recipients.is_empty() {
         return Err(Error::invalid(
@@ -133,7 +142,10 @@ pub(crate) fn strip_bcc(block: &[u8]) -> Vec<u8> {
 /// Reads a raw message's header block, up to and including the first empty
 /// line (or the whole input if it has none). Returns the block and whatever
 /// was read past it. Fails on a block over `limit` bytes.
-pub(crate) fn read_header_block(input: &mut dyn Read, limit: usize) -> io::Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn read_header_block(
+    input: &mut dyn Read,
+    limit: usize,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
     let mut scanned = 0; // bytes already searched for the empty line
@@ -269,7 +281,9 @@ mod tests {
         assert!(!text.contains("secret@"));
         assert!(!text.contains("also@"));
         assert!(text.contains("\r\n\r\nBcc: not-a-header@example.com\r\nbody\r\n"));
-        assert!(text.starts_with("From: Alice <alice@example.org>\r\nTo: bob@example.net,\r\n  \"Doe"));
+        assert!(
+            text.starts_with("From: Alice <alice@example.org>\r\nTo: bob@example.net,\r\n  \"Doe")
+        );
         assert!(text.contains("Cc: undisclosed-recipients:;\r\nSubject: hi\r\n\r\n"));
     }
 
@@ -281,7 +295,10 @@ mod tests {
         assert_eq!(rest, b"body");
         let mut input: &[u8] = b"A: 1\r\n";
         let (block, rest) = read_header_block(&mut input, 100).unwrap();
-        assert_eq!((block.as_slice(), rest.as_slice()), (&b"A: 1\r\n"[..], &b""[..]));
+        assert_eq!(
+            (block.as_slice(), rest.as_slice()),
+            (&b"A: 1\r\n"[..], &b""[..])
+        );
         let mut input: &[u8] = b"\r\nbody";
         assert_eq!(read_header_block(&mut input, 100).unwrap().0, b"\r\n");
         let big = vec![b'x'; 300];

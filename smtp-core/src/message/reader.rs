@@ -11,9 +11,7 @@ use std::path::Path;
 use super::address::write_mailboxes;
 use super::encode::{self, Encoder, TransferEncoding, BASE64_LINE_INPUT};
 use super::header::{write_params, write_unstructured, HeaderWriter, Param};
-use super::{
-    date, new_boundary, part_encoding, ContentType, EncodeOptions, Message, Part, Source,
-};
+use super::{date, new_boundary, part_encoding, ContentType, EncodeOptions, Message, Part, Source};
 use crate::error::{Error, Result};
 
 /// Input block size: a whole number of base64 lines (57 bytes each).
@@ -151,13 +149,16 @@ impl<'a> MessageReader<'a> {
                 let finished = match &mut active.source {
                     ActiveSource::Mem { data, offset } => {
                         let end = (*offset + BLOCK).min(data.len());
-                        active
-                            .encoder
-                            .encode(&data[*offset..end], &mut self.out, &mut self.scratch);
+                        active.encoder.encode(
+                            &data[*offset..end],
+                            &mut self.out,
+                            &mut self.scratch,
+                        );
                         *offset = end;
                         end == data.len()
                     }
                     ActiveSource::File { file, path } => {
+                        let path: &Path = path;
                         let file = match file {
                             Some(f) => f,
                             None => file.insert(File::open(path).map_err(|e| file_error(path, e))?),
@@ -165,7 +166,8 @@ impl<'a> MessageReader<'a> {
                         if self.inbuf.len() != BLOCK {
                             self.inbuf.resize(BLOCK, 0);
                         }
-                        let n = read_full(file, &mut self.inbuf).map_err(|e| file_error(path, e))?;
+                        let n =
+                            read_full(file, &mut self.inbuf).map_err(|e| file_error(path, e))?;
                         active
                             .encoder
                             .encode(&self.inbuf[..n], &mut self.out, &mut self.scratch);
@@ -272,7 +274,13 @@ fn message_headers(m: &Message, options: &EncodeOptions) -> Result<Vec<u8>> {
     w.finish()?;
     write_mailboxes(&mut h, "From", std::slice::from_ref(from), utf8, "from")?;
     if let Some(sender) = &m.sender {
-        write_mailboxes(&mut h, "Sender", std::slice::from_ref(sender), utf8, "sender")?;
+        write_mailboxes(
+            &mut h,
+            "Sender",
+            std::slice::from_ref(sender),
+            utf8,
+            "sender",
+        )?;
     }
     if !m.reply_to.is_empty() {
         write_mailboxes(&mut h, "Reply-To", &m.reply_to, utf8, "reply-to")?;
@@ -432,7 +440,9 @@ fn body_tree<'a>(m: &'a Message, options: &EncodeOptions) -> Result<Node<'a>> {
         (Some(t), Some(h)) => Some(multi("alternative", vec![Node::Leaf(t), h])),
         (Some(t), None) => Some(Node::Leaf(t)),
         (None, Some(h)) => Some(h),
-        (None, None) if attachments.is_empty() => Some(Node::Leaf(text_leaf("", "plain", options)?)),
+        (None, None) if attachments.is_empty() => {
+            Some(Node::Leaf(text_leaf("", "plain", options)?))
+        }
         (None, None) => None,
     };
     Ok(if attachments.is_empty() {
@@ -446,7 +456,7 @@ fn body_tree<'a>(m: &'a Message, options: &EncodeOptions) -> Result<Node<'a>> {
 
 /// Collects the in-memory 7bit/8bit bodies under a node (the only ones a
 /// boundary could occur in).
-fn plain_bodies<'n, 'a>(node: &'n Node<'a>, out: &mut Vec<&'a [u8]>) {
+fn plain_bodies<'a>(node: &Node<'a>, out: &mut Vec<&'a [u8]>) {
     match node {
         Node::Leaf(Leaf {
             data: Data::Mem(data),

@@ -34,7 +34,11 @@ impl Client {
     /// rest streams through. Derived addresses get IDNA domains when the
     /// server lacks SMTPUTF8, and `BODY=8BITMIME` is declared whenever the
     /// server offers it (the body is not read ahead to check).
-    pub fn send_raw(&mut self, envelope: Option<&Envelope>, raw: &mut dyn Read) -> Result<SendReport> {
+    pub fn send_raw(
+        &mut self,
+        envelope: Option<&Envelope>,
+        raw: &mut dyn Read,
+    ) -> Result<SendReport> {
         if let Some(envelope) = envelope {
             return self.send(envelope, raw);
         }
