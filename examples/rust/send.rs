@@ -8,7 +8,7 @@
 
 use std::process::ExitCode;
 
-use smtp_core::{Client, Config, Envelope};
+use smtp_core::{Client, Config, Message};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,9 +32,10 @@ fn run(from: &str, to: &str, subject: &str, body: &str) -> Result<(), smtp_core:
         config = config.with_ca_file(ca);
     }
     let mut client = Client::connect(config)?;
-    let envelope = Envelope::new(from, [to])?;
-    let message = format!("From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\n{body}\r\n");
-    let report = client.send_bytes(&envelope, message.as_bytes())?;
+    let mut message = Message::new();
+    message.from(from)?.to(to)?.subject(subject)?;
+    message.text(body);
+    let report = client.send_message(&message)?;
     client.quit()?;
     println!("sent: {}", report.reply);
     Ok(())
