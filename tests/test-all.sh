@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test-bed packages (postfix, dovecot-core, openssl)"
-bash tests/testbed/install.sh
+step "installing test-bed packages (postfix, dovecot-core, openssl, php8.2-cli, C toolchain, valgrind)"
+bash tests/testbed/install.sh --with-php
+if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make gcc g++ valgrind pkg-config >/dev/null
+fi
 
 bed=$(mktemp -d "${TMPDIR:-/tmp}/smtp-testbed.XXXXXX")
 cleanup() { bash tests/testbed/stop.sh "$bed" >/dev/null 2>&1 || true; }
@@ -29,6 +32,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "Rust tests (unit, scripted server, real Postfix + Dovecot)"
 cargo test --workspace 2>&1 | tee "$bed/cargo-test.log"
+
+step "C API (bindings/c): header check, C tests, valgrind, ASan/UBSan, install"
+make -C bindings/c install-check
+make -C bindings/c test valgrind asan
 
 # One line that sums up every cargo test binary's result.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\nall Rust tests: %d passed, %d failed, %d ignored\n", p, f, i }' "$bed/cargo-test.log"

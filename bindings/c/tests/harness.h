@@ -1,0 +1,285 @@
+/*
+ * A tiny test harness for the C tests of libsmtp: named test cases, CHECK
+ * macros that report the failing expression, test-bed access, Maildir
+ * scanning. Each test program ends with one line "N passed, N failed"
+ * (", N skipped" when some were skipped) and exits non-zero on failure.
+ */
+#ifndef SMTP_TEST_HARNESS_H
+#define SMTP_TEST_HARNESS_H
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtp.h"
+
+static int h_passed, h_failed, h_skipped;
+static int h_current_failed;
+static const char *h_current;
+static pthread_mutex_t h_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static inline void h_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    pthread_mutex_lock(&h_lock);
+    fprintf(stderr, "  FAIL %s:%d [%s]: ", file, line, h_current ? h_current : "?");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    h_current_failed++;
+    pthread_mutex_unlock(&h_lock);
+}
+
+/* CHECK(cond): the condition must hold. */
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) h_fail(__FILE__, __LINE__, "%s", #cond);                          \
+    } while (0)
+
+/* CHECK_RESULT(call, expected): a smtp_result must be the expected one. */
+#define CHECK_RESULT(call, expected)                                                   \
+    do {                                                                               \
+        smtp_result h_r_ = (call);                                                     \
+        if (h_r_ != (expected))                                                        \
+            h_fail(__FILE__, __LINE__, "%s returned %d (%s), expected %d; last: %s",   \
+                   #call, (int)h_r_, smtp_result_str((int)h_r_), (int)(expected),      \
+                   smtp_last_message());                                               \
+    } while (0)
+
+#define CHECK_OK(call) CHECK_RESULT(call, SMTP_OK)
+
+/* CHECK_CONTAINS(haystack, needle): haystack (may be NULL) contains needle. */
+#define CHECK_CONTAINS(hay, needle)                                                    \
+    do {                                                                               \
+        const char *h_h_ = (hay);                                                      \
+        if (!h_h_ || !strstr(h_h_, (needle)))                                          \
+            h_fail(__FILE__, __LINE__, "%s = \"%s\" does not contain \"%s\"", #hay,    \
+                   h_h_ ? h_h_ : "(null)", (needle));                                  \
+    } while (0)
+
+#define CHECK_NOT_CONTAINS(hay, needle)                                                \
+    do {                                                                               \
+        const char *h_h_ = (hay);                                                      \
+        if (h_h_ && strstr(h_h_, (needle)))                                            \
+            h_fail(__FILE__, __LINE__, "%s contains \"%s\"", #hay, (needle));          \
+    } while (0)
+
+#define CHECK_STR_EQ(a, b)                                                             \
+    do {                                                                               \
+        const char *h_a_ = (a), *h_b_ = (b);                                           \
+        if (!h_a_ || !h_b_ || strcmp(h_a_, h_b_) != 0)                                 \
+            h_fail(__FILE__, __LINE__, "%s = \"%s\", expected \"%s\"", #a,             \
+                   h_a_ ? h_a_ : "(null)", h_b_ ? h_b_ : "(null)");                    \
+    } while (0)
+
+typedef void (*h_test_fn)(void);
+
+static inline void h_run(const char *name, h_test_fn fn)
+{
+    h_current = name;
+    h_current_failed = 0;
+    fprintf(stderr, "test %s ...\n", name);
+    fn();
+    if (h_current_failed) {
+        h_failed++;
+        fprintf(stderr, "test %s: FAILED\n", name);
+    } else {
+        h_passed++;
+    }
+    h_current = NULL;
+}
+
+#define RUN(fn) h_run(#fn, fn)
+
+/* ---- the test bed ---------------------------------------------------- */
+
+typedef struct {
+    const char *host;
+    int port_plain, port_submission, port_smtps, port_noauth;
+    const char *user, *password, *domain, *ca_file, *maildir;
+} testbed;
+
+static testbed tb;
+
+static inline int h_env_port(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? atoi(v) : 0;
+}
+
+/* Fills `tb` from the environment (the runner sources SMTP_TESTBED_ENV).
+ * Returns 1 when the bed is there. Without it, a test is skipped, or
+ * failed when SMTP_TESTBED_REQUIRED=1. */
+static inline int have_testbed(void)
+{
+    const char *required;
+    tb.host = getenv("SMTP_TESTBED_HOST");
+    tb.port_plain = h_env_port("SMTP_TESTBED_PORT_PLAIN");
+    tb.port_submission = h_env_port("SMTP_TESTBED_PORT_SUBMISSION");
+    tb.port_smtps = h_env_port("SMTP_TESTBED_PORT_SMTPS");
+    tb.port_noauth = h_env_port("SMTP_TESTBED_PORT_NOAUTH");
+    tb.user = getenv("SMTP_TESTBED_USER");
+    tb.password = getenv("SMTP_TESTBED_PASSWORD");
+    tb.domain = getenv("SMTP_TESTBED_DOMAIN");
+    tb.ca_file = getenv("SMTP_TESTBED_CA_FILE");
+    tb.maildir = getenv("SMTP_TESTBED_MAILDIR");
+    if (tb.host && tb.port_plain && tb.port_submission && tb.user && tb.password && tb.domain &&
+        tb.ca_file && tb.maildir)
+        return 1;
+    required = getenv("SMTP_TESTBED_REQUIRED");
+    if (required && strcmp(required, "1") == 0) {
+        h_fail(__FILE__, __LINE__, "the test bed is required but SMTP_TESTBED_* is not set");
+    } else {
+        fprintf(stderr, "  skipped: no test bed (set SMTP_TESTBED_ENV)\n");
+        pthread_mutex_lock(&h_lock);
+        h_skipped++;
+        h_passed--; /* h_run counts it as passed; count it as skipped */
+        pthread_mutex_unlock(&h_lock);
+    }
+    return 0;
+}
+
+/* A marker no other message has: put it in a subject or body, then find
+ * the delivered message with find_delivered(). */
+static inline void make_marker(char *buf, size_t len, const char *tag)
+{
+    static unsigned counter;
+    struct timespec ts;
+    unsigned n;
+    pthread_mutex_lock(&h_lock);
+    n = ++counter;
+    pthread_mutex_unlock(&h_lock);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(buf, len, "mk-%s-%ld-%ld%09ld-%u", tag, (long)getpid(), (long)ts.tv_sec,
+             (long)ts.tv_nsec, n);
+}
+
+static inline char *h_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long size;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = malloc((size_t)size + 1);
+    if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[size] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Waits (up to ~10 s) for a delivered message containing `marker` in the
+ * Maildir's new/ and returns its contents (free() it), or NULL. */
+static inline char *find_delivered(const char *marker)
+{
+    char dir[4096], path[8192];
+    int tries;
+    snprintf(dir, sizeof dir, "%s/new", tb.maildir);
+    for (tries = 0; tries < 200; tries++) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        while (d && (e = readdir(d)) != NULL) {
+            char *content;
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            content = h_read_file(path);
+            if (content && strstr(content, marker)) {
+                closedir(d);
+                return content;
+            }
+            free(content);
+        }
+        if (d) closedir(d);
+        nanosleep(&pause, NULL);
+    }
+    return NULL;
+}
+
+/* Counts delivered messages containing `marker` (no waiting). */
+static inline int count_delivered(const char *marker)
+{
+    char dir[4096], path[8192];
+    int n = 0;
+    DIR *d;
+    struct dirent *e;
+    snprintf(dir, sizeof dir, "%s/new", tb.maildir);
+    d = opendir(dir);
+    while (d && (e = readdir(d)) != NULL) {
+        char *content;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        content = h_read_file(path);
+        if (content && strstr(content, marker)) n++;
+        free(content);
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+/* A testbed address: local@domain in buf. */
+static inline const char *addr(char *buf, size_t len, const char *local)
+{
+    snprintf(buf, len, "%s@%s", local, tb.domain);
+    return buf;
+}
+
+/* A new client for the plain port, authenticated, with test timeouts. */
+static inline smtp_client *plain_client(void)
+{
+    smtp_client *c = NULL;
+    if (smtp_client_new(tb.host, (uint16_t)tb.port_plain, &c) != SMTP_OK) return NULL;
+    smtp_client_set_security(c, SMTP_SECURITY_NONE);
+    smtp_client_set_credentials(c, tb.user, tb.password);
+    smtp_client_set_timeouts(c, 20000, 60000, 0);
+    return c;
+}
+
+/* Standard base64 (no line breaks) of len bytes into out (size >= 4*((len+2)/3)+1). */
+static inline void base64(const unsigned char *in, size_t len, char *out)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i + 2 < len; i += 3) {
+        out[o++] = tbl[in[i] >> 2];
+        out[o++] = tbl[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+        out[o++] = tbl[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+        out[o++] = tbl[in[i + 2] & 63];
+    }
+    if (len - i == 1) {
+        out[o++] = tbl[in[i] >> 2];
+        out[o++] = tbl[(in[i] & 3) << 4];
+        out[o++] = '=';
+        out[o++] = '=';
+    } else if (len - i == 2) {
+        out[o++] = tbl[in[i] >> 2];
+        out[o++] = tbl[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+        out[o++] = tbl[(in[i + 1] & 15) << 2];
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+}
+
+static inline int h_summary(void)
+{
+    if (h_skipped)
+        printf("%d passed, %d failed, %d skipped\n", h_passed, h_failed, h_skipped);
+    else
+        printf("%d passed, %d failed\n", h_passed, h_failed);
+    fflush(stdout);
+    return h_failed ? 1 : 0;
+}
+
+#endif

@@ -1,0 +1,441 @@
+/*
+ * The handle API against the real Postfix test bed: connect, capabilities
+ * and TLS details, several messages on one connection, attachments,
+ * per-recipient results, raw messages, the transcript callback, forced
+ * mechanisms, bad credentials.
+ */
+#include "harness.h"
+
+/* ---- a transcript collector ------------------------------------------ */
+
+typedef struct {
+    char *text; /* every line, "S: ", "C: " or "* " prefixed, '\n'-separated */
+    size_t len, cap;
+    int lines[3];
+    int bad_direction;
+} transcript;
+
+static void on_line(void *userdata, int direction, const char *line)
+{
+    transcript *t = userdata;
+    size_t need = strlen(line) + 4;
+    static const char *prefix[] = {"C: ", "S: ", "* "};
+    if (direction < 0 || direction > 2) {
+        t->bad_direction++;
+        return;
+    }
+    t->lines[direction]++;
+    if (t->len + need + 1 > t->cap) {
+        size_t cap = (t->cap + need + 1) * 2;
+        char *grown = realloc(t->text, cap);
+        if (!grown) return;
+        t->text = grown;
+        t->cap = cap;
+    }
+    t->len += (size_t)sprintf(t->text + t->len, "%s%s\n", prefix[direction], line);
+}
+
+static int count_occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    const char *p = hay;
+    while (p && (p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+static smtp_client *submission_client(void)
+{
+    char url[4096];
+    smtp_client *c = NULL;
+    snprintf(url, sizeof url, "smtp://localhost:%d", tb.port_submission);
+    if (smtp_client_new_url(url, &c) != SMTP_OK) return NULL;
+    CHECK_OK(smtp_client_add_ca_file(c, tb.ca_file));
+    CHECK_OK(smtp_client_set_credentials(c, tb.user, tb.password));
+    CHECK_OK(smtp_client_set_timeouts(c, 20000, 60000, 0));
+    return c;
+}
+
+static smtp_message *simple_message(const char *marker, const char *to)
+{
+    char from[256];
+    smtp_message *m = smtp_message_new();
+    CHECK_OK(smtp_message_set_from(m, addr(from, sizeof from, "sender")));
+    CHECK_OK(smtp_message_add_to(m, to));
+    CHECK_OK(smtp_message_set_subject(m, marker));
+    CHECK_OK(smtp_message_set_text(m, "body\n"));
+    return m;
+}
+
+/* ---- tests --------------------------------------------------------- */
+
+static void test_connect_capabilities_and_tls(void)
+{
+    smtp_client *c;
+    const uint8_t *der;
+    size_t der_len = 0;
+    const char *v;
+    if (!have_testbed()) return;
+    c = submission_client();
+    CHECK(c != NULL);
+    CHECK(!smtp_client_is_connected(c));
+    CHECK_OK(smtp_client_connect(c));
+    CHECK(smtp_client_is_connected(c));
+    CHECK(smtp_last_reply_code() == 220); /* the greeting */
+    CHECK_CONTAINS(smtp_client_greeting(c), "220");
+    v = smtp_client_tls_version(c);
+    CHECK(v != NULL && strncmp(v, "TLSv1.", 6) == 0);
+    CHECK(smtp_client_tls_cipher(c) != NULL);
+    der = smtp_client_peer_certificate(c, &der_len);
+    CHECK(der != NULL && der_len > 100 && der[0] == 0x30); /* a DER SEQUENCE */
+    CHECK_CONTAINS(smtp_client_capabilities(c), "PIPELINING");
+    CHECK_CONTAINS(smtp_client_capabilities(c), "\n");
+    CHECK(smtp_client_has_extension(c, "pipelining"));
+    CHECK(smtp_client_has_extension(c, "AUTH"));
+    CHECK(smtp_client_has_extension(c, "SIZE"));
+    CHECK(!smtp_client_has_extension(c, "STARTTLS")); /* not offered again over TLS */
+    CHECK(!smtp_client_has_extension(c, "NO-SUCH-EXTENSION"));
+    CHECK_CONTAINS(smtp_client_auth_mechanisms(c), "PLAIN");
+    CHECK_STR_EQ(smtp_client_authenticated_with(c), "SCRAM-SHA-256");
+    CHECK_OK(smtp_client_noop(c));
+    CHECK(smtp_last_reply_code() == 250);
+    CHECK_OK(smtp_client_reset(c));
+    CHECK_OK(smtp_client_quit(c));
+    CHECK(!smtp_client_is_connected(c));
+    /* What the session was stays readable until the next connect. */
+    CHECK_CONTAINS(smtp_client_capabilities(c), "PIPELINING");
+    CHECK_RESULT(smtp_client_quit(c), SMTP_ERR_NOT_CONNECTED);
+    CHECK_RESULT(smtp_client_noop(c), SMTP_ERR_NOT_CONNECTED);
+    /* And it can connect again. */
+    CHECK_OK(smtp_client_connect(c));
+    CHECK(smtp_client_is_connected(c));
+    smtp_client_free(c); /* frees while connected: QUIT without waiting */
+}
+
+static void test_several_messages_on_one_connection(void)
+{
+    smtp_client *c;
+    smtp_message *m;
+    transcript t = {0};
+    char markers[3][128], to[256];
+    int i;
+    if (!have_testbed()) return;
+    c = plain_client();
+    CHECK(c != NULL);
+    CHECK_OK(smtp_client_set_transcript(c, on_line, &t));
+    CHECK_OK(smtp_client_connect(c));
+    m = simple_message("first", addr(to, sizeof to, "multi"));
+    for (i = 0; i < 3; i++) {
+        make_marker(markers[i], sizeof markers[i], "multi");
+        CHECK_OK(smtp_message_set_subject(m, markers[i])); /* replaces the subject */
+        CHECK_OK(smtp_client_send_message(c, m));
+        CHECK(smtp_last_reply_code() == 250);
+        CHECK_CONTAINS(smtp_last_message(), "queued as");
+        CHECK(smtp_client_recipient_count(c) == 1);
+    }
+    CHECK_OK(smtp_client_quit(c));
+    for (i = 0; i < 3; i++) {
+        char *mail = find_delivered(markers[i]);
+        CHECK(mail != NULL);
+        free(mail);
+    }
+    /* One connection: one greeting, one EHLO, one AUTH, three messages. */
+    CHECK(count_occurrences(t.text, "C: EHLO ") == 1);
+    CHECK(count_occurrences(t.text, "C: AUTH ") == 1);
+    CHECK(count_occurrences(t.text, "C: MAIL FROM:") == 3);
+    CHECK(t.bad_direction == 0);
+    smtp_message_free(m);
+    smtp_client_free(c);
+    free(t.text);
+}
+
+static void test_per_recipient_results(void)
+{
+    smtp_client *c;
+    smtp_message *m;
+    char marker[128], to[1024];
+    const char *address = NULL, *enhanced = NULL, *text = NULL;
+    int code = 0;
+    char *mail;
+    if (!have_testbed()) return;
+    c = plain_client();
+    CHECK_OK(smtp_client_connect(c));
+    make_marker(marker, sizeof marker, "partial");
+    snprintf(to, sizeof to, "good@%s, reject-x@%s, tempfail-y@%s", tb.domain, tb.domain,
+             tb.domain);
+    m = simple_message(marker, to);
+    /* Default policy: delivered to the accepted one, the others reported. */
+    CHECK_OK(smtp_client_send_message(c, m));
+    CHECK(smtp_client_recipient_count(c) == 3);
+    CHECK(smtp_client_recipient(c, 0, &address, &code, &enhanced, &text));
+    CHECK_CONTAINS(address, "good@");
+    CHECK(code == 250);
+    CHECK(smtp_client_recipient(c, 1, &address, &code, &enhanced, &text));
+    CHECK_CONTAINS(address, "reject-x@");
+    CHECK(code == 550);
+    CHECK_STR_EQ(enhanced, "5.1.1");
+    CHECK_CONTAINS(text, "rejected");
+    CHECK(smtp_client_recipient(c, 2, &address, &code, &enhanced, &text));
+    CHECK_CONTAINS(address, "tempfail-y@");
+    CHECK(code == 450);
+    CHECK(!smtp_client_recipient(c, 3, &address, &code, &enhanced, &text));
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    free(mail);
+    CHECK(count_delivered(marker) == 1);
+
+    /* Every recipient refused: an error, with the replies readable. */
+    smtp_message_free(m);
+    snprintf(to, sizeof to, "reject-a@%s, reject-b@%s", tb.domain, tb.domain);
+    m = simple_message(marker, to);
+    CHECK_RESULT(smtp_client_send_message(c, m), SMTP_ERR_RECIPIENTS_REFUSED);
+    CHECK(smtp_last_reply_code() == 550);
+    CHECK(smtp_client_recipient_count(c) == 2);
+    CHECK(smtp_client_recipient(c, 1, &address, &code, &enhanced, &text));
+    CHECK_CONTAINS(address, "reject-b@");
+    CHECK(code == 550);
+    /* The session is still usable. */
+    CHECK_OK(smtp_client_noop(c));
+
+    /* All or nothing (applies from the next connect). */
+    smtp_message_free(m);
+    make_marker(marker, sizeof marker, "allornothing");
+    snprintf(to, sizeof to, "good@%s, reject-x@%s", tb.domain, tb.domain);
+    m = simple_message(marker, to);
+    CHECK_OK(smtp_client_set_recipient_policy(c, SMTP_RECIPIENTS_ALL_OR_NOTHING));
+    CHECK_OK(smtp_client_connect(c));
+    CHECK_RESULT(smtp_client_send_message(c, m), SMTP_ERR_RECIPIENTS_REFUSED);
+    CHECK(smtp_client_recipient_count(c) == 1);
+    CHECK(smtp_client_recipient(c, 0, &address, &code, &enhanced, &text));
+    CHECK_CONTAINS(address, "reject-x@");
+    CHECK(code == 550);
+    CHECK(count_delivered(marker) == 0);
+    smtp_message_free(m);
+    smtp_client_free(c);
+}
+
+static void test_attachments_arrive(void)
+{
+    static const unsigned char blob[] = {0x00, 0x01, 0x02, 0xfe, 0xff, 'P', 'N', 'G', 0x89,
+                                         0x0d, 0x0a, 0x1a, 0x0a, 0x7f, 0x80};
+    static const char file_content[] = "Name,Amount\nZo\xc3\xab,42\nBob,7\n";
+    char marker[128], to[256], path[512], b64[256];
+    smtp_client *c;
+    smtp_message *m;
+    char *mail;
+    FILE *f;
+    if (!have_testbed()) return;
+    snprintf(path, sizeof path, "/tmp/smtp-ffi-attach-%ld.csv", (long)getpid());
+    f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs(file_content, f);
+    fclose(f);
+
+    make_marker(marker, sizeof marker, "attach");
+    m = simple_message(marker, addr(to, sizeof to, "attach"));
+    CHECK_OK(smtp_message_set_html(m, "<p>See <img src=\"cid:logo\"> the report.</p>"));
+    CHECK_OK(smtp_message_attach_bytes(m, "blob.bin", NULL, blob, sizeof blob));
+    CHECK_OK(smtp_message_attach_file(m, path, "report.csv", "text/csv; charset=utf-8"));
+    CHECK_OK(smtp_message_inline_bytes(m, "logo", "logo.png", "image/png", blob, 8));
+    CHECK_OK(smtp_message_add_header(m, "X-Mailer", "smtp-ffi C test"));
+    CHECK_OK(smtp_message_add_cc(m, "Copy <cc-rcpt@example.test>"));
+    CHECK_OK(smtp_message_add_reply_to(m, "replies@example.test"));
+    c = plain_client();
+    CHECK_OK(smtp_client_connect(c));
+    CHECK_OK(smtp_client_send_message(c, m));
+    CHECK(smtp_client_recipient_count(c) == 2);
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    CHECK_CONTAINS(mail, "multipart/mixed");
+    CHECK_CONTAINS(mail, "multipart/related");
+    CHECK_CONTAINS(mail, "Content-Disposition: attachment; filename=");
+    CHECK_CONTAINS(mail, "blob.bin");
+    CHECK_CONTAINS(mail, "report.csv");
+    CHECK_CONTAINS(mail, "text/csv");
+    CHECK_CONTAINS(mail, "Content-ID: <logo>");
+    CHECK_CONTAINS(mail, "X-Mailer: smtp-ffi C test");
+    CHECK_CONTAINS(mail, "Reply-To: replies@example.test");
+    CHECK_CONTAINS(mail, "Cc: Copy <cc-rcpt@example.test>");
+    base64(blob, sizeof blob, b64);
+    CHECK_CONTAINS(mail, b64); /* the memory attachment, byte for byte */
+    base64((const unsigned char *)file_content, strlen(file_content), b64);
+    CHECK_CONTAINS(mail, b64); /* the file attachment */
+    free(mail);
+
+    /* A file that disappears before sending: nothing is delivered. */
+    make_marker(marker, sizeof marker, "vanished");
+    CHECK_OK(smtp_message_set_subject(m, marker));
+    remove(path);
+    CHECK_RESULT(smtp_client_send_message(c, m), SMTP_ERR_BODY_READ);
+    /* The session is closed, or (when the read failed before anything was
+     * sent, as with CHUNKING) still usable. */
+    CHECK(!smtp_client_is_connected(c) || smtp_client_noop(c) == SMTP_OK);
+    CHECK(count_delivered(marker) == 0);
+    smtp_message_free(m);
+    smtp_client_free(c);
+}
+
+static void test_raw_messages(void)
+{
+    char marker[128], raw[2048], from[256], to[256];
+    smtp_client *c;
+    char *mail;
+    if (!have_testbed()) return;
+    c = plain_client();
+    CHECK_OK(smtp_client_connect(c));
+
+    /* Explicit envelope: the bytes go as they are. */
+    make_marker(marker, sizeof marker, "rawenv");
+    snprintf(raw, sizeof raw,
+             "From: <raw@example.test>\nTo: <someone-else@example.test>\nSubject: %s\n\n"
+             "raw body\n.leading dot\n.\nafter a lone dot\n",
+             marker);
+    CHECK_OK(smtp_client_send_raw(c, addr(from, sizeof from, "raw"),
+                                  addr(to, sizeof to, "raw-rcpt"), (const uint8_t *)raw,
+                                  strlen(raw)));
+    CHECK(smtp_client_recipient_count(c) == 1);
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    CHECK_CONTAINS(mail, "\n.leading dot\n.\nafter a lone dot\n");
+    free(mail);
+
+    /* Envelope from the headers; Bcc removed before sending. */
+    make_marker(marker, sizeof marker, "rawhdr");
+    snprintf(raw, sizeof raw,
+             "From: Raw <raw@example.test>\r\nTo: hdr-to@example.test\r\n"
+             "Bcc: hdr-bcc@example.test\r\nSubject: %s\r\n\r\nbody\r\n",
+             marker);
+    CHECK_OK(smtp_client_send_raw(c, NULL, NULL, (const uint8_t *)raw, strlen(raw)));
+    CHECK(smtp_client_recipient_count(c) == 2);
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    CHECK_NOT_CONTAINS(mail, "Bcc:"); /* (Postfix's Delivered-To may name it) */
+    free(mail);
+    {
+        const char *address = NULL, *enhanced = NULL, *text = NULL;
+        int code = 0;
+        CHECK(smtp_client_recipient(c, 1, &address, &code, &enhanced, &text));
+        CHECK_STR_EQ(address, "hdr-bcc@example.test");
+        CHECK(code == 250);
+    }
+    {
+        struct timespec pause = {0, 300 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    CHECK(count_delivered(marker) == 2); /* To and Bcc each got one */
+
+    /* Headers without a recipient: refused before anything is sent. */
+    CHECK_RESULT(smtp_client_send_raw(c, NULL, NULL, (const uint8_t *)"From: a@example.test\n\nx",
+                                      24),
+                 SMTP_ERR_INVALID_INPUT);
+    CHECK_OK(smtp_client_noop(c));
+    smtp_client_free(c);
+}
+
+static void test_transcript_never_shows_the_password(void)
+{
+    static const char *mechanisms[] = {"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1",
+                                       "SCRAM-SHA-256"};
+    char plain[512], b64[1024], marker[128], to[256];
+    size_t i, ulen = strlen(tb.user ? tb.user : ""), plen;
+    if (!have_testbed()) return;
+    plen = strlen(tb.password);
+    for (i = 0; i < sizeof mechanisms / sizeof mechanisms[0]; i++) {
+        transcript t = {0};
+        smtp_client *c = plain_client();
+        smtp_message *m;
+        CHECK_OK(smtp_client_set_transcript(c, on_line, &t));
+        CHECK_OK(smtp_client_set_mechanism(c, mechanisms[i]));
+        CHECK_OK(smtp_client_connect(c));
+        CHECK_STR_EQ(smtp_client_authenticated_with(c), mechanisms[i]);
+        make_marker(marker, sizeof marker, "transcript");
+        m = simple_message(marker, addr(to, sizeof to, "transcript"));
+        CHECK_OK(smtp_client_send_message(c, m));
+        CHECK_OK(smtp_client_quit(c));
+        CHECK(t.lines[SMTP_DIRECTION_SENT] > 3);
+        CHECK(t.lines[SMTP_DIRECTION_RECEIVED] > 3);
+        CHECK(t.lines[SMTP_DIRECTION_INFO] > 0);
+        CHECK_CONTAINS(t.text, "C: AUTH ");
+        CHECK_CONTAINS(t.text, "[credentials hidden]");
+        CHECK_CONTAINS(t.text, "S: 235");
+        CHECK_NOT_CONTAINS(t.text, tb.password);
+        base64((const unsigned char *)tb.password, plen, b64);
+        CHECK_NOT_CONTAINS(t.text, b64);
+        /* PLAIN's "\0user\0password" */
+        plain[0] = '\0';
+        memcpy(plain + 1, tb.user, ulen);
+        plain[1 + ulen] = '\0';
+        memcpy(plain + 2 + ulen, tb.password, plen);
+        base64((const unsigned char *)plain, 2 + ulen + plen, b64);
+        CHECK_NOT_CONTAINS(t.text, b64);
+        smtp_message_free(m);
+        smtp_client_free(c);
+        free(t.text);
+    }
+}
+
+static void test_bad_credentials(void)
+{
+    smtp_client *c;
+    if (!have_testbed()) return;
+    c = plain_client();
+    CHECK_OK(smtp_client_set_credentials(c, tb.user, "not the password"));
+    CHECK_RESULT(smtp_client_connect(c), SMTP_ERR_AUTH);
+    CHECK(smtp_last_reply_code() == 535);
+    CHECK_CONTAINS(smtp_last_message(), "authentication failed");
+    CHECK_NOT_CONTAINS(smtp_last_message(), "not the password");
+    CHECK(!smtp_client_is_connected(c));
+    /* A bearer token: Dovecot here offers no OAuth mechanism. */
+    CHECK_OK(smtp_client_set_bearer_token(c, tb.user, "ya29.token"));
+    CHECK_RESULT(smtp_client_connect(c), SMTP_ERR_NO_COMPATIBLE_AUTH);
+    /* Fixed, the same handle connects. */
+    CHECK_OK(smtp_client_set_credentials(c, tb.user, tb.password));
+    CHECK_OK(smtp_client_connect(c));
+    smtp_client_free(c);
+}
+
+static void test_tls_settings(void)
+{
+    char url[4096];
+    smtp_client *c = NULL;
+    if (!have_testbed()) return;
+    snprintf(url, sizeof url, "smtp://localhost:%d", tb.port_submission);
+    CHECK_OK(smtp_client_new_url(url, &c));
+    CHECK_OK(smtp_client_set_timeouts(c, 20000, 60000, 0));
+    CHECK_RESULT(smtp_client_connect(c), SMTP_ERR_TLS); /* private CA not trusted */
+    CHECK_CONTAINS(smtp_last_message(), "certificate");
+    CHECK_OK(smtp_client_set_dangerous_accept_invalid_certs(c, true));
+    CHECK_OK(smtp_client_connect(c));
+    CHECK(smtp_client_tls_version(c) != NULL);
+    smtp_client_free(c);
+
+    /* Implicit TLS by host and port, with the CA file. */
+    if (tb.port_smtps) {
+        c = NULL;
+        CHECK_OK(smtp_client_new("localhost", (uint16_t)tb.port_smtps, &c));
+        CHECK_OK(smtp_client_set_security(c, SMTP_SECURITY_IMPLICIT));
+        CHECK_OK(smtp_client_add_ca_file(c, tb.ca_file));
+        CHECK_OK(smtp_client_set_credentials(c, tb.user, tb.password));
+        CHECK_OK(smtp_client_set_client_name(c, "client.example.test"));
+        CHECK_OK(smtp_client_connect(c));
+        CHECK(smtp_client_tls_version(c) != NULL);
+        CHECK(smtp_client_authenticated_with(c) != NULL);
+        smtp_client_free(c);
+    }
+}
+
+int main(void)
+{
+    RUN(test_connect_capabilities_and_tls);
+    RUN(test_several_messages_on_one_connection);
+    RUN(test_per_recipient_results);
+    RUN(test_attachments_arrive);
+    RUN(test_raw_messages);
+    RUN(test_transcript_never_shows_the_password);
+    RUN(test_bad_credentials);
+    RUN(test_tls_settings);
+    return h_summary();
+}

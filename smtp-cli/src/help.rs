@@ -1,0 +1,187 @@
+//! The `--help` text.
+
+/// Printed by `smtp-send --help`.
+pub const HELP: &str = r#"smtp-send - send mail through an SMTP submission server (AUTH, STARTTLS/TLS);
+a drop-in for sendmail (PHP's mail(), cron, CGI programs...).
+
+USAGE
+  smtp-send [sendmail flags] [options] [--] [recipient...]  < message
+  smtp-send --to ADDR [--subject S] [--body TEXT | --body-file FILE]
+            [--html-file FILE] [--attach FILE]... [options]
+  smtp-send --serverinfo [options]
+  smtp-send --help | --version
+
+SENDMAIL MODE (the default)
+  The message (header and body) is read on standard input. Missing Date,
+  Message-ID and From headers are added; Bcc headers are always removed;
+  line endings are normalised to CRLF. Recipients are the arguments (each
+  may be a comma-separated list) plus, with -t, the message's To/Cc/Bcc.
+  Flags may be bundled (-ti) and take their value attached or as the next
+  word (-fme@example.org, -f me@example.org).
+
+  -t              Also send to every address in the To, Cc and Bcc headers.
+  -i, -oi         A line holding a single "." does not end the message (read
+                  to end of input). Without -i such a line ends the message,
+                  as with sendmail.
+  -f ADDR, -r ADDR
+                  Envelope sender (Return-Path); "<>" or "" is the null
+                  sender. Also the address of an added From header.
+  -F NAME         Full name used when a From header is added.
+  -v, --verbose   Print the SMTP dialogue on stderr (credentials hidden) and
+                  the flags that were ignored.
+  --              End of options: every later word is a recipient.
+  Accepted and ignored: -bm (deliver; the only mode), -oem -oep -oeq -oew
+  -oes (error modes), -odi -odb -odq -odf (delivery modes), -om, -oQDIR,
+  -oLN, -B 7BIT|8BITMIME (the body type is detected), -N DSN, -R RET,
+  -V ENVID (no DSN support), -X FILE (no traffic log; see --log-file),
+  -L TAG, -h HOPS, -O OPTION=VALUE, -Am, -Ac, -n, -U, -G, -m.
+  Refused with exit 64: other modes (-bs, -bp, -bd, -bi, -bt, -bv...),
+  -q (there is no queue), -C FILE (use --config), -d, any other flag.
+  Envelope sender: -f, else `from` (config, SMTP_FROM, --from), else the
+  message's Sender/From address, else USER@HOSTNAME. An added From header
+  uses -f, else `from`, else USER@HOSTNAME, with the -F name (or the name in
+  `from`). Recipients named twice get one copy. If the server refuses any
+  recipient, the message is sent to nobody (exit 67 or 75).
+
+DIRECT MODE (composes a MIME message; any of these options selects it)
+  --to LIST       To recipients (repeatable; "a@x, B <b@y>" lists allowed).
+                  Addresses given as arguments are added to To.
+  --cc LIST       Cc recipients (repeatable).
+  --bcc LIST      Blind-copy recipients (repeatable; in no header).
+  --reply-to LIST Reply-To mailboxes.
+  --subject TEXT  Subject (any language; encoded as needed).
+  --body TEXT     Plain-text body.
+  --body-file FILE
+                  Plain-text body from a UTF-8 file ("-" is standard input).
+                  Without --body, --body-file or --html-file the text body is
+                  read from standard input.
+  --html-file FILE
+                  HTML body (with a text body: multipart/alternative).
+  --attach FILE   Attach a file (repeatable; type guessed from its name).
+  --header "Name: value"
+                  Add a header field (repeatable).
+  The From header is `from` (--from, SMTP_FROM, config; with -F NAME as its
+  name) or USER@HOSTNAME; -f sets a different envelope sender.
+
+SERVER INFORMATION
+  --serverinfo    Connect with TLS as configured (implicit TLS, or STARTTLS),
+                  without authenticating, and print the greeting, the TLS
+                  version and cipher, the server certificate (subject,
+                  issuer, validity, names) and the EHLO capabilities. Sends
+                  no mail.
+
+CONNECTION OPTIONS (override the environment and the configuration files)
+  --account NAME  Use the [account NAME] section of the configuration files
+                  (default: the files' `default = NAME`).
+  --config FILE   Read FILE instead of the per-user configuration file (it
+                  must exist).
+  --url URL       Server: smtp://[USER[:PASSWORD]@]HOST[:PORT][?OPTIONS] or
+                  smtps://... (implicit TLS). Default ports 587 (smtp) and
+                  465 (smtps). USER and PASSWORD are percent-encoded
+                  (me%40example.org). OPTIONS: security=, auth=,
+                  client_name=, ca_file=, timeout=SECONDS, token=1 (the
+                  password is an OAuth 2.0 bearer token). A password on the
+                  command line is visible to other users: prefer
+                  --password-command, SMTP_PASSWORD or the config file.
+  --user NAME     User name for AUTH.
+  --password-command CMD
+                  Run CMD with /bin/sh -c; the first line it prints (line
+                  ending removed) is the password. Failure: exit 78.
+  --ca-file FILE  Also trust the CA certificates in this PEM file.
+  --security MODE auto (default: implicit TLS on port 465, STARTTLS required
+                  on 587 or when a user is set, else STARTTLS if offered),
+                  starttls, tls (implicit TLS), opportunistic, none.
+  --auth MECH     auto (strongest offered) or SCRAM-SHA-256, SCRAM-SHA-1,
+                  CRAM-MD5, PLAIN, LOGIN, XOAUTH2, OAUTHBEARER.
+  --from ADDR     Sender address, "Name <addr>" or "addr" (see above).
+  --client-name NAME
+                  Name sent with EHLO (default: this host's FQDN or address).
+  --timeout SECS  Timeout for each step (default: RFC 5321's, minutes).
+  --log-file FILE Append one line per message to FILE (see LOG FILE).
+  --help          This text.
+  --version       Version.
+
+CONFIGURATION FILES
+  Read in this order, each overriding the one before:
+    1. /etc/smtp-send.conf (system-wide; $SMTP_SEND_SYSTEM_CONFIG names
+       another file, empty for none);
+    2. the per-user file: --config FILE, else $SMTP_SEND_CONFIG, else
+       $XDG_CONFIG_HOME/smtp-send/config, else ~/.config/smtp-send/config;
+    3. the environment variables; 4. the command-line options.
+  Missing files are skipped (except --config and $SMTP_SEND_CONFIG).
+
+  Format: UTF-8 lines "key = value". Blank lines and lines starting with #
+  or ; are ignored (no comment after a value: a password may hold #).
+  "double quotes" keep blanks at a value's ends (\" and \\ inside). Keys
+  before the first section apply to every account; `default = NAME` (before
+  the first section) picks the account used without --account.
+
+    default = work
+    from = Web Site <www@example.org>
+    log_file = /var/log/smtp-send.log
+
+    [account work]
+    url = smtp://www%40example.org@mail.example.org:587
+    password_command = cat /etc/smtp-send.secret
+
+    [account backup]
+    url = smtps://mail.example.net
+    user = www@example.net
+    password = "s3cret with blanks "
+
+  Keys: url, user, password, password_command, from, ca_file, security,
+  auth, client_name, timeout, log_file (meanings as the options above).
+  In a section the url is applied first, so the other keys override what it
+  says. A file that holds a password and that others can read gets a
+  warning on stderr (per-user file: any group/other read bit; system file:
+  the other-read bit, so that root:mail 0640 is fine).
+
+ENVIRONMENT
+  SMTP_URL          Server URL (as --url).
+  SMTP_USER         User name.
+  SMTP_PASSWORD     Password.
+  SMTP_CA_FILE      Extra trusted CA file.
+  SMTP_FROM         Sender address (as --from).
+  SMTP_SEND_CONFIG  Per-user configuration file (must exist).
+  SMTP_SEND_SYSTEM_CONFIG
+                    System-wide file instead of /etc/smtp-send.conf.
+  XDG_CONFIG_HOME, HOME
+                    Where the per-user file is looked for.
+
+LOG FILE
+  With log_file / --log-file, one line per message is appended (file
+  created with mode 0600):
+    TIME [account=NAME] server=HOST:PORT from=<ADDR> to=<ADDR>,... size=BYTES
+    result=ok|KIND exit=CODE [reply="SERVER REPLY"] [error="MESSAGE"]
+  TIME is ISO 8601 UTC; KIND is the exit code's name below. Passwords are
+  never logged.
+
+EXIT CODES (sysexits.h)
+  0   ok: the server accepted the message for every recipient.
+  64  EX_USAGE: bad flag or option, no recipient given.
+  65  EX_DATAERR: bad message or address (also: -t found no recipient).
+  66  EX_NOINPUT: a --body-file, --html-file or --attach file is missing or
+      unreadable.
+  67  EX_NOUSER: the server refused a recipient (5xx).
+  69  EX_UNAVAILABLE: other permanent refusal (5xx at connect, MAIL FROM or
+      end of data), STARTTLS required but not offered, certificate not
+      trusted / expired / for another name, message needs an extension the
+      server lacks (SMTPUTF8, SIZE).
+  70  EX_SOFTWARE: internal error.
+  74  EX_IOERR: reading standard input or a file failed.
+  75  EX_TEMPFAIL: 4xx reply, timeout, connection refused or lost, TLS
+      handshake failure, or delivery state unknown (connection lost after
+      the message was sent): try again later.
+  76  EX_PROTOCOL: the server broke the SMTP protocol.
+  77  EX_NOPERM: authentication refused, or no usable AUTH mechanism.
+  78  EX_CONFIG: configuration error (file syntax, unknown account, no server
+      configured, user without password, bad CA file, credentials refused
+      on a non-TLS connection), or the password command failed.
+  Errors are one line on stderr: "smtp-send: ...".
+
+EXAMPLES
+  php.ini:  sendmail_path = "/usr/local/bin/smtp-send -t -i"
+  echo "Subject: hi" | smtp-send -f me@example.org you@example.net
+  smtp-send --to you@example.net --subject Report --body-file r.txt --attach r.pdf
+  SMTP_URL=smtp://me%40example.org@mail.example.org SMTP_PASSWORD=... smtp-send --serverinfo
+"#;

@@ -1,0 +1,309 @@
+//! `smtp-send`: a sendmail-compatible command over `smtp-core`.
+//!
+//! Programs that pipe a message into `sendmail` (PHP's `mail()`, cron,
+//! CGI scripts) send authenticated mail through a submission server
+//! without changing their code: point `sendmail_path` at `smtp-send -t -i`.
+//! A direct mode composes a message from options, and `--serverinfo`
+//! shows what a server offers. `smtp-send --help` documents everything.
+
+mod args;
+mod direct;
+mod exit;
+mod help;
+mod log;
+mod rawmsg;
+mod serverinfo;
+mod settings;
+mod sys;
+mod x509;
+
+use std::io::{self, Read};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use smtp_core::{Client, Config, EncodeOptions, Envelope, Mailbox, SendReport};
+
+use crate::args::{Mode, Options};
+use crate::exit::{Exit, Failure, Stage};
+use crate::settings::{Loaded, Purpose, SecuritySetting, Settings};
+
+fn main() -> ExitCode {
+    match run(std::env::args_os().skip(1)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("smtp-send: {}", failure.message);
+            ExitCode::from(failure.exit.code())
+        }
+    }
+}
+
+/// Runs the command; the error is what to print and the exit status.
+fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure> {
+    let opts = args::parse(args)?;
+    let mode = opts.mode()?;
+    match mode {
+        Mode::Help => {
+            print!("{}", help::HELP);
+            return Ok(());
+        }
+        Mode::Version => {
+            println!(
+                "smtp-send {} (smtp-core {})",
+                env!("CARGO_PKG_VERSION"),
+                smtp_core::VERSION
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
+    let env = settings::Environment::from_process();
+    let loaded = settings::load(
+        &env,
+        opts.config_file.as_deref(),
+        opts.account.as_deref(),
+        &opts.settings,
+    )?;
+    for warning in &loaded.warnings {
+        eprintln!("smtp-send: {warning}");
+    }
+    if opts.verbose {
+        for flag in &opts.ignored {
+            eprintln!("smtp-send: ignoring {flag}");
+        }
+    }
+    if loaded.settings.host.is_none() {
+        // Checked before reading the message, so that nothing is read in vain.
+        return Err(Failure::config(settings::NO_SERVER));
+    }
+    match mode {
+        Mode::ServerInfo => serverinfo::run(&loaded.settings, opts.verbose),
+        Mode::Direct => send_direct(&opts, &loaded),
+        _ => send_stdin(&opts, &loaded),
+    }
+}
+
+/// Prints the SMTP dialogue on stderr (the library hides credentials).
+pub(crate) fn with_transcript(config: Config) -> Config {
+    config.with_transcript(|direction, line| eprintln!("{direction} {line}"))
+}
+
+/// `host:port` as the settings say, when a server is configured.
+fn server_of(settings: &Settings) -> Option<String> {
+    let host = settings.host.as_ref()?;
+    let port = settings.port.unwrap_or(match settings.security {
+        Some(SecuritySetting::Mode(smtp_core::Security::Implicit)) => 465,
+        _ => 587,
+    });
+    Some(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// The configured `from` mailbox, if any.
+fn configured_from(settings: &Settings) -> Result<Option<Mailbox>, Failure> {
+    settings
+        .from
+        .as_deref()
+        .map(|f| {
+            Mailbox::parse(f).map_err(|e| Failure::config(format!("bad from address {f:?}: {e}")))
+        })
+        .transpose()
+}
+
+/// The author (From) mailbox. Sendmail mode: `-f`, else `from`, else
+/// user@host; direct mode: `from`, else `-f`, else user@host. The name is
+/// `-F`, else the name in `from` when its address is used.
+fn author(opts: &Options, configured: Option<&Mailbox>, mode: Mode) -> Result<Mailbox, Failure> {
+    let envelope = match &opts.envelope_from {
+        Some(f) => Some(rawmsg::bare_address(f)?).filter(|a| !a.is_empty()),
+        None => None,
+    };
+    let mut mailbox = match (mode, envelope, configured) {
+        (Mode::Direct, _, Some(c)) => c.clone(),
+        (_, Some(address), _) => Mailbox {
+            name: None,
+            address,
+        },
+        (_, None, Some(c)) => c.clone(),
+        (_, None, None) => Mailbox {
+            name: None,
+            address: sys::default_address(),
+        },
+    };
+    if let Some(name) = &opts.full_name {
+        mailbox.name = Some(name.clone());
+    }
+    Ok(mailbox)
+}
+
+/// Connects, runs `send`, says QUIT.
+fn deliver(
+    settings: &Settings,
+    verbose: bool,
+    send: impl FnOnce(&mut Client) -> smtp_core::Result<SendReport>,
+) -> Result<SendReport, Failure> {
+    let mut config = settings::build_config(settings, Purpose::Send)?;
+    if verbose {
+        config = with_transcript(config);
+    }
+    let server = server_of(settings).unwrap_or_default();
+    let mut client =
+        Client::connect(config).map_err(|e| Failure::smtp(&e, Stage::Connect, &server))?;
+    let report = send(&mut client).map_err(|e| Failure::smtp(&e, Stage::Send, &server))?;
+    // The message is accepted; a failing QUIT changes nothing.
+    let _ = client.quit();
+    Ok(report)
+}
+
+/// Writes the log line, when a log file is configured.
+fn log_outcome(settings: &Settings, record: &log::Record, result: &Result<SendReport, Failure>) {
+    let Some(path) = &settings.log_file else {
+        return;
+    };
+    let outcome = match result {
+        Ok(report) => log::Outcome {
+            exit: Exit::Ok,
+            reply: Some(report.reply.to_string()),
+            error: None,
+        },
+        Err(failure) => log::Outcome {
+            exit: failure.exit,
+            reply: failure.reply.clone(),
+            error: Some(failure.message.clone()),
+        },
+    };
+    log::append(path, record, &outcome);
+}
+
+fn new_record(loaded: &Loaded) -> log::Record {
+    log::Record {
+        account: loaded.account.clone(),
+        server: server_of(&loaded.settings),
+        ..log::Record::default()
+    }
+}
+
+/// Sendmail mode.
+fn send_stdin(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
+    let raw = rawmsg::read_message(&mut io::stdin().lock(), opts.ignore_dots).map_err(|e| {
+        Failure::new(
+            Exit::IoErr,
+            format!("reading the message from standard input: {e}"),
+        )
+    })?;
+    let mut record = new_record(loaded);
+    let result = send_raw(opts, &loaded.settings, raw, &mut record);
+    log_outcome(&loaded.settings, &record, &result);
+    result.map(drop)
+}
+
+fn send_raw(
+    opts: &Options,
+    settings: &Settings,
+    raw: Vec<u8>,
+    record: &mut log::Record,
+) -> Result<SendReport, Failure> {
+    let message = rawmsg::RawMessage::parse(rawmsg::normalize_line_endings(&raw));
+    drop(raw);
+    let configured = configured_from(settings)?;
+    let envelope_from = match &opts.envelope_from {
+        Some(f) => rawmsg::bare_address(f)?,
+        None => configured
+            .as_ref()
+            .map(|m| m.address.clone())
+            .or_else(|| message.author_address().map(|m| m.address))
+            .unwrap_or_else(sys::default_address),
+    };
+    record.from = Some(envelope_from.clone());
+    let mut recipients = Vec::new();
+    if opts.extract_recipients {
+        rawmsg::merge_unique(&mut recipients, message.header_recipients()?);
+    }
+    rawmsg::merge_unique(
+        &mut recipients,
+        rawmsg::argument_recipients(&opts.recipients)?,
+    );
+    record.to.clone_from(&recipients);
+    if recipients.is_empty() {
+        return Err(if opts.extract_recipients {
+            Failure::data("no recipient: the message has no To, Cc or Bcc address and none was given as an argument")
+        } else {
+            Failure::usage(
+                "no recipient given: name recipients as arguments, or use -t to take them from the message",
+            )
+        });
+    }
+    let author = author(opts, configured.as_ref(), Mode::Sendmail)?;
+    let added = rawmsg::missing_headers(&message, &author, SystemTime::now())?;
+    let bytes = message.assemble(&added);
+    drop(message);
+    record.size = Some(bytes.len() as u64);
+    let to = recipients
+        .iter()
+        .map(|a| rawmsg::wire_address(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envelope = Envelope::new(rawmsg::wire_address(&envelope_from)?, to)
+        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad address"))?;
+    deliver(settings, opts.verbose, |client| {
+        client.send_bytes(&envelope, &bytes)
+    })
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Direct mode.
+fn send_direct(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
+    let mut record = new_record(loaded);
+    let result = compose_and_send(opts, &loaded.settings, &mut record);
+    log_outcome(&loaded.settings, &record, &result);
+    result.map(drop)
+}
+
+fn compose_and_send(
+    opts: &Options,
+    settings: &Settings,
+    record: &mut log::Record,
+) -> Result<SendReport, Failure> {
+    let configured = configured_from(settings)?;
+    let author = author(opts, configured.as_ref(), Mode::Direct)?;
+    let message = direct::compose(opts, &author)?;
+    let everything = EncodeOptions {
+        allow_8bit: true,
+        smtputf8: true,
+    };
+    let preview = message
+        .envelope(&everything)
+        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad address"))?;
+    record.from = Some(preview.from().to_string());
+    record.to = preview.to().to_vec();
+    let mut size = 0;
+    let result = deliver(settings, opts.verbose, |client| {
+        let options = EncodeOptions::for_server(client.capabilities());
+        let envelope = message.envelope(&options)?;
+        let mut reader = Counting {
+            inner: message.reader(&options)?,
+            count: 0,
+        };
+        let report = client.send(&envelope, &mut reader);
+        size = reader.count;
+        report
+    });
+    if size > 0 {
+        record.size = Some(size);
+    }
+    result
+}

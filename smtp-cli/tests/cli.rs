@@ -1,0 +1,1290 @@
+//! The `smtp-send` binary, run as a program: command-line handling and
+//! exit codes without a server, the SMTP side against a small scripted
+//! server (always), and real delivery through the Postfix + Dovecot test
+//! bed (when `SMTP_TESTBED_ENV` names one; see tests/testbed/README.md).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use smtp_tests::testbed::TestBed;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
+const WAIT: Duration = Duration::from_secs(15);
+
+// ----- running the binary ----------------------------------------------
+
+/// What a run printed and returned.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn expect(&self, code: i32) -> &Out {
+        assert_eq!(
+            self.code, code,
+            "exit status {} (expected {code})\nstdout: {}\nstderr: {}",
+            self.code, self.stdout, self.stderr
+        );
+        if code != 0 {
+            assert!(
+                self.stderr.starts_with("smtp-send: ") || self.stderr.contains("\nsmtp-send: "),
+                "no smtp-send: error line: {:?}",
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+/// The command with a clean environment: no configuration files, no
+/// SMTP_* variables.
+fn smtp_send() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
+        .env("HOME", "/nonexistent/smtp-send-test-home")
+        .env("SMTP_SEND_SYSTEM_CONFIG", "");
+    c
+}
+
+fn run(mut command: Command, stdin: &[u8]) -> Out {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start smtp-send");
+    let mut pipe = child.stdin.take().unwrap();
+    let input = stdin.to_vec();
+    // The program may exit without reading everything: ignore EPIPE.
+    let writer = thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait for smtp-send");
+    let _ = writer.join();
+    Out {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn args(mut command: Command, args: &[&str]) -> Command {
+    command.args(args);
+    command
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "smtp-send-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A loopback port where nothing listens.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ----- a scripted SMTP server ------------------------------------------
+
+/// Replies of the scripted server. Recipients starting with `reject` get
+/// 550, with `tempfail` 450, others 250 (like the test bed).
+#[derive(Clone)]
+struct Script {
+    greeting: &'static str,
+    auth: &'static str,
+    mail: &'static str,
+    data_end: &'static str,
+}
+
+impl Default for Script {
+    fn default() -> Script {
+        Script {
+            greeting: "220 fake.example ESMTP",
+            auth: "235 2.7.0 Authentication successful",
+            mail: "250 2.1.0 Ok",
+            data_end: "250 2.0.0 Ok: queued as FAKE42",
+        }
+    }
+}
+
+/// What the scripted server saw.
+#[derive(Debug, Default)]
+struct Session {
+    commands: Vec<String>,
+    /// The message as received (dot-stuffing removed).
+    data: Vec<u8>,
+}
+
+impl Session {
+    fn data(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    fn has(&self, command: &str) -> bool {
+        self.commands.iter().any(|c| c == command)
+    }
+}
+
+/// Serves one connection in a thread; returns the port and a receiver for
+/// the session.
+fn fake_server(script: Script) -> (u16, mpsc::Receiver<Session>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let session = serve(stream, &script);
+        let _ = tx.send(session);
+    });
+    (port, rx)
+}
+
+fn serve(stream: TcpStream, script: &Script) -> Session {
+    let mut session = Session::default();
+    let mut out = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut say = |text: &str| {
+        let _ = out.write_all(format!("{text}\r\n").as_bytes());
+    };
+    say(script.greeting);
+    if !script.greeting.starts_with("220") {
+        return session;
+    }
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return session;
+        }
+        let command = line.trim_end().to_string();
+        session.commands.push(command.clone());
+        let upper = command.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            say("250-fake.example\r\n250-AUTH PLAIN\r\n250-8BITMIME\r\n250 SIZE 1000000");
+        } else if upper.starts_with("AUTH") {
+            say(script.auth);
+        } else if upper.starts_with("MAIL FROM") {
+            say(script.mail);
+        } else if upper.starts_with("RCPT TO:<REJECT") {
+            say("550 5.1.1 <rejected>: Recipient address rejected");
+        } else if upper.starts_with("RCPT TO:<TEMPFAIL") {
+            say("450 4.2.0 <tempfail>: try again later");
+        } else if upper.starts_with("RCPT") {
+            say("250 2.1.5 Ok");
+        } else if upper == "DATA" {
+            say("354 End data with <CR><LF>.<CR><LF>");
+            let mut data = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                if reader.read_until(b'\n', &mut l).unwrap_or(0) == 0 {
+                    return session;
+                }
+                if l == b".\r\n" {
+                    break;
+                }
+                let l = if l.starts_with(b"..") {
+                    &l[1..]
+                } else {
+                    &l[..]
+                };
+                data.extend_from_slice(l);
+            }
+            session.data = data;
+            say(script.data_end);
+        } else if upper == "RSET" || upper == "NOOP" {
+            say("250 2.0.0 Ok");
+        } else if upper == "QUIT" {
+            say("221 2.0.0 Bye");
+            return session;
+        } else {
+            say("502 5.5.2 Error: command not recognized");
+        }
+    }
+}
+
+fn fake_url(port: u16) -> String {
+    format!("smtp://127.0.0.1:{port}?security=none")
+}
+
+/// Runs smtp-send against a scripted server.
+fn with_fake(script: Script, extra: &[&str], stdin: &[u8]) -> (Out, Session) {
+    let (port, rx) = fake_server(script);
+    let mut c = smtp_send();
+    c.env("SMTP_URL", fake_url(port)).args(extra);
+    let out = run(c, stdin);
+    let session = rx.recv_timeout(WAIT).unwrap_or_default();
+    (out, session)
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    let head = message.split("\r\n\r\n").next().unwrap_or("");
+    head.split("\r\n").find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+// ----- no server needed ------------------------------------------------
+
+#[test]
+fn help_documents_options_config_environment_and_exit_codes() {
+    let out = run(args(smtp_send(), &["--help"]), b"");
+    out.expect(0);
+    for needle in [
+        "-t ",
+        "-i, -oi",
+        "-f ADDR",
+        "-F NAME",
+        "--to",
+        "--cc",
+        "--bcc",
+        "--subject",
+        "--body-file",
+        "--html-file",
+        "--attach",
+        "--serverinfo",
+        "--account",
+        "--config",
+        "--url",
+        "--user",
+        "--password-command",
+        "--ca-file",
+        "--security",
+        "--auth",
+        "--from",
+        "--log-file",
+        "--version",
+        "/etc/smtp-send.conf",
+        "~/.config/smtp-send/config",
+        "SMTP_URL",
+        "SMTP_PASSWORD",
+        "SMTP_CA_FILE",
+        "SMTP_SEND_CONFIG",
+        "[account NAME]",
+        "password_command",
+        "EX_TEMPFAIL",
+        "EX_NOUSER",
+        "EX_CONFIG",
+        "EX_USAGE",
+    ] {
+        assert!(out.stdout.contains(needle), "--help lacks {needle:?}");
+    }
+    let version = run(args(smtp_send(), &["--version"]), b"");
+    version.expect(0);
+    assert!(
+        version.stdout.starts_with("smtp-send "),
+        "{}",
+        version.stdout
+    );
+}
+
+#[test]
+fn exit_64_for_bad_flags_and_missing_recipients() {
+    for bad in [
+        &["-x", "a@example.test"][..],
+        &["-bs"],
+        &["-q"],
+        &["-f"],
+        &["--bogus"],
+        &["-oZ", "a@example.test"],
+    ] {
+        let out = run(args(smtp_send(), bad), b"Subject: x\n\nbody\n");
+        out.expect(64);
+        assert_eq!(out.stderr.lines().count(), 1, "{bad:?}: {}", out.stderr);
+    }
+    // Harmless flags are accepted (then the missing server is the problem).
+    let out = run(
+        args(
+            smtp_send(),
+            &[
+                "-odi",
+                "-oem",
+                "-oi",
+                "-B8BITMIME",
+                "-FCron",
+                "-N",
+                "never",
+                "a@example.test",
+            ],
+        ),
+        b"x\n",
+    );
+    out.expect(78);
+    // No recipient at all.
+    let mut c = smtp_send();
+    c.env("SMTP_URL", fake_url(closed_port()));
+    let out = run(c, b"Subject: x\n\nbody\n");
+    out.expect(64);
+    assert!(out.stderr.contains("no recipient"), "{}", out.stderr);
+}
+
+#[test]
+fn exit_78_for_configuration_problems() {
+    // No server configured anywhere.
+    let out = run(args(smtp_send(), &["a@example.test"]), b"x\n");
+    out.expect(78);
+    assert!(
+        out.stderr.contains("no server configured"),
+        "{}",
+        out.stderr
+    );
+
+    let dir = TempDir::new("config");
+    let bad = dir.file("bad.conf", "url = smtp://h.example\nbogus = 1\n", 0o600);
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &bad).arg("a@example.test");
+    let out = run(c, b"x\n");
+    out.expect(78);
+    assert!(
+        out.stderr.contains("bad.conf:2: unknown key"),
+        "{}",
+        out.stderr
+    );
+
+    let good = dir.file("good.conf", "url = smtp://h.example\n", 0o600);
+    let out = run(
+        args(
+            smtp_send(),
+            &[
+                "--config",
+                good.to_str().unwrap(),
+                "--account",
+                "nope",
+                "a@example.test",
+            ],
+        ),
+        b"x\n",
+    );
+    out.expect(78);
+    assert!(
+        out.stderr.contains("account \"nope\" not found"),
+        "{}",
+        out.stderr
+    );
+
+    let missing = dir.path("missing.conf");
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &missing).arg("a@example.test");
+    run(c, b"x\n").expect(78);
+
+    // A user without a password, and a bad URL.
+    let mut c = smtp_send();
+    c.env("SMTP_URL", "smtp://someone@127.0.0.1:1")
+        .arg("a@example.test");
+    run(c, b"x\n").expect(78);
+    let mut c = smtp_send();
+    c.env("SMTP_URL", "http://example.test")
+        .arg("a@example.test");
+    run(c, b"x\n").expect(78);
+}
+
+#[test]
+fn exit_78_when_the_password_command_fails() {
+    let (port, _rx) = fake_server(Script::default());
+    let out = run(
+        args(
+            smtp_send(),
+            &[
+                "--url",
+                &format!("smtp://user@127.0.0.1:{port}?security=none"),
+                "--password-command",
+                "echo secret-in-cmd >/dev/null; exit 3",
+                "a@example.test",
+            ],
+        ),
+        b"Subject: x\n\nbody\n",
+    );
+    out.expect(78);
+    assert!(
+        out.stderr.contains("password_command failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("secret-in-cmd"), "{}", out.stderr);
+}
+
+#[test]
+fn exit_66_for_missing_body_or_attachment_files() {
+    let dir = TempDir::new("noinput");
+    let body = dir.file("body.txt", "hello\n", 0o644);
+    let mut c = smtp_send();
+    c.env("SMTP_URL", fake_url(closed_port())).args([
+        "--to",
+        "a@example.test",
+        "--body-file",
+        body.to_str().unwrap(),
+        "--attach",
+        dir.path("nothere.pdf").to_str().unwrap(),
+    ]);
+    let out = run(c, b"");
+    out.expect(66);
+    assert!(out.stderr.contains("nothere.pdf"), "{}", out.stderr);
+    let mut c = smtp_send();
+    c.env("SMTP_URL", fake_url(closed_port())).args([
+        "--to",
+        "a@example.test",
+        "--body-file",
+        dir.path("nobody.txt").to_str().unwrap(),
+    ]);
+    run(c, b"").expect(66);
+}
+
+#[test]
+fn exit_65_for_bad_addresses_and_messages() {
+    let url = fake_url(closed_port());
+    let mut c = smtp_send();
+    c.env("SMTP_URL", &url).arg("not an address");
+    run(c, b"Subject: x\n\nbody\n").expect(65);
+    let mut c = smtp_send();
+    c.env("SMTP_URL", &url).arg("-t");
+    run(c, b"To: <broken@example.test\nSubject: x\n\nbody\n").expect(65);
+    // -t and no recipient in the message.
+    let mut c = smtp_send();
+    c.env("SMTP_URL", &url).arg("-t");
+    run(c, b"Subject: x\n\nbody\n").expect(65);
+    let mut c = smtp_send();
+    c.env("SMTP_URL", &url).args([
+        "--to",
+        "a@example.test",
+        "--body",
+        "x",
+        "--header",
+        "Bad Name: x",
+    ]);
+    run(c, b"").expect(65);
+}
+
+#[test]
+fn exit_75_when_nothing_listens() {
+    let dir = TempDir::new("closed");
+    let log = dir.path("send.log");
+    let mut c = smtp_send();
+    c.env(
+        "SMTP_URL",
+        format!("smtp://127.0.0.1:{}?security=none", closed_port()),
+    )
+    .args([
+        "--log-file",
+        log.to_str().unwrap(),
+        "-f",
+        "me@example.test",
+        "you@example.test",
+    ]);
+    let out = run(c, b"Subject: x\n\nbody\n");
+    out.expect(75);
+    assert!(out.stderr.contains("could not connect"), "{}", out.stderr);
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        line.contains("from=<me@example.test> to=<you@example.test>")
+            && line.contains(" result=tempfail exit=75 ")
+            && line.contains("error=\""),
+        "{line}"
+    );
+}
+
+#[test]
+fn warns_about_a_readable_config_file_with_a_password() {
+    let dir = TempDir::new("perm");
+    let text = format!(
+        "default = main\n[account main]\nurl = smtp://u@127.0.0.1:{}?security=none\npassword = hunter2 # really\n",
+        closed_port()
+    );
+    let open = dir.file("open.conf", &text, 0o644);
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &open).arg("a@example.test");
+    let out = run(c, b"Subject: x\n\nbody\n");
+    out.expect(75); // not fatal: the send is attempted
+    assert!(
+        out.stderr.contains("warning:") && out.stderr.contains("open.conf contains a password"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+
+    let closed = dir.file("closed.conf", &text, 0o600);
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &closed).arg("a@example.test");
+    let out = run(c, b"Subject: x\n\nbody\n");
+    out.expect(75);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+
+    // No password in it: no warning either.
+    let nopw = dir.file(
+        "nopw.conf",
+        &format!("url = smtp://127.0.0.1:{}?security=none\n", closed_port()),
+        0o644,
+    );
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &nopw).arg("a@example.test");
+    let out = run(c, b"x\n");
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+}
+
+// ----- against the scripted server -------------------------------------
+
+#[test]
+fn lone_dot_ends_input_unless_i() {
+    let input = b"Subject: dots\n\nline one\n..two dots stay\n.\nnot sent\n";
+    let (out, session) = with_fake(Script::default(), &["a@example.test"], input);
+    out.expect(0);
+    let data = session.data();
+    assert!(data.contains("line one\r\n..two dots stay\r\n"), "{data}");
+    assert!(!data.contains("not sent"), "{data}");
+
+    for flag in ["-i", "-oi"] {
+        let (out, session) = with_fake(Script::default(), &[flag, "a@example.test"], input);
+        out.expect(0);
+        let data = session.data();
+        assert!(data.contains("\r\n.\r\nnot sent\r\n"), "{flag}: {data}");
+    }
+}
+
+#[test]
+fn missing_headers_are_added_and_bcc_removed() {
+    let (out, session) = with_fake(
+        Script::default(),
+        &["-t", "-i", "-f", "bounce@example.test", "-F", "Zoë Sender"],
+        b"To: to@example.test\nCc: Copy <cc@example.test>\nBcc: hidden@example.test,\n  hidden2@example.test\nSubject: headers\n\nbody\n",
+    );
+    out.expect(0);
+    let data = session.data();
+    assert!(
+        session
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL FROM:<bounce@example.test>")),
+        "{:?}",
+        session.commands
+    );
+    for rcpt in ["to", "cc", "hidden", "hidden2"] {
+        assert!(
+            session.has(&format!("RCPT TO:<{rcpt}@example.test>")),
+            "{rcpt}: {:?}",
+            session.commands
+        );
+    }
+    assert!(!data.contains("hidden"), "{data}");
+    assert!(!data.to_ascii_lowercase().contains("bcc:"), "{data}");
+    assert_eq!(
+        header(&data, "From"),
+        Some("=?UTF-8?B?Wm/DqyBTZW5kZXI=?= <bounce@example.test>")
+    );
+    let date = header(&data, "Date").expect("Date added");
+    assert!(date.ends_with("+0000") && date.len() > 25, "{date}");
+    let id = header(&data, "Message-ID").expect("Message-ID added");
+    assert!(
+        id.starts_with('<') && id.ends_with("@example.test>"),
+        "{id}"
+    );
+    assert!(data.ends_with("\r\n\r\nbody\r\n"), "{data}");
+
+    // Present headers are kept as they are.
+    let (out, session) = with_fake(
+        Script::default(),
+        &["a@example.test"],
+        b"From: Me <me@example.test>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\nMessage-ID: <fixed@example.test>\n\nb\n",
+    );
+    out.expect(0);
+    let data = session.data();
+    assert_eq!(header(&data, "Message-ID"), Some("<fixed@example.test>"));
+    assert_eq!(data.matches("Date:").count(), 1);
+    assert!(
+        session
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL FROM:<me@example.test>")),
+        "the From address is the envelope sender without -f: {:?}",
+        session.commands
+    );
+}
+
+#[test]
+fn configured_from_is_the_sender_and_the_added_from() {
+    let dir = TempDir::new("from");
+    let conf = dir.file(
+        "c.conf",
+        "from = Web Site <www@example.test>\n[account x]\nfrom = other@example.test\n",
+        0o600,
+    );
+    let (port, rx) = fake_server(Script::default());
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &conf)
+        .env("SMTP_URL", fake_url(port))
+        .arg("a@example.test");
+    run(c, b"Subject: s\n\nb\n").expect(0);
+    let session = rx.recv_timeout(WAIT).unwrap();
+    assert!(
+        session
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL FROM:<www@example.test>")),
+        "{:?}",
+        session.commands
+    );
+    assert_eq!(
+        header(&session.data(), "From"),
+        Some("Web Site <www@example.test>")
+    );
+
+    // --account selects the section; the command line beats the environment.
+    let (port, rx) = fake_server(Script::default());
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &conf)
+        .env("SMTP_URL", "smtp://unused.invalid")
+        .env("SMTP_FROM", "env@example.test")
+        .args(["--account", "x", "--url", &fake_url(port), "a@example.test"]);
+    run(c, b"Subject: s\n\nb\n").expect(0);
+    let session = rx.recv_timeout(WAIT).unwrap();
+    assert!(
+        session
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL FROM:<env@example.test>")),
+        "{:?}",
+        session.commands
+    );
+}
+
+#[test]
+fn server_refusals_map_to_exit_codes() {
+    let cases: &[(Script, &str, i32)] = &[
+        (Script::default(), "reject-me@example.test", 67),
+        (Script::default(), "tempfail-me@example.test", 75),
+        (
+            Script {
+                mail: "553 5.7.1 Sender address rejected: not owned by user",
+                ..Script::default()
+            },
+            "a@example.test",
+            69,
+        ),
+        (
+            Script {
+                greeting: "554 5.3.2 no service",
+                ..Script::default()
+            },
+            "a@example.test",
+            69,
+        ),
+        (
+            Script {
+                data_end: "451 4.3.0 try again",
+                ..Script::default()
+            },
+            "a@example.test",
+            75,
+        ),
+        (
+            Script {
+                data_end: "554 5.7.1 spam",
+                ..Script::default()
+            },
+            "a@example.test",
+            69,
+        ),
+        (
+            Script {
+                greeting: "hello, I am not an SMTP server",
+                ..Script::default()
+            },
+            "a@example.test",
+            76,
+        ),
+    ];
+    for (script, rcpt, code) in cases {
+        let (out, _) = with_fake(script.clone(), &[rcpt], b"Subject: x\n\nbody\n");
+        out.expect(*code);
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    }
+    // One refused recipient among good ones: nothing is sent.
+    let (out, session) = with_fake(
+        Script::default(),
+        &["good@example.test", "reject-x@example.test"],
+        b"Subject: x\n\nbody\n",
+    );
+    out.expect(67);
+    assert!(
+        session.data.is_empty() && !session.has("DATA"),
+        "{:?}",
+        session.commands
+    );
+}
+
+#[test]
+fn auth_failure_is_77_and_the_password_stays_secret() {
+    let dir = TempDir::new("auth");
+    let log = dir.path("log");
+    let (port, rx) = fake_server(Script {
+        auth: "535 5.7.8 Error: authentication failed",
+        ..Script::default()
+    });
+    let mut c = smtp_send();
+    c.env(
+        "SMTP_URL",
+        format!("smtp://user@127.0.0.1:{port}?security=none&auth=plain"),
+    )
+    .env("SMTP_PASSWORD", "sup3r-s3cret")
+    .args(["--log-file", log.to_str().unwrap(), "a@example.test"]);
+    let out = run(c, b"Subject: x\n\nbody\n");
+    out.expect(77);
+    let session = rx.recv_timeout(WAIT).unwrap();
+    assert!(
+        session.has(&format!("AUTH PLAIN {}", base64(b"\0user\0sup3r-s3cret"))),
+        "{:?}",
+        session.commands
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(line.contains("result=noperm exit=77"), "{line}");
+    assert!(line.contains("reply=\"535 5.7.8"), "{line}");
+    for text in [&out.stderr, &line] {
+        assert!(!text.contains("sup3r-s3cret"), "{text}");
+        assert!(!text.contains(&base64(b"\0user\0sup3r-s3cret")), "{text}");
+    }
+}
+
+#[test]
+fn password_from_a_command_and_the_log_line() {
+    let dir = TempDir::new("pwcmd");
+    let log = dir.path("send.log");
+    let conf = dir.file(
+        "c.conf",
+        &format!(
+            "log_file = {}\n[account a]\nuser = cmd-user\npassword_command = printf 'from-cmd\\nsecond line\\n'\n",
+            log.display()
+        ),
+        0o644,
+    );
+    let (port, rx) = fake_server(Script::default());
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &conf).args([
+        "--account",
+        "a",
+        "--url",
+        &format!("smtp://127.0.0.1:{port}?security=none"),
+        "-f",
+        "me@example.test",
+        "you@example.test, Other <other@example.test>",
+    ]);
+    let out = run(c, b"Subject: logged\n\nbody\n");
+    out.expect(0);
+    assert!(
+        !out.stderr.contains("warning"),
+        "no password in the file: {}",
+        out.stderr
+    );
+    let session = rx.recv_timeout(WAIT).unwrap();
+    assert!(
+        session.has(&format!("AUTH PLAIN {}", base64(b"\0cmd-user\0from-cmd"))),
+        "{:?}",
+        session.commands
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    let size = session.data.len();
+    for part in [
+        "account=a",
+        &format!("server=127.0.0.1:{port}"),
+        "from=<me@example.test>",
+        "to=<you@example.test>,<other@example.test>",
+        &format!("size={size}"),
+        "result=ok exit=0",
+        "reply=\"250 2.0.0 Ok: queued as FAKE42\"",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line}");
+    }
+    assert!(
+        line.starts_with("20") && line.as_bytes()[19] == b'Z',
+        "{line}"
+    );
+    assert!(!line.contains("from-cmd"), "{line}");
+}
+
+#[test]
+fn direct_mode_composes_with_the_library() {
+    let dir = TempDir::new("direct");
+    let body = dir.file("body.txt", "Hello,\nsee attached.\n", 0o644);
+    let attachment = dir.file("report.csv", "a,b\n1,2\n", 0o644);
+    let (out, session) = with_fake(
+        Script::default(),
+        &[
+            "--from",
+            "Me <me@example.test>",
+            "--to",
+            "you@example.test",
+            "--bcc",
+            "secret@example.test",
+            "--subject",
+            "Direct ✓",
+            "--body-file",
+            body.to_str().unwrap(),
+            "--attach",
+            attachment.to_str().unwrap(),
+            "--header",
+            "X-Test: yes",
+        ],
+        b"",
+    );
+    out.expect(0);
+    let data = session.data();
+    assert!(
+        session.has("RCPT TO:<secret@example.test>"),
+        "{:?}",
+        session.commands
+    );
+    assert!(!data.contains("secret@"), "{data}");
+    assert_eq!(header(&data, "X-Test"), Some("yes"));
+    assert!(
+        header(&data, "Subject")
+            .unwrap()
+            .contains("=?UTF-8?B?4pyT?="),
+        "{data}"
+    );
+    assert!(data.contains("multipart/mixed"), "{data}");
+    assert!(
+        data.contains("filename=report.csv") || data.contains("filename=\"report.csv\""),
+        "{data}"
+    );
+    assert!(
+        data.contains(&base64(b"a,b\r\n1,2\r\n")) || data.contains(&base64(b"a,b\n1,2\n")),
+        "{data}"
+    );
+}
+
+// ----- the real Postfix test bed ---------------------------------------
+
+macro_rules! bed {
+    () => {
+        match TestBed::get() {
+            Some(bed) => bed,
+            None => {
+                eprintln!("SMTP_TESTBED_ENV not set: real-server test skipped (see tests/testbed/README.md)");
+                return;
+            }
+        }
+    };
+}
+
+fn addr(bed: &TestBed, local: &str) -> String {
+    format!("{local}@{}", bed.domain)
+}
+
+/// smtp-send configured through the environment for the STARTTLS port.
+fn submission(bed: &TestBed) -> Command {
+    let mut c = smtp_send();
+    c.env(
+        "SMTP_URL",
+        format!(
+            "smtp://{}@localhost:{}?timeout=20",
+            bed.user, bed.port_submission
+        ),
+    )
+    .env("SMTP_PASSWORD", &bed.password)
+    .env("SMTP_CA_FILE", &bed.ca_file);
+    c
+}
+
+fn delivered(bed: &TestBed, marker: &str, count: usize) -> Vec<smtp_tests::testbed::Delivered> {
+    bed.wait_for_messages(marker, count, WAIT)
+        .unwrap_or_else(|e| panic!("{marker} not delivered: {e}"))
+        .iter()
+        .map(|raw| TestBed::parse_delivered(raw))
+        .collect()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn php_available() -> bool {
+    let found = Command::new("php")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        let required = std::env::var("SMTP_TESTBED_REQUIRED").is_ok_and(|v| v.trim() == "1");
+        assert!(
+            !required,
+            "php is not installed (tests/testbed/install.sh --with-php, or apt-get install php8.2-cli)"
+        );
+        eprintln!("php not installed: PHP mail() test skipped");
+    }
+    found
+}
+
+/// PHP's mail() through `sendmail_path = "smtp-send -t -i"`.
+fn php_mail(mut command: Command, to: &str, subject: &str, headers: &str) -> Out {
+    let script = format!(
+        "$ok = mail({to:?}, {subject:?}, \"Hello from PHP.\\n.\\nA lone dot above.\\n\", {headers:?}); echo $ok ? \"sent\" : \"failed\";"
+    );
+    let php = Command::new("php");
+    // Keep the environment smtp_send() prepared (PHP passes it on to the
+    // sendmail command it runs).
+    let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = command
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+        .collect();
+    let mut php = php;
+    php.env_clear();
+    for (k, v) in envs {
+        if let Some(v) = v {
+            php.env(k, v);
+        }
+    }
+    php.args([
+        "-n",
+        "-d",
+        &format!("sendmail_path={BIN} -t -i"),
+        "-r",
+        &script,
+    ]);
+    command = php;
+    run(command, b"")
+}
+
+#[test]
+fn php_mail_delivers_with_auth_over_starttls_from_the_environment() {
+    let bed = bed!();
+    if !php_available() {
+        return;
+    }
+    let marker = TestBed::unique_marker("php-env");
+    let out = php_mail(
+        submission(bed),
+        &addr(bed, "php-rcpt"),
+        &marker,
+        &format!("From: Web Site <{}>", addr(bed, "www")),
+    );
+    out.expect(0);
+    assert_eq!(out.stdout.trim(), "sent", "{out:?}");
+    let d = &delivered(bed, &marker, 1)[0];
+    assert_eq!(d.envelope_from.as_deref(), Some(addr(bed, "www").as_str()));
+    assert_eq!(d.delivered_to, [addr(bed, "php-rcpt")]);
+    let sent = text(&d.as_sent);
+    assert!(
+        sent.contains("Hello from PHP.\n.\nA lone dot above.\n"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("\nDate: ") && sent.contains("\nMessage-ID: <"),
+        "{sent}"
+    );
+    // Postfix names the TLS and AUTH in its Received line.
+    let raw = text(&d.raw);
+    assert!(raw.contains("with ESMTPSA"), "{raw}");
+}
+
+#[test]
+fn php_mail_with_a_config_file_and_password_command() {
+    let bed = bed!();
+    if !php_available() {
+        return;
+    }
+    let dir = TempDir::new("php-conf");
+    let secret = dir.file("secret", &format!("{}\n", bed.password), 0o600);
+    let log = dir.path("send.log");
+    let conf = dir.file(
+        "config",
+        &format!(
+            "default = bed\nlog_file = {}\n\n[account bed]\nurl = smtp://localhost:{}\nuser = {}\npassword_command = cat '{}'\nca_file = {}\nfrom = PHP App <{}>\n",
+            log.display(),
+            bed.port_submission,
+            bed.user,
+            secret.display(),
+            bed.ca_file.display(),
+            addr(bed, "app")
+        ),
+        0o644,
+    );
+    let mut c = smtp_send();
+    c.env("SMTP_SEND_CONFIG", &conf);
+    let marker = TestBed::unique_marker("php-conf");
+    let out = php_mail(c, &addr(bed, "conf-rcpt"), &marker, "X-Mailer: test");
+    out.expect(0);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let d = &delivered(bed, &marker, 1)[0];
+    assert_eq!(d.envelope_from.as_deref(), Some(addr(bed, "app").as_str()));
+    let sent = text(&d.as_sent);
+    assert!(
+        sent.contains(&format!("\nFrom: PHP App <{}>\n", addr(bed, "app"))),
+        "{sent}"
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        line.contains("result=ok exit=0") && line.contains("queued as"),
+        "{line}"
+    );
+    assert!(!line.contains(&bed.password), "{line}");
+}
+
+#[test]
+fn t_sends_to_bcc_without_showing_it() {
+    let bed = bed!();
+    let marker = TestBed::unique_marker("bcc");
+    let message = format!(
+        "From: {}\nTo: {}\nBcc: {}\nSubject: {marker}\n\nbody\n",
+        addr(bed, "sender"),
+        addr(bed, "visible"),
+        addr(bed, "blind")
+    );
+    let mut c = submission(bed);
+    c.args(["-t", "-i"]);
+    run(c, message.as_bytes()).expect(0);
+    let all = delivered(bed, &marker, 2);
+    let mut to: Vec<String> = all.iter().flat_map(|d| d.delivered_to.clone()).collect();
+    to.sort();
+    assert_eq!(to, [addr(bed, "blind"), addr(bed, "visible")]);
+    for d in &all {
+        let sent = text(&d.as_sent);
+        assert!(!sent.to_ascii_lowercase().contains("bcc:"), "{sent}");
+        assert!(!sent.contains("blind@"), "{sent}");
+    }
+}
+
+#[test]
+fn f_sets_the_envelope_sender_and_arguments_are_recipients() {
+    let bed = bed!();
+    let marker = TestBed::unique_marker("envfrom");
+    let bounce = addr(bed, "bounces");
+    let mut c = submission(bed);
+    c.args([
+        "-i",
+        &format!("-f{bounce}"),
+        "--",
+        &addr(bed, "arg1"),
+        &format!("Two <{}>", addr(bed, "arg2")),
+    ]);
+    let message = format!(
+        "From: Author <{}>\nTo: nobody-in-envelope@{}\nSubject: {marker}\n\nbody\n",
+        addr(bed, "author"),
+        bed.domain
+    );
+    run(c, message.as_bytes()).expect(0);
+    let all = delivered(bed, &marker, 2);
+    let mut to: Vec<String> = all.iter().flat_map(|d| d.delivered_to.clone()).collect();
+    to.sort();
+    assert_eq!(to, [addr(bed, "arg1"), addr(bed, "arg2")]);
+    for d in &all {
+        assert_eq!(d.envelope_from.as_deref(), Some(bounce.as_str()));
+    }
+}
+
+#[test]
+fn missing_headers_are_added_on_a_real_server() {
+    let bed = bed!();
+    let marker = TestBed::unique_marker("noheaders");
+    let mut c = submission(bed);
+    c.args([
+        "-F",
+        "Cron Daemon",
+        "-f",
+        &addr(bed, "cron"),
+        &addr(bed, "root"),
+    ]);
+    run(
+        c,
+        format!("Subject: {marker}\n\nno From, Date or Message-ID\n").as_bytes(),
+    )
+    .expect(0);
+    let d = &delivered(bed, &marker, 1)[0];
+    let sent = text(&d.as_sent);
+    assert!(
+        sent.contains(&format!("From: Cron Daemon <{}>\n", addr(bed, "cron"))),
+        "{sent}"
+    );
+    assert!(sent.contains("\nDate: "), "{sent}");
+    assert!(
+        sent.contains("\nMessage-ID: <") && sent.contains(&format!("@{}>\n", bed.domain)),
+        "{sent}"
+    );
+}
+
+#[test]
+fn real_server_exit_codes() {
+    let bed = bed!();
+    let message = b"Subject: exit codes\n\nbody\n";
+    // 550 for reject-*: 67.
+    let mut c = submission(bed);
+    c.arg(addr(bed, "reject-this"));
+    let out = run(c, message);
+    out.expect(67);
+    assert!(out.stderr.contains("550"), "{}", out.stderr);
+    // 450 for tempfail-*: 75.
+    let mut c = submission(bed);
+    c.arg(addr(bed, "tempfail-this"));
+    run(c, message).expect(75);
+    // Wrong password: 77.
+    let mut c = submission(bed);
+    c.env("SMTP_PASSWORD", "wrong password").arg(addr(bed, "x"));
+    let out = run(c, message);
+    out.expect(77);
+    assert!(!out.stderr.contains("wrong password"), "{}", out.stderr);
+    // STARTTLS required but the no-auth port does not offer it: 69.
+    let mut c = smtp_send();
+    c.env(
+        "SMTP_URL",
+        format!("smtp://127.0.0.1:{}?security=starttls", bed.port_noauth),
+    )
+    .arg(addr(bed, "x"));
+    run(c, message).expect(69);
+    // The server's certificate without its CA: 69 as well.
+    let mut c = submission(bed);
+    c.env_remove("SMTP_CA_FILE").arg(addr(bed, "x"));
+    run(c, message).expect(69);
+    // A CA file that is not PEM: 78.
+    let dir = TempDir::new("badca");
+    let bad_ca = dir.file("ca.pem", "not a certificate\n", 0o644);
+    let mut c = submission(bed);
+    c.env("SMTP_CA_FILE", &bad_ca).arg(addr(bed, "x"));
+    run(c, message).expect(78);
+    // Credentials refused without TLS to a non-loopback name are a
+    // library decision; the password command failing is ours: 78.
+    let mut c = submission(bed);
+    c.env_remove("SMTP_PASSWORD")
+        .args(["--password-command", "false", &addr(bed, "x")]);
+    run(c, message).expect(78);
+    // Nothing listening: 75.
+    let mut c = submission(bed);
+    c.env(
+        "SMTP_URL",
+        format!("smtp://{}@localhost:{}", bed.user, closed_port()),
+    )
+    .arg(addr(bed, "x"));
+    run(c, message).expect(75);
+}
+
+#[test]
+fn serverinfo_on_the_starttls_port() {
+    let bed = bed!();
+    let out = run(args(submission(bed), &["--serverinfo"]), b"");
+    out.expect(0);
+    let s = &out.stdout;
+    assert!(
+        s.contains(&format!("Server:        localhost:{}", bed.port_submission)),
+        "{s}"
+    );
+    assert!(s.contains("Greeting:      220 "), "{s}");
+    assert!(s.contains("TLS:           TLSv1."), "{s}");
+    assert!(s.contains("subject: ") && s.contains("CN=localhost"), "{s}");
+    assert!(s.contains("DNS:localhost"), "{s}");
+    // The capabilities after STARTTLS: AUTH is offered there.
+    assert!(s.contains("    AUTH ") && s.contains("PLAIN"), "{s}");
+    assert!(!s.contains("    STARTTLS"), "{s}");
+    // Nothing was sent (and no password needed).
+    let mut c = submission(bed);
+    c.env_remove("SMTP_PASSWORD").arg("--serverinfo");
+    run(c, b"").expect(0);
+}
+
+#[test]
+fn direct_mode_with_an_attachment_over_implicit_tls() {
+    let bed = bed!();
+    let dir = TempDir::new("direct-real");
+    let body = dir.file("body.txt", "Report attached.\n", 0o644);
+    let data: Vec<u8> = (0u8..=255).cycle().take(5000).collect();
+    let attachment = dir.path("data.bin");
+    std::fs::write(&attachment, &data).unwrap();
+    let marker = TestBed::unique_marker("direct");
+    let mut c = smtp_send();
+    c.env(
+        "SMTP_URL",
+        format!("smtps://{}@localhost:{}", bed.user, bed.port_smtps),
+    )
+    .env("SMTP_PASSWORD", &bed.password)
+    .env("SMTP_CA_FILE", &bed.ca_file)
+    .args([
+        "--from",
+        &format!("Direct <{}>", addr(bed, "direct")),
+        "--to",
+        &addr(bed, "direct-rcpt"),
+        "--subject",
+        &marker,
+        "--body-file",
+        body.to_str().unwrap(),
+        "--attach",
+        attachment.to_str().unwrap(),
+    ]);
+    run(c, b"").expect(0);
+    let d = &delivered(bed, &marker, 1)[0];
+    assert_eq!(
+        d.envelope_from.as_deref(),
+        Some(addr(bed, "direct").as_str())
+    );
+    let sent = text(&d.as_sent);
+    assert!(sent.contains("Report attached."), "{sent}");
+    assert!(sent.contains("data.bin"), "{sent}");
+    // The attachment's base64, line-wrapped: compare without line breaks.
+    let flat: String = sent.split('\n').collect();
+    assert!(
+        flat.contains(&base64(&data)),
+        "attachment content not found"
+    );
+}

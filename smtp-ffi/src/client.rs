@@ -1,0 +1,831 @@
+//! `smtp_client`: a connection handle for everything beyond the one-call
+//! `smtp_send()`: settings, explicit connect, many messages over one
+//! session, raw messages, per-recipient results, server capabilities.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::path::Path;
+use std::sync::Arc;
+
+use smtp_core::message::domain_to_ascii;
+use smtp_core::{
+    Client, Credentials, Envelope, Error, Mailbox, Mechanism, RecipientResult, SendReport,
+};
+
+use crate::args::{
+    bytes_arg, handle_mut, handle_ref, opt_str_arg, out_arg, recipient_policy_arg, security_arg,
+    str_arg,
+};
+use crate::guard;
+use crate::last::{self, c_string};
+use crate::message::smtp_message;
+use crate::result::{smtp_result, Failure};
+use crate::settings::{timeouts_from_ms, CTranscript, Server, Settings};
+use crate::types::smtp_transcript_callback;
+
+/// A connection handle. Opaque: create it with `smtp_client_new()` or
+/// `smtp_client_new_url()`, free it with `smtp_client_free()`.
+///
+/// Settings (`smtp_client_set_*`) apply to the next `smtp_client_connect()`;
+/// changing them while connected does not affect the open session.
+///
+/// Thread-safety: a client may be moved to another thread between calls,
+/// but must not be used by two threads at once. Different clients are
+/// independent and may be used concurrently.
+pub struct smtp_client {
+    settings: Settings,
+    session: Option<Client>,
+    info: Option<SessionInfo>,
+    recipients: Vec<RecipientEntry>,
+}
+
+/// What the last successful connect learnt, as C strings.
+struct SessionInfo {
+    greeting: CString,
+    capabilities: CString,
+    keywords: Vec<String>,
+    auth: CString,
+    authenticated_with: Option<&'static std::ffi::CStr>,
+    tls_version: Option<CString>,
+    tls_cipher: Option<CString>,
+    peer_certificate: Option<Vec<u8>>,
+}
+
+impl SessionInfo {
+    fn of(client: &Client) -> SessionInfo {
+        let caps = client.capabilities();
+        let keywords = caps
+            .raw
+            .iter()
+            .filter_map(|line| line.split_ascii_whitespace().next())
+            .map(|k| {
+                let k = k.to_ascii_uppercase();
+                // `AUTH=LOGIN PLAIN` (old servers) is the AUTH extension.
+                if k.starts_with("AUTH=") {
+                    "AUTH".to_string()
+                } else {
+                    k
+                }
+            })
+            .collect();
+        let tls = client.tls_info();
+        SessionInfo {
+            greeting: c_string(&client.greeting().to_string()),
+            capabilities: c_string(&caps.raw.join("\n")),
+            keywords,
+            auth: c_string(&caps.auth.join(" ")),
+            authenticated_with: client.authenticated_with().map(mechanism_c_name),
+            tls_version: tls.map(|t| c_string(&t.version)),
+            tls_cipher: tls.map(|t| c_string(&t.cipher_suite)),
+            peer_certificate: tls.and_then(|t| t.peer_certificates.first().cloned()),
+        }
+    }
+}
+
+fn mechanism_c_name(m: Mechanism) -> &'static std::ffi::CStr {
+    match m {
+        Mechanism::ScramSha256 => c"SCRAM-SHA-256",
+        Mechanism::ScramSha1 => c"SCRAM-SHA-1",
+        Mechanism::CramMd5 => c"CRAM-MD5",
+        Mechanism::Plain => c"PLAIN",
+        Mechanism::Login => c"LOGIN",
+        Mechanism::XOAuth2 => c"XOAUTH2",
+        Mechanism::OAuthBearer => c"OAUTHBEARER",
+    }
+}
+
+/// One recipient's reply, as C strings.
+struct RecipientEntry {
+    address: CString,
+    code: c_int,
+    enhanced: CString,
+    text: CString,
+}
+
+impl RecipientEntry {
+    fn of(r: &RecipientResult) -> RecipientEntry {
+        RecipientEntry {
+            address: c_string(&r.address),
+            code: c_int::from(r.reply.code()),
+            enhanced: c_string(
+                &r.reply
+                    .enhanced()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            ),
+            text: c_string(&r.reply.text()),
+        }
+    }
+}
+
+impl smtp_client {
+    fn new(server: Server) -> smtp_client {
+        smtp_client {
+            settings: Settings::new(server),
+            session: None,
+            info: None,
+            recipients: Vec::new(),
+        }
+    }
+
+    fn session(&mut self) -> Result<&mut Client, Failure> {
+        self.session.as_mut().ok_or_else(|| {
+            Failure::Core(Error::NotConnected(
+                "call smtp_client_connect() first".to_string(),
+            ))
+        })
+    }
+
+    /// Records the outcome of a send: per-recipient results and the last reply.
+    fn finish_send(&mut self, outcome: Result<SendReport, Error>) -> Result<(), Failure> {
+        match outcome {
+            Ok(report) => {
+                self.recipients = report.recipients.iter().map(RecipientEntry::of).collect();
+                last::set_reply(&report.reply);
+                Ok(())
+            }
+            Err(error) => {
+                if let Error::RecipientsRefused { refused } = &error {
+                    self.recipients = refused.iter().map(RecipientEntry::of).collect();
+                }
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// Runs the body of a client function returning `smtp_result`. After a
+/// panic the session is dropped: its state is unknown.
+fn with_client(
+    client: *mut smtp_client,
+    body: impl FnOnce(&mut smtp_client) -> Result<(), Failure>,
+) -> smtp_result {
+    let result = guard::result(|| {
+        // SAFETY: the caller passes NULL or a live client that no other
+        // thread uses during the call.
+        let c = unsafe { handle_mut(client, "client") }?;
+        body(c)
+    });
+    if result == smtp_result::SMTP_ERR_PANIC {
+        guard::value((), || {
+            // SAFETY: as above; the closure's borrow has ended.
+            if let Some(c) = unsafe { client.as_mut() } {
+                c.session = None;
+            }
+        });
+    }
+    result
+}
+
+/// Runs the body of a read-only client accessor: NULL or a panic give `fallback`.
+fn read_client<T: Copy>(
+    client: *const smtp_client,
+    fallback: T,
+    body: impl FnOnce(&smtp_client) -> T,
+) -> T {
+    guard::value(fallback, || {
+        // SAFETY: the caller passes NULL or a live client not being
+        // changed by another thread.
+        match unsafe { handle_ref(client, "client") } {
+            Ok(c) => body(c),
+            Err(_) => fallback,
+        }
+    })
+}
+
+fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: `out` was checked non-NULL by `out_arg`, and the caller
+    // guarantees it points to writable storage for a T.
+    unsafe { out.write(value) };
+}
+
+fn new_client(out: *mut *mut smtp_client, server: Server) {
+    write_out(out, Box::into_raw(Box::new(smtp_client::new(server))));
+}
+
+/// Creates a client for `host` and `port`, not yet connected.
+///
+/// `host` is a host name or an address ("mail.example.org", "192.0.2.1",
+/// "::1" or `[::1]`; "host:port" is accepted too). `port` 0 means 465 if
+/// the security mode is `SMTP_SECURITY_IMPLICIT` when connecting, else
+/// 587.
+///
+/// On success writes a new handle to `*client_out`; the caller owns it and
+/// must free it with `smtp_client_free()`. On failure `*client_out` is
+/// not written. `host` and `client_out` must not be NULL
+/// (`SMTP_ERR_NULL_PARAMETER`); `host` is copied.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_new(
+    host: *const c_char,
+    port: u16,
+    client_out: *mut *mut smtp_client,
+) -> smtp_result {
+    guard::result(|| {
+        // SAFETY: NULL or a NUL-terminated string valid during the call.
+        let host = unsafe { str_arg(host, "host") }?;
+        let out = out_arg(client_out, "client_out")?;
+        if host.contains("://") {
+            return Err(Failure::invalid(
+                "host",
+                "is a URL; use smtp_client_new_url() for URLs",
+            ));
+        }
+        let server = Server::parse(host, port)?;
+        new_client(out, server);
+        Ok(())
+    })
+}
+
+/// Creates a client from a URL, not yet connected:
+/// `smtp://[user[:password]@]host[:port][?options]` or `smtps://...`.
+/// User and password are percent-encoded ("%40" for '@'). Ports default
+/// to 587 for smtp and 465 for smtps. Options: security=implicit,
+/// starttls, opportunistic or none; auth=MECHANISM; client_name=NAME;
+/// ca_file=PATH (a PEM CA to trust); timeout=SECONDS; token=1 (the
+/// password is an OAuth bearer token). Setters called later override what
+/// the URL says.
+///
+/// On success writes a new handle to `*client_out` (owned by the caller,
+/// freed with `smtp_client_free()`); on failure (`SMTP_ERR_INVALID_INPUT`
+/// for a bad URL) nothing is written. `url` and `client_out` must not be
+/// NULL. `url` is copied; the password in it is wiped from the library's
+/// memory when the client is freed.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_new_url(
+    url: *const c_char,
+    client_out: *mut *mut smtp_client,
+) -> smtp_result {
+    guard::result(|| {
+        // SAFETY: as above.
+        let url = unsafe { str_arg(url, "url") }?;
+        let out = out_arg(client_out, "client_out")?;
+        if !url.contains("://") {
+            return Err(Failure::invalid(
+                "URL",
+                "must start with smtp:// or smtps://",
+            ));
+        }
+        let server = Server::parse(url, 0)?;
+        new_client(out, server);
+        Ok(())
+    })
+}
+
+/// Frees a client: sends QUIT without waiting for the reply if a session
+/// is open, closes the connection, and wipes the credentials. NULL is a
+/// no-op. The pointer, and every string obtained from the client, must
+/// not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_free(client: *mut smtp_client) {
+    guard::value((), || {
+        if !client.is_null() {
+            // SAFETY: the caller gives back a pointer from smtp_client_new*
+            // that it will not use again.
+            drop(unsafe { Box::from_raw(client) });
+        }
+    })
+}
+
+/// Sets the user name and password to authenticate with (the strongest
+/// mechanism both sides support is used: SCRAM-SHA-256, SCRAM-SHA-1,
+/// CRAM-MD5, PLAIN, LOGIN). With credentials, the default security mode
+/// requires TLS.
+///
+/// `user` NULL or "" removes the credentials (`password` is then ignored
+/// and may be NULL); otherwise `password` must not be NULL. Both are
+/// copied; the library's copy of the password is wiped when replaced or
+/// when the client is freed. Applies to the next connect.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_credentials(
+    client: *mut smtp_client,
+    user: *const c_char,
+    password: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: NULL or NUL-terminated strings valid during the call.
+        let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
+        c.settings.credentials = Some(match user {
+            None => None,
+            Some(user) => {
+                // SAFETY: as above.
+                let password = unsafe { str_arg(password, "password") }?;
+                Some(Credentials::password(user, password))
+            }
+        });
+        Ok(())
+    })
+}
+
+/// Sets an OAuth 2.0 bearer token to authenticate with (OAUTHBEARER or
+/// XOAUTH2), instead of a password.
+///
+/// `user` NULL or "" removes the credentials (`token` is then ignored);
+/// otherwise `token` must not be NULL. Copied; the token is wiped from the
+/// library's memory when replaced or freed. Applies to the next connect.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_bearer_token(
+    client: *mut smtp_client,
+    user: *const c_char,
+    token: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: as above.
+        let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
+        c.settings.credentials = Some(match user {
+            None => None,
+            Some(user) => {
+                // SAFETY: as above.
+                let token = unsafe { str_arg(token, "token") }?;
+                Some(Credentials::bearer_token(user, token))
+            }
+        });
+        Ok(())
+    })
+}
+
+/// Sets the security mode: a `smtp_security` value (passed as int; any
+/// other number gives `SMTP_ERR_INVALID_INPUT`). `SMTP_SECURITY_DEFAULT`
+/// goes back to the mode the port, URL and credentials imply. Applies to
+/// the next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_security(
+    client: *mut smtp_client,
+    security: c_int,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.security = security_arg(security)?;
+        Ok(())
+    })
+}
+
+/// Trusts the CA certificates in the PEM file at `path`, in addition to
+/// the system's (a server with a private CA). May be called several times;
+/// the files add up. The file must exist now (`SMTP_ERR_INVALID_INPUT`
+/// otherwise); it is read at each connect.
+///
+/// `client` and `path` must not be NULL. `path` (UTF-8) is copied.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_add_ca_file(
+    client: *mut smtp_client,
+    path: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: as above.
+        let path = unsafe { str_arg(path, "path") }?;
+        if !Path::new(path).is_file() {
+            return Err(Failure::invalid(
+                "CA file",
+                format!("{path} does not exist or is not a file"),
+            ));
+        }
+        c.settings.ca_files.push(path.to_string());
+        Ok(())
+    })
+}
+
+/// DANGEROUS: with `on` true, accepts any server certificate for any name,
+/// so anyone on the network path can read and change the session,
+/// credentials included. Only for tests; use `smtp_client_add_ca_file()`
+/// for a private CA. Applies to the next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_dangerous_accept_invalid_certs(
+    client: *mut smtp_client,
+    on: bool,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.accept_invalid_certs = on;
+        Ok(())
+    })
+}
+
+/// Sets the name sent with EHLO/HELO. NULL goes back to the default (this
+/// machine's fully qualified name, else its address as "[192.0.2.1]").
+/// Checked at connect (`SMTP_ERR_INVALID_INPUT`). Copied. `client` must
+/// not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_client_name(
+    client: *mut smtp_client,
+    name: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: as above.
+        let name = unsafe { opt_str_arg(name, "name") }?;
+        c.settings.client_name = name.map(str::to_string);
+        Ok(())
+    })
+}
+
+/// Sets the timeouts, in milliseconds; 0 keeps the library default for
+/// that one. `connect_ms`: opening the TCP connection (default 30 s).
+/// `io_ms`: each wait for the server (defaults follow RFC 5321: 5 minutes
+/// for most commands, up to 10 minutes after the message). `total_ms`: a
+/// limit on each whole call such as connect or send (default none).
+/// Replaces the URL's timeout option. Applies to the next connect.
+/// `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_timeouts(
+    client: *mut smtp_client,
+    connect_ms: u32,
+    io_ms: u32,
+    total_ms: u32,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.timeouts = Some(timeouts_from_ms(connect_ms, io_ms, total_ms));
+        Ok(())
+    })
+}
+
+/// Forces one SASL mechanism by name ("PLAIN", "LOGIN", "CRAM-MD5",
+/// "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"; any case)
+/// instead of choosing the strongest offered. NULL or "" goes back to
+/// automatic choice. An unknown name gives `SMTP_ERR_INVALID_INPUT`.
+/// Applies to the next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_mechanism(
+    client: *mut smtp_client,
+    name: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: as above.
+        let name = unsafe { opt_str_arg(name, "name") }?.filter(|n| !n.trim().is_empty());
+        c.settings.mechanism = Some(match name {
+            None => None,
+            Some(name) => Some(Mechanism::from_name(name).ok_or_else(|| {
+                Failure::invalid("mechanism", format!("unknown SASL mechanism {name:?}"))
+            })?),
+        });
+        Ok(())
+    })
+}
+
+/// Sets what happens when some recipients are refused: a
+/// `smtp_recipient_policy` value passed as int (default
+/// `SMTP_RECIPIENTS_DELIVER_TO_ACCEPTED`). Applies to the next connect.
+/// `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_recipient_policy(
+    client: *mut smtp_client,
+    policy: c_int,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.recipient_policy = Some(recipient_policy_arg(policy)?);
+        Ok(())
+    })
+}
+
+/// INSECURE: with `on` true, credentials may be sent without TLS to any
+/// server, not only to one on this machine, and
+/// `SMTP_SECURITY_STARTTLS_IF_OFFERED` is allowed with credentials
+/// (an attacker who removes STARTTLS then reads them). Off by default.
+/// Applies to the next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_insecure_plaintext_auth(
+    client: *mut smtp_client,
+    on: bool,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.insecure_plaintext_auth = on;
+        Ok(())
+    })
+}
+
+/// Sets a callback that receives the session transcript: every line sent
+/// and received, without line endings, with authentication data replaced
+/// by "[credentials hidden]" (never a password, a token or their base64).
+/// See `smtp_transcript_callback` for when and how it is called.
+/// `userdata` is passed back unchanged; the library never dereferences it,
+/// and it must stay valid while the client may call the callback (until
+/// it is replaced, or the client is freed). NULL `callback` turns the
+/// transcript off. Applies to the next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_transcript(
+    client: *mut smtp_client,
+    callback: smtp_transcript_callback,
+    userdata: *mut c_void,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.transcript =
+            callback.map(|callback| Arc::new(CTranscript { callback, userdata }));
+        Ok(())
+    })
+}
+
+/// Connects with the current settings: reads the greeting, says EHLO (HELO
+/// if refused), sets up TLS as the security mode says, and authenticates
+/// if credentials are set. A session already open is closed first (QUIT,
+/// without waiting for the reply).
+///
+/// On success `smtp_last_message()` holds the server's greeting, and the
+/// capability accessors (`smtp_client_capabilities()`...) describe the
+/// session. On failure the client is not connected and may be connected
+/// again. Blocks for up to the configured timeouts. `client` must not be
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_connect(client: *mut smtp_client) -> smtp_result {
+    with_client(client, |c| {
+        // Dropping a session sends QUIT without waiting for the reply.
+        c.session = None;
+        c.info = None;
+        c.recipients.clear();
+        let session = Client::connect(c.settings.config())?;
+        c.info = Some(SessionInfo::of(&session));
+        last::set_reply(session.greeting());
+        c.session = Some(session);
+        Ok(())
+    })
+}
+
+/// Sends a composed message over the open session: the envelope comes from
+/// the message (its From/Sender and To/Cc/Bcc, or the envelope addresses
+/// set on it), the encoding from what the server offers. Can be called
+/// any number of times per connection.
+///
+/// On success `smtp_last_message()` holds the server's final reply (often
+/// with a queue id) and the per-recipient replies are available through
+/// `smtp_client_recipient()` (with the default policy some recipients may
+/// have been refused while the others got the message). On
+/// `SMTP_ERR_RECIPIENTS_REFUSED` the refused recipients are listed there;
+/// after other failures the list is empty.
+///
+/// `client` and `message` must not be NULL; the message is only read and
+/// stays owned by the caller. `SMTP_ERR_NOT_CONNECTED` without an open
+/// session.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_send_message(
+    client: *mut smtp_client,
+    message: *const smtp_message,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: NULL or a live message not changed during the call.
+        let message = unsafe { handle_ref(message, "message") }?;
+        c.recipients.clear();
+        let outcome = c.session()?.send_message(&message.inner);
+        c.finish_send(outcome)
+    })
+}
+
+/// An envelope address in wire form: internationalised domains in IDNA
+/// ASCII form when the local part is ASCII.
+fn wire(address: &str) -> Result<String, Failure> {
+    match address.rsplit_once('@') {
+        Some((local, domain)) if local.is_ascii() && !domain.is_ascii() => {
+            Ok(format!("{local}@{}", domain_to_ascii(domain)?))
+        }
+        _ => Ok(address.to_string()),
+    }
+}
+
+/// Sends a message the caller formatted completely (headers, empty line,
+/// body): `len` bytes at `data`. Line endings may be LF or CRLF (sent as
+/// CRLF); lines starting with '.' are escaped; a lone "." line cannot end
+/// the message early.
+///
+/// Envelope: with `from` and `to_list` both given, they are used as they
+/// are (`from` is one address, "" for the null sender; `to_list` a
+/// comma-separated list; display names allowed) and the bytes go out
+/// unchanged. With both NULL the envelope is taken from the headers
+/// (Sender or From; To, Cc and Bcc) and the Bcc header lines are removed
+/// before sending. Only one of them NULL gives `SMTP_ERR_NULL_PARAMETER`.
+///
+/// `client` must not be NULL; `data` may be NULL only when `len` is 0. The
+/// data is only read during the call. Results and per-recipient replies as
+/// for `smtp_client_send_message()`.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_send_raw(
+    client: *mut smtp_client,
+    from: *const c_char,
+    to_list: *const c_char,
+    data: *const u8,
+    len: usize,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: strings NULL or NUL-terminated; data NULL or `len`
+        // readable bytes; all valid during the call.
+        let (from_arg, to_arg, data) = unsafe {
+            (
+                opt_str_arg(from, "from")?,
+                opt_str_arg(to_list, "to_list")?,
+                bytes_arg(data, len, "data")?,
+            )
+        };
+        let envelope = match (from_arg, to_arg) {
+            (None, None) => None,
+            (Some(from), Some(to)) => {
+                let from = if from.trim().is_empty() {
+                    String::new()
+                } else {
+                    wire(&Mailbox::parse(from)?.address)?
+                };
+                let to = Mailbox::parse_list(to)?
+                    .iter()
+                    .map(|m| wire(&m.address))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(Envelope::new(from, to)?)
+            }
+            (None, Some(_)) => return Err(Failure::Null("from")),
+            (Some(_), None) => return Err(Failure::Null("to_list")),
+        };
+        c.recipients.clear();
+        let session = c.session()?;
+        let outcome = match &envelope {
+            Some(envelope) => session.send_bytes(envelope, data),
+            None => session.send_raw(None, &mut &data[..]),
+        };
+        c.finish_send(outcome)
+    })
+}
+
+/// Sends NOOP: checks that the server is still there. The reply is in
+/// `smtp_last_message()`. `client` must not be NULL;
+/// `SMTP_ERR_NOT_CONNECTED` without an open session.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_noop(client: *mut smtp_client) -> smtp_result {
+    with_client(client, |c| {
+        let reply = c.session()?.noop()?;
+        last::set_reply(&reply);
+        Ok(())
+    })
+}
+
+/// Sends RSET: abandons any transaction in progress (sends themselves
+/// never leave one open). `client` must not be NULL;
+/// `SMTP_ERR_NOT_CONNECTED` without an open session.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_reset(client: *mut smtp_client) -> smtp_result {
+    with_client(client, |c| {
+        c.session()?.reset()?;
+        Ok(())
+    })
+}
+
+/// Sends QUIT and closes the connection. The client keeps its settings and
+/// can connect again; the capability accessors keep describing the
+/// session that ended until the next connect. `client` must not be NULL;
+/// `SMTP_ERR_NOT_CONNECTED` without an open session.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_quit(client: *mut smtp_client) -> smtp_result {
+    with_client(client, |c| {
+        let mut session = c
+            .session
+            .take()
+            .ok_or_else(|| Failure::Core(Error::NotConnected("no session to quit".to_string())))?;
+        session.quit()?;
+        Ok(())
+    })
+}
+
+/// Returns true while the client has a usable session (connected and not
+/// ended by QUIT, a 421 or a fatal error). NULL gives false.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_is_connected(client: *const smtp_client) -> bool {
+    read_client(client, false, |c| {
+        c.session.as_ref().is_some_and(Client::is_connected)
+    })
+}
+
+/// Returns the number of recipients the last send reported on (see
+/// `smtp_client_send_message()`), 0 if none. NULL gives 0.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_recipient_count(client: *const smtp_client) -> usize {
+    read_client(client, 0, |c| c.recipients.len())
+}
+
+/// Reads the server's reply for recipient `index` (0-based, in the order
+/// given) of the last send: the address, the reply code (250 accepted, 550
+/// refused...), the enhanced status code ("" if none) and the reply text.
+///
+/// Returns true and writes all four outputs, or returns false and writes
+/// nothing (NULL `client` or output pointer, `index` out of range).
+/// Ownership: the strings belong to the client and stay valid until the
+/// next send, connect or `smtp_client_free()` on it. Does not change
+/// `smtp_last_message()`.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_recipient(
+    client: *const smtp_client,
+    index: usize,
+    address: *mut *const c_char,
+    code: *mut c_int,
+    enhanced: *mut *const c_char,
+    text: *mut *const c_char,
+) -> bool {
+    read_client(client, false, |c| {
+        if address.is_null() || code.is_null() || enhanced.is_null() || text.is_null() {
+            return false;
+        }
+        let Some(r) = c.recipients.get(index) else {
+            return false;
+        };
+        write_out(address, r.address.as_ptr());
+        write_out(code, r.code);
+        write_out(enhanced, r.enhanced.as_ptr());
+        write_out(text, r.text.as_ptr());
+        true
+    })
+}
+
+fn info_str(
+    client: *const smtp_client,
+    f: impl FnOnce(&SessionInfo) -> Option<*const c_char>,
+) -> *const c_char {
+    read_client(client, std::ptr::null(), |c| {
+        c.info.as_ref().and_then(f).unwrap_or(std::ptr::null())
+    })
+}
+
+/// Returns the extensions the server announced in its last EHLO reply (the
+/// one over TLS when TLS is on), one per line as the server wrote them,
+/// e.g. "PIPELINING\nSIZE 10240000\nAUTH PLAIN LOGIN\n8BITMIME"; "" after a
+/// HELO fallback. For a "--serverinfo" style check.
+///
+/// NULL if the client is NULL or has not connected successfully. The
+/// string belongs to the client and stays valid until the next connect or
+/// `smtp_client_free()`.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_capabilities(client: *const smtp_client) -> *const c_char {
+    info_str(client, |i| Some(i.capabilities.as_ptr()))
+}
+
+/// Returns true if the server announced the extension `keyword` (e.g.
+/// "PIPELINING", "SMTPUTF8", "AUTH"; any case) in its last EHLO reply.
+/// False if it did not, if no session was established, or if `client` or
+/// `keyword` is NULL or not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_has_extension(
+    client: *const smtp_client,
+    keyword: *const c_char,
+) -> bool {
+    read_client(client, false, |c| {
+        // SAFETY: NULL or a NUL-terminated string valid during the call.
+        let Ok(keyword) = (unsafe { str_arg(keyword, "keyword") }) else {
+            return false;
+        };
+        c.info.as_ref().is_some_and(|i| {
+            i.keywords
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(keyword.trim()))
+        })
+    })
+}
+
+/// Returns the SASL mechanisms the server offers, upper-case, separated by
+/// spaces (e.g. "PLAIN LOGIN CRAM-MD5"); "" if none. NULL if the client is
+/// NULL or never connected. Valid until the next connect or free.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_auth_mechanisms(client: *const smtp_client) -> *const c_char {
+    info_str(client, |i| Some(i.auth.as_ptr()))
+}
+
+/// Returns the server's greeting reply (e.g. "220 mail.example.org ESMTP").
+/// NULL if the client is NULL or never connected. Valid until the next
+/// connect or free.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_greeting(client: *const smtp_client) -> *const c_char {
+    info_str(client, |i| Some(i.greeting.as_ptr()))
+}
+
+/// Returns the SASL mechanism the session authenticated with (e.g.
+/// "SCRAM-SHA-256"), or NULL if it did not authenticate (or `client` is
+/// NULL). The string is static.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_authenticated_with(
+    client: *const smtp_client,
+) -> *const c_char {
+    info_str(client, |i| i.authenticated_with.map(|m| m.as_ptr()))
+}
+
+/// Returns the TLS protocol version of the session (e.g. "TLSv1.3"), or
+/// NULL without TLS (or NULL `client`). Valid until the next connect or free.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_tls_version(client: *const smtp_client) -> *const c_char {
+    info_str(client, |i| i.tls_version.as_ref().map(|s| s.as_ptr()))
+}
+
+/// Returns the TLS cipher suite of the session (e.g.
+/// "TLS13_AES_256_GCM_SHA384"), or NULL without TLS (or NULL `client`).
+/// Valid until the next connect or free.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_tls_cipher(client: *const smtp_client) -> *const c_char {
+    info_str(client, |i| i.tls_cipher.as_ref().map(|s| s.as_ptr()))
+}
+
+/// Returns the server's certificate (the leaf, DER-encoded) and writes its
+/// length to `*len_out`; returns NULL and writes nothing without TLS, or if
+/// `client` or `len_out` is NULL. The bytes belong to the client and stay
+/// valid until the next connect or free.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_peer_certificate(
+    client: *const smtp_client,
+    len_out: *mut usize,
+) -> *const u8 {
+    read_client(client, std::ptr::null(), |c| {
+        if len_out.is_null() {
+            return std::ptr::null();
+        }
+        match c.info.as_ref().and_then(|i| i.peer_certificate.as_ref()) {
+            Some(der) => {
+                write_out(len_out, der.len());
+                der.as_ptr()
+            }
+            None => std::ptr::null(),
+        }
+    })
+}

@@ -1,0 +1,157 @@
+//! The last message of each thread: the server's last reply or the error
+//! text of the last call that returned a `smtp_result`, kept in a
+//! `thread_local!` so threads never see each other's.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr, CString};
+
+use smtp_core::Reply;
+
+use crate::result::Failure;
+
+/// `None` stands for the empty string (`CString` has no `const` constructor).
+struct Last {
+    message: Option<CString>,
+    code: u16,
+    enhanced: Option<CString>,
+}
+
+impl Last {
+    const fn empty() -> Last {
+        Last {
+            message: None,
+            code: 0,
+            enhanced: None,
+        }
+    }
+}
+
+fn non_empty(text: &str) -> Option<CString> {
+    (!text.is_empty()).then(|| c_string(text))
+}
+
+fn ptr_of(s: &Option<CString>) -> *const c_char {
+    s.as_deref().map_or(c"".as_ptr(), CStr::as_ptr)
+}
+
+thread_local! {
+    static LAST: RefCell<Last> = const { RefCell::new(Last::empty()) };
+}
+
+/// A C string from text that may hold NUL bytes (they become U+FFFD).
+pub(crate) fn c_string(text: &str) -> CString {
+    match CString::new(text) {
+        Ok(c) => c,
+        Err(_) => CString::new(text.replace('\0', "\u{FFFD}")).unwrap_or_default(),
+    }
+}
+
+fn store(message: &str, reply: Option<&Reply>) {
+    let code = reply.map_or(0, Reply::code);
+    let enhanced = reply
+        .and_then(Reply::enhanced)
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            last.message = non_empty(message);
+            last.code = code;
+            last.enhanced = non_empty(&enhanced);
+        }
+    });
+}
+
+/// Forgets the last message (at the start of each call returning a result).
+pub(crate) fn clear() {
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Last::empty();
+        }
+    });
+}
+
+/// Records a server reply after a successful step (e.g. `250 2.0.0 Ok: queued as X`).
+pub(crate) fn set_reply(reply: &Reply) {
+    store(&reply.to_string(), Some(reply));
+}
+
+/// Records a plain message without a server reply.
+pub(crate) fn set_message(message: &str) {
+    store(message, None);
+}
+
+/// Records a failure: its text, plus the server's reply when one was involved.
+pub(crate) fn set_failure(failure: &Failure) {
+    match failure {
+        Failure::Null(name) => set_message(&format!("NULL pointer passed for `{name}`")),
+        Failure::Utf8(name) => set_message(&format!("`{name}` is not valid UTF-8")),
+        Failure::Core(error) => {
+            let mut text = error.to_string();
+            let reply = error.reply();
+            if let Some(reply) = reply {
+                let said = reply.to_string();
+                if !text.contains(&said) {
+                    text.push_str(" (server said: ");
+                    text.push_str(&said);
+                    text.push(')');
+                }
+            }
+            store(&text, reply);
+        }
+    }
+}
+
+/// Returns the last server reply or error text of the calling thread, as
+/// NUL-terminated UTF-8: after a failure, what went wrong (with the
+/// server's reply, e.g. "authentication with PLAIN failed: ... (server
+/// said: 535 5.7.8 Error: authentication failed)"); after a success that
+/// talked to the server, its last reply (e.g. "250 2.0.0 Ok: queued as
+/// 4XyZ"); otherwise "". It never contains a password or token.
+///
+/// Each call to a function that returns `smtp_result` replaces it (on the
+/// calling thread only); functions that return anything else never
+/// change it.
+///
+/// Ownership: the string belongs to the library. It stays valid until the
+/// calling thread next calls a function returning `smtp_result`, or
+/// exits. Copy it to keep it. Never returns NULL.
+/// Thread-safety: each thread has its own last message.
+#[no_mangle]
+pub extern "C" fn smtp_last_message() -> *const c_char {
+    last_ptr(|last| ptr_of(&last.message))
+}
+
+/// Returns the SMTP reply code that goes with `smtp_last_message()` (e.g.
+/// 535 after refused credentials, 250 after an accepted message), or 0
+/// when no server reply was involved.
+///
+/// Thread-safety: per thread, like `smtp_last_message()`.
+#[no_mangle]
+pub extern "C" fn smtp_last_reply_code() -> c_int {
+    std::panic::catch_unwind(|| {
+        LAST.try_with(|last| last.try_borrow().map_or(0, |l| c_int::from(l.code)))
+            .unwrap_or(0)
+    })
+    .unwrap_or(0)
+}
+
+/// Returns the RFC 3463 enhanced status code that goes with
+/// `smtp_last_message()`, e.g. "5.7.8", or "" when the server sent none.
+///
+/// Ownership and lifetime: as for `smtp_last_message()`. Never returns NULL.
+/// Thread-safety: per thread.
+#[no_mangle]
+pub extern "C" fn smtp_last_enhanced_code() -> *const c_char {
+    last_ptr(|last| ptr_of(&last.enhanced))
+}
+
+fn last_ptr(f: impl Fn(&Last) -> *const c_char) -> *const c_char {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        LAST.try_with(|last| last.try_borrow().map(|l| f(&l)).ok())
+            .ok()
+            .flatten()
+    }))
+    .ok()
+    .flatten()
+    .unwrap_or(c"".as_ptr())
+}

@@ -1,0 +1,80 @@
+//! The small enums of the C API. Functions take them as `int` so that any
+//! number a C or PHP caller passes is checked instead of being undefined
+//! behaviour.
+
+/// How the connection is protected (the `security` argument of
+/// `smtp_send()` and `smtp_client_set_security()`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum smtp_security {
+    /// Chosen from the port and the credentials: implicit TLS for port 465
+    /// and `smtps://` URLs; STARTTLS, required, for port 587 or whenever
+    /// credentials are set; otherwise STARTTLS if the server offers it.
+    SMTP_SECURITY_DEFAULT = 0,
+    /// Plain connection upgraded with STARTTLS, which is required: if the
+    /// server does not offer it, nothing else is sent.
+    SMTP_SECURITY_STARTTLS = 1,
+    /// TLS from the first byte ("SMTPS", usually port 465).
+    SMTP_SECURITY_IMPLICIT = 2,
+    /// STARTTLS when the server offers it, plaintext otherwise. Refused
+    /// together with credentials unless insecure plaintext authentication
+    /// is allowed (`smtp_client_set_insecure_plaintext_auth()`).
+    SMTP_SECURITY_STARTTLS_IF_OFFERED = 3,
+    /// No TLS. Credentials are then only sent to a server on this machine
+    /// (loopback), unless insecure plaintext authentication is allowed.
+    SMTP_SECURITY_NONE = 4,
+}
+
+/// What to do when some recipients of a message are refused
+/// (`smtp_client_set_recipient_policy()`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum smtp_recipient_policy {
+    /// Deliver to the accepted recipients; the send fails only when none
+    /// is accepted. The refused ones are listed by `smtp_client_recipient()`.
+    SMTP_RECIPIENTS_DELIVER_TO_ACCEPTED = 0,
+    /// Send nothing unless every recipient is accepted.
+    SMTP_RECIPIENTS_ALL_OR_NOTHING = 1,
+}
+
+/// The `direction` argument of a transcript callback.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum smtp_direction {
+    /// A line the client sent (authentication data replaced by
+    /// "[credentials hidden]").
+    SMTP_DIRECTION_SENT = 0,
+    /// A line the server sent.
+    SMTP_DIRECTION_RECEIVED = 1,
+    /// A note from the library (connected, TLS established, ...).
+    SMTP_DIRECTION_INFO = 2,
+}
+
+impl From<smtp_core::Direction> for smtp_direction {
+    fn from(d: smtp_core::Direction) -> smtp_direction {
+        match d {
+            smtp_core::Direction::Sent => smtp_direction::SMTP_DIRECTION_SENT,
+            smtp_core::Direction::Received => smtp_direction::SMTP_DIRECTION_RECEIVED,
+            smtp_core::Direction::Info => smtp_direction::SMTP_DIRECTION_INFO,
+        }
+    }
+}
+
+/// A transcript callback: receives every line sent and received, without
+/// line ending, with credentials replaced by "[credentials hidden]" (never
+/// a password, a token or their base64).
+///
+/// `userdata` is the pointer given to `smtp_client_set_transcript()`;
+/// `direction` is a `smtp_direction` value; `line` is NUL-terminated
+/// UTF-8, valid only during the call (copy it to keep it).
+///
+/// It is called synchronously, on the thread that called the libsmtp
+/// function doing the I/O. It must not unwind (C++ exception, longjmp)
+/// into libsmtp and must not call libsmtp functions on the same client.
+pub type smtp_transcript_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut std::ffi::c_void,
+        direction: std::ffi::c_int,
+        line: *const std::ffi::c_char,
+    ),
+>;
