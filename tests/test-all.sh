@@ -38,4 +38,4 @@ make -C bindings/c install-check
 make -C bindings/c test valgrind asan
 
 # One line that sums up every cargo test binary's result.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' "$bed/cargo-test.log"
+awk '/^test result: / { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' "$bed/cargo-test.log"
