@@ -300,19 +300,8 @@ pub unsafe extern "C" fn smtp_client_set_credentials(
     user: *const c_char,
     password: *const c_char,
 ) -> smtp_result {
-    with_client(client, |c| {
-        // SAFETY: NULL or NUL-terminated strings valid during the call.
-        let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
-        c.settings.credentials = Some(match user {
-            None => None,
-            Some(user) => {
-                // SAFETY: as above.
-                let password = unsafe { str_arg(password, "password") }?;
-                Some(Credentials::password(user, password))
-            }
-        });
-        Ok(())
-    })
+    // SAFETY: the caller's guarantees are passed on unchanged.
+    unsafe { set_secret(client, user, password, "password", Credentials::password) }
 }
 
 /// Sets an OAuth 2.0 bearer token to authenticate with (OAUTHBEARER or
@@ -327,15 +316,31 @@ pub unsafe extern "C" fn smtp_client_set_bearer_token(
     user: *const c_char,
     token: *const c_char,
 ) -> smtp_result {
+    // SAFETY: the caller's guarantees are passed on unchanged.
+    unsafe { set_secret(client, user, token, "token", Credentials::bearer_token) }
+}
+
+/// The body of the two credential setters: `user` NULL or "" removes the
+/// credentials, otherwise `secret` (named `field` in errors) is required.
+///
+/// # Safety
+/// As for [`smtp_client_set_credentials`].
+unsafe fn set_secret(
+    client: *mut smtp_client,
+    user: *const c_char,
+    secret: *const c_char,
+    field: &'static str,
+    make: fn(String, String) -> Credentials,
+) -> smtp_result {
     with_client(client, |c| {
-        // SAFETY: as above.
+        // SAFETY: NULL or NUL-terminated strings valid during the call.
         let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
         c.settings.credentials = Some(match user {
             None => None,
             Some(user) => {
                 // SAFETY: as above.
-                let token = unsafe { str_arg(token, "token") }?;
-                Some(Credentials::bearer_token(user, token))
+                let secret = unsafe { str_arg(secret, field) }?;
+                Some(make(user.to_string(), secret.to_string()))
             }
         });
         Ok(())
