@@ -467,7 +467,7 @@ impl Config {
             {
                 return Err(Error::invalid(
                     "security",
-                    "opportunistic STARTTLS with credentials lets an attacker strip TLS; use Security::StartTls, or set Config::insecure_opportunistic_tls_with_credentials(true)",
+                    "opportunistic STARTTLS with credentials lets an attacker strip TLS; use security \"starttls\", or turn on the insecure-opportunistic-TLS-with-credentials option",
                 ));
             }
         }

@@ -191,7 +191,7 @@ pub enum Error {
 
     /// Credentials would travel over a connection without TLS to a
     /// non-loopback server; refused.
-    #[error("refusing to send credentials to {server} without TLS; use TLS (Security::StartTls or Security::Implicit), or set Config::insecure_allow_plaintext_auth(true) if you accept that they can be read on the network")]
+    #[error("refusing to send credentials to {server} without TLS; use TLS (security \"starttls\" or \"implicit\"), or turn on the insecure-plaintext-auth option if you accept that they can be read on the network")]
     PlaintextAuthRefused {
         /// The server.
         server: String,

@@ -385,7 +385,7 @@ impl Client {
                 return Err(Error::Tls {
                     phase: Phase::StartTls,
                     kind: TlsErrorKind::NotOffered,
-                    message: "the server does not offer STARTTLS and TLS is required (Security::StartTls); nothing else was sent".into(),
+                    message: "the server does not offer STARTTLS and TLS is required (security \"starttls\"); nothing else was sent".into(),
                 });
             }
             self.transcript.line(

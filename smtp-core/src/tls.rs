@@ -208,7 +208,7 @@ pub(crate) fn classify(err: &rustls::Error) -> (TlsErrorKind, String) {
     };
     let message = match kind {
         TlsErrorKind::UnknownIssuer => format!(
-            "{err}; the certificate is not signed by a trusted CA (self-signed or a private CA: pass its certificate with Config::ca_file)"
+            "{err}; the certificate is not signed by a trusted CA (self-signed or a private CA: add its certificate as a CA file)"
         ),
         TlsErrorKind::Expired => format!("{err}; the server's certificate has expired or is not valid yet"),
         TlsErrorKind::NameMismatch => format!(
