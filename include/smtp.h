@@ -310,6 +310,19 @@ int smtp_last_reply_code(void);
 const char *smtp_last_enhanced_code(void);
 
 /**
+ * Returns the text of the server reply that goes with
+ * `smtp_last_message()`, without the reply code and the enhanced status
+ * code (the lines of a multi-line reply joined with a space), e.g.
+ * "Error: authentication failed: authentication failure" after a 535;
+ * "" when no server reply was involved. For bindings that report the
+ * code, the enhanced code and the server's words separately.
+ *
+ * Ownership and lifetime: as for `smtp_last_message()`. Never returns NULL.
+ * Thread-safety: per thread.
+ */
+const char *smtp_last_reply_text(void);
+
+/**
  * Sends one plain-text message in one call: connects, sets up TLS,
  * authenticates, sends, says QUIT.
  *

@@ -9,8 +9,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test-bed packages (postfix, dovecot-core, openssl, php8.2-cli, C toolchain, valgrind)"
 bash tests/testbed/install.sh --with-php
-if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make gcc g++ valgrind pkg-config >/dev/null
+if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null \
+  || ! command -v phpunit >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make gcc g++ valgrind pkg-config phpunit >/dev/null
 fi
 
 bed=$(mktemp -d "${TMPDIR:-/tmp}/smtp-testbed.XXXXXX")
@@ -36,6 +37,9 @@ cargo test --workspace 2>&1 | tee "$bed/cargo-test.log"
 step "C API (bindings/c): header check, C tests, valgrind, ASan/UBSan, install"
 make -C bindings/c install-check
 make -C bindings/c test valgrind asan
+
+step "PHP binding (bindings/php): PHPUnit against the test bed"
+bash bindings/php/run-tests.sh
 
 # One line that sums up every cargo test binary's result.
 awk '/^test result: / { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' "$bed/cargo-test.log"

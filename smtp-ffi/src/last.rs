@@ -14,6 +14,7 @@ struct Last {
     message: Option<CString>,
     code: u16,
     enhanced: Option<CString>,
+    reply_text: Option<CString>,
 }
 
 impl Last {
@@ -22,6 +23,7 @@ impl Last {
             message: None,
             code: 0,
             enhanced: None,
+            reply_text: None,
         }
     }
 }
@@ -52,11 +54,13 @@ fn store(message: &str, reply: Option<&Reply>) {
         .and_then(Reply::enhanced)
         .map(|e| e.to_string())
         .unwrap_or_default();
+    let reply_text = reply.map(Reply::text).unwrap_or_default();
     let _ = LAST.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
             last.message = non_empty(message);
             last.code = code;
             last.enhanced = non_empty(&enhanced);
+            last.reply_text = non_empty(&reply_text);
         }
     });
 }
@@ -145,6 +149,20 @@ pub extern "C" fn smtp_last_enhanced_code() -> *const c_char {
     last_ptr(|last| ptr_of(&last.enhanced))
 }
 
+/// Returns the text of the server reply that goes with
+/// `smtp_last_message()`, without the reply code and the enhanced status
+/// code (the lines of a multi-line reply joined with a space), e.g.
+/// "Error: authentication failed: authentication failure" after a 535;
+/// "" when no server reply was involved. For bindings that report the
+/// code, the enhanced code and the server's words separately.
+///
+/// Ownership and lifetime: as for `smtp_last_message()`. Never returns NULL.
+/// Thread-safety: per thread.
+#[no_mangle]
+pub extern "C" fn smtp_last_reply_text() -> *const c_char {
+    last_ptr(|last| ptr_of(&last.reply_text))
+}
+
 fn last_ptr(f: impl Fn(&Last) -> *const c_char) -> *const c_char {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         LAST.try_with(|last| last.try_borrow().map(|l| f(&l)).ok())
@@ -154,4 +172,34 @@ fn last_ptr(f: impl Fn(&Last) -> *const c_char) -> *const c_char {
     .ok()
     .flatten()
     .unwrap_or(c"".as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_of(ptr: *const c_char) -> String {
+        // SAFETY: the accessors never return NULL; the string stays valid
+        // until the next store on this thread.
+        unsafe { CStr::from_ptr(ptr) }.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn reply_text_follows_the_last_reply() {
+        let reply = smtp_core::reply::parse_reply(
+            b"535-5.7.8 Error:\r\n535 5.7.8 authentication failed\r\n",
+        )
+        .unwrap();
+        set_reply(&reply);
+        assert_eq!(smtp_last_reply_code(), 535);
+        assert_eq!(
+            text_of(smtp_last_reply_text()),
+            "Error: authentication failed"
+        );
+        set_message("no reply here");
+        assert_eq!(text_of(smtp_last_reply_text()), "");
+        clear();
+        assert_eq!(text_of(smtp_last_reply_text()), "");
+        assert_eq!(text_of(smtp_last_message()), "");
+    }
 }

@@ -59,7 +59,9 @@ mod types;
 use std::ffi::c_char;
 
 pub use client::*;
-pub use last::{smtp_last_enhanced_code, smtp_last_message, smtp_last_reply_code};
+pub use last::{
+    smtp_last_enhanced_code, smtp_last_message, smtp_last_reply_code, smtp_last_reply_text,
+};
 pub use message::*;
 pub use result::{smtp_result, smtp_result_str};
 pub use send::smtp_send;

@@ -1,0 +1,532 @@
+<?php
+
+/**
+ * sendmail.class.php: a drop-in replacement for the `send_mail` class of
+ * limodou's sendmail.class.php3 (2000), sending through libsmtp.
+ *
+ * Old code changes its include line and nothing else:
+ *
+ *     include("/path/to/bindings/php/legacy/sendmail.class.php");
+ *     $sendmail = new send_mail("smtp.example.org", true, "username", "password", "hello", true);
+ *     $sendmail->send("to@example.net", "from@example.org", "test", "This is a test!");
+ *
+ * and gains TLS (STARTTLS or implicit TLS, certificates checked) and every
+ * AUTH mechanism (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN; the
+ * strongest both sides support), with the same constructor, the same
+ * send() returning true or false, and the same public properties
+ * ($lastmessage, $lastact, $smtp, $port, $welcome, $debug, $auth, $user).
+ *
+ * Defaults (the original spoke plain SMTP to port 25):
+ *
+ * - $smtp is "host" or "host:port" ("[::1]:25" for IPv6); the port is
+ *   otherwise $port, 25 as before. Port 465 means implicit TLS.
+ * - TLS: to a server on this machine (127.0.0.0/8, ::1, localhost) none,
+ *   as the traffic never leaves the machine, unless a CA file is given
+ *   (then STARTTLS, required). To another machine: STARTTLS required when
+ *   authenticating (the password never travels in clear), STARTTLS when
+ *   offered otherwise. Set $security ("starttls", "implicit",
+ *   "opportunistic", "none") to choose yourself.
+ * - A private CA: the 7th constructor argument, the $ca_file property,
+ *   or the SMTP_CA_FILE environment variable.
+ * - Timeouts: $timeout seconds (default: ini default_socket_timeout, as
+ *   fsockopen() used) for the connection and each reply.
+ * - Several recipients may be given, "a@x, B <b@y>" or an array; if the
+ *   server refuses any, nothing is sent and send() returns false.
+ * - A message that starts with header lines (Content-Type:, Cc:, X-...:)
+ *   and an empty line is sent with those headers, as the original did;
+ *   To, From and Subject are added unless present, Date and Message-ID
+ *   too, Bcc recipients get it without a Bcc header. Text that is not
+ *   UTF-8 (GB2312, Latin-1...) goes out byte for byte, as before; UTF-8
+ *   text gets proper MIME headers.
+ *
+ * After send(): $lastmessage is the server's reply to the message
+ * ("250 2.0.0 Ok: queued as ...") or, after a failure, the server's reply
+ * that refused it, or what went wrong when there was no reply;
+ * $lasterror is the full explanation; $lastact the last command sent.
+ * With $debug every line in and out is echoed (HTML in a web server,
+ * plain text in the CLI), credentials replaced by "[credentials hidden]".
+ * send() never throws and never dies.
+ *
+ * The password is kept out of var_dump(), print_r() and stack traces.
+ */
+
+require_once dirname(__DIR__) . '/autoload.php';
+
+/**
+ * The legacy mail class: construct with the server and credentials, call
+ * send($to, $from, $subject, $message), get true or false.
+ */
+#[\AllowDynamicProperties]
+class send_mail
+{
+    /** @var string the last server reply, or what went wrong */
+    public $lastmessage = '';
+
+    /** @var string the last command sent ("connect" before the connection is up) */
+    public $lastact = '';
+
+    /** @var string the full explanation of the last failure, "" after a success */
+    public $lasterror = '';
+
+    /** @var string the name sent with EHLO ("" for this machine's name) */
+    public $welcome;
+
+    /** @var bool echo the session */
+    public $debug;
+
+    /** @var string the server, "host" or "host:port" */
+    public $smtp;
+
+    /** @var int|string the port when $smtp has none */
+    public $port = 25;
+
+    /** @var bool authenticate with $user and the password */
+    public $auth;
+
+    /** @var string the user name */
+    public $user;
+
+    /** @var ?string PEM file of a private CA to trust (null: SMTP_CA_FILE, if set) */
+    public $ca_file;
+
+    /** @var ?string "starttls", "implicit", "opportunistic" or "none"; null chooses (see the file comment) */
+    public $security = null;
+
+    /** @var int|float|null seconds to wait for the connection and each reply (null: default_socket_timeout) */
+    public $timeout = null;
+
+    /** @var null kept for old code that tests it; there is no socket of our own */
+    public $fp = null;
+
+    /** @var string the password, never shown */
+    private $password = '';
+
+    /** Header fields that mark a message starting with its own header lines. */
+    private const HEADER_START = '/^(content-[a-z-]+|mime-version|cc|bcc|reply-to|x-[a-z0-9-]+|date|message-id'
+        . '|sender|importance|priority|organization|disposition-notification-to|return-receipt-to|in-reply-to'
+        . '|references|errors-to|from|to|subject|list-[a-z-]+|precedence|auto-submitted|keywords|comments)'
+        . '[ \t]*:/i';
+
+    /**
+     * The original constructor, plus an optional CA file.
+     *
+     * @param string $smtp the server: "host" or "host:port"
+     * @param bool $auth whether to authenticate
+     * @param string $authuser user name
+     * @param string $authpasswd password
+     * @param string $welcome the EHLO name ("" for this machine's name)
+     * @param bool $debug echo the session
+     * @param ?string $ca_file PEM file of a private CA (also: SMTP_CA_FILE)
+     */
+    public function __construct(
+        $smtp = '',
+        $auth = false,
+        $authuser = '',
+        #[\SensitiveParameter] $authpasswd = '',
+        $welcome = '',
+        $debug = false,
+        $ca_file = null
+    ) {
+        $this->smtp = $smtp;
+        $this->auth = $auth;
+        $this->user = $authuser;
+        $this->password = $authpasswd;
+        $this->welcome = $welcome;
+        $this->debug = $debug;
+        $this->ca_file = $ca_file;
+    }
+
+    /**
+     * Sends one message. Returns true once the server accepted it, false
+     * otherwise (see $lastmessage and $lasterror); never throws.
+     *
+     * @param string|array $to recipient(s)
+     * @param string $from the sender, "user@domain" or "Name <user@domain>"
+     * @param string $subject the subject
+     * @param string $message the body, optionally preceded by header lines and an empty line
+     * @return bool
+     */
+    public function send($to, $from, $subject, $message)
+    {
+        $this->lastmessage = '';
+        $this->lasterror = '';
+        $this->lastact = 'connect';
+        $mailer = null;
+        try {
+            $to = $this->stringArgument($to, 'to', true);
+            $from = $this->stringArgument($from, 'from');
+            $subject = $this->stringArgument($subject, 'subject');
+            $message = $this->stringArgument($message, 'message');
+            [$host, $port] = $this->server();
+            $this->show_debug('Connect to SMTP server : ' . $host . ':' . $port, 'out');
+            $mailer = $this->mailer($host, $port);
+            $mailer->connect();
+            $result = $this->deliver($mailer, $to, $from, $subject, $message);
+            $this->lastmessage = $result->reply();
+            try {
+                $mailer->quit();
+            } catch (\Smtp\Exception\SmtpException $e) {
+                // The message was accepted; a failed QUIT changes nothing.
+            }
+            return true;
+        } catch (\Smtp\Exception\SmtpException $e) {
+            $this->lasterror = $e->getMessage();
+            $this->lastmessage = $e->getServerReply() !== '' ? $e->getServerReply() : $e->getMessage();
+            $this->show_debug('Failed: ' . $e->getMessage(), 'in');
+            return false;
+        } catch (\Throwable $e) {
+            // Old code expects true or false, whatever happens.
+            $this->lasterror = get_class($e) . ': ' . $e->getMessage();
+            $this->lastmessage = $this->lasterror;
+            $this->show_debug('Failed: ' . $this->lasterror, 'in');
+            return false;
+        } finally {
+            if ($mailer !== null) {
+                $mailer->close();
+            }
+        }
+    }
+
+    /**
+     * Echoes one line of the session when $debug is on, as the original
+     * did: ">> " for what was sent, "<< " for what was received, "-- " for
+     * notes. HTML-escaped in a web server, plain in the CLI.
+     *
+     * @param string $message the line
+     * @param string $inout "in", "out" or "info"
+     * @return void
+     */
+    public function show_debug($message, $inout)
+    {
+        if (!$this->debug) {
+            return;
+        }
+        $prefix = $inout === 'in' ? '<< ' : ($inout === 'out' ? '>> ' : '-- ');
+        $line = rtrim(is_scalar($message) ? (string) $message : '', "\r\n");
+        if (PHP_SAPI === 'cli') {
+            echo $prefix, $line, "\n";
+        } else {
+            echo '<font color=#999999>', htmlspecialchars($prefix, ENT_QUOTES | ENT_SUBSTITUTE), '</font>',
+                nl2br(htmlspecialchars($line, ENT_QUOTES | ENT_SUBSTITUTE)), "<br>\n";
+        }
+    }
+
+    /**
+     * The original kept the password in $passwd; reading it gives "" so it
+     * cannot leak, setting it works.
+     *
+     * @param string $name
+     * @return mixed
+     */
+    public function __get($name)
+    {
+        return $name === 'passwd' ? '' : null;
+    }
+
+    /**
+     * Setting $passwd (as old code may do) sets the password.
+     *
+     * @param string $name
+     * @param mixed $value
+     * @return void
+     */
+    public function __set($name, #[\SensitiveParameter] $value)
+    {
+        if ($name === 'passwd') {
+            $this->password = $value;
+        } else {
+            $this->$name = $value;
+        }
+    }
+
+    /**
+     * isset($mail->passwd): whether a password is set.
+     *
+     * @param string $name
+     * @return bool
+     */
+    public function __isset($name)
+    {
+        return $name === 'passwd' && $this->password !== '' && $this->password !== null;
+    }
+
+    /**
+     * What var_dump() and print_r() show: everything but the password.
+     *
+     * @return array<string, mixed>
+     */
+    public function __debugInfo()
+    {
+        $info = get_object_vars($this);
+        unset($info['password']);
+        $info['passwd'] = ($this->password === '' || $this->password === null) ? '' : '[hidden]';
+        return $info;
+    }
+
+    /** Not serializable: it would write the password out. */
+    public function __serialize(): array
+    {
+        throw new \LogicException('send_mail cannot be serialized (it holds a password)');
+    }
+
+    /**
+     * A scalar (or Stringable) argument as a string; $to may also be an array.
+     *
+     * @throws \Smtp\Exception\InvalidInputException
+     */
+    private function stringArgument($value, string $name, bool $list = false): string
+    {
+        if ($value === null) {
+            return '';
+        }
+        if ($list && is_array($value)) {
+            $items = [];
+            foreach ($value as $item) {
+                $items[] = $this->stringArgument($item, $name);
+            }
+            return implode(', ', $items);
+        }
+        if (is_string($value)) {
+            return $value;
+        }
+        if (is_int($value) || is_float($value) || $value instanceof \Stringable) {
+            return (string) $value;
+        }
+        throw new \Smtp\Exception\InvalidInputException("$name must be a string, got "
+            . \Smtp\Internal\Arg::describe($value));
+    }
+
+    /**
+     * The host and port from $smtp ("host", "host:port", "[v6]:port") and $port.
+     *
+     * @return array{string, int}
+     * @throws \Smtp\Exception\InvalidInputException
+     */
+    private function server(): array
+    {
+        $server = trim($this->stringArgument($this->smtp, 'smtp'));
+        if ($server === '') {
+            throw new \Smtp\Exception\InvalidInputException('SMTP server cannot be empty');
+        }
+        $port = null;
+        if (preg_match('/^\[([^\]]+)\](?::(\d+))?$/', $server, $m) === 1) {
+            $host = $m[1];
+            $port = isset($m[2]) ? $m[2] : null;
+        } elseif (preg_match('/^([^:]+):(\d+)$/', $server, $m) === 1) {
+            [$host, $port] = [$m[1], $m[2]];
+        } else {
+            $host = $server;
+        }
+        $port = \Smtp\Internal\Arg::port($port ?? $this->port, 'port');
+        return [$host, $port === 0 ? 25 : $port];
+    }
+
+    /** True for an address or name that is this machine. */
+    private static function isLoopback(string $host): bool
+    {
+        $host = strtolower($host);
+        if ($host === 'localhost' || str_ends_with($host, '.localhost') || $host === '::1') {
+            return true;
+        }
+        return filter_var($host, FILTER_VALIDATE_IP, FILTER_FLAG_IPV4) !== false && str_starts_with($host, '127.');
+    }
+
+    /**
+     * A Mailer with this object's settings.
+     *
+     * @throws \Smtp\Exception\SmtpException
+     */
+    private function mailer(string $host, int $port): \Smtp\Mailer
+    {
+        $caFile = $this->ca_file;
+        if ($caFile === null || $caFile === '') {
+            $fromEnv = getenv('SMTP_CA_FILE');
+            $caFile = is_string($fromEnv) && $fromEnv !== '' ? $fromEnv : null;
+        }
+        $auth = (bool) $this->auth;
+        if ($this->security !== null && $this->security !== '') {
+            $security = \Smtp\Security::of($this->security);
+        } elseif ($port === 465) {
+            $security = \Smtp\Security::Implicit;
+        } elseif (self::isLoopback($host)) {
+            $security = $caFile !== null ? \Smtp\Security::StartTls : \Smtp\Security::None;
+        } else {
+            $security = $auth ? \Smtp\Security::StartTls : \Smtp\Security::StartTlsIfOffered;
+        }
+        $timeout = $this->timeout ?? (float) ini_get('default_socket_timeout');
+        if (!is_numeric($timeout) || $timeout <= 0) {
+            $timeout = 60;
+        }
+        $user = null;
+        $password = null;
+        if ($auth) {
+            $user = $this->stringArgument($this->user, 'user');
+            if ($user === '') {
+                throw new \Smtp\Exception\InvalidInputException('authentication is on but the user name is empty');
+            }
+            $password = $this->stringArgument($this->password, 'password');
+        }
+        $welcome = $this->stringArgument($this->welcome, 'welcome');
+        return new \Smtp\Mailer(
+            host: $host,
+            port: $port,
+            security: $security,
+            user: $user,
+            password: $password,
+            caFile: $caFile,
+            timeout: $timeout,
+            connectTimeout: $timeout,
+            clientName: $welcome === '' ? null : $welcome,
+            recipientPolicy: \Smtp\RecipientPolicy::AllOrNothing,
+            transcript: function (\Smtp\TranscriptDirection $direction, string $line): void {
+                if ($direction === \Smtp\TranscriptDirection::Sent) {
+                    // "[message chunk, N octets]" is a note, not a command.
+                    if ($line === '' || $line[0] !== '[') {
+                        $this->lastact = $line;
+                    }
+                    $this->show_debug($line, 'out');
+                } elseif ($direction === \Smtp\TranscriptDirection::Received) {
+                    $this->show_debug($line, 'in');
+                } else {
+                    $this->show_debug($line, 'info');
+                }
+            },
+        );
+    }
+
+    /**
+     * Sends the message: composed by the library when it is plain UTF-8
+     * text, otherwise formatted here the way the original did.
+     *
+     * @throws \Smtp\Exception\SmtpException
+     */
+    private function deliver(\Smtp\Mailer $mailer, string $to, string $from, string $subject, string $message): \Smtp\SendResult
+    {
+        // The original ended the data itself with "\n.\n"; code that
+        // added it already must not get a stray "." line.
+        $message = preg_replace('/\r?\n\.\r?\n$/D', "\n", $message) ?? $message;
+        [$fields, $body] = self::splitHeaderBlock($message);
+        $utf8 = preg_match('//u', $subject . $message) === 1;
+        if ($fields === null && $utf8) {
+            $composed = new \Smtp\Message(library: $mailer->library());
+            $composed->from($from)->to($to)->text($body);
+            if ($subject !== '') {
+                $composed->subject($subject);
+            }
+            return $mailer->send($composed);
+        }
+        return $this->deliverRaw($mailer, $to, $from, $subject, $fields ?? [], $body);
+    }
+
+    /**
+     * The header block at the start of a message, if it starts with a
+     * known header field and ends with an empty line: [fields, body], each
+     * field one string (continuation lines joined with CRLF). [null, the
+     * message] otherwise.
+     *
+     * @return array{?list<string>, string}
+     */
+    private static function splitHeaderBlock(string $message): array
+    {
+        if (preg_match(self::HEADER_START, $message) !== 1) {
+            return [null, $message];
+        }
+        $parts = preg_split('/\r?\n\r?\n/', $message, 2);
+        if ($parts === false || count($parts) !== 2) {
+            return [null, $message];
+        }
+        $fields = [];
+        foreach (preg_split('/\r?\n/', $parts[0]) ?: [] as $line) {
+            if ($line !== '' && ($line[0] === ' ' || $line[0] === "\t") && $fields !== []) {
+                $fields[count($fields) - 1] .= "\r\n" . $line;
+            } elseif (preg_match('/^[!-9;-~]+[ \t]*:/', $line) === 1) {
+                $fields[] = $line;
+            } else {
+                return [null, $message];
+            }
+        }
+        return [$fields, $parts[1]];
+    }
+
+    /**
+     * Sends the message as formatted bytes: the caller's header fields plus
+     * To, From, Subject, Date and Message-ID where missing, then the body
+     * unchanged. Bcc fields become envelope recipients only.
+     *
+     * @param list<string> $fields
+     * @throws \Smtp\Exception\SmtpException
+     */
+    private function deliverRaw(\Smtp\Mailer $mailer, string $to, string $from, string $subject, array $fields, string $body): \Smtp\SendResult
+    {
+        foreach (['to' => $to, 'from' => $from, 'subject' => $subject] as $name => $value) {
+            if (strpbrk($value, "\r\n\0") !== false) {
+                throw new \Smtp\Exception\InvalidInputException("$name contains CR, LF or NUL (a header value is one line)");
+            }
+        }
+        $present = [];
+        $envelopeTo = [$to];
+        $kept = [];
+        foreach ($fields as $field) {
+            $name = strtolower(rtrim(strstr($field, ':', true)));
+            $present[$name] = true;
+            $value = trim(preg_replace('/\r\n[ \t]+/', ' ', substr($field, strpos($field, ':') + 1)));
+            if ($name === 'cc' || $name === 'bcc') {
+                if ($value !== '') {
+                    $envelopeTo[] = $value;
+                }
+                if ($name === 'bcc') {
+                    continue;
+                }
+            }
+            $kept[] = $field;
+        }
+        $head = [];
+        if (!isset($present['to'])) {
+            $head[] = 'To: ' . $to;
+        }
+        if (!isset($present['from'])) {
+            $head[] = 'From: ' . $from;
+        }
+        if ($subject !== '' && !isset($present['subject'])) {
+            $head[] = 'Subject: ' . self::encodeHeaderText($subject);
+        }
+        if (!isset($present['date'])) {
+            $head[] = 'Date: ' . date(DATE_RFC2822);
+        }
+        if (!isset($present['message-id'])) {
+            $domain = preg_match('/@([A-Za-z0-9.-]+)>?\s*$/', $from, $m) === 1 ? $m[1] : 'localhost';
+            $head[] = 'Message-ID: <' . bin2hex(random_bytes(12)) . '@' . $domain . '>';
+        }
+        if (isset($present['content-type']) && !isset($present['mime-version'])) {
+            $head[] = 'MIME-Version: 1.0';
+        }
+        $data = implode("\r\n", array_merge($head, $kept)) . "\r\n\r\n" . $body;
+        return $mailer->sendRaw($data, $from, implode(', ', $envelopeTo));
+    }
+
+    /**
+     * A header value: ASCII as it is; UTF-8 as RFC 2047 encoded words;
+     * anything else byte for byte, as the original sent it.
+     */
+    private static function encodeHeaderText(string $text): string
+    {
+        if (preg_match('/^[\x20-\x7e]*$/', $text) === 1 || preg_match('//u', $text) !== 1) {
+            return $text;
+        }
+        // Encoded words of at most 75 characters: 45 bytes of UTF-8 give
+        // 60 base64 characters plus the 12 of "=?UTF-8?B?" and "?=".
+        $words = [];
+        $chunk = '';
+        foreach (preg_split('//u', $text, -1, PREG_SPLIT_NO_EMPTY) ?: [] as $char) {
+            if (strlen($chunk) + strlen($char) > 45) {
+                $words[] = '=?UTF-8?B?' . base64_encode($chunk) . '?=';
+                $chunk = '';
+            }
+            $chunk .= $char;
+        }
+        if ($chunk !== '') {
+            $words[] = '=?UTF-8?B?' . base64_encode($chunk) . '?=';
+        }
+        return implode("\r\n ", $words);
+    }
+}

@@ -1,0 +1,511 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Smtp;
+
+use FFI;
+use FFI\CData;
+use Smtp\Exception\InvalidInputException;
+use Smtp\Exception\LibraryException;
+use Smtp\Exception\SmtpException;
+use Smtp\Ffi\Library;
+use Smtp\Internal\Arg;
+use Smtp\Internal\TranscriptRouter;
+
+/**
+ * A connection to an SMTP server (a libsmtp `smtp_client`): settings,
+ * then any number of messages over one session.
+ *
+ * ```php
+ * $mailer = new Mailer(host: 'mail.example.org', port: 587, user: 'me', password: $secret);
+ * $result = $mailer->send(new Message(from: 'me@example.org', to: 'you@example.net',
+ *                                     subject: 'Hi', text: "Hello.\n"));
+ * $mailer->quit();
+ * ```
+ *
+ * or `Mailer::fromUrl('smtps://me:secret@mail.example.org')`.
+ *
+ * Defaults are safe: with credentials TLS is required (STARTTLS, or
+ * implicit TLS on port 465), certificates are checked, and a password
+ * never goes unencrypted to another machine. send() connects on first use
+ * and again after the server ended the session. Failures throw a subclass
+ * of Exception\SmtpException. The native handle is freed when the object
+ * goes away (after a QUIT that does not wait for the reply).
+ *
+ * Not for two threads at once (PHP's ZTS builds); separate Mailers are
+ * independent.
+ */
+final class Mailer
+{
+    /** The option names fromUrl() accepts besides the URL. */
+    private const URL_OPTIONS = [
+        'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
+        'clientName', 'mechanism', 'recipientPolicy', 'transcript', 'insecurePlaintextAuth',
+        'dangerousAcceptInvalidCerts', 'library',
+    ];
+
+    private Library $library;
+
+    private ?CData $handle = null;
+
+    /** This client's transcript id (0: none) and the C int it is passed through. */
+    private int $transcriptId = 0;
+
+    private ?CData $transcriptCell = null;
+
+    /**
+     * Creates a client (not connected yet: send() or connect() connects).
+     *
+     * Give either $url or $host (default "localhost").
+     *
+     * @param mixed $host host name or address ("mail.example.org", "192.0.2.1", "::1"); "host:port" works too
+     * @param mixed $port 0/null: the default for the security mode (465 implicit, else 587)
+     * @param mixed $security a Security case or its name ("starttls", "implicit", "opportunistic", "none")
+     * @param mixed $user user name for authentication (with $password or $token)
+     * @param mixed $password password; the strongest mechanism both sides support is used
+     * @param mixed $token OAuth 2.0 bearer token (XOAUTH2 / OAUTHBEARER) instead of a password
+     * @param mixed $caFile PEM file (or list of files) of CAs to trust besides the system's
+     * @param mixed $timeout seconds to wait for each server reply (default: RFC 5321's minutes)
+     * @param mixed $connectTimeout seconds to open the TCP connection (default 30)
+     * @param mixed $totalTimeout limit in seconds on each whole call (connect, send)
+     * @param mixed $clientName the name sent with EHLO (default: this machine's name)
+     * @param mixed $mechanism force one SASL mechanism ("PLAIN", "SCRAM-SHA-256"...)
+     * @param mixed $recipientPolicy a RecipientPolicy (default: deliver to the accepted ones)
+     * @param mixed $transcript callable(TranscriptDirection $direction, string $line): every line in
+     *              and out, credentials replaced by "[credentials hidden]"
+     * @param mixed $insecurePlaintextAuth INSECURE: allow credentials without TLS to any server
+     * @param mixed $dangerousAcceptInvalidCerts DANGEROUS: accept any certificate (tests only)
+     * @param mixed $url smtp://[user[:password]@]host[:port][?options] or smtps://...
+     *              (options: security, auth, client_name, ca_file, timeout, token=1)
+     * @param ?Library $library the libsmtp to use (default Library::get())
+     * @throws InvalidInputException|LibraryException
+     */
+    public function __construct(
+        mixed $host = null,
+        mixed $port = null,
+        mixed $security = null,
+        mixed $user = null,
+        #[\SensitiveParameter] mixed $password = null,
+        #[\SensitiveParameter] mixed $token = null,
+        mixed $caFile = null,
+        mixed $timeout = null,
+        mixed $connectTimeout = null,
+        mixed $totalTimeout = null,
+        mixed $clientName = null,
+        mixed $mechanism = null,
+        mixed $recipientPolicy = null,
+        mixed $transcript = null,
+        mixed $insecurePlaintextAuth = false,
+        mixed $dangerousAcceptInvalidCerts = false,
+        #[\SensitiveParameter] mixed $url = null,
+        ?Library $library = null,
+    ) {
+        $this->library = $library ?? Library::get();
+        $ffi = $this->library->ffi();
+        $out = $ffi->new('smtp_client*');
+        if ($url !== null) {
+            if ($host !== null || $port !== null) {
+                throw new InvalidInputException('give either a URL or host/port, not both (the port goes in the URL)');
+            }
+            $url = Arg::text($url, 'url');
+            $this->library->check($ffi->smtp_client_new_url($url, FFI::addr($out)));
+        } else {
+            $host = Arg::text($host ?? 'localhost', 'host');
+            if (trim($host) === '') {
+                throw new InvalidInputException('host is empty');
+            }
+            // A DNS name has at most 253 characters; "[v6]:port" adds little.
+            if (strlen($host) > 300) {
+                throw new InvalidInputException('host is too long (' . strlen($host) . ' bytes)');
+            }
+            $port = Arg::port($port);
+            $this->library->check($ffi->smtp_client_new($host, $port, FFI::addr($out)));
+        }
+        $this->handle = $out;
+        try {
+            $this->configure(
+                $security,
+                $user,
+                $password,
+                $token,
+                $caFile,
+                $timeout,
+                $connectTimeout,
+                $totalTimeout,
+                $clientName,
+                $mechanism,
+                $recipientPolicy,
+                $transcript,
+                $insecurePlaintextAuth,
+                $dangerousAcceptInvalidCerts,
+            );
+        } catch (\Throwable $e) {
+            // A constructor that throws gets no __destruct: free here.
+            $this->close();
+            throw $e;
+        }
+    }
+
+    /**
+     * Creates a client from a URL, with any constructor option by name:
+     * `Mailer::fromUrl('smtp://me%40example.org:secret@mail.example.org:587', timeout: 20)`.
+     * Options given here override what the URL says.
+     *
+     * @throws InvalidInputException|LibraryException
+     */
+    public static function fromUrl(#[\SensitiveParameter] mixed $url, mixed ...$options): self
+    {
+        foreach (array_keys($options) as $name) {
+            if (!is_string($name) || !in_array($name, self::URL_OPTIONS, true)) {
+                throw new InvalidInputException('fromUrl(): unknown option ' . (is_string($name) ? $name : '#' . $name)
+                    . '; options are ' . implode(', ', self::URL_OPTIONS));
+            }
+        }
+        if ($url === null) {
+            throw new InvalidInputException('url must be a string, got null');
+        }
+        return new self(...['url' => $url] + $options);
+    }
+
+    /** @throws SmtpException */
+    private function configure(
+        mixed $security,
+        mixed $user,
+        #[\SensitiveParameter] mixed $password,
+        #[\SensitiveParameter] mixed $token,
+        mixed $caFile,
+        mixed $timeout,
+        mixed $connectTimeout,
+        mixed $totalTimeout,
+        mixed $clientName,
+        mixed $mechanism,
+        mixed $recipientPolicy,
+        mixed $transcript,
+        mixed $insecurePlaintextAuth,
+        mixed $dangerousAcceptInvalidCerts,
+    ): void {
+        $ffi = $this->library->ffi();
+        $handle = $this->handle;
+        if ($security !== null) {
+            $this->library->check($ffi->smtp_client_set_security($handle, Security::of($security)->value));
+        }
+        if ($token !== null) {
+            if ($password !== null) {
+                throw new InvalidInputException('give a password or a token, not both');
+            }
+            $user = Arg::text($user ?? '', 'user');
+            if ($user === '') {
+                throw new InvalidInputException('a token needs a user name');
+            }
+            $this->library->check($ffi->smtp_client_set_bearer_token($handle, $user, Arg::secret($token, 'token')));
+        } elseif ($user !== null) {
+            $user = Arg::text($user, 'user');
+            if ($user !== '' && $password === null) {
+                throw new InvalidInputException('a user name needs a password (or a token)');
+            }
+            $secret = $password === null ? null : Arg::secret($password, 'password');
+            $this->library->check($ffi->smtp_client_set_credentials($handle, $user, $secret));
+        } elseif ($password !== null) {
+            throw new InvalidInputException('a password needs a user name');
+        }
+        foreach (Arg::paths($caFile, 'caFile') as $path) {
+            $this->library->check($ffi->smtp_client_add_ca_file($handle, $path));
+        }
+        if ($timeout !== null || $connectTimeout !== null || $totalTimeout !== null) {
+            $this->library->check($ffi->smtp_client_set_timeouts(
+                $handle,
+                Arg::milliseconds($connectTimeout, 'connectTimeout'),
+                Arg::milliseconds($timeout, 'timeout'),
+                Arg::milliseconds($totalTimeout, 'totalTimeout'),
+            ));
+        }
+        if ($clientName !== null) {
+            $this->library->check($ffi->smtp_client_set_client_name($handle, Arg::text($clientName, 'clientName')));
+        }
+        if ($mechanism !== null) {
+            $this->library->check($ffi->smtp_client_set_mechanism($handle, Arg::text($mechanism, 'mechanism')));
+        }
+        if ($recipientPolicy !== null) {
+            $policy = $recipientPolicy instanceof RecipientPolicy
+                ? $recipientPolicy
+                : (is_int($recipientPolicy) ? RecipientPolicy::tryFrom($recipientPolicy) : null);
+            if ($policy === null) {
+                throw new InvalidInputException('recipientPolicy must be a Smtp\RecipientPolicy case, got '
+                    . Arg::describe($recipientPolicy));
+            }
+            $this->library->check($ffi->smtp_client_set_recipient_policy($handle, $policy->value));
+        }
+        if (Arg::flag($insecurePlaintextAuth, 'insecurePlaintextAuth')) {
+            $this->library->check($ffi->smtp_client_set_insecure_plaintext_auth($handle, true));
+        }
+        if (Arg::flag($dangerousAcceptInvalidCerts, 'dangerousAcceptInvalidCerts')) {
+            $this->library->check($ffi->smtp_client_set_dangerous_accept_invalid_certs($handle, true));
+        }
+        if ($transcript !== null) {
+            if (!is_callable($transcript)) {
+                throw new InvalidInputException('transcript must be callable, got ' . Arg::describe($transcript));
+            }
+            $this->transcriptId = TranscriptRouter::register($transcript);
+            $cell = $ffi->new('int32_t');
+            $cell->cdata = $this->transcriptId;
+            $this->transcriptCell = $cell;
+            $this->library->check($ffi->smtp_client_set_transcript(
+                $handle,
+                $this->library->transcriptCallback(),
+                $ffi->cast('void*', FFI::addr($cell)),
+            ));
+        }
+    }
+
+    /**
+     * Connects (greeting, EHLO, TLS as configured, authentication) and
+     * returns what the server told about itself. A session already open
+     * is closed first.
+     *
+     * @throws SmtpException
+     */
+    public function connect(): ServerInfo
+    {
+        $handle = $this->handle();
+        $result = $this->library->ffi()->smtp_client_connect($handle);
+        $this->finish($result);
+        return $this->serverInfo();
+    }
+
+    /**
+     * Sends a composed message over the open session (connecting first if
+     * there is none), the envelope taken from the message.
+     *
+     * With the default recipient policy the message goes to the accepted
+     * recipients and SendResult::refused() lists the others; when every
+     * recipient is refused (or any, with RecipientPolicy::AllOrNothing) a
+     * RecipientsRefusedException is thrown and nothing is sent.
+     *
+     * @throws SmtpException
+     */
+    public function send(mixed $message): SendResult
+    {
+        if (!$message instanceof Message) {
+            throw new InvalidInputException('send() takes a Smtp\Message, got ' . Arg::describe($message)
+                . ' (sendRaw() sends a formatted message)');
+        }
+        $native = $message->nativeHandle($this->library);
+        $this->ensureConnected();
+        $handle = $this->handle();
+        $result = $this->library->ffi()->smtp_client_send_message($handle, $native);
+        return $this->sendResult($result);
+    }
+
+    /**
+     * Sends a message the caller formatted completely (headers, empty
+     * line, body; LF or CRLF line endings). With $from and $to the
+     * envelope is exactly that and the bytes go out unchanged; with
+     * neither, the envelope comes from the headers (Sender or From; To, Cc,
+     * Bcc) and Bcc lines are removed.
+     *
+     * @param mixed $data the message
+     * @param mixed $from the envelope sender, "" for the null sender
+     * @param mixed $to the envelope recipients: "a@x, b@y" or a list
+     * @throws SmtpException
+     */
+    public function sendRaw(mixed $data, mixed $from = null, mixed $to = null): SendResult
+    {
+        $data = Arg::bytes($data, 'data');
+        if (($from === null) !== ($to === null)) {
+            throw new InvalidInputException('sendRaw(): give both $from and $to, or neither');
+        }
+        $fromText = $from === null ? null : Arg::text($from, 'from');
+        $toList = $to === null ? null : Arg::addressList($to, 'to');
+        $this->ensureConnected();
+        $handle = $this->handle();
+        $result = $this->library->ffi()->smtp_client_send_raw($handle, $fromText, $toList, $data, strlen($data));
+        return $this->sendResult($result);
+    }
+
+    /**
+     * Sends NOOP: checks that the server is still there.
+     *
+     * @throws SmtpException
+     */
+    public function noop(): void
+    {
+        $this->finish($this->library->ffi()->smtp_client_noop($this->handle()));
+    }
+
+    /**
+     * Sends RSET (sends never leave a transaction open; this is for callers
+     * that want to be sure).
+     *
+     * @throws SmtpException
+     */
+    public function reset(): void
+    {
+        $this->finish($this->library->ffi()->smtp_client_reset($this->handle()));
+    }
+
+    /**
+     * Says QUIT and closes the connection, if one is open. The settings
+     * stay: send() or connect() connects again.
+     *
+     * @throws SmtpException
+     */
+    public function quit(): void
+    {
+        if ($this->handle !== null && $this->library->ffi()->smtp_client_is_connected($this->handle)) {
+            $this->finish($this->library->ffi()->smtp_client_quit($this->handle));
+        }
+    }
+
+    /** True while a session is open and usable. */
+    public function isConnected(): bool
+    {
+        return $this->handle !== null && (bool) $this->library->ffi()->smtp_client_is_connected($this->handle);
+    }
+
+    /**
+     * What the server announced on the last connect (greeting, extensions,
+     * mechanisms, TLS).
+     *
+     * @throws SmtpException when the client never connected
+     */
+    public function serverInfo(): ServerInfo
+    {
+        $ffi = $this->library->ffi();
+        $handle = $this->handle();
+        $greeting = $ffi->smtp_client_greeting($handle);
+        if ($greeting === null) {
+            throw new Exception\ConnectionException('not connected yet: no server information', 14);
+        }
+        $capabilities = (string) $ffi->smtp_client_capabilities($handle);
+        $mechanisms = (string) $ffi->smtp_client_auth_mechanisms($handle);
+        $length = $ffi->new('size_t');
+        $der = $ffi->smtp_client_peer_certificate($handle, FFI::addr($length));
+        $certificate = ($der === null || FFI::isNull($der)) ? null : FFI::string($der, (int) $length->cdata);
+        return new ServerInfo(
+            (string) $greeting,
+            $capabilities === '' ? [] : explode("\n", $capabilities),
+            $mechanisms === '' ? [] : explode(' ', $mechanisms),
+            $ffi->smtp_client_authenticated_with($handle),
+            $ffi->smtp_client_tls_version($handle),
+            $ffi->smtp_client_tls_cipher($handle),
+            $certificate,
+        );
+    }
+
+    /** The libsmtp this client uses. */
+    public function library(): Library
+    {
+        return $this->library;
+    }
+
+    /**
+     * Frees the native client now (QUIT without waiting for the reply if a
+     * session is open). Later calls throw; destruction calls this.
+     */
+    public function close(): void
+    {
+        if ($this->handle !== null) {
+            $handle = $this->handle;
+            $this->handle = null;
+            $this->library->ffi()->smtp_client_free($handle);
+        }
+        if ($this->transcriptId !== 0) {
+            TranscriptRouter::unregister($this->transcriptId);
+            $this->transcriptId = 0;
+        }
+        $this->transcriptCell = null;
+    }
+
+    /** Frees the native client. */
+    public function __destruct()
+    {
+        $this->close();
+    }
+
+    /**
+     * A Mailer owns a native connection and cannot be copied.
+     *
+     * @throws LibraryException always
+     */
+    public function __clone()
+    {
+        // The copy must not free the original's handle when it goes away.
+        $this->handle = null;
+        $this->transcriptId = 0;
+        $this->transcriptCell = null;
+        throw new LibraryException('a Smtp\Mailer cannot be cloned (it owns a native connection)');
+    }
+
+    /**
+     * Not serializable (a native connection).
+     *
+     * @throws LibraryException always
+     */
+    public function __serialize(): array
+    {
+        throw new LibraryException('a Smtp\Mailer cannot be serialized');
+    }
+
+    /**
+     * Not serializable (a native connection).
+     *
+     * @param array<mixed> $data
+     * @throws LibraryException always
+     */
+    public function __unserialize(array $data): void
+    {
+        throw new LibraryException('a Smtp\Mailer cannot be unserialized');
+    }
+
+    /** Hides the native handle from var_dump(). */
+    public function __debugInfo(): array
+    {
+        return ['connected' => $this->isConnected(), 'library' => $this->library->origin()];
+    }
+
+    /** @throws SmtpException */
+    private function handle(): CData
+    {
+        return $this->handle ?? throw new Exception\ConnectionException('this Mailer was closed', 14);
+    }
+
+    /** @throws SmtpException */
+    private function ensureConnected(): void
+    {
+        if (!$this->library->ffi()->smtp_client_is_connected($this->handle())) {
+            $this->connect();
+        }
+    }
+
+    /**
+     * Turns a result into an exception if needed, also handing back an
+     * exception the transcript callable threw during the call.
+     *
+     * @throws \Throwable
+     */
+    private function finish(int $result): void
+    {
+        $callbackError = $this->transcriptId !== 0 ? TranscriptRouter::takeError($this->transcriptId) : null;
+        if ($result !== 0) {
+            throw $this->library->failure($result, $this->handle, $callbackError);
+        }
+        if ($callbackError !== null) {
+            throw $callbackError;
+        }
+    }
+
+    /** @throws SmtpException */
+    private function sendResult(int $result): SendResult
+    {
+        $ffi = $this->library->ffi();
+        if ($result === 0) {
+            // Read the thread's last reply before any other call replaces it.
+            $code = (int) $ffi->smtp_last_reply_code();
+            $enhanced = (string) $ffi->smtp_last_enhanced_code();
+            $text = (string) $ffi->smtp_last_reply_text();
+        }
+        $this->finish($result);
+        return new SendResult($code ?? 0, $enhanced ?? '', $text ?? '', $this->library->recipients($this->handle()));
+    }
+}
