@@ -18,6 +18,12 @@ use crate::reply::MAX_LINE_LEN;
 /// Read buffer size: a whole maximal line fits, with room to spare.
 const READ_BUF_LEN: usize = MAX_LINE_LEN + 4096;
 
+/// How much later than its step's limit a socket timeout may fire. The
+/// socket's timeout is reset only when it is longer than the time left by
+/// more than this (or much shorter): two `setsockopt` calls per step were
+/// a fifth of the client's CPU time per message on loopback.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+
 enum Stream {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
@@ -112,6 +118,8 @@ pub(crate) struct Connection {
     /// Limit for the current public call (the overall deadline).
     deadline: Option<Deadline>,
     tls_info: Option<TlsInfo>,
+    /// The read and write timeouts currently set on the socket.
+    armed: Option<Duration>,
 }
 
 /// Maps an I/O error during `phase` to our error type.
@@ -166,6 +174,7 @@ impl Connection {
                         peer: addr,
                         deadline,
                         tls_info: None,
+                        armed: None,
                     });
                 }
                 Err(e) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
@@ -208,19 +217,56 @@ impl Connection {
         self.deadline = deadline;
     }
 
-    /// Applies the smaller of `timeout` and the time left before the
-    /// deadline to the socket; Err(Timeout) if nothing is left. Returns
-    /// the duration a timeout during this step should report.
-    fn arm(&self, phase: Phase, timeout: Duration, until: Instant) -> Result<Duration, Error> {
+    /// Makes the socket's timeouts at most the smaller of `timeout` and
+    /// the time left before the deadline (give or take [`TIMEOUT_SLACK`]);
+    /// Err(Timeout) if nothing is left. Returns the duration a timeout
+    /// during this step should report.
+    ///
+    /// The timeout already set is kept when it is close enough, so it may
+    /// be shorter than the time left: callers treat a socket timeout as
+    /// final only when [`Connection::retry_after_timeout`] says so.
+    fn arm(&mut self, phase: Phase, timeout: Duration, until: Instant) -> Result<Duration, Error> {
         let (left, after) = time_left(timeout, until, self.deadline);
         if left.is_zero() {
             return Err(Error::Timeout { phase, after });
         }
-        let tcp = self.stream.tcp();
-        tcp.set_read_timeout(Some(left))
-            .and_then(|()| tcp.set_write_timeout(Some(left)))
-            .map_err(|e| io_error(phase, after, e))?;
+        let close_enough = matches!(self.armed,
+            Some(armed) if armed <= left + TIMEOUT_SLACK && armed >= left / 2);
+        if !close_enough {
+            self.armed = None;
+            let tcp = self.stream.tcp();
+            tcp.set_read_timeout(Some(left))
+                .and_then(|()| tcp.set_write_timeout(Some(left)))
+                .map_err(|e| io_error(phase, after, e))?;
+            self.armed = Some(left);
+        }
         Ok(after)
+    }
+
+    /// After a socket operation timed out: true (with the socket's
+    /// timeouts set to exactly the time left) when the step still has time,
+    /// because the timeout kept by [`Connection::arm`] was shorter.
+    fn retry_after_timeout(&mut self, err: &io::Error, timeout: Duration, until: Instant) -> bool {
+        if !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return false;
+        }
+        let (left, _) = time_left(timeout, until, self.deadline);
+        if left < TIMEOUT_SLACK {
+            return false;
+        }
+        self.armed = None;
+        let tcp = self.stream.tcp();
+        let armed = tcp
+            .set_read_timeout(Some(left))
+            .and_then(|()| tcp.set_write_timeout(Some(left)));
+        if armed.is_err() {
+            return false;
+        }
+        self.armed = Some(left);
+        true
     }
 
     /// Writes all of `bytes` within `timeout`.
@@ -232,10 +278,37 @@ impl Connection {
     ) -> Result<(), Error> {
         let until = Instant::now() + timeout;
         let after = self.arm(phase, timeout, until)?;
-        self.stream
-            .write_all(bytes)
-            .and_then(|()| self.stream.flush())
-            .map_err(|e| io_error(phase, after, e))
+        let mut written = 0;
+        // Each pass writes something or ends in an error; a timeout is
+        // retried only while the step has time left.
+        while written < bytes.len() {
+            match self.stream.write(&bytes[written..]) {
+                Ok(0) => return Err(io_error(phase, after, io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.retry_after_timeout(&e, timeout, until) => {}
+                Err(e) => return Err(io_error(phase, after, e)),
+            }
+        }
+        self.flush_within(phase, after, timeout, until)
+    }
+
+    /// Flushes the TLS layer's buffered records (nothing for plain TCP).
+    fn flush_within(
+        &mut self,
+        phase: Phase,
+        after: Duration,
+        timeout: Duration,
+        until: Instant,
+    ) -> Result<(), Error> {
+        loop {
+            match self.stream.flush() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.retry_after_timeout(&e, timeout, until) => {}
+                Err(e) => return Err(io_error(phase, after, e)),
+            }
+        }
     }
 
     /// A writer for the message body: each write is bounded by `timeout`
@@ -287,6 +360,7 @@ impl Connection {
                 match self.stream.read(&mut self.buf[self.end..]) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if self.retry_after_timeout(&e, timeout, until) => continue,
                     Err(e) => return Err(io_error(phase, after, e)),
                 }
             };
@@ -420,6 +494,8 @@ impl Connection {
             peer,
             deadline,
             tls_info: Some(info),
+            // The handshake set the socket's timeouts itself.
+            armed: None,
         })
     }
 
@@ -500,10 +576,24 @@ impl Write for BodyWriter<'_> {
         self.conn
             .arm(Phase::Body, self.timeout, until)
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data block timeout"))?;
-        self.conn.stream.write(buf)
+        loop {
+            match self.conn.stream.write(buf) {
+                Err(e) if self.conn.retry_after_timeout(&e, self.timeout, until) => {}
+                result => return result,
+            }
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.stream.flush()
+        let until = Instant::now() + self.timeout;
+        self.conn
+            .arm(Phase::Body, self.timeout, until)
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "data block timeout"))?;
+        loop {
+            match self.conn.stream.flush() {
+                Err(e) if self.conn.retry_after_timeout(&e, self.timeout, until) => {}
+                result => return result,
+            }
+        }
     }
 }

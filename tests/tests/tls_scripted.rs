@@ -1216,7 +1216,7 @@ fn opportunistic_tls_with_credentials_is_refused_at_connect() {
         Error::InvalidInput { field, reason } => {
             assert_eq!(*field, "security");
             assert!(
-                reason.contains("insecure_opportunistic_tls_with_credentials"),
+                reason.contains("insecure-opportunistic-TLS-with-credentials option"),
                 "{reason}"
             );
         }
