@@ -244,6 +244,20 @@ typedef struct smtp_message smtp_message;
  */
 typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
 
+/**
+ * A body source for `smtp_client_send_raw_callback()`: copies up to `len`
+ * bytes of the message into `buf` and returns how many it copied; 0 means
+ * the message is complete, and a negative value means it could not be
+ * read (the send then fails with `SMTP_ERR_BODY_READ` and the server
+ * never sees the message as complete).
+ *
+ * `userdata` is the pointer given to `smtp_client_send_raw_callback()`.
+ * Called synchronously, on the calling thread, only during that call. It
+ * must not unwind (C++ exception, longjmp) into libsmtp and must not call
+ * libsmtp functions on the same client.
+ */
+typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -583,6 +597,52 @@ smtp_result smtp_client_send_raw(smtp_client *client,
                                  const char *to_list,
                                  const uint8_t *data,
                                  size_t len);
+
+/**
+ * Sends the complete message in the file at `path` (a UTF-8 path), read
+ * block by block as it goes out: memory use does not grow with the
+ * message. Envelope and results as for `smtp_client_send_raw()`; with an
+ * explicit envelope the file's size is declared (as SIZE's estimate) to
+ * servers that offer SIZE. A file that cannot
+ * be opened gives `SMTP_ERR_INVALID_INPUT` before anything is sent; a
+ * read error later gives `SMTP_ERR_BODY_READ`.
+ *
+ * `client` and `path` must not be NULL.
+ */
+smtp_result smtp_client_send_raw_file(smtp_client *client,
+                                      const char *from,
+                                      const char *to_list,
+                                      const char *path);
+
+/**
+ * Sends a complete message produced by `read`, called repeatedly for the
+ * next bytes until it returns 0 (see `smtp_read_callback`): for bodies
+ * generated on the fly or too large to hold in memory. Envelope and
+ * results as for `smtp_client_send_raw()`.
+ *
+ * `client` and `read` must not be NULL; `userdata` is passed back
+ * unchanged and never dereferenced by the library.
+ */
+smtp_result smtp_client_send_raw_callback(smtp_client *client,
+                                          const char *from,
+                                          const char *to_list,
+                                          smtp_read_callback read,
+                                          void *userdata);
+
+/**
+ * Turns PIPELINING (RFC 2920) on or off: on by default, used when the
+ * server offers it (MAIL, every RCPT and DATA in one write). Off costs a
+ * round trip per command; for servers that mishandle it. Applies to the
+ * next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
+
+/**
+ * Turns CHUNKING (RFC 3030, BDAT) on or off: on by default, used when the
+ * server offers it (with PIPELINING, a whole message in one round trip).
+ * Off sends DATA. Applies to the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
 
 /**
  * Sends NOOP: checks that the server is still there. The reply is in

@@ -134,6 +134,18 @@ impl fmt::Debug for Config {
     }
 }
 
+/// What a URL's on/off options may say.
+const FLAG: &str = "pipelining and chunking must be 0, 1, true, false, yes, no, on or off";
+
+/// Parses an on/off URL option value.
+fn url_flag(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 impl Config {
     /// Settings for `host:port` with secure defaults: TLS chosen from the
     /// port and credentials (see [`Config::security`]), certificates
@@ -162,7 +174,8 @@ impl Config {
     /// `smtps://...`. User and password are percent-decoded. Options:
     /// `security=implicit|starttls|opportunistic|none`, `auth=MECHANISM`,
     /// `client_name=NAME`, `ca_file=PATH`, `timeout=SECONDS`,
-    /// `token=1` (the password is an OAuth bearer token).
+    /// `token=1` (the password is an OAuth bearer token),
+    /// `pipelining=0` and `chunking=0` (see [`Config::with_pipelining`]).
     ///
     /// Ports default to 465 for `smtps` and 587 for `smtp`.
     pub fn from_url(url: &str) -> Result<Config> {
@@ -241,6 +254,8 @@ impl Config {
                     config.timeouts = Timeouts::uniform(Duration::from_secs(secs));
                 }
                 "token" => token = matches!(value.as_ref(), "1" | "true" | "yes"),
+                "pipelining" => config.pipelining = url_flag(&value).ok_or_else(|| bad(FLAG))?,
+                "chunking" => config.chunking = url_flag(&value).ok_or_else(|| bad(FLAG))?,
                 _ => return Err(bad(&format!("unknown option {key:?}"))),
             }
         }
@@ -455,6 +470,15 @@ impl Config {
         if let Some(name) = &self.client_name {
             crate::command::validate_client_name(name)?;
         }
+        if let Some(name) = &self.tls_server_name {
+            // Checked before connecting, not only when TLS starts.
+            crate::tls::server_name(name).map_err(|_| {
+                Error::invalid(
+                    "TLS server name",
+                    "is not a valid DNS name or IP address for TLS",
+                )
+            })?;
+        }
         if let Some(credentials) = &self.credentials {
             credentials.validate().map_err(|e| match e {
                 crate::auth::SaslError::InvalidInput { field, reason } => {
@@ -525,6 +549,9 @@ mod tests {
         assert_eq!(c.security(), Security::None);
         assert_eq!(c.mechanism, Some(Mechanism::CramMd5));
         assert_eq!(c.timeouts().greeting, Duration::from_secs(5));
+        let c = Config::from_url("smtp://h?pipelining=off&chunking=0").unwrap();
+        assert!(!c.pipelining && !c.chunking);
+        assert!(Config::from_url("smtp://h?chunking=maybe").is_err());
         let c = Config::from_url("smtp://u:tok@h?token=1").unwrap();
         assert!(c.credentials().unwrap().is_bearer_token());
     }

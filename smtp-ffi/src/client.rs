@@ -20,7 +20,7 @@ use crate::last::{self, c_string};
 use crate::message::smtp_message;
 use crate::result::{smtp_result, Failure};
 use crate::settings::{timeouts_from_ms, CTranscript, Server, Settings};
-use crate::types::smtp_transcript_callback;
+use crate::types::{smtp_read_callback, smtp_transcript_callback};
 
 /// A connection handle. Opaque: create it with `smtp_client_new()` or
 /// `smtp_client_new_url()`, free it with `smtp_client_free()`.
@@ -605,30 +605,8 @@ pub unsafe extern "C" fn smtp_client_send_raw(
     with_client(client, |c| {
         // SAFETY: strings NULL or NUL-terminated; data NULL or `len`
         // readable bytes; all valid during the call.
-        let (from_arg, to_arg, data) = unsafe {
-            (
-                opt_str_arg(from, "from")?,
-                opt_str_arg(to_list, "to_list")?,
-                bytes_arg(data, len, "data")?,
-            )
-        };
-        let envelope = match (from_arg, to_arg) {
-            (None, None) => None,
-            (Some(from), Some(to)) => {
-                let from = if from.trim().is_empty() {
-                    String::new()
-                } else {
-                    wire(&Mailbox::parse(from)?.address)?
-                };
-                let to = Mailbox::parse_list(to)?
-                    .iter()
-                    .map(|m| wire(&m.address))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Some(Envelope::new(from, to)?)
-            }
-            (None, Some(_)) => return Err(Failure::Null("from")),
-            (Some(_), None) => return Err(Failure::Null("to_list")),
-        };
+        let (envelope, data) =
+            unsafe { (raw_envelope(from, to_list)?, bytes_arg(data, len, "data")?) };
         c.recipients.clear();
         let session = c.session()?;
         let outcome = match &envelope {
@@ -636,6 +614,155 @@ pub unsafe extern "C" fn smtp_client_send_raw(
             None => session.send_raw(None, &mut &data[..]),
         };
         c.finish_send(outcome)
+    })
+}
+
+/// Sends the complete message in the file at `path` (a UTF-8 path), read
+/// block by block as it goes out: memory use does not grow with the
+/// message. Envelope and results as for `smtp_client_send_raw()`; with an
+/// explicit envelope the file's size is declared (as SIZE's estimate) to
+/// servers that offer SIZE. A file that cannot
+/// be opened gives `SMTP_ERR_INVALID_INPUT` before anything is sent; a
+/// read error later gives `SMTP_ERR_BODY_READ`.
+///
+/// `client` and `path` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_send_raw_file(
+    client: *mut smtp_client,
+    from: *const c_char,
+    to_list: *const c_char,
+    path: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: strings NULL or NUL-terminated, valid during the call.
+        let (envelope, path) = unsafe { (raw_envelope(from, to_list)?, str_arg(path, "path")?) };
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| Failure::invalid("path", format!("cannot open {path:?}: {e}")))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        c.recipients.clear();
+        let session = c.session()?;
+        let outcome = match envelope {
+            Some(envelope) => {
+                let envelope = match size {
+                    Some(size) => envelope.with_size(size),
+                    None => envelope,
+                };
+                session.send(&envelope, &mut file)
+            }
+            None => session.send_raw(None, &mut file),
+        };
+        c.finish_send(outcome)
+    })
+}
+
+/// Sends a complete message produced by `read`, called repeatedly for the
+/// next bytes until it returns 0 (see `smtp_read_callback`): for bodies
+/// generated on the fly or too large to hold in memory. Envelope and
+/// results as for `smtp_client_send_raw()`.
+///
+/// `client` and `read` must not be NULL; `userdata` is passed back
+/// unchanged and never dereferenced by the library.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_send_raw_callback(
+    client: *mut smtp_client,
+    from: *const c_char,
+    to_list: *const c_char,
+    read: smtp_read_callback,
+    userdata: *mut c_void,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: strings NULL or NUL-terminated, valid during the call.
+        let envelope = unsafe { raw_envelope(from, to_list)? };
+        let read = read.ok_or(Failure::Null("read"))?;
+        let mut source = CallbackReader { read, userdata };
+        c.recipients.clear();
+        let session = c.session()?;
+        let outcome = session.send_raw(envelope.as_ref(), &mut source);
+        c.finish_send(outcome)
+    })
+}
+
+/// Adapts a C read callback to `std::io::Read`.
+struct CallbackReader {
+    read: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> isize,
+    userdata: *mut c_void,
+}
+
+impl std::io::Read for CallbackReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // SAFETY: the caller promised a callback that writes at most `len`
+        // bytes to `buf`, which is valid and writable for that many.
+        let n = unsafe { (self.read)(self.userdata, buf.as_mut_ptr(), buf.len()) };
+        match usize::try_from(n) {
+            Ok(n) if n <= buf.len() => Ok(n),
+            Ok(_) => Err(std::io::Error::other(
+                "the read callback returned more bytes than the buffer holds",
+            )),
+            Err(_) => Err(std::io::Error::other("the read callback reported an error")),
+        }
+    }
+}
+
+/// The envelope of a raw send: both NULL to take it from the headers,
+/// else both given.
+///
+/// # Safety
+/// `from` and `to_list` are NULL or NUL-terminated and valid for the call.
+unsafe fn raw_envelope(
+    from: *const c_char,
+    to_list: *const c_char,
+) -> Result<Option<Envelope>, Failure> {
+    // SAFETY: as the function's contract says.
+    let (from_arg, to_arg) =
+        unsafe { (opt_str_arg(from, "from")?, opt_str_arg(to_list, "to_list")?) };
+    match (from_arg, to_arg) {
+        (None, None) => Ok(None),
+        (Some(from), Some(to)) => {
+            let from = if from.trim().is_empty() {
+                String::new()
+            } else {
+                wire(&Mailbox::parse(from)?.address)?
+            };
+            let to = Mailbox::parse_list(to)?
+                .iter()
+                .map(|m| wire(&m.address))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(Envelope::new(from, to)?))
+        }
+        (None, Some(_)) => Err(Failure::Null("from")),
+        (Some(_), None) => Err(Failure::Null("to_list")),
+    }
+}
+
+/// Turns PIPELINING (RFC 2920) on or off: on by default, used when the
+/// server offers it (MAIL, every RCPT and DATA in one write). Off costs a
+/// round trip per command; for servers that mishandle it. Applies to the
+/// next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_pipelining(
+    client: *mut smtp_client,
+    on: bool,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.pipelining = Some(on);
+        Ok(())
+    })
+}
+
+/// Turns CHUNKING (RFC 3030, BDAT) on or off: on by default, used when the
+/// server offers it (with PIPELINING, a whole message in one round trip).
+/// Off sends DATA. Applies to the next connect. `client` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_chunking(
+    client: *mut smtp_client,
+    on: bool,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.chunking = Some(on);
+        Ok(())
     })
 }
 

@@ -65,7 +65,10 @@ pub use last::{
 pub use message::*;
 pub use result::{smtp_result, smtp_result_str};
 pub use send::smtp_send;
-pub use types::{smtp_direction, smtp_recipient_policy, smtp_security, smtp_transcript_callback};
+pub use types::{
+    smtp_direction, smtp_read_callback, smtp_recipient_policy, smtp_security,
+    smtp_transcript_callback,
+};
 
 /// This library's version, e.g. "0.1.0": the same as
 /// `SMTP_VERSION_STRING` in the header the program was compiled with,

@@ -177,6 +177,10 @@ pub(crate) struct Settings {
     pub(crate) recipient_policy: Option<RecipientPolicy>,
     pub(crate) insecure_plaintext_auth: bool,
     pub(crate) transcript: Option<Arc<CTranscript>>,
+    /// `None`: as the URL said (on unless `?pipelining=0`).
+    pub(crate) pipelining: Option<bool>,
+    /// `None`: as the URL said (on unless `?chunking=0`).
+    pub(crate) chunking: Option<bool>,
 }
 
 impl Settings {
@@ -193,6 +197,8 @@ impl Settings {
             recipient_policy: None,
             insecure_plaintext_auth: false,
             transcript: None,
+            pipelining: None,
+            chunking: None,
         }
     }
 
@@ -237,6 +243,12 @@ impl Settings {
             config = config
                 .insecure_allow_plaintext_auth(true)
                 .insecure_opportunistic_tls_with_credentials(true);
+        }
+        if let Some(on) = self.pipelining {
+            config = config.with_pipelining(on);
+        }
+        if let Some(on) = self.chunking {
+            config = config.with_chunking(on);
         }
         if let Some(transcript) = &self.transcript {
             let transcript = Arc::clone(transcript);

@@ -78,3 +78,17 @@ pub type smtp_transcript_callback = Option<
         line: *const std::ffi::c_char,
     ),
 >;
+
+/// A body source for `smtp_client_send_raw_callback()`: copies up to `len`
+/// bytes of the message into `buf` and returns how many it copied; 0 means
+/// the message is complete, and a negative value means it could not be
+/// read (the send then fails with `SMTP_ERR_BODY_READ` and the server
+/// never sees the message as complete).
+///
+/// `userdata` is the pointer given to `smtp_client_send_raw_callback()`.
+/// Called synchronously, on the calling thread, only during that call. It
+/// must not unwind (C++ exception, longjmp) into libsmtp and must not call
+/// libsmtp functions on the same client.
+pub type smtp_read_callback = Option<
+    unsafe extern "C" fn(userdata: *mut std::ffi::c_void, buf: *mut u8, len: usize) -> isize,
+>;

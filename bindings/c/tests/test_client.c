@@ -335,6 +335,111 @@ static void test_raw_messages(void)
     smtp_client_free(c);
 }
 
+/* A body generated on the fly: `lines` lines, then the end. The lines
+ * begin with a dot on purpose (dot-stuffing must still apply). */
+typedef struct {
+    const char *marker;
+    int line, lines;
+    int calls;
+} generator;
+
+static ptrdiff_t generate(void *userdata, uint8_t *buf, size_t len)
+{
+    generator *g = userdata;
+    char chunk[256];
+    int n;
+    g->calls++;
+    if (g->line > g->lines) return 0;
+    if (g->line == 0)
+        n = snprintf(chunk, sizeof chunk, "From: gen@example.test\nSubject: %s\n\n", g->marker);
+    else
+        n = snprintf(chunk, sizeof chunk, ".line %d of the generated body\n", g->line);
+    if (n < 0 || (size_t)n > len) return -1;
+    memcpy(buf, chunk, (size_t)n);
+    g->line++;
+    return n;
+}
+
+static ptrdiff_t failing_source(void *userdata, uint8_t *buf, size_t len)
+{
+    int *calls = userdata;
+    (*calls)++;
+    if (*calls == 1 && len > 8) {
+        memcpy(buf, "Subject:", 8);
+        return 8;
+    }
+    return -1;
+}
+
+static void test_streamed_raw_messages(void)
+{
+    char marker[128], from[256], to[256], path[512];
+    smtp_client *c;
+    char *mail;
+    FILE *f;
+    int i, calls = 0;
+    generator g = {0};
+    if (!have_testbed()) return;
+    c = plain_client();
+    /* Both switches off and on again: the settings are accepted and the
+     * sends below work either way. */
+    CHECK_OK(smtp_client_set_pipelining(c, false));
+    CHECK_OK(smtp_client_set_chunking(c, false));
+    CHECK_OK(smtp_client_connect(c));
+
+    /* From a callback, with DATA (chunking off). */
+    make_marker(marker, sizeof marker, "rawcb");
+    g.marker = marker;
+    g.lines = 2000;
+    CHECK_OK(smtp_client_send_raw_callback(c, addr(from, sizeof from, "gen"),
+                                           addr(to, sizeof to, "gen-rcpt"), generate, &g));
+    CHECK(g.calls > g.lines);
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    CHECK_CONTAINS(mail, "\n.line 1 of the generated body\n");
+    CHECK_CONTAINS(mail, "\n.line 2000 of the generated body\n");
+    free(mail);
+
+    /* A failing source: BODY_READ, and the message is never completed
+     * (the connection is dropped, so the server discards it). */
+    CHECK_RESULT(smtp_client_send_raw_callback(c, addr(from, sizeof from, "gen"),
+                                               addr(to, sizeof to, "gen-rcpt"), failing_source,
+                                               &calls),
+                 SMTP_ERR_BODY_READ);
+    CHECK(calls == 2);
+    CHECK_RESULT(smtp_client_send_raw_callback(c, NULL, NULL, NULL, NULL),
+                 SMTP_ERR_NULL_PARAMETER);
+
+    /* From a file, with BDAT (chunking on again), envelope from headers. */
+    CHECK_OK(smtp_client_set_pipelining(c, true));
+    CHECK_OK(smtp_client_set_chunking(c, true));
+    CHECK_OK(smtp_client_connect(c));
+    CHECK(smtp_client_has_extension(c, "CHUNKING"));
+    make_marker(marker, sizeof marker, "rawfile");
+    snprintf(path, sizeof path, "%s/smtp-c-test-%ld.eml", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (long)getpid());
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f) {
+        smtp_client_free(c);
+        return;
+    }
+    fprintf(f, "From: file@example.test\r\nTo: %s\r\nSubject: %s\r\n\r\n",
+            addr(to, sizeof to, "file-rcpt"), marker);
+    for (i = 0; i < 20000; i++) fprintf(f, "file line %d\n", i);
+    fclose(f);
+    CHECK_OK(smtp_client_send_raw_file(c, NULL, NULL, path));
+    CHECK(smtp_client_recipient_count(c) == 1);
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    CHECK_CONTAINS(mail, "\nfile line 19999\n");
+    free(mail);
+    unlink(path);
+    CHECK_RESULT(smtp_client_send_raw_file(c, NULL, NULL, path), SMTP_ERR_INVALID_INPUT);
+    CHECK_OK(smtp_client_noop(c));
+    smtp_client_free(c);
+}
+
 static void test_transcript_never_shows_the_password(void)
 {
     static const char *mechanisms[] = {"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1",
@@ -434,6 +539,7 @@ int main(void)
     RUN(test_per_recipient_results);
     RUN(test_attachments_arrive);
     RUN(test_raw_messages);
+    RUN(test_streamed_raw_messages);
     RUN(test_transcript_never_shows_the_password);
     RUN(test_bad_credentials);
     RUN(test_tls_settings);

@@ -52,6 +52,7 @@ typedef enum {
 typedef struct smtp_client smtp_client;
 typedef struct smtp_message smtp_message;
 typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
+typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
 const char *smtp_version(void);
 const char *smtp_result_str(int result);
 const char *smtp_last_message(void);
@@ -95,6 +96,17 @@ smtp_result smtp_client_send_raw(smtp_client *client,
                                  const char *to_list,
                                  const void *data,
                                  size_t len);
+smtp_result smtp_client_send_raw_file(smtp_client *client,
+                                      const char *from,
+                                      const char *to_list,
+                                      const char *path);
+smtp_result smtp_client_send_raw_callback(smtp_client *client,
+                                          const char *from,
+                                          const char *to_list,
+                                          smtp_read_callback read,
+                                          void *userdata);
+smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
+smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
 smtp_result smtp_client_noop(smtp_client *client);
 smtp_result smtp_client_reset(smtp_client *client);
 smtp_result smtp_client_quit(smtp_client *client);

@@ -42,7 +42,7 @@ final class Mailer
     private const URL_OPTIONS = [
         'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
         'clientName', 'mechanism', 'recipientPolicy', 'transcript', 'insecurePlaintextAuth',
-        'dangerousAcceptInvalidCerts', 'library',
+        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking',
     ];
 
     private Library $library;
@@ -79,6 +79,8 @@ final class Mailer
      * @param mixed $url smtp://[user[:password]@]host[:port][?options] or smtps://...
      *              (options: security, auth, client_name, ca_file, timeout, token=1)
      * @param ?Library $library the libsmtp to use (default Library::get())
+     * @param mixed $pipelining false: never PIPELINING (RFC 2920), one round trip per command
+     * @param mixed $chunking false: never CHUNKING (RFC 3030 BDAT), DATA instead
      * @throws InvalidInputException|LibraryException
      */
     public function __construct(
@@ -100,6 +102,8 @@ final class Mailer
         mixed $dangerousAcceptInvalidCerts = false,
         #[\SensitiveParameter] mixed $url = null,
         ?Library $library = null,
+        mixed $pipelining = null,
+        mixed $chunking = null,
     ) {
         $this->library = $library ?? Library::get();
         $ffi = $this->library->ffi();
@@ -140,6 +144,13 @@ final class Mailer
                 $insecurePlaintextAuth,
                 $dangerousAcceptInvalidCerts,
             );
+            // Both default to on in the library (used when offered).
+            if ($pipelining !== null) {
+                $this->library->check($ffi->smtp_client_set_pipelining($out, Arg::flag($pipelining, 'pipelining')));
+            }
+            if ($chunking !== null) {
+                $this->library->check($ffi->smtp_client_set_chunking($out, Arg::flag($chunking, 'chunking')));
+            }
         } catch (\Throwable $e) {
             // A constructor that throws gets no __destruct: free here.
             $this->close();
@@ -320,6 +331,33 @@ final class Mailer
         $this->ensureConnected();
         $handle = $this->handle();
         $result = $this->library->ffi()->smtp_client_send_raw($handle, $fromText, $toList, $data, strlen($data));
+        return $this->sendResult($result);
+    }
+
+    /**
+     * Sends a complete message stored in a file, read block by block as it
+     * goes out, so a large message never sits in PHP's memory. Envelope
+     * rules as for sendRaw(); with an explicit envelope the file's size is
+     * declared (as SIZE's estimate) to servers that offer SIZE. A file
+     * that cannot be opened gives InvalidInputException before anything is
+     * sent.
+     *
+     * @param mixed $path the file's path
+     * @param mixed $from the envelope sender, "" for the null sender
+     * @param mixed $to the envelope recipients: "a@x, b@y" or a list
+     * @throws SmtpException
+     */
+    public function sendRawFile(mixed $path, mixed $from = null, mixed $to = null): SendResult
+    {
+        $path = Arg::text($path, 'path');
+        if (($from === null) !== ($to === null)) {
+            throw new InvalidInputException('sendRawFile(): give both $from and $to, or neither');
+        }
+        $fromText = $from === null ? null : Arg::text($from, 'from');
+        $toList = $to === null ? null : Arg::addressList($to, 'to');
+        $this->ensureConnected();
+        $handle = $this->handle();
+        $result = $this->library->ffi()->smtp_client_send_raw_file($handle, $fromText, $toList, $path);
         return $this->sendResult($result);
     }
 

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Smtp\Tests;
 
+use Smtp\Exception\InvalidInputException;
 use Smtp\Exception\RecipientsRefusedException;
 use Smtp\Mailer;
 use Smtp\Message;
@@ -222,6 +223,46 @@ final class MailerTest extends SmtpTestCase
         foreach ($delivered as $message) {
             $this->assertNull(self::header($message, 'Bcc'));
         }
+    }
+
+    public function testSendRawFileStreamsAFileWithAndWithoutChunking(): void
+    {
+        $bed = $this->bed();
+        $path = tempnam(sys_get_temp_dir(), 'smtp-php-raw');
+        try {
+            foreach ([true, false] as $chunking) {
+                $marker = TestBed::marker('php-raw-file');
+                $body = '';
+                for ($i = 0; $i < 5000; $i++) {
+                    $body .= ".line $i\n";
+                }
+                file_put_contents($path, "From: file@example.test\nTo: " . $bed->address('file')
+                    . "\nSubject: $marker\n\n" . $body);
+                $this->transcript = [];
+                $mailer = $this->transcriptMailer('plain', ['chunking' => $chunking, 'pipelining' => $chunking]);
+                // With chunking: an explicit envelope; without: from the headers.
+                $result = $chunking
+                    ? $mailer->sendRawFile($path, 'file@example.test', [$bed->address('file')])
+                    : $mailer->sendRawFile($path);
+                $this->assertSame(250, $result->code);
+                $this->assertCount(1, $result->recipients);
+                $delivered = str_replace("\r\n", "\n", $bed->waitForMessage($marker));
+                $this->assertStringContainsString("\n.line 0\n", $delivered);
+                $this->assertStringContainsString("\n.line 4999\n", $delivered);
+                $sentBdat = (bool) preg_grep('/^Sent BDAT /', $this->transcript);
+                $sentData = in_array('Sent DATA', $this->transcript, true);
+                $this->assertSame([$chunking, !$chunking], [$sentBdat, $sentData], implode("\n", $this->transcript));
+                // With an explicit envelope the file's size is declared
+                // (the server offers SIZE).
+                $declared = (bool) preg_grep('/^Sent MAIL FROM:<file@example\.test> .*SIZE=' . filesize($path)
+                    . '/', $this->transcript);
+                $this->assertSame($chunking, $declared, implode("\n", $this->transcript));
+            }
+        } finally {
+            @unlink($path);
+        }
+        $this->expectException(InvalidInputException::class);
+        $this->mailer('plain')->sendRawFile($path);
     }
 
     public function testHtmlTextHeadersReplyToAndNonAsciiSubject(): void
