@@ -5,10 +5,8 @@
  * "RESULT {json}" line as every other client (see bench/src/lib.rs for the
  * BENCH_* variables).
  *
- * The C API has no streaming raw send (no read callback or file
- * descriptor), so with BENCH_STREAM=1 the file is mmap()ed instead of read
- * into a buffer: the pages are the page cache's, but they count in this
- * process's peak RSS as they are touched.
+ * With BENCH_STREAM=1 the message streams from its file with
+ * smtp_client_send_raw_file() instead of being read into a buffer first.
  *
  * Build: cc -O2 -I include bench/c/bench_c.c -L target/release -lsmtp
  */
@@ -17,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -101,13 +98,7 @@ int main(void) {
     const uint8_t *data;
     uint8_t *heap = NULL;
     if (stream) {
-        void *map = mmap(NULL, len ? len : 1, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            perror("bench-c: mmap");
-            return 1;
-        }
-        madvise(map, len, MADV_SEQUENTIAL);
-        data = map;
+        data = NULL; /* read by the library, block by block */
     } else {
         heap = malloc(len ? len : 1);
         size_t got = 0;
@@ -142,7 +133,8 @@ int main(void) {
     double user0, user1;
     double wall0 = now_seconds(), cpu0 = cpu_seconds(&user0);
     for (long long i = 0; i < count; i++) {
-        rc = smtp_client_send_raw(client, from, rcpts, data, len);
+        rc = stream ? smtp_client_send_raw_file(client, from, rcpts, path)
+                    : smtp_client_send_raw(client, from, rcpts, data, len);
         if (rc != SMTP_OK)
             return fail("smtp_client_send_raw", rc);
     }

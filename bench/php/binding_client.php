@@ -9,8 +9,8 @@
  * Prints the "RESULT {json}" line every client prints (see bench/src/lib.rs
  * for the BENCH_* variables).
  *
- * sendRaw() takes a string, so the large message is read into memory
- * first (the C API it wraps has no streaming raw send).
+ * With BENCH_STREAM=1 the message streams from its file with
+ * Mailer::sendRawFile() instead of being read into a string first.
  */
 
 declare(strict_types=1);
@@ -52,7 +52,9 @@ $port = (int) bench_env('BENCH_PORT', '0');
 $count = (int) bench_env('BENCH_COUNT', '0');
 $from = (string) bench_env('BENCH_FROM', '');
 $rcpts = array_values(array_filter(array_map('trim', explode(',', (string) bench_env('BENCH_RCPTS', '')))));
-$message = file_get_contents((string) bench_env('BENCH_MESSAGE', ''));
+$path = (string) bench_env('BENCH_MESSAGE', '');
+$stream = bench_env('BENCH_STREAM') === '1';
+$message = $stream ? (is_readable($path) ? '' : false) : file_get_contents($path);
 if ($port <= 0 || $from === '' || !$rcpts || $message === false) {
     fwrite(STDERR, "binding_client: BENCH_PORT, BENCH_FROM, BENCH_RCPTS and BENCH_MESSAGE are required\n");
     exit(2);
@@ -73,7 +75,11 @@ try {
     $wall0 = hrtime(true);
     [$cpu0, $user0] = cpu_seconds();
     for ($i = 0; $i < $count; $i++) {
-        $mailer->sendRaw($message, $from, $rcpts);
+        if ($stream) {
+            $mailer->sendRawFile($path, $from, $rcpts);
+        } else {
+            $mailer->sendRaw($message, $from, $rcpts);
+        }
     }
     $wall = (hrtime(true) - $wall0) / 1e9;
     [$cpu1, $user1] = cpu_seconds();
@@ -88,6 +94,6 @@ echo 'RESULT ' . json_encode([
     'seconds' => $wall,
     'cpu_seconds' => $cpu1 - $cpu0,
     'cpu_user_seconds' => $user1 - $user0,
-    'bytes' => strlen($message) * $count,
+    'bytes' => ($stream ? (int) filesize($path) : strlen($message)) * $count,
     'peak_rss_kb' => peak_rss_kb(),
 ]) . "\n";
