@@ -10,7 +10,9 @@
 # skipped, or failed when SMTP_TESTBED_REQUIRED=1. A program that exits
 # non-zero without reporting a failure (a crash, a sanitizer or valgrind
 # error) counts as one failed test. Each program's stderr is kept in
-# DIR/logs/NAME.log and shown when it fails.
+# DIR/logs/NAME.log and shown when it fails. SMTP_SCRIPT_SERVER names the
+# scripted server program (tests/src/bin/script-server.rs) that
+# test_starttls and test_secrets start; the Makefile sets it.
 set -u
 
 dir=${1:?usage: run-tests.sh DIR}

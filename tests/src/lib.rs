@@ -1,3 +1,5 @@
 //! Integration-test support.
 pub mod scripted;
+pub mod sink;
+pub mod support;
 pub mod testbed;

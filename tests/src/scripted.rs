@@ -134,6 +134,11 @@ pub enum Step {
     ReadData,
     /// Read exactly this many raw bytes and store them in [`Capture::bodies`].
     ReadExact(usize),
+    /// Read one `BDAT <size> [LAST]` command line (recorded in
+    /// [`Capture::lines`]) and then exactly the announced number of octets,
+    /// stored in [`Capture::bodies`]. A line that is not a BDAT command, or
+    /// a size over [`MAX_BODY`], is recorded as an error and ends the script.
+    ReadBdat,
     /// Read everything until the client closes (at most the given time) and
     /// store it as one entry of [`Capture::bodies`]. Not closing in time is
     /// an error.
@@ -184,6 +189,7 @@ impl fmt::Debug for Step {
             Step::Converse { max_lines, .. } => write!(f, "Converse(max {max_lines} lines)"),
             Step::ReadData => f.write_str("ReadData"),
             Step::ReadExact(n) => write!(f, "ReadExact({n})"),
+            Step::ReadBdat => f.write_str("ReadBdat"),
             Step::ReadToClose(d) => write!(f, "ReadToClose({d:?})"),
             Step::ExpectSilence(d) => write!(f, "ExpectSilence({d:?})"),
             Step::Sleep(d) => write!(f, "Sleep({d:?})"),
@@ -273,10 +279,11 @@ pub struct Capture {
     /// Every byte the client sent (after TLS decryption), in order,
     /// including bytes read but not consumed by any step.
     pub received: Vec<u8>,
-    /// Every line read by `Expect`, `ExpectAny`, `Converse` and
+    /// Every line read by `Expect`, `ExpectAny`, `Converse`, `ReadBdat` and
     /// `ExpectClose`, without its line ending.
     pub lines: Vec<String>,
-    /// The bodies read by `ReadData`, `ReadExact` and `ReadToClose`, raw.
+    /// The bodies read by `ReadData`, `ReadExact`, `ReadBdat` and
+    /// `ReadToClose`, raw.
     pub bodies: Vec<Vec<u8>>,
     /// Everything that did not go as scripted (empty when all went well).
     pub errors: Vec<String>,
@@ -315,6 +322,15 @@ impl Capture {
             self.errors,
             self.received_text()
         );
+    }
+
+    /// How many lines the client sent that start with `prefix` (ASCII case
+    /// ignored).
+    pub fn count_lines(&self, prefix: &str) -> usize {
+        self.lines
+            .iter()
+            .filter(|l| starts_with_ignore_case(l, prefix))
+            .count()
     }
 
     /// True when the client sent a line starting with `prefix` (ASCII case
@@ -421,10 +437,22 @@ impl ScriptedServer {
     /// client connected, the server stops waiting for one now. Panics if the
     /// script has not ended within [`FINISH_TIMEOUT`] (the message says
     /// which step it was at).
-    pub fn finish(mut self) -> Capture {
+    pub fn finish(self) -> Capture {
         self.stop.store(true, Ordering::SeqCst);
+        self.collect(FINISH_TIMEOUT)
+    }
+
+    /// Like [`ScriptedServer::finish`], but keeps waiting for a client
+    /// (up to [`ACCEPT_TIMEOUT`]) first: for a client in another process
+    /// that may not have connected yet. Panics if the script has not ended
+    /// within [`ACCEPT_TIMEOUT`] plus [`FINISH_TIMEOUT`].
+    pub fn wait(self) -> Capture {
+        self.collect(ACCEPT_TIMEOUT + FINISH_TIMEOUT)
+    }
+
+    fn collect(mut self, limit: Duration) -> Capture {
         let rx = self.done.take().expect("finish is called once");
-        match rx.recv_timeout(FINISH_TIMEOUT) {
+        match rx.recv_timeout(limit) {
             Ok(capture) => {
                 if let Some(thread) = self.thread.take() {
                     let _ = thread.join();
@@ -438,7 +466,7 @@ impl ScriptedServer {
                     .map(|p| p.clone())
                     .unwrap_or_else(|_| "unknown".into());
                 panic!(
-                    "the scripted server did not finish within {FINISH_TIMEOUT:?} (at: {at}); \
+                    "the scripted server did not finish within {limit:?} (at: {at}); \
                      is the client still connected?"
                 );
             }
@@ -625,6 +653,7 @@ impl Session {
             Step::Converse { max_lines, handler } => self.converse(max_lines, handler),
             Step::ReadData => self.read_data(),
             Step::ReadExact(n) => self.read_exact(n),
+            Step::ReadBdat => self.read_bdat(),
             Step::ReadToClose(limit) => self.read_to_close(limit),
             Step::ExpectSilence(quiet) => self.expect_silence(quiet),
             Step::Sleep(d) => {
@@ -823,6 +852,25 @@ impl Session {
         let bytes = self.pending.drain(..n).collect();
         self.capture.bodies.push(bytes);
         Flow::Continue
+    }
+
+    fn read_bdat(&mut self) -> Flow {
+        let line = match self.read_line(IO_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => return self.read_failed("expecting a BDAT command", e),
+        };
+        let mut words = line.split(' ');
+        let verb = words.next().unwrap_or("");
+        let size = words.next().and_then(|n| n.parse::<usize>().ok());
+        let rest: Vec<&str> = words.collect();
+        let well_formed =
+            rest.is_empty() || (rest.len() == 1 && rest[0].eq_ignore_ascii_case("LAST"));
+        match size {
+            Some(size) if verb.eq_ignore_ascii_case("BDAT") && well_formed && size <= MAX_BODY => {
+                self.read_exact(size)
+            }
+            _ => self.error(format!("expected \"BDAT <size> [LAST]\", got {line:?}")),
+        }
     }
 
     fn read_to_close(&mut self, limit: Duration) -> Flow {

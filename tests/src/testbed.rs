@@ -216,6 +216,30 @@ impl TestBed {
         })
     }
 
+    /// A client configuration for one of the bed's plaintext ports
+    /// (`port_plain`, `port_strict`, `port_discard`): no TLS, the first
+    /// user's credentials (allowed in clear to loopback), client name
+    /// `client.example.test`, 20 s timeouts.
+    pub fn plain_config(&self, port: u16) -> smtp_core::Config {
+        smtp_core::Config::new(self.host.clone(), port)
+            .with_security(smtp_core::Security::None)
+            .with_password(self.user.clone(), self.password.clone())
+            .with_client_name("client.example.test")
+            .with_timeouts(smtp_core::Timeouts::uniform(Duration::from_secs(20)))
+    }
+
+    /// Like [`TestBed::plain_config`] for the submission port (STARTTLS
+    /// required) reached as `localhost`, trusting only the bed's CA.
+    pub fn submission_config(&self) -> smtp_core::Config {
+        smtp_core::Config::new("localhost", self.port_submission)
+            .with_security(smtp_core::Security::StartTls)
+            .with_ca_file(&self.ca_file)
+            .with_system_roots(false)
+            .with_password(self.user.clone(), self.password.clone())
+            .with_client_name("client.example.test")
+            .with_timeouts(smtp_core::Timeouts::uniform(Duration::from_secs(20)))
+    }
+
     /// A fresh unique marker (`"<prefix>-<pid>-<counter>-<nanos>"`) tests put
     /// into a Subject/Message-ID to find their message.  It contains only
     /// ASCII letters, digits and `-` when `prefix` does.
@@ -251,15 +275,44 @@ impl TestBed {
         count: usize,
         timeout: Duration,
     ) -> Result<Vec<Vec<u8>>, String> {
-        if marker.is_empty() {
-            return Err("wait_for_messages: empty marker".to_string());
+        let mut found = self.wait_for_markers(&[(marker, count)], timeout)?;
+        Ok(found.swap_remove(0))
+    }
+
+    /// Waits (bounded by `timeout`) until, for every `(marker, count)`,
+    /// at least `count` delivered messages contain the marker, reading
+    /// each Maildir file once however many markers there are. Returns,
+    /// for each marker in order, every message containing it (in delivery
+    /// order; possibly more than `count`). Err(String) with the log tail
+    /// on timeout.
+    pub fn wait_for_markers(
+        &self,
+        markers: &[(&str, usize)],
+        timeout: Duration,
+    ) -> Result<Vec<Vec<Vec<u8>>>, String> {
+        if markers.iter().any(|(m, _)| m.is_empty()) {
+            return Err("wait_for_markers: empty marker".to_string());
         }
-        let needle = marker.as_bytes();
+        if markers.is_empty() {
+            return Ok(Vec::new());
+        }
         let deadline = Instant::now() + timeout;
+        // Markers usually share a prefix (unique_marker's "<prefix>-<pid>-"):
+        // a file without it is skipped after one scan, however many
+        // markers there are.
+        let first = markers[0].0.as_bytes();
+        let common = markers.iter().fold(first.len(), |n, (m, _)| {
+            first[..n]
+                .iter()
+                .zip(m.as_bytes())
+                .take_while(|(a, b)| a == b)
+                .count()
+        });
+        let prefix = &first[..common];
         // Maildir files never change once they are in new/ or cur/, so each
         // is read once: `seen` holds the names already checked.
         let mut seen: HashSet<String> = HashSet::new();
-        let mut matches: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut matches: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); markers.len()];
         let mut last_error: Option<String> = None;
         loop {
             for sub in ["new", "cur"] {
@@ -282,8 +335,13 @@ impl TestBed {
                     match fs::read(entry.path()) {
                         Ok(bytes) => {
                             seen.insert(key.clone());
-                            if contains(&bytes, needle) {
-                                matches.push((key, bytes));
+                            if markers.len() > 1 && !contains(&bytes, prefix) {
+                                continue;
+                            }
+                            for (i, (marker, _)) in markers.iter().enumerate() {
+                                if contains(&bytes, marker.as_bytes()) {
+                                    matches[i].push((key.clone(), bytes.clone()));
+                                }
                             }
                         }
                         // Moved away between listing and reading: look
@@ -295,17 +353,36 @@ impl TestBed {
                     }
                 }
             }
-            if matches.len() >= count.max(1) {
-                matches.sort_by(|a, b| maildir_order(&a.0, &b.0));
-                return Ok(matches.into_iter().map(|(_, bytes)| bytes).collect());
+            let done = markers
+                .iter()
+                .zip(&matches)
+                .all(|((_, count), found)| found.len() >= (*count).max(1));
+            if done {
+                return Ok(matches
+                    .into_iter()
+                    .map(|mut found| {
+                        found.sort_by(|a, b| maildir_order(&a.0, &b.0));
+                        found.into_iter().map(|(_, bytes)| bytes).collect()
+                    })
+                    .collect());
             }
             let now = Instant::now();
             if now >= deadline {
+                let missing: Vec<String> = markers
+                    .iter()
+                    .zip(&matches)
+                    .filter(|((_, count), found)| found.len() < (*count).max(1))
+                    .map(|((marker, count), found)| {
+                        format!(
+                            "{count} message(s) containing {marker:?} (found {})",
+                            found.len()
+                        )
+                    })
+                    .collect();
                 let mut msg = format!(
-                    "timed out after {timeout:?} waiting for {count} message(s) containing {marker:?} \
-                     in {} (found {})",
+                    "timed out after {timeout:?} waiting in {} for {}",
                     self.maildir.display(),
-                    matches.len()
+                    missing.join(", ")
                 );
                 if let Some(e) = last_error {
                     msg.push_str(&format!(
@@ -367,6 +444,58 @@ impl TestBed {
             delivered_to,
             raw: raw.to_vec(),
             as_sent: raw[pos..].to_vec(),
+        }
+    }
+
+    /// The current length of Postfix's log: count lines written after
+    /// this point with [`TestBed::wait_for_log_count`].
+    pub fn log_offset(&self) -> u64 {
+        fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// Lines of Postfix's log after byte `offset` that contain every one
+    /// of `needles`.
+    pub fn count_in_log(&self, offset: u64, needles: &[&str]) -> Result<usize, String> {
+        let mut f = fs::File::open(&self.log)
+            .map_err(|e| format!("opening {}: {e}", self.log.display()))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| format!("seeking in {}: {e}", self.log.display()))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(|e| format!("reading {}: {e}", self.log.display()))?;
+        Ok(buf
+            .split(|&b| b == b'\n')
+            .filter(|line| needles.iter().all(|n| contains(line, n.as_bytes())))
+            .count())
+    }
+
+    /// Waits (bounded by `timeout`) until at least `count` lines after
+    /// `offset` contain every one of `needles`, then waits `settle` more
+    /// and returns the final count (which may exceed `count`: callers
+    /// compare). Err with the log tail when the count is not reached.
+    pub fn wait_for_log_count(
+        &self,
+        offset: u64,
+        needles: &[&str],
+        count: usize,
+        timeout: Duration,
+        settle: Duration,
+    ) -> Result<usize, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let n = self.count_in_log(offset, needles)?;
+            if n >= count {
+                std::thread::sleep(settle);
+                return self.count_in_log(offset, needles);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(format!(
+                    "{n} of {count} log lines with {needles:?} after {timeout:?}\n{}",
+                    self.log_tail(TIMEOUT_LOG_LINES)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100).min(deadline - now));
         }
     }
 

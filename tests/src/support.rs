@@ -1,0 +1,364 @@
+//! Shared pieces of the security suites (smuggling, injection, the fault
+//! matrix, secrets, load): the usual script fragments for the
+//! [`ScriptedServer`](crate::scripted::ScriptedServer), a transcript
+//! collector, bodies that arrive in awkward pieces, and checks of what a
+//! DATA or BDAT body looks like on the wire.
+
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smtp_core::{Config, Direction, Envelope};
+
+use crate::scripted::{expect, hello, reply, Step, CLIENT_NAME};
+
+/// The envelope sender the suites use.
+pub const FROM: &str = "sender@example.test";
+/// The first recipient.
+pub const TO: &str = "rcpt@example.test";
+/// The second recipient.
+pub const TO2: &str = "rcpt2@example.test";
+
+/// How long a script waits for the client to hang up.
+pub const HANGUP: Duration = Duration::from_secs(3);
+
+/// A small well-formed message (CRLF, no line starting with a dot).
+pub const SMALL_MESSAGE: &[u8] =
+    b"From: <sender@example.test>\r\nTo: <rcpt@example.test>\r\nSubject: test\r\n\r\nHello.\r\n";
+
+/// `EHLO client.test`, the line the client sends with the scripted config.
+pub fn ehlo_line() -> String {
+    format!("EHLO {CLIENT_NAME}")
+}
+
+/// `MAIL FROM:<from>` (no parameters).
+pub fn mail_line(from: &str) -> String {
+    format!("MAIL FROM:<{from}>")
+}
+
+/// `RCPT TO:<to>`.
+pub fn rcpt_line(to: &str) -> String {
+    format!("RCPT TO:<{to}>")
+}
+
+/// Waits [`HANGUP`] for the client to close (a `QUIT` is tolerated).
+pub fn hangup() -> Step {
+    Step::ExpectClose(HANGUP)
+}
+
+/// `QUIT`, `221`, then the client closes.
+pub fn quit_steps() -> Vec<Step> {
+    vec![expect("QUIT"), reply("221 2.0.0 Bye"), hangup()]
+}
+
+/// Concatenates script fragments.
+pub fn script(parts: Vec<Vec<Step>>) -> Vec<Step> {
+    parts.into_iter().flatten().collect()
+}
+
+/// The envelope [`FROM`] → [`TO`].
+pub fn envelope() -> Envelope {
+    Envelope::new(FROM, [TO]).expect("a valid envelope")
+}
+
+/// A server that greets, answers EHLO with `extensions`, takes one
+/// message (non-pipelined DATA, or one `BDAT n LAST` when `chunking`),
+/// then QUIT. The body lands in [`Capture::bodies`](crate::scripted::Capture::bodies).
+pub fn one_message_script(
+    extensions: &[&str],
+    from: &str,
+    to: &[&str],
+    chunking: bool,
+) -> Vec<Step> {
+    let mut steps = hello(extensions);
+    steps.push(expect(&mail_line(from)));
+    steps.push(reply("250 2.1.0 Ok"));
+    for t in to {
+        steps.push(expect(&rcpt_line(t)));
+        steps.push(reply("250 2.1.5 Ok"));
+    }
+    if chunking {
+        steps.push(Step::ReadBdat);
+    } else {
+        steps.push(expect("DATA"));
+        steps.push(reply("354 End data with <CR><LF>.<CR><LF>"));
+        steps.push(Step::ReadData);
+    }
+    steps.push(reply("250 2.0.0 Ok: queued as 4F3A"));
+    steps.extend(quit_steps());
+    steps
+}
+
+/// Collects a client's transcript lines.
+#[derive(Clone, Default)]
+pub struct Transcript(Arc<Mutex<Vec<(Direction, String)>>>);
+
+impl std::fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Transcript({} lines)", self.lines().len())
+    }
+}
+
+impl Transcript {
+    /// A new, empty collector.
+    pub fn new() -> Transcript {
+        Transcript::default()
+    }
+
+    /// `config` with this collector as its transcript callback.
+    pub fn attach(&self, config: Config) -> Config {
+        let sink = self.0.clone();
+        config.with_transcript(move |direction, line| {
+            sink.lock()
+                .expect("transcript lock")
+                .push((direction, line.to_string()));
+        })
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<(Direction, String)> {
+        self.0.lock().expect("transcript lock").clone()
+    }
+
+    /// Every line so far as text, one `"<direction> <line>"` a line.
+    pub fn text(&self) -> String {
+        self.lines()
+            .iter()
+            .map(|(d, l)| format!("{d} {l}\n"))
+            .collect()
+    }
+}
+
+/// A reader that hands out its bytes in pieces whose sizes follow
+/// `pattern` round-robin (e.g. `&[1]` one byte per read, `&[3, 5, 7]`
+/// odd sizes), so that a CR and its LF can land in different reads.
+#[derive(Debug)]
+pub struct Chunked<'a> {
+    data: &'a [u8],
+    pattern: &'a [usize],
+    turn: usize,
+    /// How many reads returned data.
+    pub reads: usize,
+}
+
+impl<'a> Chunked<'a> {
+    /// `data` in pieces of the sizes in `pattern` (a zero size is taken as 1).
+    pub fn new(data: &'a [u8], pattern: &'a [usize]) -> Chunked<'a> {
+        assert!(!pattern.is_empty(), "a chunk pattern needs a size");
+        Chunked {
+            data,
+            pattern,
+            turn: 0,
+            reads: 0,
+        }
+    }
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = self.pattern[self.turn % self.pattern.len()].max(1);
+        let n = want.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        if n > 0 {
+            self.turn += 1;
+            self.reads += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// A lazily generated body of exactly `len` octets: numbered CRLF lines of
+/// printable ASCII, none starting with a dot, so its DATA and BDAT wire
+/// forms are the bytes themselves.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    left: usize,
+    produced: usize,
+}
+
+/// The length of every line of [`Lines`], CRLF included.
+pub const LINES_WIDTH: usize = 80;
+
+impl Lines {
+    /// A body of `len` octets.
+    pub fn new(len: usize) -> Lines {
+        Lines {
+            left: len,
+            produced: 0,
+        }
+    }
+
+    /// How many octets are still to come.
+    pub fn left(&self) -> usize {
+        self.left
+    }
+
+    /// The byte at offset `i` of any such body.
+    fn byte_at(i: usize) -> u8 {
+        let col = i % LINES_WIDTH;
+        match col {
+            c if c == LINES_WIDTH - 2 => b'\r',
+            c if c == LINES_WIDTH - 1 => b'\n',
+            0 => b'L',
+            c => b"abcdefghijklmnopqrstuvwxyz0123456789"[(c + i / LINES_WIDTH) % 36],
+        }
+    }
+
+    /// The first `len` octets of the body, in memory.
+    pub fn bytes(len: usize) -> Vec<u8> {
+        (0..len).map(Lines::byte_at).collect()
+    }
+}
+
+impl Read for Lines {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.left);
+        for (k, b) in buf[..n].iter_mut().enumerate() {
+            *b = Lines::byte_at(self.produced + k);
+        }
+        self.produced += n;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// Every CRLF, bare CR and bare LF of `input` as CRLF; with
+/// `terminate_last`, an unterminated last line gets a CRLF (what a client
+/// must do before the final dot, and at the end of a BDAT body). Written
+/// independently of the library's encoder.
+pub fn normalise_crlf(input: &[u8], terminate_last: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + 16);
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if input.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    if terminate_last && !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The positions of CR not followed by LF and LF not preceded by CR.
+pub fn bare_line_breaks(bytes: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        let bare_cr = b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+        let bare_lf = b == b'\n' && (i == 0 || bytes[i - 1] != b'\r');
+        if bare_cr || bare_lf {
+            found.push(i);
+        }
+    }
+    found
+}
+
+/// Checks a DATA body as the server read it (dot-stuffed, terminator
+/// included) and returns the message it carries (dots un-stuffed, CRLF
+/// line endings). Fails when a bare CR or LF is on the wire, when a line
+/// other than the last is a lone `.` (a second end of data), or when the
+/// body does not end with the terminator.
+pub fn data_content(wire: &[u8]) -> Result<Vec<u8>, String> {
+    let bare = bare_line_breaks(wire);
+    if !bare.is_empty() {
+        return Err(format!("bare CR or LF on the wire at offsets {bare:?}"));
+    }
+    if !wire.ends_with(b".\r\n") || !(wire.len() == 3 || wire.ends_with(b"\r\n.\r\n")) {
+        return Err("the body does not end with CRLF . CRLF".into());
+    }
+    let mut content = Vec::with_capacity(wire.len());
+    let lines: Vec<&[u8]> = wire.split_inclusive(|&b| b == b'\n').collect();
+    let last = lines.len() - 1;
+    for (n, line) in lines.iter().enumerate() {
+        if *line == b".\r\n" {
+            if n != last {
+                return Err(format!(
+                    "an end of data at line {} of {}",
+                    n + 1,
+                    lines.len()
+                ));
+            }
+            break;
+        }
+        content.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+    }
+    Ok(content)
+}
+
+/// Whether `haystack` contains `needle` (an empty needle is contained).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// How many times `needle` (non-empty) occurs in `haystack`.
+pub fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    if needle.is_empty() {
+        return 0;
+    }
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
+}
+
+/// The resident set size of this process in KiB (Linux `VmRSS`), if known.
+pub fn vm_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalising() {
+        assert_eq!(
+            normalise_crlf(b"a\rb\nc\r\nd", true),
+            b"a\r\nb\r\nc\r\nd\r\n"
+        );
+        assert_eq!(normalise_crlf(b"a\r", false), b"a\r\n");
+        assert_eq!(normalise_crlf(b"", true), b"");
+        assert_eq!(bare_line_breaks(b"a\r\nb\nc\rd"), vec![4, 6]);
+    }
+
+    #[test]
+    fn data_bodies() {
+        assert_eq!(data_content(b"a\r\n..b\r\n.\r\n").unwrap(), b"a\r\n.b\r\n");
+        assert_eq!(data_content(b".\r\n").unwrap(), b"");
+        assert!(data_content(b"a\r\n.\r\nb\r\n.\r\n").is_err());
+        assert!(data_content(b"a\n.\r\n").is_err());
+        assert!(data_content(b"a\r\n").is_err());
+    }
+
+    #[test]
+    fn chunked_reads() {
+        let mut r = Chunked::new(b"abcdefg", &[1, 3]);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcdefg");
+        assert_eq!(r.reads, 4);
+    }
+
+    #[test]
+    fn generated_lines() {
+        let mut v = Vec::new();
+        Lines::new(200).read_to_end(&mut v).unwrap();
+        assert_eq!(v, Lines::bytes(200));
+        assert!(bare_line_breaks(&v).is_empty());
+        assert_eq!(&v[78..80], b"\r\n");
+        assert!(!v.split(|&b| b == b'\n').any(|l| l.starts_with(b".")));
+    }
+}
