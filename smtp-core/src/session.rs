@@ -794,8 +794,8 @@ impl Client {
 
     /// Sends the BDAT chunks still to go (the first one too unless it was
     /// pipelined, in which case `first_reply` is its reply) and returns the
-    /// reply to the last one. Any failure once the first chunk went out is
-    /// [`Error::DeliveryUnknown`] and closes the session.
+    /// reply to the last one. A failure on the last chunk is
+    /// [`Error::DeliveryUnknown`]; any I/O failure closes the session.
     fn send_chunks(
         &mut self,
         source: &mut BdatChunks<'_>,
@@ -829,6 +829,8 @@ impl Client {
     }
 
     /// Writes `BDAT n [LAST]` and the chunk in one write; reads the reply.
+    /// A failure on the last chunk leaves the delivery unknown; on any
+    /// other it is certain that nothing was delivered (no LAST, no message).
     fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<Reply> {
         let cmd = Command::Bdat {
             size: chunk.len() as u64,
@@ -841,10 +843,11 @@ impl Client {
             .line_with(Direction::Sent, || cmd.to_transcript());
         self.note_chunk(chunk.len());
         let phase = cmd.phase();
+        let outcome = |e| if last { delivery_unknown(phase, e) } else { e };
         self.write(&wire, phase, self.config.timeouts.data_block)
-            .map_err(|e| delivery_unknown(phase, e))?;
+            .map_err(outcome)?;
         self.read_reply(phase, self.timeout_for(phase))
-            .map_err(|e| delivery_unknown(phase, e))
+            .map_err(outcome)
     }
 
     fn note_chunk(&self, size: usize) {

@@ -268,17 +268,18 @@ struct Expected {
 
 fn expected(mode: Mode, at: At, fault: Fault) -> Expected {
     // Once the end of the message may have reached the server, a failure
-    // leaves the delivery state unknown. Without PIPELINING every BDAT
-    // chunk counts (the library's choice: a lost reply to any chunk is
-    // reported as unknown); a pipelined first chunk that is not the last
-    // is a plain failure. With PIPELINING and CHUNKING a small message
+    // leaves the delivery state unknown. A failure on a BDAT chunk that is
+    // not the last is certain: without LAST the server delivers nothing
+    // (the DATA and body rows in the CHUNKING modes). With PIPELINING and
+    // CHUNKING a small message
     // goes out whole (envelope and `BDAT n LAST`) in one flight, so a
     // failure while reading the envelope replies is unknown too.
     let one_flight =
         mode == Mode::PipelinedChunking && chunk_sizes(body_len(mode, at, fault)).len() == 1;
     let body_started = match at {
-        At::Body | At::Dot => true,
-        At::Data => mode == Mode::Chunking,
+        // In the CHUNKING modes the body fault hits a chunk before LAST.
+        At::Body => !matches!(mode, Mode::Chunking | Mode::PipelinedChunking),
+        At::Dot => true,
         At::Mail | At::Rcpt1 | At::Rcpt2 => one_flight,
         _ => false,
     };
