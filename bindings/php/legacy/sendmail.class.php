@@ -98,8 +98,12 @@ class send_mail
     /** @var null kept for old code that tests it; there is no socket of our own */
     public $fp = null;
 
-    /** @var string the password, never shown */
-    private $password = '';
+    /**
+     * @var \SensitiveParameterValue the password, never shown: wrapped so
+     * that var_export(), (array) casts and json_encode() do not show it
+     * either (they ignore __debugInfo())
+     */
+    private $password;
 
     /** Header fields that mark a message starting with its own header lines. */
     private const HEADER_START = '/^(content-[a-z-]+|mime-version|cc|bcc|reply-to|x-[a-z0-9-]+|date|message-id'
@@ -130,7 +134,7 @@ class send_mail
         $this->smtp = $smtp;
         $this->auth = $auth;
         $this->user = $authuser;
-        $this->password = $authpasswd;
+        $this->password = new \SensitiveParameterValue($authpasswd);
         $this->welcome = $welcome;
         $this->debug = $debug;
         $this->ca_file = $ca_file;
@@ -232,8 +236,8 @@ class send_mail
      */
     public function __set($name, #[\SensitiveParameter] $value)
     {
-        if ($name === 'passwd') {
-            $this->password = $value;
+        if ($name === 'passwd' || $name === 'password') {
+            $this->password = new \SensitiveParameterValue($value);
         } else {
             $this->$name = $value;
         }
@@ -247,7 +251,7 @@ class send_mail
      */
     public function __isset($name)
     {
-        return $name === 'passwd' && $this->password !== '' && $this->password !== null;
+        return $name === 'passwd' && $this->hasPassword();
     }
 
     /**
@@ -259,8 +263,15 @@ class send_mail
     {
         $info = get_object_vars($this);
         unset($info['password']);
-        $info['passwd'] = ($this->password === '' || $this->password === null) ? '' : '[hidden]';
+        $info['passwd'] = $this->hasPassword() ? '[hidden]' : '';
         return $info;
+    }
+
+    /** Whether a password is set (not null, not ""). */
+    private function hasPassword(): bool
+    {
+        $password = $this->password->getValue();
+        return $password !== '' && $password !== null;
     }
 
     /** Not serializable: it would write the password out. */
@@ -364,7 +375,7 @@ class send_mail
             if ($user === '') {
                 throw new \Smtp\Exception\InvalidInputException('authentication is on but the user name is empty');
             }
-            $password = $this->stringArgument($this->password, 'password');
+            $password = $this->stringArgument($this->password->getValue(), 'password');
         }
         $welcome = $this->stringArgument($this->welcome, 'welcome');
         return new \Smtp\Mailer(

@@ -13,6 +13,7 @@ require_once dirname(__DIR__) . '/autoload.php';
 require_once __DIR__ . '/TestBed.php';
 require_once __DIR__ . '/ScriptedServer.php';
 require_once __DIR__ . '/SmtpTestCase.php';
+require_once __DIR__ . '/Wire.php';
 
 set_error_handler(static function (int $severity, string $message, string $file, int $line): bool {
     if ((error_reporting() & $severity) === 0) {
