@@ -161,6 +161,8 @@ class send_mail
             $from = $this->stringArgument($from, 'from');
             $subject = $this->stringArgument($subject, 'subject');
             $message = $this->stringArgument($message, 'message');
+            // Refused before connecting: a header value is one line.
+            self::checkOneLine(['to' => $to, 'from' => $from, 'subject' => $subject]);
             [$host, $port] = $this->server();
             $this->show_debug('Connect to SMTP server : ' . $host . ':' . $port, 'out');
             $mailer = $this->mailer($host, $port);
@@ -411,6 +413,21 @@ class send_mail
      *
      * @throws \Smtp\Exception\SmtpException
      */
+    /**
+     * Refuses CR, LF and NUL in values that become one header line each.
+     *
+     * @param array<string, string> $values
+     * @throws \Smtp\Exception\InvalidInputException
+     */
+    private static function checkOneLine(array $values): void
+    {
+        foreach ($values as $name => $value) {
+            if (strpbrk($value, "\r\n\0") !== false) {
+                throw new \Smtp\Exception\InvalidInputException("$name contains CR, LF or NUL (a header value is one line)");
+            }
+        }
+    }
+
     private function deliver(\Smtp\Mailer $mailer, string $to, string $from, string $subject, string $message): \Smtp\SendResult
     {
         // The original ended the data itself with "\n.\n"; code that
@@ -469,11 +486,7 @@ class send_mail
      */
     private function deliverRaw(\Smtp\Mailer $mailer, string $to, string $from, string $subject, array $fields, string $body): \Smtp\SendResult
     {
-        foreach (['to' => $to, 'from' => $from, 'subject' => $subject] as $name => $value) {
-            if (strpbrk($value, "\r\n\0") !== false) {
-                throw new \Smtp\Exception\InvalidInputException("$name contains CR, LF or NUL (a header value is one line)");
-            }
-        }
+        self::checkOneLine(['to' => $to, 'from' => $from, 'subject' => $subject]);
         $present = [];
         $envelopeTo = [$to];
         $kept = [];
