@@ -1,8 +1,9 @@
 /*
  * A tiny test harness for the C tests of libsmtp: named test cases, CHECK
  * macros that report the failing expression, test-bed access, Maildir
- * scanning. Each test program ends with one line "N passed, N failed"
- * (", N skipped" when some were skipped) and exits non-zero on failure.
+ * scanning, a transcript collector, the smuggling payloads. Each test
+ * program ends with one line "N passed, N failed" (", N skipped" when some
+ * were skipped) and exits non-zero on failure.
  */
 #ifndef SMTP_TEST_HARNESS_H
 #define SMTP_TEST_HARNESS_H
@@ -102,6 +103,7 @@ static inline void h_run(const char *name, h_test_fn fn)
 typedef struct {
     const char *host;
     int port_plain, port_submission, port_smtps, port_noauth;
+    int port_strict; /* 0 when this Postfix has no smtpd_forbid_bare_newline */
     const char *user, *password, *domain, *ca_file, *maildir;
 } testbed;
 
@@ -113,17 +115,34 @@ static inline int h_env_port(const char *name)
     return v ? atoi(v) : 0;
 }
 
+/* Something a test needs is missing (`what`, with a hint how to get it):
+ * the test counts as skipped, or as failed when SMTP_TESTBED_REQUIRED=1.
+ * One place, so every "have_..." check treats a missing piece alike. */
+static inline void h_missing(const char *what, const char *hint)
+{
+    const char *required = getenv("SMTP_TESTBED_REQUIRED");
+    if (required && strcmp(required, "1") == 0) {
+        h_fail(__FILE__, __LINE__, "required but missing: %s", what);
+        return;
+    }
+    fprintf(stderr, "  skipped: no %s (%s)\n", what, hint);
+    pthread_mutex_lock(&h_lock);
+    h_skipped++;
+    h_passed--; /* h_run counts it as passed; count it as skipped */
+    pthread_mutex_unlock(&h_lock);
+}
+
 /* Fills `tb` from the environment (the runner sources SMTP_TESTBED_ENV).
  * Returns 1 when the bed is there. Without it, a test is skipped, or
  * failed when SMTP_TESTBED_REQUIRED=1. */
 static inline int have_testbed(void)
 {
-    const char *required;
     tb.host = getenv("SMTP_TESTBED_HOST");
     tb.port_plain = h_env_port("SMTP_TESTBED_PORT_PLAIN");
     tb.port_submission = h_env_port("SMTP_TESTBED_PORT_SUBMISSION");
     tb.port_smtps = h_env_port("SMTP_TESTBED_PORT_SMTPS");
     tb.port_noauth = h_env_port("SMTP_TESTBED_PORT_NOAUTH");
+    tb.port_strict = h_env_port("SMTP_TESTBED_PORT_STRICT");
     tb.user = getenv("SMTP_TESTBED_USER");
     tb.password = getenv("SMTP_TESTBED_PASSWORD");
     tb.domain = getenv("SMTP_TESTBED_DOMAIN");
@@ -132,16 +151,17 @@ static inline int have_testbed(void)
     if (tb.host && tb.port_plain && tb.port_submission && tb.user && tb.password && tb.domain &&
         tb.ca_file && tb.maildir)
         return 1;
-    required = getenv("SMTP_TESTBED_REQUIRED");
-    if (required && strcmp(required, "1") == 0) {
-        h_fail(__FILE__, __LINE__, "the test bed is required but SMTP_TESTBED_* is not set");
-    } else {
-        fprintf(stderr, "  skipped: no test bed (set SMTP_TESTBED_ENV)\n");
-        pthread_mutex_lock(&h_lock);
-        h_skipped++;
-        h_passed--; /* h_run counts it as passed; count it as skipped */
-        pthread_mutex_unlock(&h_lock);
-    }
+    h_missing("test bed", "set SMTP_TESTBED_ENV");
+    return 0;
+}
+
+/* The bed and its strict port (SMTP_TESTBED_PORT_STRICT is empty when the
+ * bed's Postfix lacks smtpd_forbid_bare_newline): 1 when both are there. */
+static inline int have_strict_port(void)
+{
+    if (!have_testbed()) return 0;
+    if (tb.port_strict) return 1;
+    h_missing("strict port", "SMTP_TESTBED_PORT_STRICT is empty");
     return 0;
 }
 
@@ -236,15 +256,93 @@ static inline const char *addr(char *buf, size_t len, const char *local)
     return buf;
 }
 
-/* A new client for the plain port, authenticated, with test timeouts. */
-static inline smtp_client *plain_client(void)
+/* A new client for a plaintext loopback port of the bed (the library
+ * allows AUTH without TLS to 127.0.0.1), authenticated, with test
+ * timeouts. */
+static inline smtp_client *loopback_client(int port)
 {
     smtp_client *c = NULL;
-    if (smtp_client_new(tb.host, (uint16_t)tb.port_plain, &c) != SMTP_OK) return NULL;
+    if (smtp_client_new(tb.host, (uint16_t)port, &c) != SMTP_OK) return NULL;
     smtp_client_set_security(c, SMTP_SECURITY_NONE);
     smtp_client_set_credentials(c, tb.user, tb.password);
     smtp_client_set_timeouts(c, 20000, 60000, 0);
     return c;
+}
+
+/* The same for the plain port. */
+static inline smtp_client *plain_client(void)
+{
+    return loopback_client(tb.port_plain);
+}
+
+/* ---- transcripts ------------------------------------------------------ */
+
+/* A transcript collector for smtp_client_set_transcript(): every line,
+ * "C: ", "S: " or "* " prefixed (by direction), '\n'-separated; free(text)
+ * when done. */
+typedef struct {
+    char *text;
+    size_t len, cap;
+    int lines[3];      /* per direction */
+    int bad_direction; /* lines with a direction outside the three */
+} transcript;
+
+static inline void collect_line(void *userdata, int direction, const char *line)
+{
+    static const char *const prefix[] = {"C: ", "S: ", "* "};
+    transcript *t = userdata;
+    size_t need = strlen(line) + 4;
+    if (direction < 0 || direction > 2) {
+        t->bad_direction++;
+        return;
+    }
+    t->lines[direction]++;
+    if (t->len + need + 1 > t->cap) {
+        size_t cap = (t->cap + need + 1) * 2;
+        char *grown = realloc(t->text, cap);
+        if (!grown) return;
+        t->text = grown;
+        t->cap = cap;
+    }
+    t->len += (size_t)sprintf(t->text + t->len, "%s%s\n", prefix[direction], line);
+}
+
+/* How often `needle` occurs in `hay` (NULL: 0), not overlapping. */
+static inline int count_occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    const char *p = hay;
+    size_t step = strlen(needle);
+    if (step == 0) return 0; /* an empty needle would never advance */
+    while (p && (p = strstr(p, needle)) != NULL) {
+        n++;
+        p += step;
+    }
+    return n;
+}
+
+/* ---- smuggling payloads ------------------------------------------------ */
+
+/* Would-be early ends of DATA: bare LF and bare CR variants of
+ * "<CRLF>.<CRLF>", and the real one (which dot-stuffing must neutralise).
+ * Shared by the scripted-server test (test_starttls.c) and the
+ * strict-Postfix test (test_client.c), so both send the same set. */
+static const char *const early_ends[] = {
+    "\n.\n", "\r\n.\n", "\n.\r\n", "\r.\r", "\r\n.\r", "\r.\r\n",
+    "\n.\r", "\r.\n", "\r\r\n.\r\r\n", "\r\n.\r\n", "\r\n..\r\n",
+};
+#define N_EARLY_ENDS (sizeof early_ends / sizeof early_ends[0])
+
+/* The attack body for early_ends[i]: a first line, the early end, then a
+ * whole second SMTP transaction, then a last line. `tag` is put after
+ * "smuggled" so a delivered second message would be findable by it. */
+static inline const char *smuggling_body(char *buf, size_t len, size_t i, const char *tag)
+{
+    snprintf(buf, len,
+             "first line%sMAIL FROM:<smuggler@evil.test>\r\nRCPT TO:<victim@example.test>"
+             "\r\nDATA\r\nsmuggled%s\r\n.\r\nlast line\r\n",
+             early_ends[i], tag);
+    return buf;
 }
 
 /* Standard base64 (no line breaks) of len bytes into out (size >= 4*((len+2)/3)+1). */

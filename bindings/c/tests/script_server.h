@@ -21,43 +21,13 @@ typedef struct {
     int status;      /* the exit status: 0 when the script ran as written */
 } script_server;
 
-/* A transcript collector shared by the tests that use the server. */
-typedef struct {
-    char *text;
-    size_t len, cap;
-} collected;
-
-static inline void collect_line(void *userdata, int direction, const char *line)
-{
-    collected *t = userdata;
-    size_t need = strlen(line) + 8;
-    (void)direction;
-    if (t->len + need + 1 > t->cap) {
-        size_t cap = (t->cap + need + 1) * 2;
-        char *grown = realloc(t->text, cap);
-        if (!grown) return;
-        t->text = grown;
-        t->cap = cap;
-    }
-    t->len += (size_t)sprintf(t->text + t->len, "%d %s\n", direction, line);
-}
-
 /* 1 when $SMTP_SCRIPT_SERVER names the program; otherwise the test is
  * skipped, or failed with SMTP_TESTBED_REQUIRED=1. */
 static inline int have_script_server(void)
 {
     const char *bin = getenv("SMTP_SCRIPT_SERVER");
-    const char *required = getenv("SMTP_TESTBED_REQUIRED");
     if (bin && access(bin, X_OK) == 0) return 1;
-    if (required && strcmp(required, "1") == 0) {
-        h_fail(__FILE__, __LINE__, "SMTP_SCRIPT_SERVER is not set to the script-server program");
-    } else {
-        fprintf(stderr, "  skipped: no SMTP_SCRIPT_SERVER\n");
-        pthread_mutex_lock(&h_lock);
-        h_skipped++;
-        h_passed--;
-        pthread_mutex_unlock(&h_lock);
-    }
+    h_missing("script server", "set SMTP_SCRIPT_SERVER to the script-server program");
     return 0;
 }
 

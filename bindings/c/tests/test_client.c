@@ -2,49 +2,10 @@
  * The handle API against the real Postfix test bed: connect, capabilities
  * and TLS details, several messages on one connection, attachments,
  * per-recipient results, raw messages, the transcript callback, forced
- * mechanisms, bad credentials.
+ * mechanisms, bad credentials, and the smuggling payloads (early ends of
+ * DATA, shared with test_starttls.c) through the strict port.
  */
 #include "harness.h"
-
-/* ---- a transcript collector ------------------------------------------ */
-
-typedef struct {
-    char *text; /* every line, "S: ", "C: " or "* " prefixed, '\n'-separated */
-    size_t len, cap;
-    int lines[3];
-    int bad_direction;
-} transcript;
-
-static void on_line(void *userdata, int direction, const char *line)
-{
-    transcript *t = userdata;
-    size_t need = strlen(line) + 4;
-    static const char *prefix[] = {"C: ", "S: ", "* "};
-    if (direction < 0 || direction > 2) {
-        t->bad_direction++;
-        return;
-    }
-    t->lines[direction]++;
-    if (t->len + need + 1 > t->cap) {
-        size_t cap = (t->cap + need + 1) * 2;
-        char *grown = realloc(t->text, cap);
-        if (!grown) return;
-        t->text = grown;
-        t->cap = cap;
-    }
-    t->len += (size_t)sprintf(t->text + t->len, "%s%s\n", prefix[direction], line);
-}
-
-static int count_occurrences(const char *hay, const char *needle)
-{
-    int n = 0;
-    const char *p = hay;
-    while (p && (p = strstr(p, needle)) != NULL) {
-        n++;
-        p += strlen(needle);
-    }
-    return n;
-}
 
 static smtp_client *submission_client(void)
 {
@@ -124,7 +85,7 @@ static void test_several_messages_on_one_connection(void)
     if (!have_testbed()) return;
     c = plain_client();
     CHECK(c != NULL);
-    CHECK_OK(smtp_client_set_transcript(c, on_line, &t));
+    CHECK_OK(smtp_client_set_transcript(c, collect_line, &t));
     CHECK_OK(smtp_client_connect(c));
     m = simple_message("first", addr(to, sizeof to, "multi"));
     for (i = 0; i < 3; i++) {
@@ -452,7 +413,7 @@ static void test_transcript_never_shows_the_password(void)
         transcript t = {0};
         smtp_client *c = plain_client();
         smtp_message *m;
-        CHECK_OK(smtp_client_set_transcript(c, on_line, &t));
+        CHECK_OK(smtp_client_set_transcript(c, collect_line, &t));
         CHECK_OK(smtp_client_set_mechanism(c, mechanisms[i]));
         CHECK_OK(smtp_client_connect(c));
         CHECK_STR_EQ(smtp_client_authenticated_with(c), mechanisms[i]);
@@ -532,6 +493,97 @@ static void test_tls_settings(void)
     }
 }
 
+/* ---- smuggling through the strict port ---------------------------------- */
+
+/* The mail delivered for `marker` must be the whole attack body, the would-
+ * be second transaction included (its body line is `smuggled`), and the
+ * only message with the marker (that line carries it too, so a second
+ * message would count). */
+static void check_smuggling_stayed_inside(const char *marker, const char *smuggled, size_t i,
+                                          int composed)
+{
+    static const char *const parts[] = {"first line", "MAIL FROM:<smuggler@evil.test>",
+                                        "RCPT TO:<victim@example.test>", "last line"};
+    char *mail = find_delivered(marker);
+    size_t k;
+    int n;
+    const char *how = composed ? "composed" : "raw";
+    if (!mail) {
+        h_fail(__FILE__, __LINE__, "early end %u (%s): %s was not delivered", (unsigned)i, how,
+               marker);
+        return;
+    }
+    for (k = 0; k < sizeof parts / sizeof parts[0]; k++)
+        if (!strstr(mail, parts[k]))
+            h_fail(__FILE__, __LINE__, "early end %u (%s): \"%s\" missing in:\n%s", (unsigned)i,
+                   how, parts[k], mail);
+    if (!strstr(mail, smuggled))
+        h_fail(__FILE__, __LINE__, "early end %u (%s): \"%s\" missing in:\n%s", (unsigned)i,
+               how, smuggled, mail);
+    free(mail);
+    n = count_delivered(marker);
+    if (n != 1)
+        h_fail(__FILE__, __LINE__, "early end %u (%s): %d messages with %s, expected 1",
+               (unsigned)i, how, n, marker);
+}
+
+static void test_early_ends_of_data_stay_in_one_message_on_the_strict_port(void)
+{
+    char markers[N_EARLY_ENDS][2][128], smuggled[N_EARLY_ENDS][2][160];
+    char body[1024], raw[2048], from[256], to[256];
+    struct timespec settle = {1, 0};
+    smtp_client *c;
+    size_t i;
+    int composed;
+    if (!have_strict_port()) return;
+    addr(from, sizeof from, "smuggle-sender");
+    addr(to, sizeof to, "smuggle");
+    c = loopback_client(tb.port_strict);
+    CHECK(c != NULL);
+    if (!c) return;
+    CHECK_OK(smtp_client_connect(c));
+    for (i = 0; i < N_EARLY_ENDS; i++) {
+        for (composed = 0; composed < 2; composed++) {
+            char *marker = markers[i][composed];
+            make_marker(marker, sizeof markers[i][composed], "strict");
+            snprintf(smuggled[i][composed], sizeof smuggled[i][composed], "smuggled %s", marker);
+            /* the tag goes right after "smuggled" in the body */
+            smuggling_body(body, sizeof body, i, smuggled[i][composed] + strlen("smuggled"));
+            /* A send that lost the connection must not fail the ones after. */
+            if (!smtp_client_is_connected(c)) CHECK_OK(smtp_client_connect(c));
+            if (composed) {
+                smtp_message *m = smtp_message_new();
+                CHECK_OK(smtp_message_set_from(m, from));
+                CHECK_OK(smtp_message_add_to(m, to));
+                CHECK_OK(smtp_message_set_subject(m, marker));
+                CHECK_OK(smtp_message_set_text(m, body));
+                CHECK_OK(smtp_client_send_message(c, m));
+                smtp_message_free(m);
+            } else {
+                snprintf(raw, sizeof raw, "From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\n\r\n%s",
+                         from, to, marker, body);
+                CHECK_OK(smtp_client_send_raw(c, from, to, (const uint8_t *)raw, strlen(raw)));
+            }
+            CHECK(smtp_client_recipient_count(c) == 1);
+        }
+    }
+    CHECK_OK(smtp_client_quit(c));
+    smtp_client_free(c);
+    /* Wait for every first message (find_delivered waits, bounded), then
+     * give a smuggled second one time to arrive before counting. */
+    for (i = 0; i < N_EARLY_ENDS; i++) {
+        for (composed = 0; composed < 2; composed++) {
+            char *mail = find_delivered(markers[i][composed]);
+            free(mail);
+        }
+    }
+    nanosleep(&settle, NULL);
+    for (i = 0; i < N_EARLY_ENDS; i++)
+        for (composed = 0; composed < 2; composed++)
+            check_smuggling_stayed_inside(markers[i][composed], smuggled[i][composed], i,
+                                          composed);
+}
+
 int main(void)
 {
     RUN(test_connect_capabilities_and_tls);
@@ -543,5 +595,6 @@ int main(void)
     RUN(test_transcript_never_shows_the_password);
     RUN(test_bad_credentials);
     RUN(test_tls_settings);
+    RUN(test_early_ends_of_data_stay_in_one_message_on_the_strict_port);
     return h_summary();
 }

@@ -43,7 +43,7 @@ static void scripted_auth(const char *scenario, const char *mechanism, int token
 {
     script_server s;
     smtp_client *c;
-    collected t = {0};
+    transcript t = {0};
     char last[4096];
     if (!have_script_server()) return;
     CHECK(script_server_start(&s, scenario));
@@ -81,7 +81,7 @@ static void test_wrong_password_on_the_bed_for_every_mechanism(void)
     if (!have_testbed()) return;
     for (i = 0; i < sizeof mechanisms / sizeof mechanisms[0]; i++) {
         for (tls = 0; tls < 2; tls++) {
-            collected t = {0};
+            transcript t = {0};
             smtp_client *c = NULL;
             char last[4096];
             if (tls) {
