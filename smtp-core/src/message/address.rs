@@ -46,7 +46,12 @@ impl Mailbox {
 impl std::fmt::Display for Mailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.name {
-            Some(name) => write!(f, "\"{}\" <{}>", name.replace('"', "\\\""), self.address),
+            // Backslash first, so the escapes added for quotes stay single:
+            // the output parses back to the same mailbox.
+            Some(name) => {
+                let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+                write!(f, "\"{quoted}\" <{}>", self.address)
+            }
             None => f.write_str(&self.address),
         }
     }
@@ -241,8 +246,8 @@ fn scan_item(item: &str, field: &'static str) -> Result<ItemParts> {
             '"' => {
                 flush(&mut word, &mut parts);
                 let mut quoted = String::new();
-                let mut closed = false;
-                while let Some((_, c)) = chars.next() {
+                let mut closed = None;
+                while let Some((j, c)) = chars.next() {
                     match c {
                         '\\' => {
                             if let Some((_, n)) = chars.next() {
@@ -250,23 +255,22 @@ fn scan_item(item: &str, field: &'static str) -> Result<ItemParts> {
                             }
                         }
                         '"' => {
-                            closed = true;
+                            closed = Some(j);
                             break;
                         }
                         c => quoted.push(c),
                     }
                 }
-                if !closed {
+                let Some(end) = closed else {
                     return Err(Error::invalid(field, "has an unterminated quoted string"));
-                }
+                };
                 if parts.angle.is_some() {
                     parts.trailing = true;
                 }
-                // `"local"@domain` continues as a word.
+                // `"local"@domain` continues as a word, kept as written:
+                // its escapes are part of the address (as inside `<...>`).
                 if chars.peek().is_some_and(|&(_, c)| c == '@') {
-                    word.push('"');
-                    word.push_str(&quoted);
-                    word.push('"');
+                    word.push_str(&item[i..=end]);
                     parts.quoted = false;
                     continue;
                 }
@@ -422,7 +426,13 @@ fn to_ascii_domain(domain: &str, field: &'static str) -> Result<String> {
             "has a domain that is not a valid internationalised domain name",
         )
     })?;
-    if ascii.is_empty() || ascii.split('.').any(|l| l.is_empty() || l.len() > 63) {
+    // UTS 46 passes ASCII through as it is, controls and '@' included:
+    // only letters, digits, '-' and dots make a host name.
+    let ldh = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
+    if ascii.is_empty()
+        || !ascii.bytes().all(ldh)
+        || ascii.split('.').any(|l| l.is_empty() || l.len() > 63)
+    {
         return Err(Error::invalid(
             field,
             "has a domain that is not a valid internationalised domain name",
