@@ -262,7 +262,59 @@ pub fn copy_data<R: Read + ?Sized, W: Write + ?Sized>(
     out: &mut W,
     block_size: usize,
 ) -> Result<u64, CopyError> {
-    copy_data_inner(body, out, block_size).map(|stats| stats.body_bytes)
+    copy_data_inner(body, out, block_size, &mut BodyBuffers::default())
+        .map(|stats| stats.body_bytes)
+}
+
+/// [`copy_data`] with buffers the caller keeps from one message to the next.
+pub(crate) fn copy_data_with<R: Read + ?Sized, W: Write + ?Sized>(
+    body: &mut R,
+    out: &mut W,
+    block_size: usize,
+    buffers: &mut BodyBuffers,
+) -> Result<u64, CopyError> {
+    copy_data_inner(body, out, block_size, buffers).map(|stats| stats.body_bytes)
+}
+
+/// Capacity a [`BodyBuffers`] output vector keeps between messages: what
+/// [`copy_data`] needs at [`DEFAULT_BLOCK_SIZE`]; more (a large BDAT
+/// chunk) is given back after the message.
+const KEPT_CAPACITY: usize = 3 * DEFAULT_BLOCK_SIZE + 2 * RESERVE_SLACK;
+
+/// The blocks a body is streamed through, kept by a session across
+/// messages: allocating and zero-filling a 64 KiB read block for every
+/// message cost more CPU than the rest of a small message's work.
+#[derive(Debug, Default)]
+pub(crate) struct BodyBuffers {
+    /// The caller's body is read into this (zero-filled once, then reused).
+    pub(crate) read: Vec<u8>,
+    /// Encoded output waiting to be written.
+    pub(crate) out: Vec<u8>,
+    /// BDAT: the chunk being sent.
+    pub(crate) chunk: Vec<u8>,
+}
+
+impl BodyBuffers {
+    /// Clears what a message left and gives back oversized blocks.
+    pub(crate) fn recycle(&mut self) {
+        for v in [&mut self.out, &mut self.chunk] {
+            v.clear();
+            if v.capacity() > KEPT_CAPACITY {
+                *v = Vec::new();
+            }
+        }
+        if self.read.len() > DEFAULT_BLOCK_SIZE {
+            self.read = Vec::new();
+        }
+    }
+}
+
+/// `read` grown (zero-filled) to at least `size` bytes; its first `size`.
+pub(crate) fn read_block(read: &mut Vec<u8>, size: usize) -> &mut [u8] {
+    if read.len() < size {
+        read.resize(size, 0);
+    }
+    &mut read[..size]
 }
 
 /// What [`copy_data_inner`] did, for the caller and for tests.
@@ -279,37 +331,42 @@ fn copy_data_inner<R: Read + ?Sized, W: Write + ?Sized>(
     body: &mut R,
     out: &mut W,
     block_size: usize,
+    buffers: &mut BodyBuffers,
 ) -> Result<CopyStats, CopyError> {
     let block_size = match block_size {
         0 => DEFAULT_BLOCK_SIZE,
         n => n.min(MAX_BLOCK_SIZE),
     };
-    let mut buf = vec![0u8; block_size];
+    let BodyBuffers {
+        read, out: pending, ..
+    } = buffers;
+    let buf = read_block(read, block_size);
     // Before each chunk is encoded `pending` holds less than one block, and a
     // chunk of at most one block encodes to at most twice its length, so
     // three blocks plus slack is enough: `pending` never reallocates.
-    let mut pending: Vec<u8> = Vec::with_capacity(3 * block_size + 2 * RESERVE_SLACK);
+    pending.clear();
+    pending.reserve(3 * block_size + 2 * RESERVE_SLACK);
     let mut enc = DataEncoder::new();
     let mut total: u64 = 0;
     loop {
-        let n = read_retrying(body, &mut buf).map_err(CopyError::Source)?;
+        let n = read_retrying(body, buf).map_err(CopyError::Source)?;
         if n == 0 {
             break;
         }
         total = total.saturating_add(n as u64);
         // More body follows, so what is pending is not the final block.
         if pending.len() >= block_size {
-            out.write_all(&pending).map_err(CopyError::Sink)?;
+            out.write_all(pending).map_err(CopyError::Sink)?;
             pending.clear();
         }
-        enc.encode(&buf[..n], &mut pending);
+        enc.encode(&buf[..n], pending);
     }
-    enc.finish(&mut pending);
-    out.write_all(&pending).map_err(CopyError::Sink)?;
+    enc.finish(pending);
+    out.write_all(pending).map_err(CopyError::Sink)?;
     out.flush().map_err(CopyError::Sink)?;
     Ok(CopyStats {
         body_bytes: total,
-        buffer_capacity: buf.capacity() + pending.capacity(),
+        buffer_capacity: read.capacity() + pending.capacity(),
     })
 }
 
@@ -846,7 +903,8 @@ mod tests {
             pattern_pos: 0,
         };
         let mut w = CountingSink::default();
-        let stats = copy_data_inner(&mut r, &mut w, block).expect("copy");
+        let stats =
+            copy_data_inner(&mut r, &mut w, block, &mut BodyBuffers::default()).expect("copy");
         assert_eq!(stats.body_bytes, SIZE);
         assert!(
             stats.buffer_capacity <= 5 * block,
@@ -865,9 +923,37 @@ mod tests {
         let block = 1024;
         let mut r = TestReader::new(&body, usize::MAX);
         let mut w = CountingSink::default();
-        let stats = copy_data_inner(&mut r, &mut w, block).expect("copy");
+        let stats =
+            copy_data_inner(&mut r, &mut w, block, &mut BodyBuffers::default()).expect("copy");
         assert_eq!(stats.buffer_capacity, block + 3 * block + 2 * RESERVE_SLACK);
         assert_eq!(w.bytes, body.len() as u64 * 2 + 3);
+    }
+
+    #[test]
+    fn body_buffers_are_reused_across_messages() {
+        let mut buffers = BodyBuffers::default();
+        let mut first = Vec::new();
+        copy_data_with(&mut &b"one\n.two\n"[..], &mut first, 0, &mut buffers).expect("copy");
+        let (read_ptr, out_ptr) = (buffers.read.as_ptr(), buffers.out.as_ptr());
+        buffers.recycle();
+        let mut second = Vec::new();
+        copy_data_with(&mut &b"one\n.two\n"[..], &mut second, 0, &mut buffers).expect("copy");
+        assert_eq!(first, b"one\r\n..two\r\n.\r\n");
+        assert_eq!(first, second);
+        // The same blocks, not new allocations.
+        assert_eq!(buffers.read.as_ptr(), read_ptr);
+        assert_eq!(buffers.out.as_ptr(), out_ptr);
+    }
+
+    #[test]
+    fn body_buffers_give_back_what_a_large_message_needed() {
+        let mut buffers = BodyBuffers::default();
+        let body = vec![b'x'; 1 << 20];
+        copy_data_with(&mut &body[..], &mut io::sink(), 1 << 20, &mut buffers).expect("copy");
+        assert!(buffers.out.capacity() > KEPT_CAPACITY);
+        buffers.recycle();
+        assert!(buffers.out.capacity() <= KEPT_CAPACITY);
+        assert!(buffers.read.len() <= DEFAULT_BLOCK_SIZE);
     }
 
     // ---- properties ----

@@ -144,6 +144,8 @@ pub struct Client {
     /// Why the session can no longer be used, once it cannot.
     closed: Option<String>,
     wbuf: Vec<u8>,
+    /// Body blocks reused by every message of the session.
+    body_buffers: data::BodyBuffers,
 }
 
 impl std::fmt::Debug for Client {
@@ -193,6 +195,7 @@ impl Client {
             authenticated: None,
             closed: None,
             wbuf: Vec::with_capacity(1024),
+            body_buffers: data::BodyBuffers::default(),
             config,
         };
         client.greet()?;
@@ -250,7 +253,11 @@ impl Client {
     pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
         self.ensure_open()?;
         self.set_deadline(Deadline::after(self.config.timeouts.total));
-        let result = self.transaction(envelope, body);
+        // Taken out for the transaction, which borrows them beside `self`.
+        let mut buffers = std::mem::take(&mut self.body_buffers);
+        let result = self.transaction(envelope, body, &mut buffers);
+        buffers.recycle();
+        self.body_buffers = buffers;
         self.set_deadline(None);
         result
     }
@@ -617,7 +624,12 @@ impl Client {
 
     // ----- the mail transaction ------------------------------------------
 
-    fn transaction(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
+    fn transaction(
+        &mut self,
+        envelope: &Envelope,
+        body: &mut dyn Read,
+        buffers: &mut data::BodyBuffers,
+    ) -> Result<SendReport> {
         let caps = &self.capabilities;
         let smtputf8 = envelope.needs_smtputf8();
         if smtputf8 && !caps.smtputf8 {
@@ -665,11 +677,11 @@ impl Client {
         commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
         // BDAT: the first chunk is read before anything is sent, so a
         // failing body costs nothing and a small message fits one flight.
-        let mut chunks = chunking.then(|| BdatChunks::new(body));
-        let mut chunk = Vec::new();
+        let data::BodyBuffers { read, out, chunk } = buffers;
+        let mut chunks = chunking.then(|| BdatChunks::new(body, read, out));
         let mut last = false;
         if let Some(source) = chunks.as_mut() {
-            last = source.next(&mut chunk).map_err(Error::BodyRead)?;
+            last = source.next(chunk).map_err(Error::BodyRead)?;
         }
         if pipeline_body {
             commands.push(match chunks {
@@ -694,7 +706,7 @@ impl Client {
             }
             let body_in_batch = pipeline_body && chunks.is_some();
             if body_in_batch {
-                batch.extend_from_slice(&chunk);
+                batch.extend_from_slice(chunk);
                 self.note_chunk(chunk.len());
             }
             if let Err(e) = self.write(&batch, Phase::MailFrom, self.config.timeouts.mail) {
@@ -778,7 +790,7 @@ impl Client {
                         reply: data_reply,
                     });
                 }
-                self.send_body(body)?;
+                self.send_body(body, buffers)?;
                 self.read_reply(Phase::EndOfData, self.config.timeouts.data_end)
                     .map_err(|e| delivery_unknown(Phase::EndOfData, e))?
             }
@@ -799,13 +811,13 @@ impl Client {
     fn send_chunks(
         &mut self,
         source: &mut BdatChunks<'_>,
-        mut chunk: Vec<u8>,
+        chunk: &mut Vec<u8>,
         mut last: bool,
         first_reply: Option<Reply>,
     ) -> Result<Reply> {
         let mut reply = match first_reply {
             Some(reply) => reply,
-            None => self.send_chunk(&chunk, last)?,
+            None => self.send_chunk(chunk, last)?,
         };
         while !last {
             if !reply.is_positive() {
@@ -815,7 +827,7 @@ impl Client {
                     reply,
                 });
             }
-            last = match source.next(&mut chunk) {
+            last = match source.next(chunk) {
                 Ok(last) => last,
                 Err(e) => {
                     // Without LAST the server never delivers the message.
@@ -823,7 +835,7 @@ impl Client {
                     return Err(Error::BodyRead(e));
                 }
             };
-            reply = self.send_chunk(&chunk, last)?;
+            reply = self.send_chunk(chunk, last)?;
         }
         Ok(reply)
     }
@@ -857,14 +869,14 @@ impl Client {
     }
 
     /// Streams the body after a 354; on failure the session is closed.
-    fn send_body(&mut self, body: &mut dyn Read) -> Result<()> {
+    fn send_body(&mut self, body: &mut dyn Read, buffers: &mut data::BodyBuffers) -> Result<()> {
         let timeout = self.config.timeouts.data_block;
         let conn = self
             .conn
             .as_mut()
             .ok_or_else(|| Error::NotConnected("closed".into()))?;
         let mut writer = conn.body_writer(timeout);
-        let result = data::copy_data(body, &mut writer, data::DEFAULT_BLOCK_SIZE);
+        let result = data::copy_data_with(body, &mut writer, data::DEFAULT_BLOCK_SIZE, buffers);
         match result {
             Ok(size) => {
                 self.transcript.line_with(Direction::Sent, || {
@@ -1056,17 +1068,23 @@ pub(crate) const BDAT_CHUNK: usize = 1024 * 1024;
 struct BdatChunks<'a> {
     body: &'a mut dyn Read,
     normalizer: data::BdatNormalizer,
-    input: Vec<u8>,
-    pending: Vec<u8>,
+    input: &'a mut [u8],
+    pending: &'a mut Vec<u8>,
 }
 
 impl<'a> BdatChunks<'a> {
-    fn new(body: &'a mut dyn Read) -> BdatChunks<'a> {
+    /// Reads `body` through the session's reused blocks.
+    fn new(
+        body: &'a mut dyn Read,
+        read: &'a mut Vec<u8>,
+        pending: &'a mut Vec<u8>,
+    ) -> BdatChunks<'a> {
+        pending.clear();
         BdatChunks {
             body,
             normalizer: data::BdatNormalizer::new(),
-            input: vec![0; data::DEFAULT_BLOCK_SIZE],
-            pending: Vec::new(),
+            input: data::read_block(read, data::DEFAULT_BLOCK_SIZE),
+            pending,
         }
     }
 
@@ -1074,17 +1092,19 @@ impl<'a> BdatChunks<'a> {
     fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
         out.clear();
         while self.pending.len() <= BDAT_CHUNK {
-            let n = match self.body.read(&mut self.input) {
+            let n = match self.body.read(self.input) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                self.normalizer.finish(&mut self.pending);
-                std::mem::swap(out, &mut self.pending);
+                self.normalizer.finish(self.pending);
+                // Swapped, not copied: both vectors go back to the session.
+                std::mem::swap(out, self.pending);
                 return Ok(true);
             }
-            self.normalizer.encode(&self.input[..n], &mut self.pending);
+            let n = n.min(self.input.len());
+            self.normalizer.encode(&self.input[..n], self.pending);
         }
         out.extend_from_slice(&self.pending[..BDAT_CHUNK]);
         self.pending.drain(..BDAT_CHUNK);

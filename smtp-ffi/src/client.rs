@@ -35,7 +35,27 @@ pub struct smtp_client {
     settings: Settings,
     session: Option<Client>,
     info: Option<SessionInfo>,
-    recipients: Vec<RecipientEntry>,
+    recipients: Vec<RecipientSlot>,
+}
+
+/// One recipient of the last send, turned into C strings only when the
+/// caller asks for it (most bulk senders never do).
+struct RecipientSlot {
+    result: RecipientResult,
+    entry: std::cell::OnceCell<RecipientEntry>,
+}
+
+impl RecipientSlot {
+    fn new(result: RecipientResult) -> RecipientSlot {
+        RecipientSlot {
+            result,
+            entry: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn entry(&self) -> &RecipientEntry {
+        self.entry.get_or_init(|| RecipientEntry::of(&self.result))
+    }
 }
 
 /// What the last successful connect learnt, as C strings.
@@ -139,13 +159,17 @@ impl smtp_client {
     fn finish_send(&mut self, outcome: Result<SendReport, Error>) -> Result<(), Failure> {
         match outcome {
             Ok(report) => {
-                self.recipients = report.recipients.iter().map(RecipientEntry::of).collect();
                 last::set_reply(&report.reply);
+                self.recipients = report
+                    .recipients
+                    .into_iter()
+                    .map(RecipientSlot::new)
+                    .collect();
                 Ok(())
             }
             Err(error) => {
                 if let Error::RecipientsRefused { refused } = &error {
-                    self.recipients = refused.iter().map(RecipientEntry::of).collect();
+                    self.recipients = refused.iter().cloned().map(RecipientSlot::new).collect();
                 }
                 Err(error.into())
             }
@@ -843,7 +867,7 @@ pub unsafe extern "C" fn smtp_client_recipient(
         if address.is_null() || code.is_null() || enhanced.is_null() || text.is_null() {
             return false;
         }
-        let Some(r) = c.recipients.get(index) else {
+        let Some(r) = c.recipients.get(index).map(RecipientSlot::entry) else {
             return false;
         };
         write_out(address, r.address.as_ptr());

@@ -15,6 +15,10 @@ struct Last {
     code: u16,
     enhanced: Option<CString>,
     reply_text: Option<CString>,
+    /// A reply whose texts are not formatted yet: most successful calls
+    /// are never asked for them, and formatting every reply cost a bulk
+    /// sender more than the rest of the binding's work per message.
+    unformatted: Option<Reply>,
 }
 
 impl Last {
@@ -24,6 +28,17 @@ impl Last {
             code: 0,
             enhanced: None,
             reply_text: None,
+            unformatted: None,
+        }
+    }
+
+    /// Formats a pending reply. The strings are made once per stored
+    /// reply, so pointers handed out earlier stay valid.
+    fn format(&mut self) {
+        if let Some(reply) = self.unformatted.take() {
+            self.message = non_empty(&reply.to_string());
+            self.enhanced = reply.enhanced().and_then(|e| non_empty(&e.to_string()));
+            self.reply_text = non_empty(&reply.text());
         }
     }
 }
@@ -61,6 +76,7 @@ fn store(message: &str, reply: Option<&Reply>) {
             last.code = code;
             last.enhanced = non_empty(&enhanced);
             last.reply_text = non_empty(&reply_text);
+            last.unformatted = None;
         }
     });
 }
@@ -76,7 +92,15 @@ pub(crate) fn clear() {
 
 /// Records a server reply after a successful step (e.g. `250 2.0.0 Ok: queued as X`).
 pub(crate) fn set_reply(reply: &Reply) {
-    store(&reply.to_string(), Some(reply));
+    let code = reply.code();
+    let reply = reply.clone();
+    let _ = LAST.try_with(|last| {
+        if let Ok(mut last) = last.try_borrow_mut() {
+            *last = Last::empty();
+            last.code = code;
+            last.unformatted = Some(reply);
+        }
+    });
 }
 
 /// Records a plain message without a server reply.
@@ -165,9 +189,16 @@ pub extern "C" fn smtp_last_reply_text() -> *const c_char {
 
 fn last_ptr(f: impl Fn(&Last) -> *const c_char) -> *const c_char {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        LAST.try_with(|last| last.try_borrow().map(|l| f(&l)).ok())
-            .ok()
-            .flatten()
+        LAST.try_with(|last| {
+            last.try_borrow_mut()
+                .map(|mut l| {
+                    l.format();
+                    f(&l)
+                })
+                .ok()
+        })
+        .ok()
+        .flatten()
     }))
     .ok()
     .flatten()
@@ -196,6 +227,11 @@ mod tests {
             text_of(smtp_last_reply_text()),
             "Error: authentication failed"
         );
+        // Pointers handed out stay valid while the reply is current.
+        let message = smtp_last_message();
+        assert_eq!(text_of(smtp_last_enhanced_code()), "5.7.8");
+        assert_eq!(smtp_last_message(), message);
+        assert_eq!(text_of(message), "535 5.7.8 Error: authentication failed");
         set_message("no reply here");
         assert_eq!(text_of(smtp_last_reply_text()), "");
         clear();

@@ -80,6 +80,50 @@ pub(crate) fn parse_list(input: &str, field: &'static str) -> Result<Vec<Mailbox
 
 /// Parses a list that may be empty (`undisclosed-recipients:;`).
 pub(crate) fn parse_list_lenient(input: &str, field: &'static str) -> Result<Vec<Mailbox>> {
+    if let Some(result) = parse_plain_list(input, field) {
+        return result;
+    }
+    parse_list_general(input, field)
+}
+
+/// Bytes of a bare addr-spec without quoting: RFC 5322 atext, the dots and the `@`.
+fn is_plain_address_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.@".contains(&b)
+}
+
+/// The common case, a list of bare addresses (`a@example.org,
+/// b@example.net`), without the general scanner: the same result as
+/// [`parse_list_general`] at a fraction of the cost (bulk senders parse
+/// an envelope per message). `None` when the input needs the general parser.
+fn parse_plain_list(input: &str, field: &'static str) -> Option<Result<Vec<Mailbox>>> {
+    if !input
+        .bytes()
+        .all(|b| is_plain_address_byte(b) || b == b',' || b == b' ')
+    {
+        return None;
+    }
+    let mut out = Vec::new();
+    for item in input.split(',') {
+        let item = item.trim_matches(' ');
+        if item.is_empty() {
+            continue;
+        }
+        if item.contains(' ') {
+            return None;
+        }
+        if let Err(e) = validate_addr_spec(item, field) {
+            return Some(Err(e));
+        }
+        out.push(Mailbox {
+            name: None,
+            address: item.to_string(),
+        });
+    }
+    Some(Ok(out))
+}
+
+/// Any list: names, quoted strings, comments, angle brackets, groups.
+fn parse_list_general(input: &str, field: &'static str) -> Result<Vec<Mailbox>> {
     check_header_text(input, field)?;
     let mut out = Vec::new();
     for item in split_items(input, field)? {
@@ -518,6 +562,41 @@ mod tests {
             name: name.map(str::to_string),
             address: address.to_string(),
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The fast path for bare addresses gives what the general parser
+        /// gives, errors included, whenever it takes the input.
+        #[test]
+        fn plain_list_fast_path_agrees_with_the_general_parser(
+            input in proptest::prop_oneof![
+                "[a-c0-9.@ ,!#$%&'*+/=?^_`{|}~-]{0,40}",
+                "( ?[a-c0-9.+_-]{1,5}@[a-c.-]{1,5}\\.[a-c]{2,3} ?,?){1,4}",
+            ],
+        ) {
+            if let Some(fast) = parse_plain_list(&input, "to") {
+                let general = parse_list_general(&input, "to");
+                proptest::prop_assert_eq!(
+                    fast.map_err(|e| e.to_string()),
+                    general.map_err(|e| e.to_string())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn plain_lists_take_the_fast_path() {
+        assert!(parse_plain_list("a@x.org, b.c+d@y.org", "to").is_some());
+        assert!(parse_plain_list("Name <a@x.org>", "to").is_none());
+        assert!(parse_plain_list("a @x.org", "to").is_none());
+        assert!(parse_plain_list("\"q\"@x.org", "to").is_none());
+        assert_eq!(
+            Mailbox::parse_list("a@x.org, ,b@y.org").unwrap(),
+            vec![mb(None, "a@x.org"), mb(None, "b@y.org")]
+        );
+        assert!(Mailbox::parse_list("a@@x.org").is_err());
+        assert!(Mailbox::parse_list(" , ").is_err());
     }
 
     #[test]
