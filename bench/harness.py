@@ -414,8 +414,9 @@ def throughput_section(h, out, targets):
     for server in servers:
         out.append(f"### 2. Throughput: {a.count} messages of 1 KB, 1 recipient, no added latency, {server.label}")
         out.append("")
-        out.append("| client | msgs/s | % of baseline msgs/s | CPU µs/msg | CPU vs lettre | peak RSS MB | runs |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|")
+        out.append("| client | msgs/s | % of baseline msgs/s | CPU µs/msg | CPU vs lettre | user CPU µs/msg "
+                   "| user CPU vs lettre | peak RSS MB | runs |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
         def one(key, server=server):
             log(f"throughput: {key} on {server.name}")
@@ -431,18 +432,23 @@ def throughput_section(h, out, targets):
             if r["ok"]:
                 r["rate"] = r["messages"] / r["seconds"]
                 r["cpu_us"] = r["cpu"] / r["messages"] * 1e6
+                r["user_us"] = r["user"] / r["messages"] * 1e6
         for key in keys:
             c, r = h.clients[key], rows[key]
             if not r["ok"]:
-                out.append(f"| {c.label} | {cell_fail(r)} | | | | | |")
+                out.append(f"| {c.label} | {cell_fail(r)} | | | | | | | |")
                 continue
             pct = f"{100 * r['rate'] / base['rate']:.0f}%" if base["ok"] else "–"
             lc = lettre.get("cpu_us") if lettre["ok"] else None
+            lu = lettre.get("user_us") if lettre["ok"] else None
             out.append(f"| {c.label} | {fmt(r['rate'], 0)} | {pct} | {fmt(r['cpu_us'], 1)} | {ratio(r['cpu_us'], lc)} | "
+                       f"{fmt(r['user_us'], 1)} | {ratio(r['user_us'], lu)} | "
                        f"{fmt(r['maxrss_kb'] / 1024, 1)} | {r['runs']} |")
         out.append("")
         out.append("CPU is the client's own (getrusage around its send loop), user + system; on loopback the "
-                   "system part includes the kernel's TCP work for both ends of each write.")
+                   "system part includes the kernel's TCP work for both ends of each write, the same for every "
+                   "client that makes the same system calls. User CPU is the client's own work alone (the kernel samples "
+                   "the user/system split at its tick: rough for a client that mostly sleeps).")
         out.append("")
         rust = rows["rust"]
         if rust["ok"] and lettre["ok"]:

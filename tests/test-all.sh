@@ -41,5 +41,11 @@ make -C bindings/c test valgrind asan
 step "PHP binding (bindings/php): PHPUnit against the test bed"
 bash bindings/php/run-tests.sh
 
+step "fuzzing (fuzz/run.sh): every target 40 s, two at a time, on the committed corpus"
+bash fuzz/run.sh --jobs 2 40
+
+step "benchmark harness smoke run (bench/run.sh --quick)"
+bash bench/run.sh --quick
+
 # One line that sums up every cargo test binary's result.
 awk '/^test result: / { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' "$bed/cargo-test.log"
