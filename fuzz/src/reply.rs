@@ -120,6 +120,9 @@ pub fn check_reply(reply: &Reply) {
     assert!(!reply.lines().is_empty() && reply.lines().len() <= MAX_REPLY_LINES);
     for line in reply.lines() {
         assert!(!line.contains('\n'));
+        // Control characters (but tab) are replaced: nothing a server
+        // sends can act on a terminal or a log through an error message.
+        assert!(!line.chars().any(|c| c.is_control() && c != '\t'));
         // Lossy UTF-8 makes at most three bytes of one.
         assert!(line.len() <= 3 * MAX_LINE_LEN);
     }

@@ -224,7 +224,7 @@ impl ReplyBuilder {
             }
             _ => text.into_owned(),
         };
-        self.lines.push(text);
+        self.lines.push(without_controls(text));
         if last {
             let reply = Reply {
                 code,
@@ -236,6 +236,25 @@ impl ReplyBuilder {
         } else {
             Ok(None)
         }
+    }
+}
+
+/// A reply's text with every control character but tab replaced by
+/// U+FFFD: the text reaches error messages, logs and terminals, where a
+/// hostile server's escape sequences or bare CRs must not act.
+fn without_controls(text: String) -> String {
+    if text.chars().any(|c| c.is_control() && c != '\t') {
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    } else {
+        text
     }
 }
 
@@ -266,6 +285,21 @@ pub fn parse_reply(text: &[u8]) -> Result<Reply, ReplyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_in_reply_text_are_replaced() {
+        let reply =
+            parse_reply(b"550-5.1.1 bad\x1b[2J\x07 user\r\n550 5.1.1 tab\there\rCR\x00\r\n")
+                .unwrap();
+        assert_eq!(
+            reply.lines(),
+            ["bad\u{FFFD}[2J\u{FFFD} user", "tab\there\u{FFFD}CR\u{FFFD}"]
+        );
+        assert!(!reply
+            .to_string()
+            .chars()
+            .any(|c| c.is_control() && c != '\t'));
+    }
 
     #[test]
     fn single_line() {
