@@ -595,6 +595,23 @@ fn regression_mailbox_display_escapes_backslash() {
     }
 }
 
+/// Found by the `address` fuzz target (in CI): an empty encoded word left
+/// the space after it at the start of the display name, which the quoted
+/// form did not keep, so the mailbox's `Display` parsed back differently.
+#[test]
+fn regression_encoded_word_leaves_no_outer_space_in_names() {
+    for input in [
+        "=?UTF-8?B??= AAAeeeH1HHHHHHa.<zoe@ga>",
+        "=?UTF-8?Q?_padded_?= <x@example.org>",
+    ] {
+        let mailbox = Mailbox::parse(input).unwrap();
+        let name = mailbox.name.clone().unwrap();
+        assert_eq!(name.trim(), name, "{input}");
+        let shown = mailbox.to_string();
+        assert_eq!(Mailbox::parse(&shown).unwrap(), mailbox, "{shown}");
+    }
+}
+
 /// Found by the `address` fuzz target: IDNA (UTS 46) passes ASCII through,
 /// so `domain_to_ascii` returned controls, NUL and '@' for a Unicode input.
 #[test]

@@ -264,7 +264,9 @@ fn parse_item(item: &str, field: &'static str) -> Result<Option<Mailbox>> {
             (name, parts.words[0].clone())
         }
     };
-    let name = header::decode_encoded_words(name.trim()).into_owned();
+    // Trimmed after decoding too: an encoded word may decode to (or leave)
+    // outer spaces, which the quoted form would not keep on a second parse.
+    let name = header::decode_encoded_words(name.trim()).trim().to_owned();
     check_header_text(&name, field)?;
     validate_addr_spec(&address, field)?;
     Ok(Some(Mailbox {
