@@ -10,7 +10,7 @@ use std::io::{self, Read};
 
 use smtp_core::data::{copy_data, BdatNormalizer, DataEncoder};
 
-use crate::util::{chunks, crlf_only, find, fnv, normalise, Rng};
+use crate::util::{chunks, crlf_only, data_content, fnv, normalise, Rng};
 
 /// The DATA target.
 pub fn check(data: &[u8]) {
@@ -51,34 +51,16 @@ pub fn check(data: &[u8]) {
 
 /// The wire properties of one encoded body.
 pub fn check_wire(body: &[u8], wire: &[u8]) {
-    assert!(crlf_only(wire), "bare CR or LF on the wire");
-    let content = if wire == b".\r\n" {
-        &wire[..0]
-    } else {
-        wire.strip_suffix(b"\r\n.\r\n")
-            .map(|c| &wire[..c.len() + 2])
-            .expect("the wire ends with CRLF . CRLF")
-    };
-    // Exactly one terminator: no line of the content is a lone dot.
-    assert!(!content.starts_with(b".\r\n"), "a terminator at the start");
-    assert!(
-        find(content, b"\r\n.\r\n").is_none(),
-        "a terminator inside the body"
-    );
-    let mut unstuffed = Vec::with_capacity(content.len());
-    for line in content.split_inclusive(|&b| b == b'\n') {
-        if line.starts_with(b".") {
-            assert!(line.starts_with(b".."), "an unstuffed leading dot");
-            unstuffed.extend_from_slice(&line[1..]);
-        } else {
-            unstuffed.extend_from_slice(line);
-        }
+    // One terminator, at the end; no bare CR or LF; every leading dot
+    // doubled; and un-stuffing gives the body back.
+    match data_content(wire) {
+        Ok(content) => assert_eq!(
+            content,
+            normalise(body),
+            "un-stuffing does not give the body back"
+        ),
+        Err(problem) => panic!("{problem}"),
     }
-    assert_eq!(
-        unstuffed,
-        normalise(body),
-        "un-stuffing does not give the body back"
-    );
     assert!(wire.len() <= 2 * body.len() + 5);
 }
 

@@ -69,46 +69,11 @@ pub fn chunks(data: &[u8], seed: u64) -> Vec<&[u8]> {
     out
 }
 
-/// True when every CR is followed by LF and every LF follows a CR.
-pub fn crlf_only(bytes: &[u8]) -> bool {
-    bytes.iter().enumerate().all(|(i, &b)| match b {
-        b'\r' => bytes.get(i + 1) == Some(&b'\n'),
-        b'\n' => i > 0 && bytes[i - 1] == b'\r',
-        _ => true,
-    })
-}
-
-/// Reference line-ending normalisation, byte by byte: CRLF, bare CR and
-/// bare LF all become CRLF, and a non-empty unterminated last line gets one.
-pub fn normalise(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 2);
-    let mut i = 0;
-    let mut at_start = true;
-    while i < body.len() {
-        match body[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if body.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                at_start = true;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                at_start = true;
-            }
-            b => {
-                out.push(b);
-                at_start = false;
-            }
-        }
-        i += 1;
-    }
-    if !at_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+// The byte-by-byte references of the DATA line rules, shared with
+// smtp-core's unit and property tests and the workspace suites.
+#[path = "../../smtp-core/tests/reference/wire.rs"]
+mod wire_reference;
+pub use wire_reference::{crlf_only, data_content, normalise};
 
 /// Finds `needle` in `hay` (naive; inputs are small).
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -1,88 +1,25 @@
 //! Property tests over the public API: the same properties the fuzz targets
 //! in `fuzz/` check, on generated inputs, bounded to run in a few seconds
-//! in a debug build. The regression tests at the end replay inputs the
-//! fuzzers found.
+//! in a debug build (the DATA and BDAT encoder properties are with the
+//! encoder, in src/data.rs). The regression tests at the end replay inputs
+//! the fuzzers found.
 
 use std::io::Read;
 
 use proptest::prelude::*;
 use smtp_core::auth::{new_mechanism, SaslMechanism, ScramSha1Client, ScramSha256Client};
 use smtp_core::command::{validate_address, validate_client_name, Command, MailParams};
-use smtp_core::data::{BdatNormalizer, DataEncoder};
 use smtp_core::message::{decode_encoded_words, domain_to_ascii, StripBcc, MAX_LINE};
 use smtp_core::reply::{parse_reply, ReplyBuilder, MAX_REPLY_LINES};
 use smtp_core::{Capabilities, Credentials, EncodeOptions, Envelope, Mailbox, Mechanism, Message};
 
 // ---------------------------------------------------------------- helpers
 
-/// Reference normalisation, byte by byte: CRLF, bare CR and bare LF all
-/// become CRLF; a non-empty unterminated last line gets one.
-fn normalise(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut at_start = true;
-    while i < body.len() {
-        match body[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if body.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                at_start = true;
-            }
-            b'\n' => {
-                out.extend_from_slice(b"\r\n");
-                at_start = true;
-            }
-            b => {
-                out.push(b);
-                at_start = false;
-            }
-        }
-        i += 1;
-    }
-    if !at_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// Every CR is followed by LF, every LF follows a CR.
-fn crlf_only(bytes: &[u8]) -> bool {
-    bytes.iter().enumerate().all(|(i, &b)| match b {
-        b'\r' => bytes.get(i + 1) == Some(&b'\n'),
-        b'\n' => i > 0 && bytes[i - 1] == b'\r',
-        _ => true,
-    })
-}
-
-/// Cuts `data` at the given offsets (taken modulo its length, sorted).
-fn split_at_points<'a>(data: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
-    let mut cuts: Vec<usize> = points.iter().map(|p| p % (data.len() + 1)).collect();
-    cuts.sort_unstable();
-    let mut out = Vec::new();
-    let mut start = 0;
-    for cut in cuts {
-        out.push(&data[start..cut]);
-        start = cut;
-    }
-    out.push(&data[start..]);
-    out
-}
-
-/// Bodies rich in what DATA transparency is about: dots, CR, LF.
-fn body() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(
-        prop_oneof![
-            3 => Just(b'.'),
-            3 => Just(b'\r'),
-            3 => Just(b'\n'),
-            3 => b'a'..=b'z',
-            1 => any::<u8>(),
-        ],
-        0..200,
-    )
-}
+// The byte-by-byte references of the DATA line rules, shared with the unit
+// tests in src/data.rs, the fuzz checks and the workspace suites.
+#[path = "reference/wire.rs"]
+mod wire_reference;
+use wire_reference::crlf_only;
 
 /// Text from ASCII, controls, Latin-1, CJK and emoji, for header values.
 fn any_text(max: usize) -> impl Strategy<Value = String> {
@@ -107,69 +44,6 @@ fn address() -> impl Strategy<Value = String> {
         "[a-z]{2,6}",
     )
         .prop_map(|(local, host, tld)| format!("{local}@{host}.{tld}"))
-}
-
-// ------------------------------------------------------------- DATA, BDAT
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    /// However the body is split, the DATA wire form is the same; it has no
-    /// bare CR or LF, exactly one terminator, at the end, and un-stuffing
-    /// it gives back the normalised body.
-    #[test]
-    fn data_encoder_properties(
-        body in body(),
-        points in prop::collection::vec(any::<usize>(), 0..8),
-    ) {
-        let wire = DataEncoder::encode_all(&body);
-        let mut enc = DataEncoder::new();
-        let mut split = Vec::new();
-        for chunk in split_at_points(&body, &points) {
-            enc.encode(chunk, &mut split);
-        }
-        enc.finish(&mut split);
-        prop_assert_eq!(&split, &wire);
-
-        prop_assert!(crlf_only(&wire));
-        let content: &[u8] = if wire == b".\r\n" {
-            b""
-        } else {
-            prop_assert!(wire.ends_with(b"\r\n.\r\n"));
-            &wire[..wire.len() - 3]
-        };
-        let mut unstuffed = Vec::new();
-        for line in content.split_inclusive(|&b| b == b'\n') {
-            // A line that is a lone dot would end the message early.
-            prop_assert_ne!(line, &b".\r\n"[..]);
-            match line.strip_prefix(b".") {
-                Some(rest) => {
-                    prop_assert!(rest.starts_with(b"."), "unstuffed dot");
-                    unstuffed.extend_from_slice(rest);
-                }
-                None => unstuffed.extend_from_slice(line),
-            }
-        }
-        prop_assert_eq!(unstuffed, normalise(&body));
-    }
-
-    /// BDAT bodies: CRLF only, equal to the normalised body, split or not.
-    #[test]
-    fn bdat_normaliser_properties(
-        body in body(),
-        points in prop::collection::vec(any::<usize>(), 0..8),
-    ) {
-        let whole = BdatNormalizer::encode_all(&body);
-        prop_assert!(crlf_only(&whole));
-        prop_assert_eq!(&whole, &normalise(&body));
-        let mut norm = BdatNormalizer::new();
-        let mut split = Vec::new();
-        for chunk in split_at_points(&body, &points) {
-            norm.encode(chunk, &mut split);
-        }
-        norm.finish(&mut split);
-        prop_assert_eq!(split, whole);
-    }
 }
 
 // ---------------------------------------------------------------- replies

@@ -223,76 +223,11 @@ impl Read for Lines {
     }
 }
 
-/// Every CRLF, bare CR and bare LF of `input` as CRLF; with
-/// `terminate_last`, an unterminated last line gets a CRLF (what a client
-/// must do before the final dot, and at the end of a BDAT body). Written
-/// independently of the library's encoder.
-pub fn normalise_crlf(input: &[u8], terminate_last: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len() + 16);
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if input.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    if terminate_last && !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// The positions of CR not followed by LF and LF not preceded by CR.
-pub fn bare_line_breaks(bytes: &[u8]) -> Vec<usize> {
-    let mut found = Vec::new();
-    for (i, &b) in bytes.iter().enumerate() {
-        let bare_cr = b == b'\r' && bytes.get(i + 1) != Some(&b'\n');
-        let bare_lf = b == b'\n' && (i == 0 || bytes[i - 1] != b'\r');
-        if bare_cr || bare_lf {
-            found.push(i);
-        }
-    }
-    found
-}
-
-/// Checks a DATA body as the server read it (dot-stuffed, terminator
-/// included) and returns the message it carries (dots un-stuffed, CRLF
-/// line endings). Fails when a bare CR or LF is on the wire, when a line
-/// other than the last is a lone `.` (a second end of data), or when the
-/// body does not end with the terminator.
-pub fn data_content(wire: &[u8]) -> Result<Vec<u8>, String> {
-    let bare = bare_line_breaks(wire);
-    if !bare.is_empty() {
-        return Err(format!("bare CR or LF on the wire at offsets {bare:?}"));
-    }
-    if !wire.ends_with(b".\r\n") || !(wire.len() == 3 || wire.ends_with(b"\r\n.\r\n")) {
-        return Err("the body does not end with CRLF . CRLF".into());
-    }
-    let mut content = Vec::with_capacity(wire.len());
-    let lines: Vec<&[u8]> = wire.split_inclusive(|&b| b == b'\n').collect();
-    let last = lines.len() - 1;
-    for (n, line) in lines.iter().enumerate() {
-        if *line == b".\r\n" {
-            if n != last {
-                return Err(format!(
-                    "an end of data at line {} of {}",
-                    n + 1,
-                    lines.len()
-                ));
-            }
-            break;
-        }
-        content.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
-    }
-    Ok(content)
-}
+// The byte-by-byte references of the DATA line rules, shared with
+// smtp-core's unit and property tests and the fuzz checks.
+#[path = "../../smtp-core/tests/reference/wire.rs"]
+mod wire_reference;
+pub use wire_reference::{bare_line_breaks, data_content, normalise, normalise_line_breaks};
 
 /// Whether `haystack` contains `needle` (an empty needle is contained).
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -325,12 +260,10 @@ mod tests {
 
     #[test]
     fn normalising() {
-        assert_eq!(
-            normalise_crlf(b"a\rb\nc\r\nd", true),
-            b"a\r\nb\r\nc\r\nd\r\n"
-        );
-        assert_eq!(normalise_crlf(b"a\r", false), b"a\r\n");
-        assert_eq!(normalise_crlf(b"", true), b"");
+        assert_eq!(normalise(b"a\rb\nc\r\nd"), b"a\r\nb\r\nc\r\nd\r\n");
+        assert_eq!(normalise_line_breaks(b"a\r"), b"a\r\n");
+        assert_eq!(normalise_line_breaks(b"a"), b"a");
+        assert_eq!(normalise(b""), b"");
         assert_eq!(bare_line_breaks(b"a\r\nb\nc\rd"), vec![4, 6]);
     }
 
@@ -341,6 +274,10 @@ mod tests {
         assert!(data_content(b"a\r\n.\r\nb\r\n.\r\n").is_err());
         assert!(data_content(b"a\n.\r\n").is_err());
         assert!(data_content(b"a\r\n").is_err());
+        assert!(
+            data_content(b".a\r\n.\r\n").is_err(),
+            "a leading dot not doubled"
+        );
     }
 
     #[test]

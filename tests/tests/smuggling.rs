@@ -22,8 +22,8 @@ use mail_parser::{MessageParser, MimeHeaders};
 use smtp_core::{Client, Envelope, Message, SendReport};
 use smtp_tests::scripted::{ScriptedServer, CLIENT_NAME};
 use smtp_tests::support::{
-    bare_line_breaks, data_content, envelope, mail_line, normalise_crlf, one_message_script,
-    rcpt_line, Chunked, FROM, TO,
+    bare_line_breaks, data_content, envelope, mail_line, normalise, normalise_line_breaks,
+    one_message_script, rcpt_line, Chunked, FROM, TO,
 };
 use smtp_tests::testbed::TestBed;
 
@@ -181,7 +181,7 @@ fn same_text(a: &[u8], b: &[u8]) -> bool {
         }
         v
     };
-    trim(normalise_crlf(a, false)) == trim(normalise_crlf(b, false))
+    trim(normalise_line_breaks(a)) == trim(normalise_line_breaks(b))
 }
 
 fn show(bytes: &[u8]) -> String {
@@ -260,7 +260,7 @@ fn scripted_case(
             Err(e) => problems.push(e),
         }
     } else {
-        let expected = normalise_crlf(&raw_message(&marker, &body), true);
+        let expected = normalise(&raw_message(&marker, &body));
         if content != expected {
             problems.push(format!(
                 "content {} differs from {}",
@@ -320,7 +320,7 @@ fn split_reader_separates_cr_from_lf() {
 
 /// LF line endings, as Postfix stores messages.
 fn lf(bytes: &[u8]) -> Vec<u8> {
-    let crlf = normalise_crlf(bytes, false);
+    let crlf = normalise_line_breaks(bytes);
     let mut out = Vec::with_capacity(crlf.len());
     for (i, &b) in crlf.iter().enumerate() {
         if !(b == b'\r' && crlf.get(i + 1) == Some(&b'\n')) {
