@@ -109,6 +109,12 @@ typedef struct {
 
 static testbed tb;
 
+/* The SASL mechanisms the test bed's Dovecot offers (XOAUTH2 and
+ * OAUTHBEARER need a token backend it does not have: scripted only). */
+static const char *const testbed_mechanisms[] = {"PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1",
+                                                 "SCRAM-SHA-256"};
+#define N_TESTBED_MECHANISMS (sizeof testbed_mechanisms / sizeof testbed_mechanisms[0])
+
 static inline int h_env_port(const char *name)
 {
     const char *v = getenv(name);
