@@ -690,6 +690,98 @@ fn escape_saslname(name: &str) -> String {
     escaped
 }
 
+/// The exchange XOAUTH2 and OAUTHBEARER share: one client message, sent as
+/// the initial response or after the server's empty challenge; a challenge
+/// after it carries the server's JSON error and gets `error_reply`, so that
+/// the server can fail the AUTH command.
+struct BearerExchange {
+    mechanism: Mechanism,
+    /// Taken when sent, so the token is not kept once it has gone out.
+    message: Zeroizing<Vec<u8>>,
+    error_reply: &'static [u8],
+    state: BearerState,
+}
+
+/// Progress of a [`BearerExchange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BearerState {
+    MessagePending,
+    MessageSent,
+    ErrorAcknowledged,
+}
+
+impl BearerExchange {
+    /// The message is `{prefix}^Aauth=Bearer {token}^A^A`; the caller has
+    /// checked both for Ctrl-A.
+    fn new(mechanism: Mechanism, prefix: &[u8], token: &str, error_reply: &'static [u8]) -> Self {
+        let mut message = Zeroizing::new(Vec::with_capacity(prefix.len() + token.len() + 16));
+        message.extend_from_slice(prefix);
+        message.extend_from_slice(b"\x01auth=Bearer ");
+        message.extend_from_slice(token.as_bytes());
+        message.extend_from_slice(b"\x01\x01");
+        BearerExchange {
+            mechanism,
+            message,
+            error_reply,
+            state: BearerState::MessagePending,
+        }
+    }
+
+    fn send_message(&mut self) -> Zeroizing<Vec<u8>> {
+        self.state = BearerState::MessageSent;
+        std::mem::take(&mut self.message)
+    }
+
+    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
+        if self.state != BearerState::MessagePending {
+            return Err(SaslError::OutOfOrder {
+                mechanism: self.mechanism,
+                reason: "initial_response() called after the message was already produced",
+            });
+        }
+        Ok(Some(self.send_message()))
+    }
+
+    fn respond(&mut self, challenge: &[u8]) -> Result<SaslStep, SaslError> {
+        match self.state {
+            // No initial response was sent: this is the server's "go ahead".
+            BearerState::MessagePending if challenge.is_empty() => {
+                Ok(SaslStep::new(self.send_message()))
+            }
+            BearerState::MessagePending => Err(SaslError::MalformedChallenge {
+                mechanism: self.mechanism,
+                reason: "expected an empty challenge before the client's message".to_owned(),
+            }),
+            BearerState::MessageSent => {
+                self.state = BearerState::ErrorAcknowledged;
+                Ok(SaslStep::new(Zeroizing::new(self.error_reply.to_vec()))
+                    .with_note(bearer_error_note(self.mechanism, challenge)))
+            }
+            BearerState::ErrorAcknowledged => Err(SaslError::UnexpectedChallenge {
+                mechanism: self.mechanism,
+            }),
+        }
+    }
+
+    fn finish(&self) -> Result<(), SaslError> {
+        match self.state {
+            BearerState::MessagePending => Err(SaslError::IncompleteExchange {
+                mechanism: self.mechanism,
+            }),
+            BearerState::MessageSent | BearerState::ErrorAcknowledged => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for BearerExchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerExchange")
+            .field("mechanism", &self.mechanism)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The transcript note for the JSON error challenge of XOAUTH2 / OAUTHBEARER.
 /// The JSON never contains the token; it is shown only if printable ASCII.
 fn bearer_error_note(mechanism: Mechanism, challenge: &[u8]) -> String {

@@ -10,24 +10,15 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use super::{
-    bearer_error_note, check_no_ctrl_a, escape_saslname, Credentials, Mechanism, SaslError,
+    check_no_ctrl_a, escape_saslname, BearerExchange, Credentials, Mechanism, SaslError,
     SaslMechanism, SaslStep,
 };
-
-/// Progress of an OAUTHBEARER exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    MessagePending,
-    MessageSent,
-    ErrorAcknowledged,
-}
 
 /// The client side of OAUTHBEARER.
 pub struct OAuthBearerClient {
     /// The GS2 header, `n,a={authzid},`, already escaped.
     gs2_header: String,
-    token: Zeroizing<String>,
-    state: State,
+    exchange: BearerExchange,
 }
 
 impl OAuthBearerClient {
@@ -42,22 +33,17 @@ impl OAuthBearerClient {
         };
         check_no_ctrl_a(Mechanism::OAuthBearer, field, authzid)?;
         check_no_ctrl_a(Mechanism::OAuthBearer, "token", token)?;
+        let gs2_header = format!("n,a={},", escape_saslname(authzid));
         Ok(OAuthBearerClient {
-            gs2_header: format!("n,a={},", escape_saslname(authzid)),
-            token: token.clone(),
-            state: State::MessagePending,
+            // The error challenge is answered with a single kvsep.
+            exchange: BearerExchange::new(
+                Mechanism::OAuthBearer,
+                gs2_header.as_bytes(),
+                token,
+                b"\x01",
+            ),
+            gs2_header,
         })
-    }
-
-    fn message(&self) -> Zeroizing<Vec<u8>> {
-        let mut message = Zeroizing::new(Vec::with_capacity(
-            self.gs2_header.len() + self.token.len() + 16,
-        ));
-        message.extend_from_slice(self.gs2_header.as_bytes());
-        message.extend_from_slice(b"\x01auth=Bearer ");
-        message.extend_from_slice(self.token.as_bytes());
-        message.extend_from_slice(b"\x01\x01");
-        message
     }
 }
 
@@ -67,45 +53,15 @@ impl SaslMechanism for OAuthBearerClient {
     }
 
     fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
-        if self.state != State::MessagePending {
-            return Err(SaslError::OutOfOrder {
-                mechanism: Mechanism::OAuthBearer,
-                reason: "initial_response() called after the message was already produced",
-            });
-        }
-        self.state = State::MessageSent;
-        Ok(Some(self.message()))
+        self.exchange.initial_response()
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<SaslStep, SaslError> {
-        match self.state {
-            // No initial response was sent: this is the server's "go ahead".
-            State::MessagePending if challenge.is_empty() => {
-                self.state = State::MessageSent;
-                Ok(SaslStep::new(self.message()))
-            }
-            State::MessagePending => Err(SaslError::MalformedChallenge {
-                mechanism: Mechanism::OAuthBearer,
-                reason: "expected an empty challenge before the client's message".to_owned(),
-            }),
-            State::MessageSent => {
-                self.state = State::ErrorAcknowledged;
-                Ok(SaslStep::new(Zeroizing::new(vec![0x01]))
-                    .with_note(bearer_error_note(Mechanism::OAuthBearer, challenge)))
-            }
-            State::ErrorAcknowledged => Err(SaslError::UnexpectedChallenge {
-                mechanism: Mechanism::OAuthBearer,
-            }),
-        }
+        self.exchange.respond(challenge)
     }
 
     fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        match self.state {
-            State::MessagePending => Err(SaslError::IncompleteExchange {
-                mechanism: Mechanism::OAuthBearer,
-            }),
-            State::MessageSent | State::ErrorAcknowledged => Ok(()),
-        }
+        self.exchange.finish()
     }
 }
 
@@ -113,8 +69,8 @@ impl fmt::Debug for OAuthBearerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OAuthBearerClient")
             .field("gs2_header", &self.gs2_header)
-            .field("state", &self.state)
-            .finish_non_exhaustive()
+            .field("exchange", &self.exchange)
+            .finish()
     }
 }
 

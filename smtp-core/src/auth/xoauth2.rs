@@ -10,22 +10,13 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 use super::{
-    bearer_error_note, check_no_ctrl_a, Credentials, Mechanism, SaslError, SaslMechanism, SaslStep,
+    check_no_ctrl_a, BearerExchange, Credentials, Mechanism, SaslError, SaslMechanism, SaslStep,
 };
-
-/// Progress of an XOAUTH2 exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    MessagePending,
-    MessageSent,
-    ErrorAcknowledged,
-}
 
 /// The client side of XOAUTH2.
 pub struct XOAuth2Client {
     username: String,
-    token: Zeroizing<String>,
-    state: State,
+    exchange: BearerExchange,
 }
 
 impl XOAuth2Client {
@@ -36,23 +27,12 @@ impl XOAuth2Client {
         credentials.validate()?;
         check_no_ctrl_a(Mechanism::XOAuth2, "username", &credentials.username)?;
         check_no_ctrl_a(Mechanism::XOAuth2, "token", token)?;
+        let prefix = format!("user={}", credentials.username);
         Ok(XOAuth2Client {
             username: credentials.username.clone(),
-            token: token.clone(),
-            state: State::MessagePending,
+            // The error challenge is answered with an empty response.
+            exchange: BearerExchange::new(Mechanism::XOAuth2, prefix.as_bytes(), token, b""),
         })
-    }
-
-    fn message(&self) -> Zeroizing<Vec<u8>> {
-        let mut message = Zeroizing::new(Vec::with_capacity(
-            self.username.len() + self.token.len() + 22,
-        ));
-        message.extend_from_slice(b"user=");
-        message.extend_from_slice(self.username.as_bytes());
-        message.extend_from_slice(b"\x01auth=Bearer ");
-        message.extend_from_slice(self.token.as_bytes());
-        message.extend_from_slice(b"\x01\x01");
-        message
     }
 }
 
@@ -62,44 +42,15 @@ impl SaslMechanism for XOAuth2Client {
     }
 
     fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
-        if self.state != State::MessagePending {
-            return Err(SaslError::OutOfOrder {
-                mechanism: Mechanism::XOAuth2,
-                reason: "initial_response() called after the message was already produced",
-            });
-        }
-        self.state = State::MessageSent;
-        Ok(Some(self.message()))
+        self.exchange.initial_response()
     }
 
     fn respond(&mut self, challenge: &[u8]) -> Result<SaslStep, SaslError> {
-        match self.state {
-            // No initial response was sent: this is the server's "go ahead".
-            State::MessagePending if challenge.is_empty() => {
-                self.state = State::MessageSent;
-                Ok(SaslStep::new(self.message()))
-            }
-            State::MessagePending => Err(SaslError::MalformedChallenge {
-                mechanism: Mechanism::XOAuth2,
-                reason: "expected an empty challenge before the client's message".to_owned(),
-            }),
-            State::MessageSent => {
-                self.state = State::ErrorAcknowledged;
-                Ok(SaslStep::empty().with_note(bearer_error_note(Mechanism::XOAuth2, challenge)))
-            }
-            State::ErrorAcknowledged => Err(SaslError::UnexpectedChallenge {
-                mechanism: Mechanism::XOAuth2,
-            }),
-        }
+        self.exchange.respond(challenge)
     }
 
     fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        match self.state {
-            State::MessagePending => Err(SaslError::IncompleteExchange {
-                mechanism: Mechanism::XOAuth2,
-            }),
-            State::MessageSent | State::ErrorAcknowledged => Ok(()),
-        }
+        self.exchange.finish()
     }
 }
 
@@ -107,8 +58,8 @@ impl fmt::Debug for XOAuth2Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XOAuth2Client")
             .field("username", &self.username)
-            .field("state", &self.state)
-            .finish_non_exhaustive()
+            .field("exchange", &self.exchange)
+            .finish()
     }
 }
 
