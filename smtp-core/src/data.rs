@@ -286,8 +286,8 @@ const KEPT_CAPACITY: usize = 3 * DEFAULT_BLOCK_SIZE + 2 * RESERVE_SLACK;
 /// message cost more CPU than the rest of a small message's work.
 #[derive(Debug, Default)]
 pub(crate) struct BodyBuffers {
-    /// The caller's body is read into this (zero-filled once, then reused).
-    pub(crate) read: Vec<u8>,
+    /// The caller's body is read into this.
+    pub(crate) read: ReadBlock,
     /// Encoded output waiting to be written.
     pub(crate) out: Vec<u8>,
     /// BDAT: the chunk being sent.
@@ -303,18 +303,61 @@ impl BodyBuffers {
                 *v = Vec::new();
             }
         }
-        if self.read.len() > DEFAULT_BLOCK_SIZE {
-            self.read = Vec::new();
-        }
+        self.read.recycle();
     }
 }
 
-/// `read` grown (zero-filled) to at least `size` bytes; its first `size`.
-pub(crate) fn read_block(read: &mut Vec<u8>, size: usize) -> &mut [u8] {
-    if read.len() < size {
-        read.resize(size, 0);
+/// The block a body is read into, reused across messages.
+#[derive(Debug, Default)]
+pub(crate) struct ReadBlock {
+    buf: Vec<u8>,
+    /// How far readers have reported bytes since the last recycle. That
+    /// much is zeroed between messages: a reader that reports more than it
+    /// wrote (a C callback returning the requested length on a short read)
+    /// must find zeros there, never the end of the previous message.
+    used: usize,
+}
+
+impl ReadBlock {
+    /// One `read` of up to `size` bytes from `body` (grown and zero-filled
+    /// to `size` first), retried while interrupted; the bytes read, empty
+    /// at the end. The count is clamped to the block, so a reader reporting
+    /// too much cannot cause a slice panic.
+    pub(crate) fn fill_from<R: Read + ?Sized>(
+        &mut self,
+        body: &mut R,
+        size: usize,
+    ) -> io::Result<&[u8]> {
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
+        }
+        let block = &mut self.buf[..size];
+        let n = loop {
+            match body.read(block) {
+                Ok(n) => break n.min(size),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        self.used = self.used.max(n);
+        Ok(&self.buf[..n])
     }
-    &mut read[..size]
+
+    /// Wipes what the last message's readers reported; gives back a block
+    /// larger than the default.
+    fn recycle(&mut self) {
+        if self.buf.len() > DEFAULT_BLOCK_SIZE {
+            self.buf = Vec::new();
+        } else {
+            self.buf[..self.used].fill(0);
+        }
+        self.used = 0;
+    }
+
+    /// Bytes allocated for the block.
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
 }
 
 /// What [`copy_data_inner`] did, for the caller and for tests.
@@ -340,7 +383,6 @@ fn copy_data_inner<R: Read + ?Sized, W: Write + ?Sized>(
     let BodyBuffers {
         read, out: pending, ..
     } = buffers;
-    let buf = read_block(read, block_size);
     // Before each chunk is encoded `pending` holds less than one block, and a
     // chunk of at most one block encodes to at most twice its length, so
     // three blocks plus slack is enough: `pending` never reallocates.
@@ -349,17 +391,19 @@ fn copy_data_inner<R: Read + ?Sized, W: Write + ?Sized>(
     let mut enc = DataEncoder::new();
     let mut total: u64 = 0;
     loop {
-        let n = read_retrying(body, buf).map_err(CopyError::Source)?;
-        if n == 0 {
+        let input = read
+            .fill_from(body, block_size)
+            .map_err(CopyError::Source)?;
+        if input.is_empty() {
             break;
         }
-        total = total.saturating_add(n as u64);
+        total = total.saturating_add(input.len() as u64);
         // More body follows, so what is pending is not the final block.
         if pending.len() >= block_size {
             out.write_all(pending).map_err(CopyError::Sink)?;
             pending.clear();
         }
-        enc.encode(&buf[..n], pending);
+        enc.encode(input, pending);
     }
     enc.finish(pending);
     out.write_all(pending).map_err(CopyError::Sink)?;
@@ -368,19 +412,6 @@ fn copy_data_inner<R: Read + ?Sized, W: Write + ?Sized>(
         body_bytes: total,
         buffer_capacity: read.capacity() + pending.capacity(),
     })
-}
-
-/// One `read` into `buf`, retried while it is interrupted. The count is
-/// clamped to the buffer length so a misbehaving reader cannot cause a
-/// slice panic.
-fn read_retrying<R: Read + ?Sized>(body: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match body.read(buf) {
-            Ok(n) => return Ok(n.min(buf.len())),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 // The byte-by-byte references of the DATA line rules the tests compare the
@@ -896,15 +927,62 @@ mod tests {
         let mut buffers = BodyBuffers::default();
         let mut first = Vec::new();
         copy_data_with(&mut &b"one\n.two\n"[..], &mut first, 0, &mut buffers).expect("copy");
-        let (read_ptr, out_ptr) = (buffers.read.as_ptr(), buffers.out.as_ptr());
+        let (read_ptr, out_ptr) = (buffers.read.buf.as_ptr(), buffers.out.as_ptr());
         buffers.recycle();
         let mut second = Vec::new();
         copy_data_with(&mut &b"one\n.two\n"[..], &mut second, 0, &mut buffers).expect("copy");
         assert_eq!(first, b"one\r\n..two\r\n.\r\n");
         assert_eq!(first, second);
         // The same blocks, not new allocations.
-        assert_eq!(buffers.read.as_ptr(), read_ptr);
+        assert_eq!(buffers.read.buf.as_ptr(), read_ptr);
         assert_eq!(buffers.out.as_ptr(), out_ptr);
+    }
+
+    /// Writes `text` once but reports `claimed` bytes: a reader breaking
+    /// the `Read` contract, like a C callback that returns the requested
+    /// length on a short read.
+    struct OverReporting {
+        text: &'static [u8],
+        claimed: usize,
+        done: bool,
+    }
+
+    impl Read for OverReporting {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.done {
+                return Ok(0);
+            }
+            self.done = true;
+            buf[..self.text.len()].copy_from_slice(self.text);
+            Ok(self.claimed)
+        }
+    }
+
+    #[test]
+    fn over_reported_reads_never_send_the_previous_message() {
+        let mut buffers = BodyBuffers::default();
+        let secret = b"SECRET-FOR-ALICE: password hunter2, account 1234567890\r\n";
+        copy_data_with(&mut &secret[..], &mut Vec::new(), 0, &mut buffers).expect("copy");
+        buffers.recycle();
+        let mut second = Vec::new();
+        let mut reader = OverReporting {
+            text: b"Hi\r\n",
+            claimed: 64,
+            done: false,
+        };
+        copy_data_with(&mut reader, &mut second, 0, &mut buffers).expect("copy");
+        assert!(second.starts_with(b"Hi\r\n\0\0"), "{second:?}");
+        assert!(!second.windows(6).any(|w| w == b"SECRET"), "{second:?}");
+        // A count beyond the block is clamped, not a panic.
+        let mut huge = OverReporting {
+            text: b"x",
+            claimed: usize::MAX,
+            done: false,
+        };
+        let mut third = Vec::new();
+        buffers.recycle();
+        copy_data_with(&mut huge, &mut third, 16, &mut buffers).expect("copy");
+        assert_eq!(third.len(), 16 + 2 + 3);
     }
 
     #[test]
@@ -915,7 +993,7 @@ mod tests {
         assert!(buffers.out.capacity() > KEPT_CAPACITY);
         buffers.recycle();
         assert!(buffers.out.capacity() <= KEPT_CAPACITY);
-        assert!(buffers.read.len() <= DEFAULT_BLOCK_SIZE);
+        assert!(buffers.read.buf.len() <= DEFAULT_BLOCK_SIZE);
     }
 
     // ---- properties ----

@@ -1068,7 +1068,7 @@ pub(crate) const BDAT_CHUNK: usize = 1024 * 1024;
 struct BdatChunks<'a> {
     body: &'a mut dyn Read,
     normalizer: data::BdatNormalizer,
-    input: &'a mut [u8],
+    input: &'a mut data::ReadBlock,
     pending: &'a mut Vec<u8>,
 }
 
@@ -1076,14 +1076,14 @@ impl<'a> BdatChunks<'a> {
     /// Reads `body` through the session's reused blocks.
     fn new(
         body: &'a mut dyn Read,
-        read: &'a mut Vec<u8>,
+        read: &'a mut data::ReadBlock,
         pending: &'a mut Vec<u8>,
     ) -> BdatChunks<'a> {
         pending.clear();
         BdatChunks {
             body,
             normalizer: data::BdatNormalizer::new(),
-            input: data::read_block(read, data::DEFAULT_BLOCK_SIZE),
+            input: read,
             pending,
         }
     }
@@ -1092,19 +1092,16 @@ impl<'a> BdatChunks<'a> {
     fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
         out.clear();
         while self.pending.len() <= BDAT_CHUNK {
-            let n = match self.body.read(self.input) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
+            let input = self
+                .input
+                .fill_from(&mut *self.body, data::DEFAULT_BLOCK_SIZE)?;
+            if input.is_empty() {
                 self.normalizer.finish(self.pending);
                 // Swapped, not copied: both vectors go back to the session.
                 std::mem::swap(out, self.pending);
                 return Ok(true);
             }
-            let n = n.min(self.input.len());
-            self.normalizer.encode(&self.input[..n], self.pending);
+            self.normalizer.encode(input, self.pending);
         }
         out.extend_from_slice(&self.pending[..BDAT_CHUNK]);
         self.pending.drain(..BDAT_CHUNK);
