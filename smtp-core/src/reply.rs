@@ -1,6 +1,7 @@
 //! Server replies (RFC 5321 4.2): a three-digit code, optional RFC 3463
 //! enhanced status code, and one or more text lines.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Longest reply line accepted, CRLF included. RFC 5321 allows 512; real
@@ -243,18 +244,24 @@ impl ReplyBuilder {
 /// U+FFFD: the text reaches error messages, logs and terminals, where a
 /// hostile server's escape sequences or bare CRs must not act.
 fn without_controls(text: String) -> String {
-    if text.chars().any(|c| c.is_control() && c != '\t') {
-        text.chars()
-            .map(|c| {
-                if c.is_control() && c != '\t' {
-                    '\u{FFFD}'
-                } else {
-                    c
-                }
-            })
-            .collect()
+    match replace_controls(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(replaced) => replaced,
+    }
+}
+
+/// `text` with every control character but tab replaced by U+FFFD,
+/// borrowed when there is none (the transcript shows server lines this way).
+pub(crate) fn replace_controls(text: &str) -> Cow<'_, str> {
+    let is_replaced = |c: char| c.is_control() && c != '\t';
+    if text.chars().any(is_replaced) {
+        Cow::Owned(
+            text.chars()
+                .map(|c| if is_replaced(c) { '\u{FFFD}' } else { c })
+                .collect(),
+        )
     } else {
-        text
+        Cow::Borrowed(text)
     }
 }
 

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::reply::replace_controls;
+
 /// Who produced a transcript line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -26,7 +28,9 @@ impl fmt::Display for Direction {
 }
 
 /// Receives transcript lines. Called on the sending thread, synchronously;
-/// keep it cheap. Lines never contain passwords, tokens or their base64.
+/// keep it cheap. Lines never contain passwords, tokens or their base64,
+/// nor control characters other than tab (a server's escape sequences are
+/// shown as U+FFFD).
 pub type TranscriptFn = Arc<dyn Fn(Direction, &str) + Send + Sync>;
 
 /// What replaces authentication data in a transcript.
@@ -49,14 +53,14 @@ impl Transcript {
 
     pub(crate) fn line(&self, direction: Direction, text: &str) {
         if let Some(sink) = &self.sink {
-            sink(direction, text);
+            sink(direction, &replace_controls(text));
         }
     }
 
     /// Like `line` but builds the text only when someone listens.
     pub(crate) fn line_with(&self, direction: Direction, text: impl FnOnce() -> String) {
         if let Some(sink) = &self.sink {
-            sink(direction, &text());
+            sink(direction, &replace_controls(&text()));
         }
     }
 }

@@ -2333,6 +2333,36 @@ fn noop_returns_the_reply() {
 }
 
 #[test]
+fn server_control_characters_never_reach_the_transcript_or_errors() {
+    // Escape sequences (colour, window title), a bare CR and a backspace in
+    // the greeting, the EHLO reply and a refusal; tab stays.
+    let server = ScriptedServer::start(script(vec![
+        vec![
+            reply("220 mx.test \x1b[31mESMTP\x1b[0m\rfake\x08"),
+            expect("EHLO "),
+            replies(&["250-mx.test \x1b]0;owned\x07", "250 XTEST\tvalue"]),
+        ],
+        vec![expect(&mail_line()), reply("550 5.7.1 \x1b[2Jno\x1b[0m")],
+        vec![expect("RSET"), reply("250 2.0.0 Ok")],
+        quit(),
+    ]));
+    let transcript = Transcript::default();
+    let mut client = connect(transcript.attach(server.config()));
+    let err = client
+        .send(&envelope(), &mut &b"Subject: x\r\n\r\nx\r\n"[..])
+        .expect_err("MAIL is refused");
+    client.quit().unwrap();
+    server.finish().assert_clean();
+    let text = format!("{}\n{err}\n{err:?}", transcript.text());
+    for c in ['\x1b', '\r', '\x08', '\x07'] {
+        assert!(!text.contains(c), "{c:?} in {text:?}");
+    }
+    assert!(text.contains("S: 220 mx.test \u{fffd}[31mESMTP"), "{text}");
+    assert!(text.contains("XTEST\tvalue"), "{text}");
+    assert!(format!("{err}").contains("\u{fffd}[2Jno"), "{err}");
+}
+
+#[test]
 fn quit_closes_the_session() {
     let server = ScriptedServer::start(script(vec![hello(&[]), quit()]));
     let mut client = connect(server.config());
