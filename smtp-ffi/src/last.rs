@@ -15,9 +15,9 @@ struct Last {
     code: u16,
     enhanced: Option<CString>,
     reply_text: Option<CString>,
-    /// A reply whose texts are not formatted yet: most successful calls
-    /// are never asked for them, and formatting every reply cost a bulk
-    /// sender more than the rest of the binding's work per message.
+    /// A reply whose texts are not formatted yet: most calls are never
+    /// asked for them, and formatting every reply cost a bulk sender more
+    /// than the rest of the binding's work per message.
     unformatted: Option<Reply>,
 }
 
@@ -32,11 +32,14 @@ impl Last {
         }
     }
 
-    /// Formats a pending reply. The strings are made once per stored
-    /// reply, so pointers handed out earlier stay valid.
+    /// Formats a pending reply; the message is the reply itself unless a
+    /// failure's text was stored with it. The strings are made once per
+    /// stored reply, so pointers handed out earlier stay valid.
     fn format(&mut self) {
         if let Some(reply) = self.unformatted.take() {
-            self.message = non_empty(&reply.to_string());
+            if self.message.is_none() {
+                self.message = non_empty(&reply.to_string());
+            }
             self.enhanced = reply.enhanced().and_then(|e| non_empty(&e.to_string()));
             self.reply_text = non_empty(&reply.text());
         }
@@ -63,20 +66,19 @@ pub(crate) fn c_string(text: &str) -> CString {
     }
 }
 
-fn store(message: &str, reply: Option<&Reply>) {
-    let code = reply.map_or(0, Reply::code);
-    let enhanced = reply
-        .and_then(Reply::enhanced)
-        .map(|e| e.to_string())
-        .unwrap_or_default();
-    let reply_text = reply.map(Reply::text).unwrap_or_default();
+/// Replaces the calling thread's last message: a text, a server reply
+/// (formatted when first asked for), or both.
+fn store(message: Option<&str>, reply: Option<&Reply>) {
+    let stored = Last {
+        message: message.and_then(non_empty),
+        code: reply.map_or(0, Reply::code),
+        enhanced: None,
+        reply_text: None,
+        unformatted: reply.cloned(),
+    };
     let _ = LAST.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
-            last.message = non_empty(message);
-            last.code = code;
-            last.enhanced = non_empty(&enhanced);
-            last.reply_text = non_empty(&reply_text);
-            last.unformatted = None;
+            *last = stored;
         }
     });
 }
@@ -92,20 +94,12 @@ pub(crate) fn clear() {
 
 /// Records a server reply after a successful step (e.g. `250 2.0.0 Ok: queued as X`).
 pub(crate) fn set_reply(reply: &Reply) {
-    let code = reply.code();
-    let reply = reply.clone();
-    let _ = LAST.try_with(|last| {
-        if let Ok(mut last) = last.try_borrow_mut() {
-            *last = Last::empty();
-            last.code = code;
-            last.unformatted = Some(reply);
-        }
-    });
+    store(None, Some(reply));
 }
 
 /// Records a plain message without a server reply.
 pub(crate) fn set_message(message: &str) {
-    store(message, None);
+    store(Some(message), None);
 }
 
 /// Records a failure: its text, plus the server's reply when one was involved.
@@ -124,7 +118,7 @@ pub(crate) fn set_failure(failure: &Failure) {
                     text.push(')');
                 }
             }
-            store(&text, reply);
+            store(Some(&text), reply);
         }
     }
 }
