@@ -128,9 +128,9 @@ final class ConcurrentLoadTest extends SmtpTestCase
             $lines = explode("\n", $partial . $chunk);
             $partial = (string) array_pop($lines);
             foreach ($lines as $line) {
-                if (preg_match('/ postfix\/qmgr\[\d+\]: ([0-9A-F]+): from=<' . $quoted . '>, size=\d+, nrcpt=1 \(queue active\)/', $line, $m) === 1) {
+                if (preg_match('/ postfix\/qmgr\[\d+\]: ([0-9A-Za-z]+): from=<' . $quoted . '>, size=\d+, nrcpt=1 \(queue active\)/', $line, $m) === 1) {
                     $fromSender[$m[1]] = ($fromSender[$m[1]] ?? 0) + 1;
-                } elseif (preg_match('/ postfix\/discard\[\d+\]: ([0-9A-F]+): to=<[^>]*>, .*status=sent \(discard-port\)/', $line, $m) === 1) {
+                } elseif (preg_match('/ postfix\/discard\[\d+\]: ([0-9A-Za-z]+): to=<[^>]*>, .*status=sent \(discard-port\)/', $line, $m) === 1) {
                     $discarded[$m[1]] = true;
                 }
             }
