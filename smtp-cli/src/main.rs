@@ -205,7 +205,9 @@ fn send_raw(
     raw: Vec<u8>,
     record: &mut log::Record,
 ) -> Result<SendReport, Failure> {
-    let message = rawmsg::RawMessage::parse(rawmsg::normalize_line_endings(&raw));
+    // Line endings as the library sends them (CRLF, last line terminated),
+    // so header fields can be located and rewritten in place.
+    let message = rawmsg::RawMessage::parse(smtp_core::data::BdatNormalizer::encode_all(&raw));
     drop(raw);
     let configured = configured_from(settings)?;
     let envelope_from = match &opts.envelope_from {

@@ -32,30 +32,6 @@ pub fn read_message(input: &mut dyn BufRead, ignore_dots: bool) -> io::Result<Ve
     }
 }
 
-/// Turns every CRLF, bare LF and bare CR into CRLF (as the library does on
-/// the wire) and ends a non-empty message with CRLF.
-pub fn normalize_line_endings(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 40 + 2);
-    let mut i = 0;
-    while i < data.len() {
-        match data[i] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if data.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// One header field: its name and its byte range (continuation lines and
 /// the final CRLF included).
 #[derive(Debug, Clone)]
@@ -96,7 +72,7 @@ fn field_name(line: &[u8]) -> Option<&str> {
 
 impl RawMessage {
     /// Locates the header fields of a message whose line endings are
-    /// already CRLF ([`normalize_line_endings`]). The header ends at the
+    /// already CRLF (`BdatNormalizer::encode_all`). The header ends at the
     /// first empty line, or at the first line that is not a header field
     /// (then that line starts the body, and an empty line is inserted when
     /// the message is written, as sendmail does). A leading mbox `From `
@@ -398,6 +374,8 @@ pub fn merge_unique(list: &mut Vec<String>, more: Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use smtp_core::data::BdatNormalizer;
+
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -415,18 +393,8 @@ mod tests {
         assert_eq!(read(b"a\n. \n", false), b"a\n. \n");
     }
 
-    #[test]
-    fn line_endings() {
-        assert_eq!(
-            normalize_line_endings(b"a\nb\r\nc\rd"),
-            b"a\r\nb\r\nc\r\nd\r\n"
-        );
-        assert_eq!(normalize_line_endings(b""), b"");
-        assert_eq!(normalize_line_endings(b"\r\r\n"), b"\r\n\r\n");
-    }
-
     fn parse(text: &str) -> RawMessage {
-        RawMessage::parse(normalize_line_endings(text.as_bytes()))
+        RawMessage::parse(BdatNormalizer::encode_all(text.as_bytes()))
     }
 
     #[test]
