@@ -393,6 +393,16 @@ mod tests {
         assert_eq!(read(b"a\n. \n", false), b"a\n. \n");
     }
 
+    #[test]
+    fn line_endings_as_the_cli_relies_on() {
+        assert_eq!(
+            BdatNormalizer::encode_all(b"a\nb\r\nc\rd"),
+            b"a\r\nb\r\nc\r\nd\r\n"
+        );
+        assert_eq!(BdatNormalizer::encode_all(b""), b"");
+        assert_eq!(BdatNormalizer::encode_all(b"\r\r\n"), b"\r\n\r\n");
+    }
+
     fn parse(text: &str) -> RawMessage {
         RawMessage::parse(BdatNormalizer::encode_all(text.as_bytes()))
     }
