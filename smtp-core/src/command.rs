@@ -30,7 +30,9 @@ pub struct MailParams {
 
 /// A command, as a value: formatted on the wire by [`Command::to_wire`] and
 /// shown in the transcript by [`Command::to_transcript`].
-#[derive(Debug)]
+///
+/// `Debug` is written by hand: SASL responses print as [`REDACTED`] whatever
+/// the `zeroize` version (only some versions print `Zeroizing` opaquely).
 pub enum Command {
     /// `EHLO name`.
     Ehlo(String),
@@ -71,6 +73,55 @@ pub enum Command {
     Noop,
     /// `QUIT`.
     Quit,
+}
+
+/// What `Debug` prints in place of a SASL response or credential.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Ehlo(name) => f.debug_tuple("Ehlo").field(name).finish(),
+            Command::Helo(name) => f.debug_tuple("Helo").field(name).finish(),
+            Command::StartTls => f.write_str("StartTls"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => f
+                .debug_struct("Auth")
+                .field("mechanism", mechanism)
+                .field(
+                    "initial_response",
+                    &initial_response.as_ref().map(|_| Redacted),
+                )
+                .finish(),
+            Command::AuthResponse(_) => f.debug_tuple("AuthResponse").field(&Redacted).finish(),
+            Command::MailFrom { from, params } => f
+                .debug_struct("MailFrom")
+                .field("from", from)
+                .field("params", params)
+                .finish(),
+            Command::RcptTo(to) => f.debug_tuple("RcptTo").field(to).finish(),
+            Command::Data => f.write_str("Data"),
+            Command::Bdat { size, last } => f
+                .debug_struct("Bdat")
+                .field("size", size)
+                .field("last", last)
+                .finish(),
+            Command::Rset => f.write_str("Rset"),
+            Command::Noop => f.write_str("Noop"),
+            Command::Quit => f.write_str("Quit"),
+        }
+    }
+}
+
+/// Prints [`REDACTED`] (unquoted) in a `Debug` field.
+struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
 }
 
 impl Command {
@@ -375,7 +426,43 @@ mod tests {
         assert_eq!(auth.to_transcript(), "AUTH PLAIN [credentials hidden]");
         let resp = Command::AuthResponse(Zeroizing::new("c2VjcmV0".into()));
         assert_eq!(resp.to_transcript(), "[credentials hidden]");
-        assert!(!format!("{:?}", resp).is_empty());
+    }
+
+    #[test]
+    fn debug_hides_sasl_secrets() {
+        use base64::Engine as _;
+        let secret = "tanstaafl-hunter2";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("\0tim\0{secret}"));
+        let cases = [
+            Command::Auth {
+                mechanism: "PLAIN",
+                initial_response: Some(Zeroizing::new(b64.clone())),
+            },
+            Command::AuthResponse(Zeroizing::new(b64.clone())),
+            Command::AuthResponse(Zeroizing::new(secret.into())),
+        ];
+        for cmd in &cases {
+            for shown in [format!("{cmd:?}"), format!("{cmd:#?}")] {
+                assert!(!shown.contains(secret), "{shown}");
+                assert!(!shown.contains(&b64), "{shown}");
+                assert!(shown.contains(REDACTED), "{shown}");
+            }
+        }
+        let shown = format!("{:?}", cases[0]);
+        assert!(shown.contains("PLAIN"), "{shown}");
+        // Nothing to hide: no placeholder.
+        let none = Command::Auth {
+            mechanism: "LOGIN",
+            initial_response: None,
+        };
+        assert_eq!(
+            format!("{none:?}"),
+            "Auth { mechanism: \"LOGIN\", initial_response: None }"
+        );
+        assert_eq!(
+            format!("{:?}", Command::RcptTo("a@b".into())),
+            "RcptTo(\"a@b\")"
+        );
     }
 
     #[test]
