@@ -391,14 +391,17 @@ impl Config {
         self
     }
 
-    /// INSECURE: allows credentials over a connection without TLS to any
-    /// server, not only loopback ones.
+    /// INSECURE: `true` allows credentials over a connection without TLS
+    /// to any server, not only loopback ones. `false` never loosens the
+    /// policy: it turns [`PlaintextAuthPolicy::InsecureAlways`] back into
+    /// the default [`PlaintextAuthPolicy::LoopbackOnly`] and leaves `Never`
+    /// and `LoopbackOnly` as they are.
     pub fn insecure_allow_plaintext_auth(mut self, on: bool) -> Config {
-        self.plaintext_auth = if on {
-            PlaintextAuthPolicy::InsecureAlways
-        } else {
-            PlaintextAuthPolicy::LoopbackOnly
-        };
+        if on {
+            self.plaintext_auth = PlaintextAuthPolicy::InsecureAlways;
+        } else if self.plaintext_auth == PlaintextAuthPolicy::InsecureAlways {
+            self.plaintext_auth = PlaintextAuthPolicy::LoopbackOnly;
+        }
         self
     }
 
@@ -520,6 +523,31 @@ fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
 mod tests {
     use super::*;
     use crate::auth::Secret;
+
+    #[test]
+    fn disallowing_plaintext_auth_never_loosens() {
+        use PlaintextAuthPolicy::*;
+        let base = || Config::new("mail.example.org", 587);
+        for (start, on, expected) in [
+            (Never, false, Never),
+            (LoopbackOnly, false, LoopbackOnly),
+            (InsecureAlways, false, LoopbackOnly),
+            (Never, true, InsecureAlways),
+            (LoopbackOnly, true, InsecureAlways),
+            (InsecureAlways, true, InsecureAlways),
+        ] {
+            let c = base()
+                .with_plaintext_auth_policy(start)
+                .insecure_allow_plaintext_auth(on);
+            assert_eq!(c.plaintext_auth, expected, "{start:?} then {on}");
+        }
+        // Twice false stays strict.
+        let c = base()
+            .with_plaintext_auth_policy(Never)
+            .insecure_allow_plaintext_auth(false)
+            .insecure_allow_plaintext_auth(false);
+        assert_eq!(c.plaintext_auth, Never);
+    }
 
     #[test]
     fn url_with_credentials() {
