@@ -45,8 +45,8 @@ impl Security {
     }
 }
 
-/// Certificate and key material for TLS.
-#[derive(Clone, Default)]
+/// Certificate and key material for TLS. `Default` is [`TlsOptions::new`].
+#[derive(Clone)]
 pub struct TlsOptions {
     /// Trust the operating system's root certificates (default true; when
     /// the system has none, the Mozilla roots compiled in are used).
@@ -107,12 +107,21 @@ fn system_roots() -> &'static RootCertStore {
     })
 }
 
+impl Default for TlsOptions {
+    fn default() -> TlsOptions {
+        TlsOptions::new()
+    }
+}
+
 impl TlsOptions {
     /// Default options: system roots, nothing else.
     pub fn new() -> TlsOptions {
         TlsOptions {
             system_roots: true,
-            ..TlsOptions::default()
+            ca_pem: Vec::new(),
+            ca_files: Vec::new(),
+            client_cert_pem: None,
+            dangerous_accept_invalid_certs: false,
         }
     }
 
@@ -273,6 +282,22 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_is_new() {
+        let d = TlsOptions::default();
+        let n = TlsOptions::new();
+        assert!(d.system_roots);
+        assert_eq!(d.system_roots, n.system_roots);
+        assert_eq!(d.ca_pem, n.ca_pem);
+        assert_eq!(d.ca_files, n.ca_files);
+        assert_eq!(d.client_cert_pem.is_some(), n.client_cert_pem.is_some());
+        assert_eq!(
+            d.dangerous_accept_invalid_certs,
+            n.dangerous_accept_invalid_certs
+        );
+        assert_eq!(format!("{d:?}"), format!("{n:?}"));
+    }
 
     #[test]
     fn security_names() {
