@@ -38,6 +38,46 @@ impl Stream {
     }
 }
 
+/// What [`socket_has_pending`] needs from a socket; a trait so tests can
+/// inject failures.
+trait PeekSocket {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+impl PeekSocket for TcpStream {
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        TcpStream::set_nonblocking(self, on)
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::peek(self, buf)
+    }
+}
+
+/// True when bytes wait unread in the socket, checked without blocking.
+/// Any failure (switching to non-blocking, peeking, switching back) is an
+/// error: the check did not happen, or the socket is left in a mode the
+/// rest of the connection does not expect.
+fn socket_has_pending(sock: &impl PeekSocket) -> io::Result<bool> {
+    sock.set_nonblocking(true)?;
+    let mut probe = [0u8; 1];
+    let peeked = loop {
+        match sock.peek(&mut probe) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other,
+        }
+    };
+    let restored = sock.set_nonblocking(false);
+    let pending = match peeked {
+        Ok(n) => n > 0,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        Err(e) => return Err(e),
+    };
+    restored?;
+    Ok(pending)
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -380,18 +420,15 @@ impl Connection {
     /// True when the server has sent bytes we have not read: in our buffer,
     /// in the TLS layer, or waiting in the socket. Used right after the
     /// `220` to `STARTTLS`, when anything more is an injection attempt.
-    pub(crate) fn has_unread_input(&mut self) -> bool {
+    ///
+    /// Fails closed: an error means the socket could not be checked (or
+    /// could not be put back into blocking mode), and the caller must not
+    /// go on.
+    pub(crate) fn has_unread_input(&mut self) -> io::Result<bool> {
         if self.start < self.end {
-            return true;
+            return Ok(true);
         }
-        let tcp = self.stream.tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut probe = [0u8; 1];
-        let pending = matches!(tcp.peek(&mut probe), Ok(n) if n > 0);
-        let _ = tcp.set_nonblocking(false);
-        pending
+        socket_has_pending(self.stream.tcp())
     }
 
     /// Runs the TLS handshake over this (plain) connection.
@@ -595,5 +632,122 @@ impl Write for BodyWriter<'_> {
                 result => return result,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+
+    /// A socket whose every call is scripted.
+    struct Scripted {
+        to_nonblocking: io::Result<()>,
+        peek: RefCell<Option<io::Result<usize>>>,
+        to_blocking: io::Result<()>,
+        blocking: Cell<bool>,
+    }
+
+    fn copy(r: &io::Result<()>) -> io::Result<()> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
+    impl Scripted {
+        fn new(peek: io::Result<usize>) -> Scripted {
+            Scripted {
+                to_nonblocking: Ok(()),
+                peek: RefCell::new(Some(peek)),
+                to_blocking: Ok(()),
+                blocking: Cell::new(true),
+            }
+        }
+    }
+
+    impl PeekSocket for Scripted {
+        fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+            let r = copy(if on {
+                &self.to_nonblocking
+            } else {
+                &self.to_blocking
+            });
+            if r.is_ok() {
+                self.blocking.set(!on);
+            }
+            r
+        }
+
+        fn peek(&self, _buf: &mut [u8]) -> io::Result<usize> {
+            assert!(!self.blocking.get(), "peek on a blocking socket");
+            self.peek.borrow_mut().take().expect("one peek")
+        }
+    }
+
+    fn err(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, "scripted")
+    }
+
+    #[test]
+    fn probe_reports_pending_bytes() {
+        let s = Scripted::new(Ok(1));
+        assert!(socket_has_pending(&s).unwrap());
+        assert!(s.blocking.get());
+        let s = Scripted::new(Err(err(io::ErrorKind::WouldBlock)));
+        assert!(!socket_has_pending(&s).unwrap());
+        assert!(s.blocking.get());
+        // End of stream: nothing injected; the handshake reports the close.
+        assert!(!socket_has_pending(&Scripted::new(Ok(0))).unwrap());
+    }
+
+    #[test]
+    fn probe_fails_closed_when_nonblocking_is_refused() {
+        let mut s = Scripted::new(Ok(1));
+        s.to_nonblocking = Err(err(io::ErrorKind::Other));
+        assert!(socket_has_pending(&s).is_err());
+        // And even when no bytes wait, "cannot check" is not "clean".
+        let mut s = Scripted::new(Err(err(io::ErrorKind::WouldBlock)));
+        s.to_nonblocking = Err(err(io::ErrorKind::Other));
+        assert!(socket_has_pending(&s).is_err());
+    }
+
+    #[test]
+    fn probe_fails_when_blocking_mode_cannot_be_restored() {
+        for peek in [Ok(0), Ok(1), Err(err(io::ErrorKind::WouldBlock))] {
+            let mut s = Scripted::new(peek);
+            s.to_blocking = Err(err(io::ErrorKind::Other));
+            assert!(socket_has_pending(&s).is_err());
+        }
+    }
+
+    #[test]
+    fn probe_fails_on_peek_errors_but_restores_blocking_mode() {
+        let s = Scripted::new(Err(err(io::ErrorKind::ConnectionReset)));
+        assert!(socket_has_pending(&s).is_err());
+        assert!(s.blocking.get());
+    }
+
+    #[test]
+    fn probe_on_a_real_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        assert!(!socket_has_pending(&client).unwrap());
+        server.write_all(b"x").unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        while !socket_has_pending(&client).unwrap() {
+            assert!(Instant::now() < until, "byte never arrived");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Back in blocking mode: a read with a timeout waits for it.
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut buf = [0u8; 2];
+        assert_eq!((&client).read(&mut buf).unwrap(), 1);
+        let started = Instant::now();
+        assert!((&client).read(&mut buf).is_err());
+        assert!(started.elapsed() >= Duration::from_millis(80));
     }
 }

@@ -417,7 +417,19 @@ impl Client {
             return Ok(());
         }
         let mut conn = self.conn.take().ok_or_else(|| self.not_connected())?;
-        if conn.has_unread_input() {
+        let injected = match conn.has_unread_input() {
+            Ok(injected) => injected,
+            Err(e) => {
+                conn.shutdown();
+                self.closed = Some("could not check for data injected after STARTTLS".into());
+                return Err(Error::Tls {
+                    phase: Phase::StartTls,
+                    kind: TlsErrorKind::Handshake,
+                    message: format!("could not check whether the server sent data after its 220 reply to STARTTLS ({e}); connection closed before the TLS handshake"),
+                });
+            }
+        };
+        if injected {
             conn.shutdown();
             self.closed = Some("data injected after STARTTLS".into());
             return Err(Error::Tls {
