@@ -276,10 +276,45 @@ pub fn validate_client_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks an envelope address (without angle brackets) against RFC 5321
-/// syntax limits. `field` names the input in errors. The empty string (the
-/// null reverse-path) is accepted only when `allow_null` is set.
+/// Checks an envelope address (without angle brackets): RFC 5321 syntax
+/// with RFC 6531 UTF-8, and the RFC 5321 length limits. `field` names the
+/// input in errors. The empty string (the null reverse-path) is accepted
+/// only when `allow_null` is set.
+///
+/// The grammar: `local@domain`, split at the last `@`. The local part is a
+/// dot-atom (atoms of RFC 5322 `atext` or any non-ASCII character, joined
+/// by single dots) or a quoted string (`"a b"`: printable ASCII, spaces,
+/// non-ASCII and `\` pairs escaping a printable ASCII character or a
+/// space). The domain is dot-separated labels of letters, digits, hyphens
+/// (not first or last) and non-ASCII characters, or an address literal in
+/// brackets (`[192.0.2.1]`, `[IPv6:::1]`). No control character (C0, DEL
+/// or C1) is allowed anywhere, nor `<` or `>`.
 pub fn validate_address(address: &str, field: &'static str, allow_null: bool) -> Result<()> {
+    /// RFC 5322 `atext` for ASCII; every non-ASCII character (RFC 6531),
+    /// controls having been refused before.
+    fn atom_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+    }
+    /// The inside of a quoted local part: qtext, spaces and quoted pairs.
+    fn quoted_ok(inner: &str) -> bool {
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if !chars
+                        .next()
+                        .is_some_and(|n| n == ' ' || n.is_ascii_graphic())
+                    {
+                        return false;
+                    }
+                }
+                '"' => return false,
+                _ => {}
+            }
+        }
+        true
+    }
+
     if address.is_empty() {
         return if allow_null {
             Ok(())
@@ -287,11 +322,11 @@ pub fn validate_address(address: &str, field: &'static str, allow_null: bool) ->
             Err(Error::invalid(field, "is empty"))
         };
     }
-    if let Some(b) = address.bytes().find(|b| b.is_ascii_control()) {
-        let what = match b {
-            b'\r' => "CR",
-            b'\n' => "LF",
-            0 => "NUL",
+    if let Some(c) = address.chars().find(|c| c.is_control()) {
+        let what = match c {
+            '\r' => "CR",
+            '\n' => "LF",
+            '\0' => "NUL",
             _ => "a control character",
         };
         return Err(Error::invalid(field, format!("contains {what}")));
@@ -322,10 +357,23 @@ pub fn validate_address(address: &str, field: &'static str, allow_null: bool) ->
             format!("has a local part longer than {MAX_LOCAL_PART} octets"),
         ));
     }
-    if !local.starts_with('"') && local.contains(' ') {
+    if let Some(quoted) = local.strip_prefix('"') {
+        let ok = quoted.strip_suffix('"').is_some_and(quoted_ok);
+        if !ok {
+            return Err(Error::invalid(field, "has a malformed quoted local part"));
+        }
+    } else if local.contains(' ') {
         return Err(Error::invalid(
             field,
             "has a space in an unquoted local part",
+        ));
+    } else if !local
+        .split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atom_char))
+    {
+        return Err(Error::invalid(
+            field,
+            "has a local part with characters that need quoting (or a misplaced '.')",
         ));
     }
     if domain.is_empty() {
@@ -337,13 +385,29 @@ pub fn validate_address(address: &str, field: &'static str, allow_null: bool) ->
             format!("has a domain longer than {MAX_DOMAIN} octets"),
         ));
     }
-    if domain.starts_with('[') {
-        if !domain.ends_with(']') || domain.contains(' ') {
+    if let Some(literal) = domain.strip_prefix('[') {
+        // RFC 5322 dtext: printable ASCII other than the brackets and '\'.
+        let ok = literal.strip_suffix(']').is_some_and(|inner| {
+            !inner.is_empty()
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && !matches!(c, '[' | ']' | '\\'))
+        });
+        if !ok {
             return Err(Error::invalid(field, "has a malformed address literal"));
         }
         return Ok(());
     }
-    if domain.contains(' ') || domain.contains("..") || domain.starts_with('.') {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
+            && (!label.is_ascii() || label.len() <= 63)
+    };
+    if !domain.split('.').all(label_ok) {
         return Err(Error::invalid(field, "has a malformed domain"));
     }
     Ok(())
@@ -512,6 +576,63 @@ mod tests {
         assert!(validate_address(&long_local, "recipient address", false).is_err());
         let long_domain = format!("a@{}.org", "d".repeat(252));
         assert!(validate_address(&long_domain, "recipient address", false).is_err());
+    }
+
+    /// The envelope grammar is the one `Mailbox::parse` uses: a dot-atom
+    /// (ASCII atext or any non-ASCII) or a quoted string, then a domain of
+    /// host-name labels or an address literal; no control anywhere. The
+    /// refused cases were all accepted before.
+    #[test]
+    fn address_grammar() {
+        let ok = [
+            "\"a b\"@example.org",
+            "\"a\\\"b\"@example.org",
+            "\"\"@example.org",
+            "!#$%&'*+-/=?^_`{|}~@example.org",
+            "ü.ñ@example.org",
+            "=?i@xxxx",
+            "u@[IPv6:2001:db8::1]",
+            "u@bücher.example",
+        ];
+        for a in ok {
+            validate_address(a, "recipient address", false)
+                .unwrap_or_else(|e| panic!("{a:?}: {e}"));
+        }
+        let bad = [
+            // Controls: C1 (NEL) and DEL as well as C0.
+            "a\u{85}b@example.org",
+            "a\u{7f}@example.org",
+            "\"a\u{1d}\"@example.org",
+            "\"a\tb\"@example.org",
+            // Unquoted specials, misplaced dots, broken quoting.
+            "a,b@example.org",
+            "(c)a@example.org",
+            "a@b@example.org",
+            "a\"b@example.org",
+            "\"a\"b\"@example.org",
+            "\"a\\\"@example.org",
+            "\"a\\\u{e9}\"@example.org",
+            "a..b@example.org",
+            ".a@example.org",
+            "a.@example.org",
+            // Domains.
+            "a@ex_ample.org",
+            "a@example!.org",
+            "a@example.org.",
+            "a@-x.org",
+            "a@x-.org",
+            "a@[]",
+            "a@[1.2.3.4]x",
+            "a@[a[b]",
+        ];
+        for a in bad {
+            assert!(
+                validate_address(a, "recipient address", false).is_err(),
+                "{a:?}"
+            );
+        }
+        let long_label = format!("a@{}.org", "d".repeat(64));
+        assert!(validate_address(&long_label, "recipient address", false).is_err());
     }
 
     #[test]
