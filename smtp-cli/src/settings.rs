@@ -103,6 +103,10 @@ pub struct Settings {
     pub timeout: Option<u64>,
     /// Log file.
     pub log_file: Option<PathBuf>,
+    /// Use PIPELINING when offered (URL option `pipelining`).
+    pub pipelining: Option<bool>,
+    /// Use CHUNKING (`BDAT`) when offered (URL option `chunking`).
+    pub chunking: Option<bool>,
 }
 
 fn non_empty(key: &str, value: &str) -> Result<String, String> {
@@ -172,9 +176,10 @@ impl Settings {
     /// Takes a URL apart (the library's syntax, checked by
     /// [`Config::from_url`]).
     fn apply_url(&mut self, url: &str) -> Result<(), String> {
-        // The library's own parser decides what is valid, and gives host,
-        // port and credentials; the query options are read here so that
-        // each can be overridden separately.
+        // The library's own parser decides what is valid (unknown options
+        // and bad values are its errors), and gives host, port, credentials
+        // and the extension switches; the query options are read here so
+        // that each can be overridden separately.
         let parsed = Config::from_url(url).map_err(|e| e.to_string())?;
         self.host = Some(parsed.host().to_string());
         self.port = Some(parsed.port());
@@ -212,7 +217,13 @@ impl Settings {
                 "client_name" | "helo" | "ehlo" => self.set("client_name", &value)?,
                 "ca_file" => self.set("ca_file", &value)?,
                 "timeout" => self.set("timeout", &value)?,
-                _ => {}
+                // Read from the credentials above.
+                "token" => {}
+                "pipelining" => self.pipelining = Some(parsed.pipelining()),
+                "chunking" => self.chunking = Some(parsed.chunking()),
+                // An option the library accepts but smtp-send does not
+                // know yet must not be dropped silently.
+                _ => return Err(format!("invalid URL: unknown option {key:?}")),
             }
         }
         Ok(())
@@ -237,6 +248,8 @@ impl Settings {
         take(&mut self.client_name, &later.client_name);
         take(&mut self.timeout, &later.timeout);
         take(&mut self.log_file, &later.log_file);
+        take(&mut self.pipelining, &later.pipelining);
+        take(&mut self.chunking, &later.chunking);
     }
 
     /// Builds settings from `key = value` lines, the `url` first so that
@@ -704,6 +717,12 @@ pub fn build_config(settings: &Settings, purpose: Purpose) -> Result<Config, Fai
     if let Some(secs) = settings.timeout {
         config = config.with_timeouts(Timeouts::uniform(Duration::from_secs(secs)));
     }
+    if let Some(on) = settings.pipelining {
+        config = config.with_pipelining(on);
+    }
+    if let Some(on) = settings.chunking {
+        config = config.with_chunking(on);
+    }
     Ok(config)
 }
 
@@ -814,6 +833,38 @@ mod tests {
             assert_eq!(err.exit, Exit::Config);
             assert!(err.message.contains(needle), "{text:?}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn url_options_are_honoured_or_refused() {
+        let build = |url: &str| {
+            let mut s = Settings::default();
+            s.set("url", url)?;
+            build_config(&s, Purpose::Inspect).map_err(|e| e.message)
+        };
+        let c = build("smtp://h.example").unwrap();
+        assert!(c.pipelining() && c.chunking());
+        let c = build("smtp://h.example?pipelining=off").unwrap();
+        assert!(!c.pipelining() && c.chunking());
+        let c = build("smtp://h.example?chunking=0").unwrap();
+        assert!(c.pipelining() && !c.chunking());
+        let c = build("smtp://h.example?pipelining=no&chunking=false").unwrap();
+        assert!(!c.pipelining() && !c.chunking());
+        let c = build("smtp://h.example?pipelining=on&chunking=1").unwrap();
+        assert!(c.pipelining() && c.chunking());
+        // Unknown keys and bad values: the library's words.
+        let err = build("smtp://h.example?pipelinig=off").unwrap_err();
+        assert_eq!(err, "invalid URL: unknown option \"pipelinig\"");
+        let err = build("smtp://h.example?chunking=maybe").unwrap_err();
+        assert!(err.starts_with("invalid URL: "), "{err}");
+        // A later layer's URL that says nothing leaves the option alone.
+        let mut s = Settings::default();
+        s.set("url", "smtp://h.example?chunking=off").unwrap();
+        let mut later = Settings::default();
+        later.set("url", "smtp://other.example").unwrap();
+        s.overlay(&later);
+        let c = build_config(&s, Purpose::Inspect).unwrap();
+        assert!(!c.chunking() && c.host() == "other.example");
     }
 
     #[test]

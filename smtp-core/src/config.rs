@@ -433,6 +433,16 @@ impl Config {
         self
     }
 
+    /// Whether PIPELINING is used when offered (see [`Config::with_pipelining`]).
+    pub fn pipelining(&self) -> bool {
+        self.pipelining
+    }
+
+    /// Whether CHUNKING is used when offered (see [`Config::with_chunking`]).
+    pub fn chunking(&self) -> bool {
+        self.chunking
+    }
+
     /// Checks the certificate (and sends SNI) for this name instead of the
     /// host connected to: for connecting by IP address, or through a
     /// tunnel, to a server whose certificate names it.
