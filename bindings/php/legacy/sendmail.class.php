@@ -408,12 +408,6 @@ class send_mail
     }
 
     /**
-     * Sends the message: composed by the library when it is plain UTF-8
-     * text, otherwise formatted here the way the original did.
-     *
-     * @throws \Smtp\Exception\SmtpException
-     */
-    /**
      * Refuses CR, LF and NUL in values that become one header line each.
      *
      * @param array<string, string> $values
@@ -428,6 +422,12 @@ class send_mail
         }
     }
 
+    /**
+     * Sends the message: composed by the library when it is plain UTF-8
+     * text, otherwise formatted here the way the original did.
+     *
+     * @throws \Smtp\Exception\SmtpException
+     */
     private function deliver(\Smtp\Mailer $mailer, string $to, string $from, string $subject, string $message): \Smtp\SendResult
     {
         // The original ended the data itself with "\n.\n"; code that
