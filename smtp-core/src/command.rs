@@ -297,22 +297,21 @@ pub fn validate_address(address: &str, field: &'static str, allow_null: bool) ->
     }
     /// The inside of a quoted local part: qtext, spaces and quoted pairs.
     fn quoted_ok(inner: &str) -> bool {
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => {
-                    if !chars
-                        .next()
-                        .is_some_and(|n| n == ' ' || n.is_ascii_graphic())
-                    {
-                        return false;
-                    }
+        let mut escaped = false;
+        for c in inner.chars() {
+            if escaped {
+                // A quoted pair escapes printable ASCII or a space.
+                if !(c == ' ' || c.is_ascii_graphic()) {
+                    return false;
                 }
-                '"' => return false,
-                _ => {}
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                return false;
             }
         }
-        true
+        !escaped
     }
 
     if address.is_empty() {
