@@ -5,7 +5,7 @@
 use crate::command;
 use crate::error::{Error, Result};
 
-use super::header::{self, check_header_text, is_atext, HeaderWriter, Phrase};
+use super::header::{self, check_header_text, HeaderWriter, Phrase};
 
 /// One mailbox: an optional display name and an address (`user@domain`).
 ///
@@ -376,82 +376,19 @@ fn scan_item(item: &str, field: &'static str) -> Result<ItemParts> {
     Ok(parts)
 }
 
-/// Checks `local@domain` (RFC 5322 addr-spec, with UTF-8 allowed as in RFC
-/// 6532), then the RFC 5321 limits with [`command::validate_address`].
+/// Checks `local@domain` for a header field: the grammar of
+/// [`command::validate_address`], the one the envelope uses (a dot-atom
+/// local part of atext or UTF-8, or a quoted string; a domain of host-name
+/// labels or an address literal; no controls, no unquoted spaces), and an
+/// internationalised domain must have an IDNA form.
 pub(crate) fn validate_addr_spec(address: &str, field: &'static str) -> Result<()> {
     check_header_text(address, field)?;
-    let Some((local, domain)) = address.rsplit_once('@') else {
+    let Some((_, domain)) = address.rsplit_once('@') else {
         return Err(Error::invalid(field, "has no '@'"));
     };
-    if local.is_empty() {
-        return Err(Error::invalid(field, "has an empty local part"));
-    }
-    if let Some(inner) = local.strip_prefix('"') {
-        let Some(inner) = inner.strip_suffix('"') else {
-            return Err(Error::invalid(field, "has a malformed quoted local part"));
-        };
-        let mut escaped = false;
-        for c in inner.chars() {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                return Err(Error::invalid(field, "has a malformed quoted local part"));
-            }
-        }
-        if escaped {
-            return Err(Error::invalid(field, "has a malformed quoted local part"));
-        }
-    } else {
-        let ok = local
-            .split('.')
-            .all(|atom| !atom.is_empty() && atom.chars().all(|c| is_atext(c) || !c.is_ascii()));
-        if !ok {
-            return Err(Error::invalid(
-                field,
-                "has a local part with characters that need quoting (or a misplaced '.')",
-            ));
-        }
-    }
-    validate_domain(domain, field)?;
-    command::validate_address(address, field, false)
-}
-
-fn validate_domain(domain: &str, field: &'static str) -> Result<()> {
-    if domain.starts_with('[') {
-        let ok = domain.ends_with(']')
-            && domain.len() > 2
-            && domain[1..domain.len() - 1]
-                .chars()
-                .all(|c| c.is_ascii_graphic() && !matches!(c, '[' | ']' | '\\'));
-        return if ok {
-            Ok(())
-        } else {
-            Err(Error::invalid(field, "has a malformed address literal"))
-        };
-    }
-    if domain.is_empty() {
-        return Err(Error::invalid(field, "has an empty domain"));
-    }
-    let labels_ok = domain.split('.').all(|label| {
-        !label.is_empty()
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii())
-    });
-    if !labels_ok {
-        return Err(Error::invalid(field, "has a malformed domain"));
-    }
+    command::validate_address(address, field, false)?;
     if !domain.is_ascii() {
         to_ascii_domain(domain, field)?;
-    } else if domain.split('.').any(|l| l.len() > 63) {
-        return Err(Error::invalid(
-            field,
-            "has a domain label longer than 63 octets",
-        ));
     }
     Ok(())
 }
@@ -772,6 +709,134 @@ mod tests {
         assert!(unfolded.starts_with("To: a@x.org, \"Doe, John\" <j@x.org>, =?UTF-8?"));
         assert!(unfolded.ends_with("<z@xn--bcher-kva.example>, Plain Name <p@x.org>"));
         assert!(unfolded.contains("=?UTF-8?"));
+    }
+
+    /// The `header` fuzz finding of issue 15: a display name holding a
+    /// comma, `=?i@xxxx,`, before `<other@example.net>`. The text before
+    /// the comma is a valid bare address (`=`, `?` and `i` are atext, a
+    /// dotless domain is a domain), so the text is a list of two; taking it
+    /// for one mailbox was the harness's mistake. What it must not do is
+    /// take a first element that is not a mailbox.
+    #[test]
+    fn fuzz_finding_name_with_a_comma() {
+        let text = "=?i@xxxx, <other@example.net>";
+        assert_eq!(
+            Mailbox::parse_list(text).unwrap(),
+            [mb(None, "=?i@xxxx"), mb(None, "other@example.net")]
+        );
+        let err = Mailbox::parse(text).unwrap_err();
+        assert!(
+            err.to_string().contains("expected one address, found 2"),
+            "{err}"
+        );
+        // The shape the issue describes: spaces, U+FFFD and a control
+        // before the comma. Not a mailbox, so not a list either.
+        for text in [
+            "\u{1d}? \u{fffd} x, <other@example.net>",
+            "a b\u{1d}@x.org, <other@example.net>",
+            "a b@x.org, <other@example.net>",
+            "\u{fffd} x, <other@example.net>",
+        ] {
+            let err = parse_list(text, "to").unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidInput { field: "to", .. }),
+                "{text:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unquoted_space_in_local_part_is_refused() {
+        for text in [
+            "a b@example.org",
+            "<a b@example.org>",
+            "Name <a b@example.org>",
+            "x@example.org, <a b@example.org>",
+        ] {
+            assert!(Mailbox::parse_list(text).is_err(), "{text:?}");
+        }
+        let err = Mailbox::parse("<a b@example.org>").unwrap_err();
+        assert!(matches!(
+            err,
+            Error::InvalidInput {
+                field: "address",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn control_in_local_part_is_refused() {
+        for control in ['\u{1d}', '\u{7f}', '\u{85}', '\t'] {
+            for text in [
+                format!("a{control}b@example.org"),
+                format!("<a{control}b@example.org>"),
+                format!("\"a{control}b\"@example.org"),
+                format!("Name <\"a{control}b\"@example.org>"),
+            ] {
+                assert!(Mailbox::parse(&text).is_err(), "{text:?}");
+                assert!(Mailbox::parse_list(&text).is_err(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_local_part_with_space_is_accepted() {
+        let want = mb(None, "\"a b\"@example.org");
+        assert_eq!(Mailbox::parse("\"a b\"@example.org").unwrap(), want);
+        assert_eq!(Mailbox::parse("<\"a b\"@example.org>").unwrap(), want);
+        assert_eq!(
+            Mailbox::parse("A B <\"a b\"@example.org>").unwrap(),
+            mb(Some("A B"), "\"a b\"@example.org")
+        );
+        assert_eq!(
+            Mailbox::parse_list("\"a b\"@example.org, c@example.org").unwrap(),
+            [want, mb(None, "c@example.org")]
+        );
+    }
+
+    #[test]
+    fn utf8_local_part_is_accepted() {
+        for address in ["jürgen@example.org", "用户.名@例子.中国", "ü@[192.0.2.1]"] {
+            assert_eq!(Mailbox::parse(address).unwrap(), mb(None, address));
+            let named = format!("Name <{address}>");
+            assert_eq!(Mailbox::parse(&named).unwrap(), mb(Some("Name"), address));
+        }
+    }
+
+    /// `parse` is `parse_list` of exactly one: same mailbox, same errors.
+    #[test]
+    fn parse_list_of_one_equals_parse() {
+        for text in [
+            "a@example.org",
+            "<a@example.org>",
+            "A <a@example.org>",
+            "\"Doe, John\" <j@example.org>",
+            "j@example.org (John)",
+            "\"a b\"@example.org",
+            "jürgen@bücher.example",
+            "Team: a@example.org;",
+            "=?i@xxxx",
+        ] {
+            assert_eq!(
+                Mailbox::parse_list(text).unwrap(),
+                [Mailbox::parse(text).unwrap()],
+                "{text:?}"
+            );
+        }
+        for text in [
+            "a b@example.org",
+            "a\u{1d}@example.org",
+            "a,b <c@example.org>",
+        ] {
+            assert_eq!(
+                Mailbox::parse_list(text).map_err(|e| e.to_string()),
+                Mailbox::parse(text)
+                    .map(|m| vec![m])
+                    .map_err(|e| e.to_string()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
