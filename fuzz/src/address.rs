@@ -2,7 +2,8 @@
 //! `validate_address`, `validate_client_name`, `domain_to_ascii`, and the
 //! commands that carry them. Whatever is accepted is free of CR, LF, NUL
 //! and other controls, within the RFC 5321 limits, and formats as exactly
-//! one command line.
+//! one command line; a local part is a dot-atom or a quoted string, and
+//! the envelope and `Mailbox::parse` take the same bare addresses.
 
 use smtp_core::command::{
     validate_address, validate_client_name, Command, MailParams, MAX_COMMAND_LINE, MAX_DOMAIN,
@@ -22,11 +23,11 @@ pub fn check(data: &[u8]) {
         ("address", false),
     ] {
         if validate_address(text, field, allow_null).is_ok() {
-            assert!(
-                !text.chars().any(|c| c.is_ascii_control()),
-                "control accepted"
-            );
+            assert!(!text.chars().any(char::is_control), "control accepted");
             assert!(!text.contains(['<', '>']));
+            if let Some((local, _)) = text.rsplit_once('@') {
+                check_local_part(local);
+            }
             if text.is_empty() {
                 assert!(allow_null);
             } else {
@@ -65,18 +66,62 @@ pub fn check(data: &[u8]) {
         }
     }
 
+    // parse is parse_list of exactly one.
     let one = Mailbox::parse(text);
     if let Ok(mailbox) = &one {
         check_mailbox(mailbox);
     }
-    if let Ok(list) = Mailbox::parse_list(text) {
-        assert!(!list.is_empty());
-        for mailbox in &list {
-            check_mailbox(mailbox);
+    match Mailbox::parse_list(text) {
+        Ok(list) => {
+            assert!(!list.is_empty());
+            for mailbox in &list {
+                check_mailbox(mailbox);
+            }
+            match &one {
+                Ok(mailbox) => assert_eq!(list.as_slice(), std::slice::from_ref(mailbox)),
+                Err(e) => assert_ne!(list.len(), 1, "parse refused a list of one: {e}"),
+            }
         }
-        if let Ok(mailbox) = &one {
-            assert_eq!(list.as_slice(), std::slice::from_ref(mailbox));
+        Err(_) => assert!(one.is_err(), "parse took what parse_list refused"),
+    }
+
+    // The envelope grammar and the header grammar are one: a bare address
+    // the envelope takes (with a domain that has an IDNA form) is a mailbox
+    // of itself. Address literals are left out: their dtext may hold
+    // parentheses and quotes, which a header list reads as comments and
+    // quoted strings.
+    if validate_address(text, "address", false).is_ok() && !text.contains('[') {
+        let (_, domain) = text.rsplit_once('@').expect("an '@'");
+        if domain_to_ascii(domain).is_ok() {
+            match &one {
+                Ok(mailbox) => {
+                    assert_eq!(mailbox.address, text);
+                    assert_eq!(mailbox.name, None);
+                }
+                Err(e) => panic!("the envelope takes {text:?}, Mailbox::parse does not: {e}"),
+            }
         }
+    }
+}
+
+/// A local part the envelope takes is a quoted string or a dot-atom: no
+/// unquoted space, no empty atom.
+fn check_local_part(local: &str) {
+    assert!(!local.is_empty());
+    if local.starts_with('"') {
+        assert!(
+            local.len() >= 2 && local.ends_with('"'),
+            "quoting of {local:?}"
+        );
+    } else {
+        assert!(
+            !local.contains([' ', '"', ',', '(', ')', '@', '\\']),
+            "{local:?}"
+        );
+        assert!(
+            local.split('.').all(|atom| !atom.is_empty()),
+            "misplaced dot in {local:?}"
+        );
     }
 }
 

@@ -6,11 +6,13 @@
 //! the message becomes: CRLF line endings only, no line over 998 octets,
 //! ASCII only unless 8BITMIME / SMTPUTF8 are on, no header field the
 //! caller did not ask for (no injection), and the subject, the custom
-//! value and the display name decode back to what was given.
+//! value and the display name decode back to what was given. A name with
+//! a comma makes `To` a list: every element a valid mailbox, the same one
+//! `parse_list` gives, and `parse` agrees with it.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use smtp_core::message::{decode_encoded_words, MAX_LINE};
+use smtp_core::message::{decode_encoded_words, domain_to_ascii, MAX_LINE};
 use smtp_core::{EncodeOptions, Mailbox, Message};
 
 use crate::util::{crlf_only, fields};
@@ -42,10 +44,27 @@ pub fn check(data: &[u8]) {
     m.date(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     let subject_ok = m.subject(&subject).is_ok();
     let value_ok = m.header("X-Fuzz", &value).is_ok();
+    // A name with a comma makes a list (`a@x.org, <other@example.net>`):
+    // to() takes exactly what parse_list takes, every element a valid
+    // mailbox, and parse takes it only when the list is of one.
     let mailbox_text = format!("{name} <other@example.net>");
+    let listed = Mailbox::parse_list(&mailbox_text);
     let named = match m.to(&mailbox_text) {
-        Ok(_) => Some(Mailbox::parse(&mailbox_text).expect("to() accepted it")),
-        Err(_) => None,
+        Ok(_) => {
+            let list = listed.expect("to() accepted it, so parse_list must");
+            for mailbox in &list {
+                crate::address::check_mailbox(mailbox);
+            }
+            match Mailbox::parse(&mailbox_text) {
+                Ok(one) => assert_eq!(list, [one], "parse and parse_list differ"),
+                Err(e) => assert_ne!(list.len(), 1, "parse refused a list of one: {e}"),
+            }
+            Some(list)
+        }
+        Err(e) => {
+            assert!(listed.is_err(), "to() refused what parse_list takes: {e}");
+            None
+        }
     };
     // Names with a setter of their own would change the fields checked
     // below; they are the setters' business.
@@ -128,13 +147,21 @@ pub fn check(data: &[u8]) {
             assert_eq!(decode_encoded_words(&got), want, "X-Fuzz round trip");
         }
         if let Some(named) = &named {
+            // rcpt@example.net, then what to() added, in order: the same
+            // names, local parts and (IDNA) domains.
             let to = get("To").expect("a To field");
             let list = Mailbox::parse_list(&to).expect("our own To field parses");
-            assert_eq!(list.len(), 2);
-            assert_eq!(
-                list[1].name, named.name,
-                "display name round trip in {to:?}"
-            );
+            assert_eq!(list.len(), 1 + named.len(), "mailboxes in {to:?}");
+            for (got, want) in list[1..].iter().zip(named) {
+                assert_eq!(got.name, want.name, "display name round trip in {to:?}");
+                let local = |m: &Mailbox| m.address.rsplit_once('@').map(|(l, _)| l.to_owned());
+                assert_eq!(local(got), local(want), "local part round trip in {to:?}");
+                let domain = |m: &Mailbox| domain_to_ascii(m.domain()).expect("a valid domain");
+                assert!(
+                    domain(got).eq_ignore_ascii_case(&domain(want)),
+                    "domain round trip in {to:?}"
+                );
+            }
         }
     }
 }
