@@ -39,30 +39,52 @@ const TARGETS: [(&str, Check); 14] = [
     ("header", smtp_core_fuzz::header::check),
 ];
 
-fn replay(kind: &str) -> usize {
+/// Replays every input under `kind/TARGET/` through TARGET's check and
+/// returns the count per target (0 where the directory is missing or
+/// empty). Every failing input is named before the test fails.
+fn replay(kind: &str) -> Vec<(&'static str, usize)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(kind);
-    let mut total = 0;
+    let mut counts = Vec::new();
+    let mut failed = Vec::new();
     for (target, check) in TARGETS {
-        let Ok(entries) = fs::read_dir(root.join(target)) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.expect("directory entry").path();
-            let data = fs::read(&path).expect("readable input");
-            let outcome = std::panic::catch_unwind(|| check(&data));
-            assert!(outcome.is_ok(), "{target}: {} fails", path.display());
-            total += 1;
+        let mut count = 0;
+        if let Ok(entries) = fs::read_dir(root.join(target)) {
+            let mut paths: Vec<_> = entries
+                .map(|entry| entry.expect("directory entry").path())
+                .collect();
+            paths.sort();
+            for path in paths {
+                let data = fs::read(&path).expect("readable input");
+                if std::panic::catch_unwind(|| check(&data)).is_err() {
+                    failed.push(format!("{target}: {}", path.display()));
+                }
+                count += 1;
+            }
         }
+        counts.push((target, count));
     }
-    total
+    let total: usize = counts.iter().map(|(_, n)| n).sum();
+    let listed: Vec<String> = counts.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    eprintln!("replayed {total} {kind} inputs: {}", listed.join(", "));
+    assert!(failed.is_empty(), "failing inputs:\n{}", failed.join("\n"));
+    counts
 }
 
+/// Every target has a committed corpus: a missing or empty directory
+/// fails here rather than passing with nothing replayed.
 #[test]
 fn corpus_passes() {
-    assert!(replay("corpus") > 0, "no corpus found");
+    for (target, count) in replay("corpus") {
+        assert!(count > 0, "fuzz/corpus/{target} is missing or empty");
+    }
 }
 
+/// The minimised inputs of past finds, each committed with its fix.
 #[test]
 fn regressions_pass() {
-    replay("regressions");
+    let counts = replay("regressions");
+    assert!(
+        counts.iter().any(|&(_, n)| n > 0),
+        "no regression inputs found"
+    );
 }
