@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (or those named) for SECONDS each, after one build.
+# Explores: runs every fuzz target (or those named) for SECONDS each, after
+# one build. Not part of CI, which only replays the committed corpus and
+# regressions (cd fuzz && cargo test): a random search may find something
+# new in any run, and a find is fixed in a change of its own.
 #
 #   bash fuzz/run.sh [--jobs N] [--update-corpus] [SECONDS] [TARGET...]
 #
-#   SECONDS          time per target (default 60); CI uses 30, long runs 3600+
+#   SECONDS          time per target (default 300); long runs 3600+
 #   --jobs N         fuzz N targets at a time (default 1: one core each)
 #   --update-corpus  merge what a run found into fuzz/corpus (minimised);
 #                    without it the committed corpus is only read, new inputs
@@ -16,8 +19,10 @@
 #
 # Exit status: 0 when every target ran clean; 1 on a crash, a failed
 # property or a timeout (the input is saved under fuzz/artifacts/TARGET/ and
-# its path printed; replay it with `fuzz/target/<triple>/release/TARGET PATH`
-# and make it a regression input in fuzz/regressions/TARGET/).
+# its path printed). Then: minimise it (`fuzz/target/<triple>/release/TARGET
+# -minimize_crash=1 -runs=10000 PATH`, or `cargo fuzz tmin TARGET PATH`),
+# and commit the result as fuzz/regressions/TARGET/<what-it-is> in the same
+# change as its fix; see fuzz/README.md.
 set -euo pipefail
 
 fuzz_dir=$(cd "$(dirname "$0")" && pwd)
@@ -26,14 +31,14 @@ cd "$root"
 
 jobs=1
 update=0
-seconds=60
+seconds=300
 targets=()
 while (($#)); do
   case $1 in
     --jobs) jobs=${2:?--jobs needs a number}; shift 2 ;;
     --jobs=*) jobs=${1#--jobs=}; shift ;;
     --update-corpus) update=1; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     [0-9]*) seconds=$1; shift ;;
     *) targets+=("$1"); shift ;;
   esac
