@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
@@ -975,7 +976,7 @@ fn php_available() -> bool {
             !required,
             "php is not installed (tests/testbed/install.sh --with-php, or apt-get install php8.2-cli)"
         );
-        eprintln!("php not installed: PHP mail() test skipped");
+        skipped("php is not installed");
     }
     found
 }

@@ -6,7 +6,7 @@
 //! servers start with
 //!
 //! ```ignore
-//! let Some(bed) = TestBed::get() else { return }; // skipped without a test bed
+//! let Some(bed) = TestBed::get() else { return }; // reported skipped without a test bed
 //! ```
 //!
 //! Every message accepted for `@example.test` on a delivering port lands in
@@ -118,7 +118,8 @@ impl Delivered {
 }
 
 impl TestBed {
-    /// Some(bed) when SMTP_TESTBED_ENV is set; None when it is unset, unless
+    /// Some(bed) when SMTP_TESTBED_ENV is set; None when it is unset (and
+    /// the calling test is reported as skipped, see [`crate::skip`]), unless
     /// SMTP_TESTBED_REQUIRED=1, in which case this panics with a message
     /// saying to run the README's test command.  Parses the env file
     /// (KEY=VALUE with shell single-quote or double-quote quoting as
@@ -130,7 +131,7 @@ impl TestBed {
     /// file cannot be read or parsed.
     pub fn get() -> Option<&'static TestBed> {
         static BED: OnceLock<Option<TestBed>> = OnceLock::new();
-        BED.get_or_init(|| {
+        let bed = BED.get_or_init(|| {
             let path = std::env::var_os(ENV_FILE_VAR).filter(|p| !p.is_empty());
             match path {
                 Some(path) => {
@@ -151,8 +152,13 @@ impl TestBed {
                 ),
                 None => None,
             }
-        })
-        .as_ref()
+        });
+        if bed.is_none() {
+            crate::skip::skipped(format_args!(
+                "no test bed ({ENV_FILE_VAR} is not set; tests/test-all.sh starts one)"
+            ));
+        }
+        bed.as_ref()
     }
 
     /// Reads an env file as written by `start.sh`.

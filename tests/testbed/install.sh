@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the real-server test bed needs (Debian/Ubuntu, apt):
-# postfix, dovecot-core, openssl and python3.
+# postfix, dovecot-core, openssl, python3 and iproute2 (for `ip netns`).
 #
 #   tests/testbed/install.sh [--with-php]
 #
@@ -52,6 +52,9 @@ done
 command -v python3 >/dev/null 2>&1 || installed python3 || missing+=(python3)
 # "flock" (util-linux) is used by start.sh; it is essential on Debian/Ubuntu.
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+# "ip netns" (iproute2): tests/test-all.sh runs the non-loopback
+# plaintext-credentials test in a network namespace when it runs as root.
+installed iproute2 || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ "$with_php" = 1 ] && ! command -v php >/dev/null 2>&1; then
     missing+=(php-cli-placeholder)
 fi

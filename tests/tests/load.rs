@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use smtp_core::{Client, Config, Envelope, Security, Timeouts};
 use smtp_tests::sink::SmtpSink;
+use smtp_tests::skip::skipped;
 use smtp_tests::support::vm_rss_kib;
 use smtp_tests::testbed::{TestBed, REQUIRED_VAR};
 
@@ -68,8 +69,7 @@ fn ten_thousand_messages_over_one_connection_to_smtp_sink() {
             std::env::var(REQUIRED_VAR).map_or(true, |v| v.trim() != "1"),
             "smtp-sink (part of Postfix) is required"
         );
-        eprintln!("no {}; skipped", smtp_tests::sink::SMTP_SINK);
-        return;
+        return skipped(format_args!("no {}", smtp_tests::sink::SMTP_SINK));
     };
     let total = env_count("SMTP_LOAD_MESSAGES", 10_000);
     let warm = (total / 10).max(1);

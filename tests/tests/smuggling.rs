@@ -21,6 +21,7 @@ use std::time::Duration;
 use mail_parser::{MessageParser, MimeHeaders};
 use smtp_core::{Client, Envelope, Message, SendReport};
 use smtp_tests::scripted::{ScriptedServer, CLIENT_NAME};
+use smtp_tests::skip::skipped;
 use smtp_tests::support::{
     bare_line_breaks, data_content, envelope, mail_line, normalise, normalise_line_breaks,
     one_message_script, rcpt_line, Chunked, FROM, TO,
@@ -409,8 +410,7 @@ fn through_postfix(bed: &TestBed, port: u16, tag: &str) {
 fn early_ends_of_data_through_postfix_forbidding_bare_newlines() {
     let Some(bed) = TestBed::get() else { return };
     let Some(port) = bed.port_strict else {
-        eprintln!("this Postfix has no smtpd_forbid_bare_newline; skipped");
-        return;
+        return skipped("this Postfix has no smtpd_forbid_bare_newline (no strict port)");
     };
     through_postfix(bed, port, "strict");
 }

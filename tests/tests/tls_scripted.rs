@@ -15,15 +15,18 @@
 //! the versions in the ClientHello and that a TLS 1.1 ServerHello is
 //! refused.
 //!
-//! Two tests are opt-in:
-//! - `handshake_time_report` (ignored) runs 20 STARTTLS handshakes and
+//! Two tests are opt-in (ignored, so a plain run reports them skipped):
+//! - `handshake_time_report` runs 20 STARTTLS handshakes and
 //!   prints the median: `cargo test -p smtp-tests --test tls_scripted --
 //!   --ignored --nocapture handshake_time_report`.
 //! - `plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns`
-//!   does its work only with `SMTP_TEST_NETNS=1` (root and `ip netns`
-//!   needed): it reruns this binary in a fresh network namespace where the
-//!   server has a non-loopback address, and checks that the default
-//!   policy refuses to send credentials there in clear.
+//!   needs root and `ip netns`, and `SMTP_TEST_NETNS=1` to say so (without
+//!   it, running the test fails): it reruns this binary in a fresh network
+//!   namespace where the server has a non-loopback address, and checks that
+//!   the default policy refuses to send credentials there in clear.
+//!   `tests/test-all.sh` runs it when it runs as root: `SMTP_TEST_NETNS=1
+//!   cargo test -p smtp-tests --test tls_scripted -- --ignored --exact
+//!   plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns`.
 
 use std::env;
 use std::io::{self, Read, Write};
@@ -43,6 +46,7 @@ use smtp_tests::scripted::tls::{self, Issued, TestCa};
 use smtp_tests::scripted::{
     ehlo_reply, expect, greeting, hello, raw, reply, Capture, ScriptedServer, Step, CLIENT_NAME,
 };
+use smtp_tests::skip::skipped;
 
 // ----- helpers ----------------------------------------------------------------
 
@@ -1036,8 +1040,7 @@ fn plaintext_credentials_sent_to_ipv4_loopback_under_the_default_policy() {
 #[test]
 fn plaintext_credentials_sent_to_ipv6_loopback_under_the_default_policy() {
     if TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
-        eprintln!("skipped: ::1 is not available on this machine");
-        return;
+        return skipped("::1 is not available on this machine");
     }
     plaintext_auth_to_loopback(IpAddr::V6(Ipv6Addr::LOCALHOST));
 }
@@ -1094,11 +1097,13 @@ fn read_all_in_thread(mut from: impl Read + Send + 'static) -> thread::JoinHandl
 }
 
 #[test]
+#[ignore = "needs root and `ip netns`: run with SMTP_TEST_NETNS=1 and --ignored (tests/test-all.sh does as root)"]
 fn plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns() {
-    if env::var(NETNS_ENV).as_deref() != Ok("1") {
-        eprintln!("skipped: set {NETNS_ENV}=1 (needs root and `ip netns`) to run");
-        return;
-    }
+    // Asked to run (--ignored) but not allowed to: a failure, not a pass.
+    assert!(
+        env::var(NETNS_ENV).as_deref() == Ok("1"),
+        "set {NETNS_ENV}=1 to run this test (needs root and `ip netns`)"
+    );
     let ns = Netns::create();
     let exe = env::current_exe().expect("the test binary");
     let mut child = Command::new("ip")
@@ -1171,10 +1176,11 @@ fn one_ehlo_server(listener: TcpListener) -> thread::JoinHandle<io::Result<Vec<u
 #[test]
 #[ignore = "run inside a network namespace by plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns"]
 fn netns_child_default_policy_refuses_plaintext_credentials() {
-    if env::var(NETNS_CHILD_ENV).as_deref() != Ok("1") {
-        eprintln!("nothing to do outside the namespace test");
-        return;
-    }
+    assert!(
+        env::var(NETNS_CHILD_ENV).as_deref() == Ok("1"),
+        "only plaintext_credentials_refused_to_a_non_loopback_peer_in_a_netns runs this test, \
+         inside its network namespace"
+    );
     let listener = TcpListener::bind((NETNS_ADDR, 0)).expect("bind the non-loopback address");
     let addr = listener.local_addr().unwrap();
     assert!(!addr.ip().is_loopback());
