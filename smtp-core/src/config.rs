@@ -8,6 +8,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::auth::{Credentials, Mechanism};
 use crate::error::{Error, Result};
+use crate::message::LongLines;
 use crate::tls::{Security, TlsOptions};
 use crate::transcript::{Direction, TranscriptFn};
 
@@ -109,6 +110,7 @@ pub struct Config {
     pub(crate) opportunistic_with_credentials: bool,
     pub(crate) pipelining: bool,
     pub(crate) chunking: bool,
+    pub(crate) long_lines: LongLines,
     pub(crate) tls_server_name: Option<String>,
     pub(crate) transcript: Option<TranscriptFn>,
 }
@@ -128,6 +130,7 @@ impl fmt::Debug for Config {
             .field("plaintext_auth", &self.plaintext_auth)
             .field("pipelining", &self.pipelining)
             .field("chunking", &self.chunking)
+            .field("long_lines", &self.long_lines)
             .field("tls_server_name", &self.tls_server_name)
             .field("transcript", &self.transcript.is_some())
             .finish()
@@ -165,6 +168,7 @@ impl Config {
             opportunistic_with_credentials: false,
             pipelining: true,
             chunking: true,
+            long_lines: LongLines::Repair,
             tls_server_name: None,
             transcript: None,
         }
@@ -175,7 +179,8 @@ impl Config {
     /// `security=implicit|starttls|opportunistic|none`, `auth=MECHANISM`,
     /// `client_name=NAME`, `ca_file=PATH`, `timeout=SECONDS`,
     /// `token=1` (the password is an OAuth bearer token),
-    /// `pipelining=0` and `chunking=0` (see [`Config::with_pipelining`]).
+    /// `pipelining=0` and `chunking=0` (see [`Config::with_pipelining`]),
+    /// `long_lines=repair|refuse` (see [`Config::with_long_lines`]).
     ///
     /// Ports default to 465 for `smtps` and 587 for `smtp`.
     pub fn from_url(url: &str) -> Result<Config> {
@@ -256,6 +261,10 @@ impl Config {
                 "token" => token = matches!(value.as_ref(), "1" | "true" | "yes"),
                 "pipelining" => config.pipelining = url_flag(&value).ok_or_else(|| bad(FLAG))?,
                 "chunking" => config.chunking = url_flag(&value).ok_or_else(|| bad(FLAG))?,
+                "long_lines" => {
+                    config.long_lines = LongLines::from_name(&value)
+                        .ok_or_else(|| bad("long_lines must be repair or refuse"))?;
+                }
                 _ => return Err(bad(&format!("unknown option {key:?}"))),
             }
         }
@@ -433,6 +442,25 @@ impl Config {
         self
     }
 
+    /// What happens to a message with a line over 998 octets (RFC 5322
+    /// 2.1.1), which strict servers refuse only after the whole body was
+    /// sent: [`LongLines::Repair`] (the default) folds long header lines
+    /// and re-encodes what can be re-encoded without changing what the
+    /// reader sees, and refuses the rest; [`LongLines::Refuse`] refuses
+    /// any such message (for messages that must go out exactly as they
+    /// are). A refusal is [`Error::InvalidInput`](crate::Error::InvalidInput)
+    /// and, for a message of up to 1 MiB, comes before anything of it is
+    /// sent; see [`Client::send`](crate::Client::send).
+    pub fn with_long_lines(mut self, policy: LongLines) -> Config {
+        self.long_lines = policy;
+        self
+    }
+
+    /// What happens to a line over 998 octets (see [`Config::with_long_lines`]).
+    pub fn long_lines(&self) -> LongLines {
+        self.long_lines
+    }
+
     /// Whether PIPELINING is used when offered (see [`Config::with_pipelining`]).
     pub fn pipelining(&self) -> bool {
         self.pipelining
@@ -590,6 +618,12 @@ mod tests {
         let c = Config::from_url("smtp://h?pipelining=off&chunking=0").unwrap();
         assert!(!c.pipelining && !c.chunking);
         assert!(Config::from_url("smtp://h?chunking=maybe").is_err());
+        assert_eq!(Config::new("h", 25).long_lines(), LongLines::Repair);
+        let c = Config::from_url("smtp://h?long_lines=refuse").unwrap();
+        assert_eq!(c.long_lines(), LongLines::Refuse);
+        let c = Config::from_url("smtp://h?long_lines=Repair").unwrap();
+        assert_eq!(c.long_lines(), LongLines::Repair);
+        assert!(Config::from_url("smtp://h?long_lines=fold").is_err());
         let c = Config::from_url("smtp://u:tok@h?token=1").unwrap();
         assert!(c.credentials().unwrap().is_bearer_token());
     }

@@ -238,9 +238,15 @@ pub enum CopyError {
     /// connection must be dropped so the partial message is not delivered.
     #[error("reading the message body failed: {0}")]
     Source(io::Error),
-    /// Writing to the server (or flushing) failed.
+    /// Writing to the server failed before the whole terminator was
+    /// handed over: the server cannot have the end of the message.
     #[error("writing the message body to the server failed: {0}")]
     Sink(io::Error),
+    /// Flushing failed after the terminator was handed to the writer (a
+    /// TLS stream may still hold it): the server may or may not have the
+    /// whole message.
+    #[error("sending the end of the message body to the server failed: {0}")]
+    Flush(io::Error),
 }
 
 /// Copy a whole body from `body` to `out` as DATA wire bytes, ending with the
@@ -345,7 +351,7 @@ impl ReadBlock {
 
     /// Wipes what the last message's readers reported; gives back a block
     /// larger than the default.
-    fn recycle(&mut self) {
+    pub(crate) fn recycle(&mut self) {
         if self.buf.len() > DEFAULT_BLOCK_SIZE {
             self.buf = Vec::new();
         } else {
@@ -355,7 +361,7 @@ impl ReadBlock {
     }
 
     /// Bytes allocated for the block.
-    fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity()
     }
 }
@@ -407,7 +413,7 @@ fn copy_data_inner<R: Read + ?Sized, W: Write + ?Sized>(
     }
     enc.finish(pending);
     out.write_all(pending).map_err(CopyError::Sink)?;
-    out.flush().map_err(CopyError::Sink)?;
+    out.flush().map_err(CopyError::Flush)?;
     Ok(CopyStats {
         body_bytes: total,
         buffer_capacity: read.capacity() + pending.capacity(),
@@ -681,6 +687,7 @@ mod tests {
         writes: Vec<Vec<u8>>,
         flushes: usize,
         fail_on_write: Option<usize>,
+        fail_flush: bool,
     }
 
     impl RecordingWriter {
@@ -699,6 +706,9 @@ mod tests {
         }
         fn flush(&mut self) -> io::Result<()> {
             self.flushes += 1;
+            if self.fail_flush {
+                return Err(io::Error::new(io::ErrorKind::BrokenPipe, "gone"));
+            }
             Ok(())
         }
     }
@@ -822,6 +832,16 @@ mod tests {
             assert!(err.to_string().starts_with("writing the message body"));
             assert_eq!(w.writes.len(), fail_on);
         }
+        // The terminator was written in full and then flushing failed: the
+        // server may have the message, which is a different error.
+        let mut r = TestReader::new(&body, usize::MAX);
+        let mut w = RecordingWriter {
+            fail_flush: true,
+            ..Default::default()
+        };
+        let err = copy_data(&mut r, &mut w, 64).expect_err("must fail");
+        assert!(matches!(err, CopyError::Flush(_)), "{err:?}");
+        assert!(w.all().ends_with(b"\r\n.\r\n"));
     }
 
     #[test]

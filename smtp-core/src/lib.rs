@@ -59,7 +59,9 @@ pub use auth::{Credentials, Mechanism, SaslError, Secret};
 pub use capabilities::Capabilities;
 pub use config::{Config, PlaintextAuthPolicy, RecipientPolicy, Timeouts};
 pub use error::{Error, Phase, Result, TlsErrorKind};
-pub use message::{envelope_from_headers, EncodeOptions, Mailbox, Message, MessageReader};
+pub use message::{
+    envelope_from_headers, EncodeOptions, LongLineError, LongLines, Mailbox, Message, MessageReader,
+};
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};
 pub use session::{Client, Envelope, RecipientResult, SendReport, MAX_AUTH_ROUNDS};

@@ -1,6 +1,7 @@
 //! The protocol state machine: greeting, EHLO/HELO, STARTTLS, AUTH, the
 //! mail transaction (pipelined when offered), RSET, NOOP, QUIT.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::command::{self, Command, MailParams};
 use crate::config::{Config, PlaintextAuthPolicy, RecipientPolicy};
 use crate::data::{self, CopyError};
 use crate::error::{Error, Phase, Result, TlsErrorKind};
+use crate::message::{FitBuffers, FitLines};
 use crate::net::{Connection, Deadline, TlsInfo};
 use crate::reply::{Reply, ReplyBuilder};
 use crate::tls::Security;
@@ -146,6 +148,8 @@ pub struct Client {
     wbuf: Vec<u8>,
     /// Body blocks reused by every message of the session.
     body_buffers: data::BodyBuffers,
+    /// The line fitter's buffers, also kept across messages.
+    fit_buffers: FitBuffers,
 }
 
 impl std::fmt::Debug for Client {
@@ -196,6 +200,7 @@ impl Client {
             closed: None,
             wbuf: Vec::with_capacity(1024),
             body_buffers: data::BodyBuffers::default(),
+            fit_buffers: FitBuffers::default(),
             config,
         };
         client.greet()?;
@@ -246,6 +251,16 @@ impl Client {
     /// and the body read from `body` to its end (line endings normalised to
     /// CRLF, dot-stuffed; never held whole in memory).
     ///
+    /// No line over 998 octets reaches the wire (RFC 5322 2.1.1): as
+    /// [`Config::with_long_lines`] says, long header lines are folded and
+    /// parts re-encoded where the reader sees the same message, and
+    /// anything else is refused with [`Error::InvalidInput`]. The first
+    /// 1 MiB of the message is read and checked before anything is sent,
+    /// so a refused message of that size costs no command and leaves the
+    /// session usable; a line that cannot be repaired further into a larger
+    /// message ends the transaction without its end of data (nothing is
+    /// delivered) and closes the session.
+    ///
     /// With PIPELINING the envelope goes out in one write. Refused
     /// recipients are reported in the [`SendReport`]; if none is accepted
     /// (or, with [`RecipientPolicy::AllOrNothing`], any is refused) the
@@ -255,7 +270,23 @@ impl Client {
         self.set_deadline(Deadline::after(self.config.timeouts.total));
         // Taken out for the transaction, which borrows them beside `self`.
         let mut buffers = std::mem::take(&mut self.body_buffers);
-        let result = self.transaction(envelope, body, &mut buffers);
+        let mut fit_buffers = std::mem::take(&mut self.fit_buffers);
+        let mut fitted = FitLines::new(body, self.config.long_lines, &mut fit_buffers);
+        let result = match fitted.prefetch(PREFETCH) {
+            Ok(()) => {
+                let mut envelope = Cow::Borrowed(envelope);
+                // A repaired message is longer: declare what will be sent.
+                if let (Some(len), Some(size)) = (fitted.repaired_len(), envelope.size) {
+                    if len as u64 > size {
+                        envelope.to_mut().size = Some(len as u64);
+                    }
+                }
+                self.transaction(&envelope, &mut fitted, &mut buffers)
+            }
+            Err(e) => Err(body_read_error(e)),
+        };
+        fit_buffers.recycle();
+        self.fit_buffers = fit_buffers;
         buffers.recycle();
         self.body_buffers = buffers;
         self.set_deadline(None);
@@ -693,7 +724,7 @@ impl Client {
         let mut chunks = chunking.then(|| BdatChunks::new(body, read, out));
         let mut last = false;
         if let Some(source) = chunks.as_mut() {
-            last = source.next(chunk).map_err(Error::BodyRead)?;
+            last = source.next(chunk).map_err(body_read_error)?;
         }
         if pipeline_body {
             commands.push(match chunks {
@@ -844,7 +875,7 @@ impl Client {
                 Err(e) => {
                     // Without LAST the server never delivers the message.
                     self.close(format!("reading the body failed: {e}"));
-                    return Err(Error::BodyRead(e));
+                    return Err(body_read_error(e));
                 }
             };
             reply = self.send_chunk(chunk, last)?;
@@ -899,13 +930,19 @@ impl Client {
             Err(CopyError::Source(e)) => {
                 // Not ending the message means the server discards it.
                 self.close(format!("reading the body failed: {e}"));
-                Err(Error::BodyRead(e))
+                Err(body_read_error(e))
             }
             Err(CopyError::Sink(e)) => {
+                // The terminator did not leave whole: nothing is delivered.
                 let cause = crate::net::io_error(Phase::Body, timeout, e);
                 self.close(format!("sending the body failed: {cause}"));
+                Err(cause)
+            }
+            Err(CopyError::Flush(e)) => {
+                let cause = crate::net::io_error(Phase::Body, timeout, e);
+                self.close(format!("sending the end of the body failed: {cause}"));
                 Err(Error::DeliveryUnknown {
-                    phase: Phase::Body,
+                    phase: Phase::EndOfData,
                     cause: Box::new(cause),
                 })
             }
@@ -1118,6 +1155,19 @@ impl<'a> BdatChunks<'a> {
         out.extend_from_slice(&self.pending[..BDAT_CHUNK]);
         self.pending.drain(..BDAT_CHUNK);
         Ok(false)
+    }
+}
+
+/// How much of a message is read (and its lines checked) before anything
+/// of it is sent (1 MiB, as much as the first BDAT chunk).
+const PREFETCH: usize = BDAT_CHUNK;
+
+/// A failure reading the caller's body: a line that could not be fitted
+/// is the caller's input, anything else a read error.
+fn body_read_error(e: std::io::Error) -> Error {
+    match crate::message::long_line_error(&e) {
+        Some(long) => Error::invalid("message", long.to_string()),
+        None => Error::BodyRead(e),
     }
 }
 

@@ -58,6 +58,7 @@
 mod address;
 mod date;
 mod encode;
+mod fit;
 mod header;
 mod raw;
 mod reader;
@@ -76,6 +77,8 @@ use crate::session::Envelope;
 pub use address::{domain_to_ascii, Mailbox};
 pub use date::format_date;
 pub use encode::{base64_encoded_len, TransferEncoding};
+pub(crate) use fit::{long_line_error, FitBuffers, FitLines};
+pub use fit::{LineFitter, LongLineError, LongLines, HOLD_LIMIT};
 pub use header::{decode_encoded_words, FOLD_AT, MAX_LINE};
 pub use raw::{envelope_from_headers, StripBcc, MAX_RAW_HEADER_BLOCK};
 pub use reader::MessageReader;

@@ -1,0 +1,158 @@
+//! The header block of a message or part, for the line fitter: what it
+//! says (media type, boundary, transfer encoding, signatures), folding its
+//! long lines, and rewriting its transfer encoding.
+
+use super::MAX_LINE;
+
+/// Where a long header line is folded when it has whitespace there.
+const FOLD_COLUMNS: usize = 78;
+
+/// A header field line (`name:`) or a continuation line.
+pub(super) fn is_field_line(line: &[u8]) -> bool {
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        return true;
+    }
+    match memchr::memchr(b':', line) {
+        Some(colon) => {
+            let name = &line[..colon];
+            let name = name.strip_suffix(b" ").unwrap_or(name);
+            !name.is_empty() && name.iter().all(|&b| (33..=126).contains(&b))
+        }
+        None => false,
+    }
+}
+
+/// What a header block says about its entity.
+#[derive(Debug, Default)]
+pub(super) struct HeadInfo {
+    /// `type/subtype`, lower case.
+    pub(super) media_type: Option<String>,
+    pub(super) boundary: Option<Vec<u8>>,
+    /// The transfer encoding, lower case.
+    pub(super) encoding: Option<String>,
+    /// `DKIM-Signature` or `ARC-Message-Signature`.
+    pub(super) signature: bool,
+    /// A line over 998 octets.
+    pub(super) long_line: bool,
+}
+
+impl HeadInfo {
+    pub(super) fn read(head: &[u8]) -> HeadInfo {
+        let mut info = HeadInfo::default();
+        for (name, value) in unfolded_fields(head) {
+            match name.to_ascii_lowercase().as_str() {
+                "content-type" => {
+                    let mut params = value.split(';');
+                    let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+                    if !media.is_empty() {
+                        info.media_type = Some(media);
+                    }
+                    info.boundary = params.find_map(|p| {
+                        let (k, v) = p.split_once('=')?;
+                        k.trim().eq_ignore_ascii_case("boundary").then(|| {
+                            let v = v.trim();
+                            let v = v
+                                .strip_prefix('"')
+                                .and_then(|v| v.strip_suffix('"'))
+                                .unwrap_or(v);
+                            v.as_bytes().to_vec()
+                        })
+                    });
+                    info.boundary = info.boundary.take().filter(|b| !b.is_empty());
+                }
+                "content-transfer-encoding" => {
+                    info.encoding = Some(value.trim().to_ascii_lowercase());
+                }
+                "dkim-signature" | "arc-message-signature" => info.signature = true,
+                _ => {}
+            }
+        }
+        info.long_line = head
+            .split(|&b| b == b'\n')
+            .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > MAX_LINE);
+        info
+    }
+}
+
+/// The fields of a header block: name and unfolded value.
+fn unfolded_fields(head: &[u8]) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(line);
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some(last) = fields.last_mut() {
+                last.1.push_str(&text);
+            }
+        } else if let Some((name, value)) = text.split_once(':') {
+            fields.push((name.trim().to_owned(), value.to_owned()));
+        }
+    }
+    fields
+}
+
+/// Folds every header line over 998 octets at whitespace; an error names
+/// a line that has none where it would be needed.
+pub(super) fn fold_head(head: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(head.len() + 64);
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if content.len() <= MAX_LINE {
+            out.extend_from_slice(line);
+            continue;
+        }
+        let mut rest = content;
+        // At 78 columns where there is whitespace, anywhere up to 998
+        // where there is not; a line of 998 octets or fewer may stay.
+        while rest.len() > FOLD_COLUMNS {
+            let fold_at = |limit: usize| {
+                (1..=limit.min(rest.len() - 1)).rev().find(|&i| {
+                    matches!(rest[i], b' ' | b'\t')
+                        && rest[..i].iter().any(|&b| b != b' ' && b != b'\t')
+                })
+            };
+            let at = match fold_at(FOLD_COLUMNS) {
+                Some(at) => at,
+                None if rest.len() <= MAX_LINE => break,
+                None => fold_at(MAX_LINE).ok_or_else(|| {
+                    "it is a header line with no whitespace to fold it at".to_string()
+                })?,
+            };
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(b"\r\n");
+            rest = &rest[at..];
+        }
+        out.extend_from_slice(rest);
+        out.extend_from_slice(b"\r\n");
+    }
+    Ok(out)
+}
+
+/// A part's header block with `Content-Transfer-Encoding:
+/// quoted-printable` in place of the old one (and `MIME-Version: 1.0` for
+/// a message that had none).
+pub(super) fn rewrite_encoding(head: &[u8], top: bool, out: &mut Vec<u8>) {
+    let body_start = head.len() - if head.ends_with(b"\r\n") { 2 } else { 0 };
+    let mut skipping = false;
+    let mut has_version = false;
+    for line in head[..body_start].split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+            let name = String::from_utf8_lossy(name).trim().to_ascii_lowercase();
+            skipping = name == "content-transfer-encoding";
+            has_version |= name == "mime-version";
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    if top && !has_version {
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
+    out.extend_from_slice(b"Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+}
