@@ -2089,7 +2089,7 @@ fn reply_421_after_the_final_dot_closes_the_session() {
 }
 
 #[test]
-fn server_dropping_during_the_body_is_delivery_unknown() {
+fn server_dropping_during_the_body_is_a_certain_failure() {
     let server = ScriptedServer::start(script(vec![
         hello(&[]),
         vec![
@@ -2107,22 +2107,18 @@ fn server_dropping_during_the_body_is_delivery_unknown() {
     let err = client
         .send(&envelope(), &mut Generated::new(32 * 1024 * 1024))
         .unwrap_err();
-    match &err {
-        Error::DeliveryUnknown { phase, cause } => {
-            assert_eq!(*phase, Phase::Body, "{err:?}");
-            assert!(
-                matches!(
-                    **cause,
-                    Error::Io {
-                        phase: Phase::Body,
-                        ..
-                    }
-                ),
-                "{cause:?}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    // Writing the body failed, so the final dot never left: nothing can
+    // have been delivered, and the error says so (not DeliveryUnknown).
+    assert!(
+        matches!(
+            err,
+            Error::Io {
+                phase: Phase::Body,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_transient());
     assert!(!client.is_connected());
     assert!(matches!(client.noop(), Err(Error::NotConnected(_))));
@@ -2169,7 +2165,7 @@ fn server_dropping_after_the_final_dot_is_delivery_unknown() {
 }
 
 #[test]
-fn server_no_longer_reading_the_body_times_out_as_delivery_unknown() {
+fn server_no_longer_reading_the_body_times_out_as_a_certain_failure() {
     // The data block timeout applies to each write (RFC 5321 4.5.3.2.5),
     // and on loopback a blocked write still makes a little progress now and
     // then (the kernel compacts the receive queue), so the client may need a
@@ -2195,16 +2191,11 @@ fn server_no_longer_reading_the_body_times_out_as_delivery_unknown() {
     let mut body = Generated::new(256 * 1024 * 1024);
     let err = client.send(&envelope(), &mut body).unwrap_err();
     assert_elapsed_below(start, STALL - Duration::from_millis(500));
-    match &err {
-        Error::DeliveryUnknown {
-            phase: Phase::Body,
-            cause,
-        } => assert!(
-            matches!(**cause, Error::Timeout { phase: Phase::Body, after } if after == SHORT),
-            "{cause:?}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    // The final dot never left: a plain timeout, not DeliveryUnknown.
+    assert!(
+        matches!(err, Error::Timeout { phase: Phase::Body, after } if after == SHORT),
+        "{err:?}"
+    );
     // The body is streamed: the client read only a little more than the
     // socket buffers hold, not the whole 256 MiB.
     assert!(body.left > 200 * 1024 * 1024, "{} bytes left", body.left);
@@ -2214,7 +2205,9 @@ fn server_no_longer_reading_the_body_times_out_as_delivery_unknown() {
 
 #[test]
 fn body_read_error_never_terminates_the_message() {
-    const GOOD: usize = 128 * 1024;
+    // Past the 1 MiB read before anything is sent, so the failure comes
+    // in the middle of the body.
+    const GOOD: usize = 3 * 1024 * 1024;
     let server = ScriptedServer::start(script(vec![
         hello(&["PIPELINING"]),
         vec![
@@ -2248,6 +2241,30 @@ fn body_read_error_never_terminates_the_message() {
         "the terminator was sent"
     );
     assert!(!got.ends_with(b".\r\n"));
+}
+
+#[test]
+fn body_read_error_early_in_the_message_sends_nothing() {
+    // The first 1 MiB is read before MAIL FROM: a failure there costs no
+    // command, and the session stays usable.
+    let server = ScriptedServer::start(script(vec![
+        hello(&["PIPELINING"]),
+        vec![expect("NOOP"), reply("250 2.0.0 Ok")],
+        quit(),
+    ]));
+    let mut client = connect(server.config());
+    let mut body = FailingBody {
+        inner: Generated::new(64 * 1024),
+    };
+    let err = client.send(&envelope(), &mut body).unwrap_err();
+    match &err {
+        Error::BodyRead(e) => assert_eq!(e.to_string(), "disk on fire"),
+        other => panic!("{other:?}"),
+    }
+    assert!(client.is_connected());
+    assert_eq!(client.noop().unwrap().code(), 250);
+    client.quit().unwrap();
+    server.finish().assert_clean();
 }
 
 // ----- session ------------------------------------------------------------------------
