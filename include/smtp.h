@@ -187,6 +187,29 @@ typedef enum {
 } smtp_recipient_policy;
 
 /**
+ * What happens to a message with a line over 998 octets, the limit of
+ * RFC 5322 (`smtp_client_set_long_lines()`, URL option
+ * `long_lines=repair|refuse`). Checked for every message, raw ones
+ * included, before it goes out.
+ */
+typedef enum {
+    /**
+     * The default: repair what can be repaired without changing what the
+     * reader sees (a long header line folded at whitespace, a text part
+     * re-encoded as quoted-printable, soft line breaks in a
+     * quoted-printable part, shorter lines in a base64 part); refuse the
+     * rest (a header line without whitespace, a non-text part, a signed
+     * message) with `SMTP_ERR_INVALID_INPUT`.
+     */
+    SMTP_LONG_LINES_REPAIR = 0,
+    /**
+     * Refuse every message with such a line (`SMTP_ERR_INVALID_INPUT`),
+     * for messages that must go out exactly as they are.
+     */
+    SMTP_LONG_LINES_REFUSE = 1,
+} smtp_long_lines;
+
+/**
  * The `direction` argument of a transcript callback.
  */
 typedef enum {
@@ -643,6 +666,27 @@ smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
  * Off sends DATA. Applies to the next connect. `client` must not be NULL.
  */
 smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
+
+/**
+ * Sets what happens to a message with a line over 998 octets (RFC 5322's
+ * limit): a `smtp_long_lines` value passed as int (any other number gives
+ * `SMTP_ERR_INVALID_INPUT`). Replaces the URL's `long_lines` option.
+ *
+ * With `SMTP_LONG_LINES_REPAIR` (the default) a long header line is
+ * folded at whitespace, a text part in 7bit or 8bit (or a message without
+ * MIME headers) is re-encoded as quoted-printable (its
+ * Content-Transfer-Encoding rewritten, "MIME-Version: 1.0" added if
+ * missing), quoted-printable lines get soft line breaks and base64 lines
+ * are cut at 76 characters; a long line that cannot be repaired so (a
+ * header line without whitespace, a non-text part, a signed message)
+ * makes the send fail with `SMTP_ERR_INVALID_INPUT`. With
+ * `SMTP_LONG_LINES_REFUSE` every message with a long line fails so. In
+ * both cases `smtp_last_message()` names the line; for messages up to
+ * 1 MiB nothing was sent (no MAIL FROM). This applies to every send,
+ * raw ones included. Applies to the next connect. `client` must not be
+ * NULL.
+ */
+smtp_result smtp_client_set_long_lines(smtp_client *client, int policy);
 
 /**
  * Sends NOOP: checks that the server is still there. The reply is in

@@ -3,10 +3,10 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
-use smtp_core::{RecipientPolicy, Security};
+use smtp_core::{LongLines, RecipientPolicy, Security};
 
 use crate::result::Failure;
-use crate::types::{smtp_recipient_policy, smtp_security};
+use crate::types::{smtp_long_lines, smtp_recipient_policy, smtp_security};
 
 /// A required NUL-terminated UTF-8 string.
 ///
@@ -132,5 +132,38 @@ pub(crate) fn recipient_policy_arg(value: c_int) -> Result<RecipientPolicy, Fail
             "recipient policy",
             format!("{value} is not a smtp_recipient_policy value"),
         ))
+    }
+}
+
+/// A `smtp_long_lines` value passed as `int`.
+pub(crate) fn long_lines_arg(value: c_int) -> Result<LongLines, Failure> {
+    use smtp_long_lines::*;
+    if value == SMTP_LONG_LINES_REPAIR as c_int {
+        Ok(LongLines::Repair)
+    } else if value == SMTP_LONG_LINES_REFUSE as c_int {
+        Ok(LongLines::Refuse)
+    } else {
+        Err(Failure::invalid(
+            "long lines",
+            format!("{value} is not a smtp_long_lines value"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_values_are_checked() {
+        assert_eq!(long_lines_arg(0).unwrap(), LongLines::Repair);
+        assert_eq!(long_lines_arg(1).unwrap(), LongLines::Refuse);
+        for bad in [-1, 2, c_int::MAX, c_int::MIN] {
+            let failure = long_lines_arg(bad).unwrap_err();
+            assert_eq!(
+                failure.code(),
+                crate::result::smtp_result::SMTP_ERR_INVALID_INPUT
+            );
+        }
     }
 }

@@ -12,8 +12,8 @@ use smtp_core::{
 };
 
 use crate::args::{
-    bytes_arg, handle_mut, handle_ref, opt_str_arg, out_arg, recipient_policy_arg, security_arg,
-    str_arg,
+    bytes_arg, handle_mut, handle_ref, long_lines_arg, opt_str_arg, out_arg, recipient_policy_arg,
+    security_arg, str_arg,
 };
 use crate::guard;
 use crate::last::{self, c_string};
@@ -786,6 +786,34 @@ pub unsafe extern "C" fn smtp_client_set_chunking(
 ) -> smtp_result {
     with_client(client, |c| {
         c.settings.chunking = Some(on);
+        Ok(())
+    })
+}
+
+/// Sets what happens to a message with a line over 998 octets (RFC 5322's
+/// limit): a `smtp_long_lines` value passed as int (any other number gives
+/// `SMTP_ERR_INVALID_INPUT`). Replaces the URL's `long_lines` option.
+///
+/// With `SMTP_LONG_LINES_REPAIR` (the default) a long header line is
+/// folded at whitespace, a text part in 7bit or 8bit (or a message without
+/// MIME headers) is re-encoded as quoted-printable (its
+/// Content-Transfer-Encoding rewritten, "MIME-Version: 1.0" added if
+/// missing), quoted-printable lines get soft line breaks and base64 lines
+/// are cut at 76 characters; a long line that cannot be repaired so (a
+/// header line without whitespace, a non-text part, a signed message)
+/// makes the send fail with `SMTP_ERR_INVALID_INPUT`. With
+/// `SMTP_LONG_LINES_REFUSE` every message with a long line fails so. In
+/// both cases `smtp_last_message()` names the line; for messages up to
+/// 1 MiB nothing was sent (no MAIL FROM). This applies to every send,
+/// raw ones included. Applies to the next connect. `client` must not be
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_long_lines(
+    client: *mut smtp_client,
+    policy: c_int,
+) -> smtp_result {
+    with_client(client, |c| {
+        c.settings.long_lines = Some(long_lines_arg(policy)?);
         Ok(())
     })
 }

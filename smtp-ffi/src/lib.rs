@@ -66,7 +66,7 @@ pub use message::*;
 pub use result::{smtp_result, smtp_result_str};
 pub use send::smtp_send;
 pub use types::{
-    smtp_direction, smtp_read_callback, smtp_recipient_policy, smtp_security,
+    smtp_direction, smtp_long_lines, smtp_read_callback, smtp_recipient_policy, smtp_security,
     smtp_transcript_callback,
 };
 

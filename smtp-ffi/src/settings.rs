@@ -9,7 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_core::{Config, Credentials, Direction, Mechanism, RecipientPolicy, Security, Timeouts};
+use smtp_core::{
+    Config, Credentials, Direction, LongLines, Mechanism, RecipientPolicy, Security, Timeouts,
+};
 use zeroize::Zeroizing;
 
 use crate::last::c_string;
@@ -181,6 +183,8 @@ pub(crate) struct Settings {
     pub(crate) pipelining: Option<bool>,
     /// `None`: as the URL said (on unless `?chunking=0`).
     pub(crate) chunking: Option<bool>,
+    /// `None`: as the URL said (repair unless `?long_lines=refuse`).
+    pub(crate) long_lines: Option<LongLines>,
 }
 
 impl Settings {
@@ -199,6 +203,7 @@ impl Settings {
             transcript: None,
             pipelining: None,
             chunking: None,
+            long_lines: None,
         }
     }
 
@@ -249,6 +254,9 @@ impl Settings {
         }
         if let Some(on) = self.chunking {
             config = config.with_chunking(on);
+        }
+        if let Some(policy) = self.long_lines {
+            config = config.with_long_lines(policy);
         }
         if let Some(transcript) = &self.transcript {
             let transcript = Arc::clone(transcript);

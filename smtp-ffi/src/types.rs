@@ -37,6 +37,25 @@ pub enum smtp_recipient_policy {
     SMTP_RECIPIENTS_ALL_OR_NOTHING = 1,
 }
 
+/// What happens to a message with a line over 998 octets, the limit of
+/// RFC 5322 (`smtp_client_set_long_lines()`, URL option
+/// `long_lines=repair|refuse`). Checked for every message, raw ones
+/// included, before it goes out.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum smtp_long_lines {
+    /// The default: repair what can be repaired without changing what the
+    /// reader sees (a long header line folded at whitespace, a text part
+    /// re-encoded as quoted-printable, soft line breaks in a
+    /// quoted-printable part, shorter lines in a base64 part); refuse the
+    /// rest (a header line without whitespace, a non-text part, a signed
+    /// message) with `SMTP_ERR_INVALID_INPUT`.
+    SMTP_LONG_LINES_REPAIR = 0,
+    /// Refuse every message with such a line (`SMTP_ERR_INVALID_INPUT`),
+    /// for messages that must go out exactly as they are.
+    SMTP_LONG_LINES_REFUSE = 1,
+}
+
 /// The `direction` argument of a transcript callback.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

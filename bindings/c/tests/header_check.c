@@ -9,6 +9,7 @@ int header_check(void)
     smtp_result r = SMTP_OK;
     smtp_security s = SMTP_SECURITY_DEFAULT;
     smtp_recipient_policy p = SMTP_RECIPIENTS_ALL_OR_NOTHING;
+    smtp_long_lines l = SMTP_LONG_LINES_REFUSE;
     smtp_direction d = SMTP_DIRECTION_INFO;
     smtp_transcript_callback cb = 0;
     smtp_client *client = 0;
@@ -16,6 +17,6 @@ int header_check(void)
     (void)cb;
     (void)client;
     (void)message;
-    return (int)r + (int)s + (int)p + (int)d + SMTP_VERSION_MAJOR + SMTP_VERSION_MINOR +
+    return (int)r + (int)s + (int)p + (int)l + (int)d + SMTP_VERSION_MAJOR + SMTP_VERSION_MINOR +
            SMTP_VERSION_PATCH + (int)sizeof(SMTP_VERSION_STRING);
 }

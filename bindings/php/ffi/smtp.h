@@ -45,6 +45,10 @@ typedef enum {
     SMTP_RECIPIENTS_ALL_OR_NOTHING = 1,
 } smtp_recipient_policy;
 typedef enum {
+    SMTP_LONG_LINES_REPAIR = 0,
+    SMTP_LONG_LINES_REFUSE = 1,
+} smtp_long_lines;
+typedef enum {
     SMTP_DIRECTION_SENT = 0,
     SMTP_DIRECTION_RECEIVED = 1,
     SMTP_DIRECTION_INFO = 2,
@@ -107,6 +111,7 @@ smtp_result smtp_client_send_raw_callback(smtp_client *client,
                                           void *userdata);
 smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
 smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
+smtp_result smtp_client_set_long_lines(smtp_client *client, int policy);
 smtp_result smtp_client_noop(smtp_client *client);
 smtp_result smtp_client_reset(smtp_client *client);
 smtp_result smtp_client_quit(smtp_client *client);
