@@ -9,6 +9,7 @@
 pub mod address;
 pub mod data;
 pub mod envelope;
+pub mod fit;
 pub mod header;
 pub mod reply;
 pub mod sasl;

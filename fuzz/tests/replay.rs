@@ -8,7 +8,7 @@ use smtp_core::Mechanism;
 
 type Check = fn(&[u8]);
 
-const TARGETS: [(&str, Check); 14] = [
+const TARGETS: [(&str, Check); 15] = [
     ("reply", smtp_core_fuzz::reply::check),
     ("capabilities", smtp_core_fuzz::reply::check_capabilities),
     ("sasl_plain", |d| {
@@ -37,6 +37,7 @@ const TARGETS: [(&str, Check); 14] = [
     ("address", smtp_core_fuzz::address::check),
     ("envelope", smtp_core_fuzz::envelope::check),
     ("header", smtp_core_fuzz::header::check),
+    ("fit", smtp_core_fuzz::fit::check),
 ];
 
 /// Replays every input under `kind/TARGET/` through TARGET's check and
