@@ -39,15 +39,16 @@ pub(super) struct HeadInfo {
 impl HeadInfo {
     pub(super) fn read(head: &[u8]) -> HeadInfo {
         let mut info = HeadInfo::default();
-        for (name, value) in unfolded_fields(head) {
-            match name.to_ascii_lowercase().as_str() {
-                "content-type" => {
-                    let mut params = value.split(';');
-                    let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
-                    if !media.is_empty() {
-                        info.media_type = Some(media);
-                    }
-                    info.boundary = params.find_map(|p| {
+        for_each_field(head, |name, value| {
+            if name.eq_ignore_ascii_case(b"content-type") {
+                let value = unfold(value);
+                let mut params = value.split(';');
+                let media = params.next().unwrap_or("").trim().to_ascii_lowercase();
+                if !media.is_empty() {
+                    info.media_type = Some(media);
+                }
+                info.boundary = params
+                    .find_map(|p| {
                         let (k, v) = p.split_once('=')?;
                         k.trim().eq_ignore_ascii_case("boundary").then(|| {
                             let v = v.trim();
@@ -57,16 +58,16 @@ impl HeadInfo {
                                 .unwrap_or(v);
                             v.as_bytes().to_vec()
                         })
-                    });
-                    info.boundary = info.boundary.take().filter(|b| !b.is_empty());
-                }
-                "content-transfer-encoding" => {
-                    info.encoding = Some(value.trim().to_ascii_lowercase());
-                }
-                "dkim-signature" | "arc-message-signature" => info.signature = true,
-                _ => {}
+                    })
+                    .filter(|b| !b.is_empty());
+            } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+                info.encoding = Some(unfold(value).trim().to_ascii_lowercase());
+            } else if name.eq_ignore_ascii_case(b"dkim-signature")
+                || name.eq_ignore_ascii_case(b"arc-message-signature")
+            {
+                info.signature = true;
             }
-        }
+        });
         info.long_line = head
             .split(|&b| b == b'\n')
             .any(|l| l.strip_suffix(b"\r").unwrap_or(l).len() > MAX_LINE);
@@ -74,24 +75,39 @@ impl HeadInfo {
     }
 }
 
-/// The fields of a header block: name and unfolded value.
-fn unfolded_fields(head: &[u8]) -> Vec<(String, String)> {
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for line in head.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
+/// Calls `f` with each field's name (trimmed) and raw value (from after
+/// the colon to the end of its last continuation line). Nothing is
+/// allocated: most fields are not looked at.
+fn for_each_field(head: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+    let mut field: Option<(usize, usize)> = None; // (start, colon)
+    let mut pos = 0;
+    let emit = |field: Option<(usize, usize)>, end: usize, f: &mut dyn FnMut(&[u8], &[u8])| {
+        if let Some((start, colon)) = field {
+            f(head[start..colon].trim_ascii(), &head[colon + 1..end]);
+        }
+    };
+    while pos < head.len() {
+        let end = memchr::memchr(b'\n', &head[pos..]).map_or(head.len(), |i| pos + i + 1);
+        let line = &head[pos..end];
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            pos = end;
             continue;
         }
-        let text = String::from_utf8_lossy(line);
-        if line[0] == b' ' || line[0] == b'\t' {
-            if let Some(last) = fields.last_mut() {
-                last.1.push_str(&text);
-            }
-        } else if let Some((name, value)) = text.split_once(':') {
-            fields.push((name.trim().to_owned(), value.to_owned()));
-        }
+        emit(field.take(), pos, &mut f);
+        field = memchr::memchr(b':', line).map(|c| (pos, pos + c));
+        pos = end;
     }
-    fields
+    emit(field, head.len(), &mut f);
+}
+
+/// A raw field value as one line of text.
+fn unfold(value: &[u8]) -> String {
+    let text: Vec<u8> = value
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 /// Folds every header line over 998 octets at whitespace; an error names
