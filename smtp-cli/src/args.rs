@@ -138,6 +138,7 @@ const LONG: &[(&str, bool)] = &[
     ("client-name", true),
     ("timeout", true),
     ("log-file", true),
+    ("long-lines", true),
     ("to", true),
     ("cc", true),
     ("bcc", true),
@@ -335,6 +336,7 @@ fn long_option(opts: &mut Options, name: &str, value: String) -> Result<(), Fail
         "client-name" => setting(opts, "client_name", &value)?,
         "timeout" => setting(opts, "timeout", &value)?,
         "log-file" => setting(opts, "log_file", &value)?,
+        "long-lines" => setting(opts, "long_lines", &value)?,
         "to" => opts.to.push(value),
         "cc" => opts.cc.push(value),
         "bcc" => opts.bcc.push(value),
@@ -476,5 +478,10 @@ mod tests {
         assert_eq!(p(&["-x", "--help"]).err().unwrap().exit, Exit::Usage);
         assert_eq!(p(&["--version"]).unwrap().mode().unwrap(), Mode::Version);
         assert_eq!(p(&["--security", "maybe"]).err().unwrap().exit, Exit::Usage);
+        let o = p(&["--long-lines=refuse"]).unwrap();
+        assert_eq!(o.settings.long_lines, Some(smtp_core::LongLines::Refuse));
+        let err = p(&["--long-lines", "fold"]).err().unwrap();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(err.message.starts_with("--long-lines: long_lines must be"));
     }
 }

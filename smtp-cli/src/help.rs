@@ -79,10 +79,12 @@ CONNECTION OPTIONS (override the environment and the configuration files)
                   smtps://... (implicit TLS). Default ports 587 (smtp) and
                   465 (smtps). USER and PASSWORD are percent-encoded
                   (me%40example.org). OPTIONS: security=, auth=,
-                  client_name=, ca_file=, timeout=SECONDS, token=1 (the
-                  password is an OAuth 2.0 bearer token). A password on the
-                  command line is visible to other users: prefer
-                  --password-command, SMTP_PASSWORD or the config file.
+                  client_name=, ca_file=, timeout=SECONDS, long_lines=,
+                  token=1 (the password is an OAuth 2.0 bearer token),
+                  pipelining=off, chunking=off (do not use these extensions
+                  even if offered). A password on the command line is
+                  visible to other users: prefer --password-command,
+                  SMTP_PASSWORD or the config file.
   --user NAME     User name for AUTH.
   --password-command CMD
                   Run CMD with /bin/sh -c; the first line it prints (line
@@ -98,6 +100,21 @@ CONNECTION OPTIONS (override the environment and the configuration files)
                   Name sent with EHLO (default: this host's FQDN or address).
   --timeout SECS  Timeout for each step (default: RFC 5321's, minutes).
   --log-file FILE Append one line per message to FILE (see LOG FILE).
+  --long-lines MODE
+                  What to do with a message line over 998 octets (RFC 5322's
+                  limit; strict servers refuse such a message, and PHP's
+                  mail() makes them from one-line HTML). No such line is
+                  ever sent. repair (default): a long header line is folded
+                  at a blank; a text part, or a message without MIME headers,
+                  is re-encoded as quoted-printable (Content-Transfer-Encoding
+                  rewritten, MIME-Version added); quoted-printable and
+                  base64 lines are shortened. A message that cannot be
+                  repaired so that its reader sees the same thing (a header
+                  line without blanks, a long line in another kind of part,
+                  a signed message) is refused with exit 65 and the line's
+                  number (in the message as read) and the reason on stderr;
+                  nothing is delivered. refuse: every message with such a
+                  line is refused that way.
   --help          This text.
   --version       Version.
 
@@ -130,7 +147,8 @@ CONFIGURATION FILES
     password = "s3cret with blanks "
 
   Keys: url, user, password, password_command, from, ca_file, security,
-  auth, client_name, timeout, log_file (meanings as the options above).
+  auth, client_name, timeout, log_file, long_lines (meanings as the options
+  above).
   In a section the url is applied first, so the other keys override what it
   says. A file that holds a password and that others can read gets a
   warning on stderr (per-user file: any group/other read bit; system file:
@@ -159,7 +177,9 @@ LOG FILE
 EXIT CODES (sysexits.h)
   0   ok: the server accepted the message for every recipient.
   64  EX_USAGE: bad flag or option, no recipient given.
-  65  EX_DATAERR: bad message or address (also: -t found no recipient).
+  65  EX_DATAERR: bad message or address (also: -t found no recipient, or
+      a line over 998 octets that --long-lines refuses). Sending it again
+      will fail the same way.
   66  EX_NOINPUT: a --body-file, --html-file or --attach file is missing or
       unreadable.
   67  EX_NOUSER: the server refused a recipient (5xx).

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smtp_core::{Config, Mechanism, RecipientPolicy, Security, Timeouts};
+use smtp_core::{Config, LongLines, Mechanism, RecipientPolicy, Security, Timeouts};
 
 use crate::exit::Failure;
 
@@ -46,6 +46,7 @@ pub const KEYS: &[&str] = &[
     "client_name",
     "timeout",
     "log_file",
+    "long_lines",
 ];
 
 /// Where the password comes from.
@@ -107,6 +108,9 @@ pub struct Settings {
     pub pipelining: Option<bool>,
     /// Use CHUNKING (`BDAT`) when offered (URL option `chunking`).
     pub chunking: Option<bool>,
+    /// What to do with a message line over 998 octets (key and URL option
+    /// `long_lines`).
+    pub long_lines: Option<LongLines>,
 }
 
 fn non_empty(key: &str, value: &str) -> Result<String, String> {
@@ -168,6 +172,12 @@ impl Settings {
                 self.timeout = Some(secs);
             }
             "log_file" => self.log_file = Some(PathBuf::from(non_empty(key, value)?)),
+            "long_lines" => {
+                self.long_lines =
+                    Some(LongLines::from_name(value).ok_or_else(|| {
+                        format!("long_lines must be repair or refuse, not {value:?}")
+                    })?)
+            }
             _ => return Err(format!("unknown key {key:?}")),
         }
         Ok(())
@@ -221,6 +231,7 @@ impl Settings {
                 "token" => {}
                 "pipelining" => self.pipelining = Some(parsed.pipelining()),
                 "chunking" => self.chunking = Some(parsed.chunking()),
+                "long_lines" => self.long_lines = Some(parsed.long_lines()),
                 // An option the library accepts but smtp-send does not
                 // know yet must not be dropped silently.
                 _ => return Err(format!("invalid URL: unknown option {key:?}")),
@@ -250,6 +261,7 @@ impl Settings {
         take(&mut self.log_file, &later.log_file);
         take(&mut self.pipelining, &later.pipelining);
         take(&mut self.chunking, &later.chunking);
+        take(&mut self.long_lines, &later.long_lines);
     }
 
     /// Builds settings from `key = value` lines, the `url` first so that
@@ -723,6 +735,9 @@ pub fn build_config(settings: &Settings, purpose: Purpose) -> Result<Config, Fai
     if let Some(on) = settings.chunking {
         config = config.with_chunking(on);
     }
+    if let Some(policy) = settings.long_lines {
+        config = config.with_long_lines(policy);
+    }
     Ok(config)
 }
 
@@ -865,6 +880,60 @@ mod tests {
         s.overlay(&later);
         let c = build_config(&s, Purpose::Inspect).unwrap();
         assert!(!c.chunking() && c.host() == "other.example");
+    }
+
+    #[test]
+    fn long_lines_from_url_file_and_layers() {
+        let build = |s: &Settings| build_config(s, Purpose::Inspect).map_err(|e| e.message);
+        let mut s = Settings::default();
+        s.set("url", "smtp://h.example").unwrap();
+        assert_eq!(build(&s).unwrap().long_lines(), LongLines::Repair);
+        // The URL option, as the library parsed it.
+        let mut s = Settings::default();
+        s.set("url", "smtp://h.example?long_lines=refuse").unwrap();
+        assert_eq!(s.long_lines, Some(LongLines::Refuse));
+        assert_eq!(build(&s).unwrap().long_lines(), LongLines::Refuse);
+        let mut s = Settings::default();
+        s.set("url", "smtp://h.example?long_lines=Repair&chunking=off")
+            .unwrap();
+        assert_eq!(build(&s).unwrap().long_lines(), LongLines::Repair);
+        let err = s
+            .set("url", "smtp://h.example?long_lines=fold")
+            .unwrap_err();
+        assert!(err.starts_with("invalid URL: "), "{err}");
+        assert!(err.contains("long_lines"), "{err}");
+        // The configuration file key, overriding the section's url.
+        let text = "long_lines = refuse\n\
+            [account a]\n\
+            url = smtp://a.example\n\
+            [account b]\n\
+            long_lines = repair\n\
+            url = smtp://b.example?long_lines=refuse\n";
+        let file = ConfigFile::parse(text, Path::new("f")).unwrap();
+        let a = file.settings(Some("a")).unwrap();
+        assert_eq!(build(&a).unwrap().long_lines(), LongLines::Refuse);
+        let b = file.settings(Some("b")).unwrap();
+        assert_eq!(build(&b).unwrap().long_lines(), LongLines::Repair);
+        let err = ConfigFile::parse("\nlong_lines = fold\n", Path::new("f"))
+            .and_then(|f| f.settings(None))
+            .unwrap_err();
+        assert_eq!(err.exit, Exit::Config);
+        assert!(
+            err.message
+                .contains("f:2: long_lines must be repair or refuse, not \"fold\""),
+            "{}",
+            err.message
+        );
+        // A later layer's URL without the option leaves it alone; a later
+        // key overrides.
+        let mut later = Settings::default();
+        later.set("url", "smtp://other.example").unwrap();
+        let mut merged = a.clone();
+        merged.overlay(&later);
+        assert_eq!(build(&merged).unwrap().long_lines(), LongLines::Refuse);
+        later.set("long_lines", "REPAIR").unwrap();
+        merged.overlay(&later);
+        assert_eq!(build(&merged).unwrap().long_lines(), LongLines::Repair);
     }
 
     #[test]
