@@ -240,6 +240,8 @@ fn send_raw(
     let author = author(opts, configured.as_ref(), Mode::Sendmail)?;
     let added = rawmsg::missing_headers(&message, &author, SystemTime::now())?;
     let bytes = message.assemble(&added);
+    // A refused long line is named as the user wrote it.
+    let lines = message.line_map(&added);
     drop(message);
     record.size = Some(bytes.len() as u64);
     let to = recipients
@@ -249,7 +251,9 @@ fn send_raw(
     let envelope = Envelope::new(rawmsg::wire_address(&envelope_from)?, to)
         .map_err(|e| Failure::smtp(&e, Stage::Message, "bad address"))?;
     deliver(settings, opts.verbose, |client| {
-        client.send_bytes(&envelope, &bytes)
+        client
+            .send_bytes(&envelope, &bytes)
+            .map_err(|e| lines.renumber(e))
     })
 }
 

@@ -210,6 +210,104 @@ impl RawMessage {
     }
 }
 
+/// Where the lines of an assembled message (see [`RawMessage::assemble`])
+/// came from in the message as read, so that an error about "line N of
+/// the message" can name the line the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineMap {
+    /// The input line of each header line kept (`Bcc` removed).
+    head: Vec<u64>,
+    /// How many header lines were added after them.
+    added: u64,
+    /// The input line of the empty line after the header, if it had one.
+    separator: Option<u64>,
+    /// The input line of the body's first line.
+    body: u64,
+}
+
+impl LineMap {
+    /// The input line of line `sent` (from 1) of the assembled message;
+    /// `None` for a line that was added.
+    pub fn input_line(&self, sent: u64) -> Option<u64> {
+        let index = sent.checked_sub(1)?;
+        let head = self.head.len() as u64;
+        if index < head {
+            return usize::try_from(index).ok().map(|i| self.head[i]);
+        }
+        let index = index - head;
+        if index < self.added {
+            return None;
+        }
+        match index - self.added {
+            0 => self.separator,
+            n => Some(self.body + n - 1),
+        }
+    }
+
+    /// Rewrites the library's "line N of the message ..." refusal of a
+    /// long line so that N is the line as read; any other error, or a line
+    /// that was added, is left as it is.
+    pub fn renumber(&self, error: smtp_core::Error) -> smtp_core::Error {
+        let smtp_core::Error::InvalidInput { field, reason } = &error else {
+            return error;
+        };
+        let Some(rest) = reason.strip_prefix("line ") else {
+            return error;
+        };
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = &rest[digits..];
+        let number = rest[..digits].parse::<u64>().ok();
+        match number.and_then(|n| self.input_line(n)) {
+            Some(line) if *field == "message" && tail.starts_with(" of the message ") => {
+                smtp_core::Error::InvalidInput {
+                    field,
+                    reason: format!("line {line}{tail}"),
+                }
+            }
+            _ => error,
+        }
+    }
+}
+
+impl RawMessage {
+    /// Where each line of `assemble(added)`'s result comes from.
+    pub fn line_map(&self, added: &[String]) -> LineMap {
+        let mut line = 1 + self.bytes[..self.head_start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        let mut head = Vec::new();
+        let mut pos = self.head_start;
+        let mut fields = self.fields.iter().peekable();
+        while pos < self.head_end {
+            while fields.next_if(|f| f.end <= pos).is_some() {}
+            let end = self.bytes[pos..self.head_end]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.head_end, |p| pos + p + 1);
+            let in_bcc = fields
+                .peek()
+                .is_some_and(|f| f.start <= pos && f.name.eq_ignore_ascii_case("bcc"));
+            if !in_bcc {
+                head.push(line);
+            }
+            line += 1;
+            pos = end;
+        }
+        let separator = (self.body_start > self.head_end).then_some(line);
+        let body = separator.map_or(line, |l| l + 1);
+        LineMap {
+            head,
+            added: added
+                .iter()
+                .map(|field| 1 + field.matches('\n').count() as u64)
+                .sum(),
+            separator,
+            body,
+        }
+    }
+}
+
 /// The header fields sendmail adds when they are missing: `From:` (from
 /// `author`), `Date:` and `Message-ID:` (at the domain of the message's
 /// author, else of `author`).
@@ -438,6 +536,55 @@ mod tests {
         assert!(m.header_recipients().unwrap().is_empty());
         let m = parse("To: <broken@x.example\n\nb\n");
         assert!(m.header_recipients().is_err());
+    }
+
+    #[test]
+    fn line_numbers_of_the_input() {
+        // 1 mbox line, 2-3 To, 4 Bcc, 5 Subject, 6 empty, 7 body, 8 long.
+        let m = parse("From me Mon\nTo: a@x.example,\n b@x.example\nBcc: h@x.example\nSubject: s\n\nbody\nlong\n");
+        let out = String::from_utf8(m.assemble(&["Date: now".into(), "X: y".into()])).unwrap();
+        let sent: Vec<&str> = out.split("\r\n").collect();
+        assert_eq!(sent[6], "body");
+        let map = m.line_map(&["Date: now".into(), "X: y".into()]);
+        let input: Vec<Option<u64>> = (1..=8).map(|n| map.input_line(n)).collect();
+        assert_eq!(
+            input,
+            [
+                Some(2),
+                Some(3),
+                Some(5),
+                None,
+                None,
+                Some(6),
+                Some(7),
+                Some(8)
+            ]
+        );
+        assert_eq!(map.input_line(0), None);
+        // No empty line after the header: one is inserted.
+        let m = parse("Subject: x\nbody\nlong\n");
+        let map = m.line_map(&["From: a\r\n folded".into()]);
+        let input: Vec<Option<u64>> = (1..=5).map(|n| map.input_line(n)).collect();
+        assert_eq!(input, [Some(1), None, None, None, Some(2)]);
+        // The library's refusal, renumbered; anything else kept.
+        let refusal = |reason: &str| smtp_core::Error::InvalidInput {
+            field: "message",
+            reason: reason.into(),
+        };
+        let e = map.renumber(refusal(
+            "line 6 of the message is longer than 998 octets and it cannot be folded",
+        ));
+        assert_eq!(
+            e.to_string(),
+            "invalid message: line 3 of the message is longer than 998 octets and it cannot be folded"
+        );
+        let e = map.renumber(refusal("line 2 of the message is longer"));
+        assert_eq!(
+            e.to_string(),
+            "invalid message: line 2 of the message is longer"
+        );
+        let e = map.renumber(refusal("linear"));
+        assert_eq!(e.to_string(), "invalid message: linear");
     }
 
     #[test]
