@@ -523,6 +523,60 @@ fn exit_65_for_bad_addresses_and_messages() {
 }
 
 #[test]
+fn long_line_refusal_is_65_before_mail_from() {
+    let long = "x".repeat(1500);
+    let message = format!("To: a@example.test\nSubject: s\n\n{long}\n");
+    let dir = TempDir::new("long-fake");
+    let log = dir.path("send.log");
+    let (out, session) = with_fake(
+        Script::default(),
+        &[
+            "-t",
+            "--long-lines=refuse",
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+        message.as_bytes(),
+    );
+    out.expect(65);
+    assert!(
+        out.stderr
+            .contains("line 4 of the message is longer than 998 octets and "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !session.commands.iter().any(|c| c.starts_with("MAIL")),
+        "{:?}",
+        session.commands
+    );
+    let line = std::fs::read_to_string(&log).unwrap();
+    assert!(line.contains("result=dataerr exit=65"), "{line}");
+    // Repaired by default: quoted-printable, no long line.
+    let (out, session) = with_fake(Script::default(), &["-t"], message.as_bytes());
+    out.expect(0);
+    let data = session.data();
+    assert_eq!(
+        header(&data, "Content-Transfer-Encoding"),
+        Some("quoted-printable")
+    );
+    assert!(data.split("\r\n").all(|l| l.len() <= 998), "{data}");
+    // A bad value is a configuration (environment) or usage (option) error.
+    let mut c = smtp_send();
+    c.env("SMTP_URL", "smtp://127.0.0.1:25?long_lines=fold")
+        .arg("a@example.test");
+    let out = run(c, b"Subject: x\n\nbody\n");
+    out.expect(78);
+    assert!(out.stderr.contains("long_lines"), "{}", out.stderr);
+    let out = run(
+        args(smtp_send(), &["--long-lines", "fold", "a@example.test"]),
+        b"",
+    );
+    out.expect(64);
+    assert!(out.stderr.contains("repair or refuse"), "{}", out.stderr);
+}
+
+#[test]
 fn exit_75_when_nothing_listens() {
     let dir = TempDir::new("closed");
     let log = dir.path("send.log");
@@ -1288,4 +1342,211 @@ fn direct_mode_with_an_attachment_over_implicit_tls() {
         flat.contains(&base64(&data)),
         "attachment content not found"
     );
+}
+
+// ----- lines over 998 octets -------------------------------------------
+
+/// A one-line HTML body of exactly `len` octets, as PHP's mail() passes
+/// it on (`=` signs and UTF-8 included, so that quoted-printable has
+/// something to escape).
+fn html_line(len: usize) -> String {
+    let mut line = String::from("<html><body>");
+    let tail = "</body></html>";
+    while line.len() + tail.len() < len {
+        line.push_str("<p class=\"x\">Grüße, world</p>");
+    }
+    while line.len() + tail.len() > len {
+        line.pop();
+    }
+    while line.len() + tail.len() < len {
+        line.push('.');
+    }
+    line.push_str(tail);
+    assert_eq!(line.len(), len);
+    line
+}
+
+/// Decodes a quoted-printable body as Postfix stores it (LF line endings):
+/// `=` at the end of a line is a soft break, `=XX` an octet.
+fn qp_decode(body: &[u8]) -> Vec<u8> {
+    fn hex(b: u8) -> u8 {
+        match b {
+            b'0'..=b'9' => b - b'0',
+            b'A'..=b'F' => b - b'A' + 10,
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => panic!("bad quoted-printable escape digit {:?}", b as char),
+        }
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        match body[i] {
+            b'=' if body.get(i + 1) == Some(&b'\n') => i += 2,
+            b'=' if body[i + 1..].starts_with(b"\r\n") => i += 3,
+            b'=' => {
+                out.push(hex(body[i + 1]) << 4 | hex(body[i + 2]));
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The header and body of a delivered message (split at the first empty
+/// line; LF line endings as Postfix stores them).
+fn head_and_body(sent: &[u8]) -> (String, &[u8]) {
+    let at = sent
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .expect("an empty line after the header");
+    (text(&sent[..=at]), &sent[at + 2..])
+}
+
+/// A PHP mail() style message: From, To, Subject, `extra` header lines
+/// (each ending in LF), no MIME headers, LF line endings, the body one
+/// line.
+fn php_style(bed: &TestBed, marker: &str, extra: &str, body: &str) -> String {
+    format!(
+        "From: Web Site <{}>\nTo: {}\nSubject: {marker}\n{extra}\n{body}\n",
+        addr(bed, "www"),
+        addr(bed, "long-rcpt"),
+    )
+}
+
+/// Checks that nothing with `refused` arrived: a message sent after it
+/// (`follow_up`) is delivered first, then the Maildir is searched once
+/// more.
+fn assert_not_delivered(bed: &TestBed, refused: &str) {
+    let follow_up = TestBed::unique_marker("long-follow-up");
+    let mut c = submission(bed);
+    c.args(["-t", "-i"]);
+    run(c, php_style(bed, &follow_up, "", "short").as_bytes()).expect(0);
+    delivered(bed, &follow_up, 1);
+    assert!(
+        bed.wait_for_message(refused, Duration::from_secs(1))
+            .is_err(),
+        "{refused} was delivered"
+    );
+}
+
+#[test]
+fn long_line_of_html_is_sent_as_quoted_printable() {
+    let bed = bed!();
+    let marker = TestBed::unique_marker("long-repair");
+    let line = html_line(2000);
+    let mut c = submission(bed);
+    c.args(["-t", "-i"]);
+    run(c, php_style(bed, &marker, "", &line).as_bytes()).expect(0);
+    let d = &delivered(bed, &marker, 1)[0];
+    for (n, sent_line) in d.as_sent.split(|&b| b == b'\n').enumerate() {
+        assert!(
+            sent_line.len() <= 998,
+            "line {} has {} octets",
+            n + 1,
+            sent_line.len()
+        );
+    }
+    let (head, body) = head_and_body(&d.as_sent);
+    let lower = head.to_ascii_lowercase();
+    assert!(
+        lower.contains("\ncontent-transfer-encoding: quoted-printable\n"),
+        "{head}"
+    );
+    assert!(lower.contains("\nmime-version: 1.0\n"), "{head}");
+    assert!(head.contains(&format!("\nSubject: {marker}\n")), "{head}");
+    let decoded = qp_decode(body);
+    let decoded = decoded.strip_suffix(b"\n").unwrap_or(&decoded);
+    assert_eq!(text(decoded), line);
+}
+
+#[test]
+fn long_line_is_refused_with_long_lines_refuse() {
+    let bed = bed!();
+    let line = html_line(2000);
+    let dir = TempDir::new("long-refuse");
+    let conf = dir.file("config", "long_lines = refuse\n", 0o600);
+    let url = format!(
+        "smtp://{}@localhost:{}?timeout=20&long_lines=refuse",
+        bed.user, bed.port_submission
+    );
+    let mut by_url = submission(bed);
+    by_url.env("SMTP_URL", &url);
+    let mut by_file = submission(bed);
+    by_file.env("SMTP_SEND_CONFIG", &conf);
+    let by_option = args(submission(bed), &["--long-lines", "refuse"]);
+    let mut refused = Vec::new();
+    for (how, mut command) in [
+        ("URL option", by_url),
+        ("config key", by_file),
+        ("option", by_option),
+    ] {
+        let marker = TestBed::unique_marker("long-refuse");
+        command.args(["-t", "-i"]);
+        let out = run(command, php_style(bed, &marker, "", &line).as_bytes());
+        out.expect(65);
+        // From, To, Subject, the empty line: the HTML is line 5 of the
+        // input (Date and Message-ID, added, do not count).
+        assert!(
+            out.stderr
+                .contains("line 5 of the message is longer than 998 octets and "),
+            "{how}: {}",
+            out.stderr
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{how}: {}", out.stderr);
+        refused.push(marker);
+    }
+    for marker in &refused {
+        assert_not_delivered(bed, marker);
+    }
+}
+
+#[test]
+fn long_line_in_a_header_without_blanks_is_refused_even_when_repairing() {
+    let bed = bed!();
+    let marker = TestBed::unique_marker("long-header");
+    let token = format!("X-Token: {}\n", "a".repeat(1200));
+    let mut c = submission(bed);
+    c.args(["-t", "-i", "--long-lines", "repair"]);
+    let out = run(c, php_style(bed, &marker, &token, "body").as_bytes());
+    out.expect(65);
+    assert!(
+        out.stderr
+            .contains("line 4 of the message is longer than 998 octets and "),
+        "{}",
+        out.stderr
+    );
+    assert_not_delivered(bed, &marker);
+    // The default is repair too.
+    let marker = TestBed::unique_marker("long-header");
+    let mut c = submission(bed);
+    c.args(["-t", "-i"]);
+    run(c, php_style(bed, &marker, &token, "body").as_bytes()).expect(65);
+    assert_not_delivered(bed, &marker);
+}
+
+#[test]
+fn long_line_after_the_first_mib_is_refused_not_retried() {
+    let bed = bed!();
+    let marker = TestBed::unique_marker("long-late");
+    // 20,000 short lines (1.28 MB), then the long one: too late to
+    // re-encode the message, whose header has gone out.
+    let mut body =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n".repeat(20_000);
+    body.push_str(&html_line(2000));
+    let mut c = submission(bed);
+    c.args(["-t", "-i"]);
+    let out = run(c, php_style(bed, &marker, "", &body).as_bytes());
+    // 65, not 75: sending it again cannot work.
+    out.expect(65);
+    assert!(
+        out.stderr
+            .contains("line 20005 of the message is longer than 998 octets and "),
+        "{}",
+        out.stderr
+    );
+    assert_not_delivered(bed, &marker);
 }
