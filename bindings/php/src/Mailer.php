@@ -42,7 +42,7 @@ final class Mailer
     private const URL_OPTIONS = [
         'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
         'clientName', 'mechanism', 'recipientPolicy', 'transcript', 'insecurePlaintextAuth',
-        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking',
+        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking', 'longLines',
     ];
 
     private Library $library;
@@ -77,10 +77,18 @@ final class Mailer
      * @param mixed $insecurePlaintextAuth INSECURE: allow credentials without TLS to any server
      * @param mixed $dangerousAcceptInvalidCerts DANGEROUS: accept any certificate (tests only)
      * @param mixed $url smtp://[user[:password]@]host[:port][?options] or smtps://...
-     *              (options: security, auth, client_name, ca_file, timeout, token=1)
+     *              (options: security, auth, client_name, ca_file, timeout, token=1, long_lines)
      * @param ?Library $library the libsmtp to use (default Library::get())
      * @param mixed $pipelining false: never PIPELINING (RFC 2920), one round trip per command
      * @param mixed $chunking false: never CHUNKING (RFC 3030 BDAT), DATA instead
+     * @param mixed $longLines what happens to a message with a line over 998 octets (RFC 5322's
+     *              limit), sendRaw() and sendRawFile() included: 'repair' (the default) folds a
+     *              long header line at whitespace and re-encodes a text part (or a message
+     *              without MIME headers) as quoted-printable, and refuses what cannot be
+     *              repaired so (a header line without whitespace, a non-text part, a signed
+     *              message); 'refuse' refuses every such message, for messages that must go
+     *              out byte for byte. A refusal is an InvalidInputException naming the line,
+     *              thrown before MAIL FROM (for messages up to 1 MiB)
      * @throws InvalidInputException|LibraryException
      */
     public function __construct(
@@ -104,6 +112,7 @@ final class Mailer
         ?Library $library = null,
         mixed $pipelining = null,
         mixed $chunking = null,
+        mixed $longLines = null,
     ) {
         $this->library = $library ?? Library::get();
         $ffi = $this->library->ffi();
@@ -151,6 +160,9 @@ final class Mailer
             if ($chunking !== null) {
                 $this->library->check($ffi->smtp_client_set_chunking($out, Arg::flag($chunking, 'chunking')));
             }
+            if ($longLines !== null) {
+                $this->library->check($ffi->smtp_client_set_long_lines($out, self::longLines($ffi, $longLines)));
+            }
         } catch (\Throwable $e) {
             // A constructor that throws gets no __destruct: free here.
             $this->close();
@@ -177,6 +189,21 @@ final class Mailer
             throw new InvalidInputException('url must be a string, got null');
         }
         return new self(...['url' => $url] + $options);
+    }
+
+    /**
+     * The smtp_long_lines value for 'repair' or 'refuse' (any case).
+     *
+     * @throws InvalidInputException
+     */
+    private static function longLines(FFI $ffi, mixed $value): int
+    {
+        return match (is_string($value) ? strtolower($value) : null) {
+            'repair' => $ffi->SMTP_LONG_LINES_REPAIR,
+            'refuse' => $ffi->SMTP_LONG_LINES_REFUSE,
+            default => throw new InvalidInputException("longLines must be 'repair' or 'refuse', got "
+                . Arg::describe($value)),
+        };
     }
 
     /** @throws SmtpException */
