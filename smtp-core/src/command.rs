@@ -31,7 +31,7 @@ pub struct MailParams {
 /// A command, as a value: formatted on the wire by [`Command::to_wire`] and
 /// shown in the transcript by [`Command::to_transcript`].
 ///
-/// `Debug` is written by hand: SASL responses print as [`REDACTED`] whatever
+/// `Debug` is written by hand: SASL responses print as `<redacted>` whatever
 /// the `zeroize` version (only some versions print `Zeroizing` opaquely).
 pub enum Command {
     /// `EHLO name`.
