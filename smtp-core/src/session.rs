@@ -1,7 +1,6 @@
 //! The protocol state machine: greeting, EHLO/HELO, STARTTLS, AUTH, the
 //! mail transaction (pipelined when offered), RSET, NOOP, QUIT.
 
-use std::borrow::Cow;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -272,19 +271,7 @@ impl Client {
         let mut buffers = std::mem::take(&mut self.body_buffers);
         let mut fit_buffers = std::mem::take(&mut self.fit_buffers);
         let mut fitted = FitLines::new(body, self.config.long_lines, &mut fit_buffers);
-        let result = match fitted.prefetch(PREFETCH) {
-            Ok(()) => {
-                let mut envelope = Cow::Borrowed(envelope);
-                // A repaired message is longer: declare what will be sent.
-                if let (Some(len), Some(size)) = (fitted.repaired_len(), envelope.size) {
-                    if len as u64 > size {
-                        envelope.to_mut().size = Some(len as u64);
-                    }
-                }
-                self.transaction(&envelope, &mut fitted, &mut buffers)
-            }
-            Err(e) => Err(body_read_error(e)),
-        };
+        let result = self.transaction(envelope, &mut fitted, &mut buffers);
         fit_buffers.recycle();
         self.fit_buffers = fit_buffers;
         buffers.recycle();
@@ -670,7 +657,7 @@ impl Client {
     fn transaction(
         &mut self,
         envelope: &Envelope,
-        body: &mut dyn Read,
+        body: &mut FitLines<'_>,
         buffers: &mut data::BodyBuffers,
     ) -> Result<SendReport> {
         let caps = &self.capabilities;
@@ -699,11 +686,6 @@ impl Client {
                 });
             }
         }
-        let params = MailParams {
-            size: envelope.size.filter(|_| caps.size.is_some()),
-            eight_bit: envelope.eight_bit,
-            smtputf8,
-        };
         let pipelined = self.config.pipelining && caps.pipelining;
         let chunking = self.config.chunking && caps.chunking;
         // With "all or nothing", the body waits until every RCPT reply is
@@ -712,20 +694,40 @@ impl Client {
         let pipeline_body =
             pipelined && self.config.recipient_policy == RecipientPolicy::DeliverToAccepted;
 
+        // The start of the body is read (and its lines checked) before
+        // anything is sent, so a body that fails or is refused costs
+        // nothing: with BDAT the first chunk, a small message's only one;
+        // with DATA the first PREFETCH octets.
+        let mut repaired_len = None;
+        if !chunking {
+            body.prefetch(PREFETCH).map_err(body_read_error)?;
+            repaired_len = body.repaired_len();
+        }
+        let data::BodyBuffers { read, out, chunk } = buffers;
+        let mut chunks = chunking.then(|| BdatChunks::new(&mut *body, read, out));
+        let mut last = false;
+        if let Some(source) = chunks.as_mut() {
+            last = source.next(chunk).map_err(body_read_error)?;
+            if last && source.repaired() {
+                repaired_len = Some(chunk.len());
+            }
+        }
+        let mut params = MailParams {
+            size: envelope.size.filter(|_| caps.size.is_some()),
+            eight_bit: envelope.eight_bit,
+            smtputf8,
+        };
+        // A repaired message is longer: declare what will be sent.
+        if let (Some(len), Some(size)) = (repaired_len, params.size) {
+            params.size = Some(size.max(len as u64));
+        }
+
         let mut commands = Vec::with_capacity(envelope.to.len() + 2);
         commands.push(Command::MailFrom {
             from: envelope.from.clone(),
             params,
         });
         commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
-        // BDAT: the first chunk is read before anything is sent, so a
-        // failing body costs nothing and a small message fits one flight.
-        let data::BodyBuffers { read, out, chunk } = buffers;
-        let mut chunks = chunking.then(|| BdatChunks::new(body, read, out));
-        let mut last = false;
-        if let Some(source) = chunks.as_mut() {
-            last = source.next(chunk).map_err(body_read_error)?;
-        }
         if pipeline_body {
             commands.push(match chunks {
                 Some(_) => Command::Bdat {
@@ -853,7 +855,7 @@ impl Client {
     /// [`Error::DeliveryUnknown`]; any I/O failure closes the session.
     fn send_chunks(
         &mut self,
-        source: &mut BdatChunks<'_>,
+        source: &mut BdatChunks<'_, '_>,
         chunk: &mut Vec<u8>,
         mut last: bool,
         first_reply: Option<Reply>,
@@ -1114,20 +1116,20 @@ pub(crate) const BDAT_CHUNK: usize = 1024 * 1024;
 /// Reads the caller's body and cuts it into normalised BDAT chunks of
 /// exactly [`BDAT_CHUNK`] octets (the last one shorter), holding at most
 /// one chunk and one read block.
-struct BdatChunks<'a> {
-    body: &'a mut dyn Read,
+struct BdatChunks<'a, 'f> {
+    body: &'a mut FitLines<'f>,
     normalizer: data::BdatNormalizer,
     input: &'a mut data::ReadBlock,
     pending: &'a mut Vec<u8>,
 }
 
-impl<'a> BdatChunks<'a> {
+impl<'a, 'f> BdatChunks<'a, 'f> {
     /// Reads `body` through the session's reused blocks.
     fn new(
-        body: &'a mut dyn Read,
+        body: &'a mut FitLines<'f>,
         read: &'a mut data::ReadBlock,
         pending: &'a mut Vec<u8>,
-    ) -> BdatChunks<'a> {
+    ) -> BdatChunks<'a, 'f> {
         pending.clear();
         BdatChunks {
             body,
@@ -1135,6 +1137,11 @@ impl<'a> BdatChunks<'a> {
             input: read,
             pending,
         }
+    }
+
+    /// Whether the line fitter repaired something so far.
+    fn repaired(&self) -> bool {
+        self.body.repaired()
     }
 
     /// Replaces `out` with the next chunk; true when it ends the body.

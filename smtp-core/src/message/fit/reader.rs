@@ -73,6 +73,11 @@ impl<'a> FitLines<'a> {
         Ok(())
     }
 
+    /// Whether a line was repaired so far.
+    pub(crate) fn repaired(&self) -> bool {
+        self.buffers.fitter.repaired()
+    }
+
     /// The whole message is in memory and was repaired: its new length.
     pub(crate) fn repaired_len(&self) -> Option<usize> {
         (self.done && self.buffers.fitter.repaired()).then(|| self.buffers.out.len() - self.pos)
