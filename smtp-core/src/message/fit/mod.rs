@@ -531,8 +531,7 @@ impl LineFitter {
             self.held.extend_from_slice(line);
             self.held.extend_from_slice(b"\r\n");
             if self.held.len() > HOLD_LIMIT {
-                out.extend_from_slice(&self.held);
-                self.held.clear();
+                release(&mut self.held, out);
                 leaf.held = false;
             }
             return Ok(());
@@ -590,14 +589,25 @@ impl LineFitter {
                     out.extend_from_slice(b"\r\n");
                 }
             } else if leaf.held {
-                out.extend_from_slice(&self.held);
-                self.held.clear();
+                release(&mut self.held, out);
             }
             leaf.held = false;
         }
         self.state = State::Between;
         Ok(())
     }
+}
+
+/// Moves what was held to `out`: by swapping the two when `out` is empty
+/// (the usual case), so a held part is not copied and its MiB not held
+/// twice.
+fn release(held: &mut Vec<u8>, out: &mut Vec<u8>) {
+    if out.is_empty() {
+        std::mem::swap(held, out);
+    } else {
+        out.extend_from_slice(held);
+    }
+    held.clear();
 }
 
 /// Refusal reason under [`LongLines::Refuse`].
