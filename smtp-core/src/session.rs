@@ -750,11 +750,18 @@ impl Client {
                     .line_with(Direction::Sent, || cmd.to_transcript());
             }
             let body_in_batch = pipeline_body && chunks.is_some();
+            let chunk_apart = body_in_batch && chunk.len() > COPY_LIMIT;
             if body_in_batch {
-                batch.extend_from_slice(chunk);
+                if !chunk_apart {
+                    batch.extend_from_slice(chunk);
+                }
                 self.note_chunk(chunk.len());
             }
-            if let Err(e) = self.write(&batch, Phase::MailFrom, self.config.timeouts.mail) {
+            let mut written = self.write(&batch, Phase::MailFrom, self.config.timeouts.mail);
+            if written.is_ok() && chunk_apart {
+                written = self.write(chunk, Phase::Body, self.config.timeouts.data_block);
+            }
+            if let Err(e) = written {
                 return Err(if body_in_batch && last {
                     delivery_unknown(Phase::Body, e)
                 } else {
@@ -885,7 +892,8 @@ impl Client {
         Ok(reply)
     }
 
-    /// Writes `BDAT n [LAST]` and the chunk in one write; reads the reply.
+    /// Writes `BDAT n [LAST]` and the chunk (in one write up to
+    /// [`COPY_LIMIT`]); reads the reply.
     /// A failure on the last chunk leaves the delivery unknown; on any
     /// other it is certain that nothing was delivered (no LAST, no message).
     fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<Reply> {
@@ -893,16 +901,22 @@ impl Client {
             size: chunk.len() as u64,
             last,
         };
-        let mut wire = Vec::with_capacity(chunk.len() + 32);
+        let apart = chunk.len() > COPY_LIMIT;
+        let mut wire = Vec::with_capacity(if apart { 32 } else { chunk.len() + 32 });
         cmd.to_wire(&mut wire)?;
-        wire.extend_from_slice(chunk);
+        if !apart {
+            wire.extend_from_slice(chunk);
+        }
         self.transcript
             .line_with(Direction::Sent, || cmd.to_transcript());
         self.note_chunk(chunk.len());
         let phase = cmd.phase();
         let outcome = |e| if last { delivery_unknown(phase, e) } else { e };
-        self.write(&wire, phase, self.config.timeouts.data_block)
-            .map_err(outcome)?;
+        let timeout = self.config.timeouts.data_block;
+        self.write(&wire, phase, timeout).map_err(outcome)?;
+        if apart {
+            self.write(chunk, phase, timeout).map_err(outcome)?;
+        }
         self.read_reply(phase, self.timeout_for(phase))
             .map_err(outcome)
     }
@@ -1164,6 +1178,11 @@ impl<'a, 'f> BdatChunks<'a, 'f> {
         Ok(false)
     }
 }
+
+/// A chunk up to this size is copied behind its command so that both go
+/// in one write; a larger one is written on its own (its command first),
+/// since a copy would hold the chunk twice.
+const COPY_LIMIT: usize = 64 * 1024;
 
 /// How much of a message is read (and its lines checked) before anything
 /// of it is sent (1 MiB, as much as the first BDAT chunk).
