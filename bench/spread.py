@@ -7,7 +7,7 @@ target's "met" column as how many runs met it.
     python3 bench/spread.py run1.md run2.md run3.md > spread.md
 
 The last file is the dated run the README quotes; the others give the
-spread. Rows are matched by their text cells (client, recipients, ...), so
+spread. Rows are matched by their first cell (and the recipients column), so
 a row missing from a run is shown with the runs that have it.
 """
 
@@ -64,8 +64,13 @@ def fmt(value, unit, like):
     return text + unit
 
 
-def row_key(row):
-    return tuple(c for c in row if number(c) is None and c not in ("yes", "no", "**no**"))
+# Columns that name a row besides the first one.
+KEY_COLUMNS = ("rcpts",)
+
+
+def row_key(header, row):
+    """The cells that name a row: the first one and any KEY_COLUMNS."""
+    return tuple(c for i, c in enumerate(row) if i == 0 or header[i] in KEY_COLUMNS)
 
 
 def main(paths):
@@ -77,18 +82,21 @@ def main(paths):
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for row in rows:
-            key = row_key(row)
+            key = row_key(header, row)
             same = []
             for run in runs:
                 table = run.get(heading)
                 if not table:
                     continue
                 for other in table[1]:
-                    if row_key(other) == key and len(other) == len(row):
+                    if len(other) == len(row) and row_key(table[0], other) == key:
                         same.append(other)
                         break
             out = []
             for col, text in enumerate(row):
+                if col == 0 or header[col] in KEY_COLUMNS:
+                    out.append(text)
+                    continue
                 if text in ("yes", "no", "**no**"):
                     met = sum(1 for r in same if r[col] == "yes")
                     out.append(f"{text} ({met}/{len(same)} runs)")
