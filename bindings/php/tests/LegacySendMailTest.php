@@ -258,4 +258,18 @@ final class LegacySendMailTest extends SmtpTestCase
         $this->assertStringContainsString('new send_mail(', $source);
         $this->assertStringContainsString('->send(', $source);
     }
+
+    /**
+     * Each doc comment sits on the method it describes (one described
+     * deliver() while sitting above checkOneLine()).
+     */
+    public function testDocCommentsDescribeTheirOwnMethods(): void
+    {
+        $deliver = new \ReflectionMethod(\send_mail::class, 'deliver');
+        $this->assertStringContainsString('Sends the message', (string) $deliver->getDocComment());
+        $check = new \ReflectionMethod(\send_mail::class, 'checkOneLine');
+        $doc = (string) $check->getDocComment();
+        $this->assertStringContainsString('Refuses CR, LF and NUL', $doc);
+        $this->assertStringNotContainsString('Sends the message', $doc);
+    }
 }
