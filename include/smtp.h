@@ -253,6 +253,20 @@ typedef struct smtp_client smtp_client;
 typedef struct smtp_message smtp_message;
 
 /**
+ * A body source for `smtp_client_send_raw_callback()`: copies up to `len`
+ * bytes of the message into `buf` and returns how many it copied; 0 means
+ * the message is complete, and a negative value means it could not be
+ * read (the send then fails with `SMTP_ERR_BODY_READ` and the server
+ * never sees the message as complete).
+ *
+ * `userdata` is the pointer given to `smtp_client_send_raw_callback()`.
+ * Called synchronously, on the calling thread, only during that call. It
+ * must not unwind (C++ exception, longjmp) into libsmtp and must not call
+ * libsmtp functions on the same client.
+ */
+typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
+
+/**
  * A transcript callback: receives every line sent and received, without
  * line ending, with credentials replaced by "[credentials hidden]" (never
  * a password, a token or their base64).
@@ -266,20 +280,6 @@ typedef struct smtp_message smtp_message;
  * into libsmtp and must not call libsmtp functions on the same client.
  */
 typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
-
-/**
- * A body source for `smtp_client_send_raw_callback()`: copies up to `len`
- * bytes of the message into `buf` and returns how many it copied; 0 means
- * the message is complete, and a negative value means it could not be
- * read (the send then fails with `SMTP_ERR_BODY_READ` and the server
- * never sees the message as complete).
- *
- * `userdata` is the pointer given to `smtp_client_send_raw_callback()`.
- * Called synchronously, on the calling thread, only during that call. It
- * must not unwind (C++ exception, longjmp) into libsmtp and must not call
- * libsmtp functions on the same client.
- */
-typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -453,119 +453,6 @@ smtp_result smtp_client_new_url(const char *url, smtp_client **client_out);
 void smtp_client_free(smtp_client *client);
 
 /**
- * Sets the user name and password to authenticate with (the strongest
- * mechanism both sides support is used: SCRAM-SHA-256, SCRAM-SHA-1,
- * CRAM-MD5, PLAIN, LOGIN). With credentials, the default security mode
- * requires TLS.
- *
- * `user` NULL or "" removes the credentials (`password` is then ignored
- * and may be NULL); otherwise `password` must not be NULL. Both are
- * copied; the library's copy of the password is wiped when replaced or
- * when the client is freed. Applies to the next connect.
- */
-smtp_result smtp_client_set_credentials(smtp_client *client,
-                                        const char *user,
-                                        const char *password);
-
-/**
- * Sets an OAuth 2.0 bearer token to authenticate with (OAUTHBEARER or
- * XOAUTH2), instead of a password.
- *
- * `user` NULL or "" removes the credentials (`token` is then ignored);
- * otherwise `token` must not be NULL. Copied; the token is wiped from the
- * library's memory when replaced or freed. Applies to the next connect.
- */
-smtp_result smtp_client_set_bearer_token(smtp_client *client, const char *user, const char *token);
-
-/**
- * Sets the security mode: a `smtp_security` value (passed as int; any
- * other number gives `SMTP_ERR_INVALID_INPUT`). `SMTP_SECURITY_DEFAULT`
- * goes back to the mode the port, URL and credentials imply. Applies to
- * the next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_security(smtp_client *client, int security);
-
-/**
- * Trusts the CA certificates in the PEM file at `path`, in addition to
- * the system's (a server with a private CA). May be called several times;
- * the files add up. The file must exist now (`SMTP_ERR_INVALID_INPUT`
- * otherwise); it is read at each connect.
- *
- * `client` and `path` must not be NULL. `path` (UTF-8) is copied.
- */
-smtp_result smtp_client_add_ca_file(smtp_client *client, const char *path);
-
-/**
- * DANGEROUS: with `on` true, accepts any server certificate for any name,
- * so anyone on the network path can read and change the session,
- * credentials included. Only for tests; use `smtp_client_add_ca_file()`
- * for a private CA. Applies to the next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_dangerous_accept_invalid_certs(smtp_client *client, bool on);
-
-/**
- * Sets the name sent with EHLO/HELO. NULL goes back to the default (this
- * machine's fully qualified name, else its address as "[192.0.2.1]").
- * Checked at connect (`SMTP_ERR_INVALID_INPUT`). Copied. `client` must
- * not be NULL.
- */
-smtp_result smtp_client_set_client_name(smtp_client *client, const char *name);
-
-/**
- * Sets the timeouts, in milliseconds; 0 keeps the library default for
- * that one. `connect_ms`: opening the TCP connection (default 30 s).
- * `io_ms`: each wait for the server (defaults follow RFC 5321: 5 minutes
- * for most commands, up to 10 minutes after the message). `total_ms`: a
- * limit on each whole call such as connect or send (default none).
- * Replaces the URL's timeout option. Applies to the next connect.
- * `client` must not be NULL.
- */
-smtp_result smtp_client_set_timeouts(smtp_client *client,
-                                     uint32_t connect_ms,
-                                     uint32_t io_ms,
-                                     uint32_t total_ms);
-
-/**
- * Forces one SASL mechanism by name ("PLAIN", "LOGIN", "CRAM-MD5",
- * "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"; any case)
- * instead of choosing the strongest offered. NULL or "" goes back to
- * automatic choice. An unknown name gives `SMTP_ERR_INVALID_INPUT`.
- * Applies to the next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_mechanism(smtp_client *client, const char *name);
-
-/**
- * Sets what happens when some recipients are refused: a
- * `smtp_recipient_policy` value passed as int (default
- * `SMTP_RECIPIENTS_DELIVER_TO_ACCEPTED`). Applies to the next connect.
- * `client` must not be NULL.
- */
-smtp_result smtp_client_set_recipient_policy(smtp_client *client, int policy);
-
-/**
- * INSECURE: with `on` true, credentials may be sent without TLS to any
- * server, not only to one on this machine, and
- * `SMTP_SECURITY_STARTTLS_IF_OFFERED` is allowed with credentials
- * (an attacker who removes STARTTLS then reads them). Off by default.
- * Applies to the next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_insecure_plaintext_auth(smtp_client *client, bool on);
-
-/**
- * Sets a callback that receives the session transcript: every line sent
- * and received, without line endings, with authentication data replaced
- * by "[credentials hidden]" (never a password, a token or their base64).
- * See `smtp_transcript_callback` for when and how it is called.
- * `userdata` is passed back unchanged; the library never dereferences it,
- * and it must stay valid while the client may call the callback (until
- * it is replaced, or the client is freed). NULL `callback` turns the
- * transcript off. Applies to the next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_transcript(smtp_client *client,
-                                       smtp_transcript_callback callback,
-                                       void *userdata);
-
-/**
  * Connects with the current settings: reads the greeting, says EHLO (HELO
  * if refused), sets up TLS as the security mode says, and authenticates
  * if credentials are set. A session already open is closed first (QUIT,
@@ -651,42 +538,6 @@ smtp_result smtp_client_send_raw_callback(smtp_client *client,
                                           const char *to_list,
                                           smtp_read_callback read,
                                           void *userdata);
-
-/**
- * Turns PIPELINING (RFC 2920) on or off: on by default, used when the
- * server offers it (MAIL, every RCPT and DATA in one write). Off costs a
- * round trip per command; for servers that mishandle it. Applies to the
- * next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
-
-/**
- * Turns CHUNKING (RFC 3030, BDAT) on or off: on by default, used when the
- * server offers it (with PIPELINING, a whole message in one round trip).
- * Off sends DATA. Applies to the next connect. `client` must not be NULL.
- */
-smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
-
-/**
- * Sets what happens to a message with a line over 998 octets (RFC 5322's
- * limit): a `smtp_long_lines` value passed as int (any other number gives
- * `SMTP_ERR_INVALID_INPUT`). Replaces the URL's `long_lines` option.
- *
- * With `SMTP_LONG_LINES_REPAIR` (the default) a long header line is
- * folded at whitespace, a text part in 7bit or 8bit (or a message without
- * MIME headers) is re-encoded as quoted-printable (its
- * Content-Transfer-Encoding rewritten, "MIME-Version: 1.0" added if
- * missing), quoted-printable lines get soft line breaks and base64 lines
- * are cut at 76 characters; a long line that cannot be repaired so (a
- * header line without whitespace, a non-text part, a signed message)
- * makes the send fail with `SMTP_ERR_INVALID_INPUT`. With
- * `SMTP_LONG_LINES_REFUSE` every message with a long line fails so. In
- * both cases `smtp_last_message()` names the line; for messages up to
- * 1 MiB nothing was sent (no MAIL FROM). This applies to every send,
- * raw ones included. Applies to the next connect. `client` must not be
- * NULL.
- */
-smtp_result smtp_client_set_long_lines(smtp_client *client, int policy);
 
 /**
  * Sends NOOP: checks that the server is still there. The reply is in
@@ -801,6 +652,155 @@ const char *smtp_client_tls_cipher(const smtp_client *client);
  * valid until the next connect or free.
  */
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
+
+/**
+ * Sets the user name and password to authenticate with (the strongest
+ * mechanism both sides support is used: SCRAM-SHA-256, SCRAM-SHA-1,
+ * CRAM-MD5, PLAIN, LOGIN). With credentials, the default security mode
+ * requires TLS.
+ *
+ * `user` NULL or "" removes the credentials (`password` is then ignored
+ * and may be NULL); otherwise `password` must not be NULL. Both are
+ * copied; the library's copy of the password is wiped when replaced or
+ * when the client is freed. Applies to the next connect.
+ */
+smtp_result smtp_client_set_credentials(smtp_client *client,
+                                        const char *user,
+                                        const char *password);
+
+/**
+ * Sets an OAuth 2.0 bearer token to authenticate with (OAUTHBEARER or
+ * XOAUTH2), instead of a password.
+ *
+ * `user` NULL or "" removes the credentials (`token` is then ignored);
+ * otherwise `token` must not be NULL. Copied; the token is wiped from the
+ * library's memory when replaced or freed. Applies to the next connect.
+ */
+smtp_result smtp_client_set_bearer_token(smtp_client *client, const char *user, const char *token);
+
+/**
+ * Sets the security mode: a `smtp_security` value (passed as int; any
+ * other number gives `SMTP_ERR_INVALID_INPUT`). `SMTP_SECURITY_DEFAULT`
+ * goes back to the mode the port, URL and credentials imply. Applies to
+ * the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_security(smtp_client *client, int security);
+
+/**
+ * Trusts the CA certificates in the PEM file at `path`, in addition to
+ * the system's (a server with a private CA). May be called several times;
+ * the files add up. The file must exist now (`SMTP_ERR_INVALID_INPUT`
+ * otherwise); it is read at each connect.
+ *
+ * `client` and `path` must not be NULL. `path` (UTF-8) is copied.
+ */
+smtp_result smtp_client_add_ca_file(smtp_client *client, const char *path);
+
+/**
+ * DANGEROUS: with `on` true, accepts any server certificate for any name,
+ * so anyone on the network path can read and change the session,
+ * credentials included. Only for tests; use `smtp_client_add_ca_file()`
+ * for a private CA. Applies to the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_dangerous_accept_invalid_certs(smtp_client *client, bool on);
+
+/**
+ * Sets the name sent with EHLO/HELO. NULL goes back to the default (this
+ * machine's fully qualified name, else its address as "[192.0.2.1]").
+ * Checked at connect (`SMTP_ERR_INVALID_INPUT`). Copied. `client` must
+ * not be NULL.
+ */
+smtp_result smtp_client_set_client_name(smtp_client *client, const char *name);
+
+/**
+ * Sets the timeouts, in milliseconds; 0 keeps the library default for
+ * that one. `connect_ms`: opening the TCP connection (default 30 s).
+ * `io_ms`: each wait for the server (defaults follow RFC 5321: 5 minutes
+ * for most commands, up to 10 minutes after the message). `total_ms`: a
+ * limit on each whole call such as connect or send (default none).
+ * Replaces the URL's timeout option. Applies to the next connect.
+ * `client` must not be NULL.
+ */
+smtp_result smtp_client_set_timeouts(smtp_client *client,
+                                     uint32_t connect_ms,
+                                     uint32_t io_ms,
+                                     uint32_t total_ms);
+
+/**
+ * Forces one SASL mechanism by name ("PLAIN", "LOGIN", "CRAM-MD5",
+ * "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"; any case)
+ * instead of choosing the strongest offered. NULL or "" goes back to
+ * automatic choice. An unknown name gives `SMTP_ERR_INVALID_INPUT`.
+ * Applies to the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_mechanism(smtp_client *client, const char *name);
+
+/**
+ * Sets what happens when some recipients are refused: a
+ * `smtp_recipient_policy` value passed as int (default
+ * `SMTP_RECIPIENTS_DELIVER_TO_ACCEPTED`). Applies to the next connect.
+ * `client` must not be NULL.
+ */
+smtp_result smtp_client_set_recipient_policy(smtp_client *client, int policy);
+
+/**
+ * INSECURE: with `on` true, credentials may be sent without TLS to any
+ * server, not only to one on this machine, and
+ * `SMTP_SECURITY_STARTTLS_IF_OFFERED` is allowed with credentials
+ * (an attacker who removes STARTTLS then reads them). Off by default.
+ * Applies to the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_insecure_plaintext_auth(smtp_client *client, bool on);
+
+/**
+ * Sets a callback that receives the session transcript: every line sent
+ * and received, without line endings, with authentication data replaced
+ * by "[credentials hidden]" (never a password, a token or their base64).
+ * See `smtp_transcript_callback` for when and how it is called.
+ * `userdata` is passed back unchanged; the library never dereferences it,
+ * and it must stay valid while the client may call the callback (until
+ * it is replaced, or the client is freed). NULL `callback` turns the
+ * transcript off. Applies to the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_transcript(smtp_client *client,
+                                       smtp_transcript_callback callback,
+                                       void *userdata);
+
+/**
+ * Turns PIPELINING (RFC 2920) on or off: on by default, used when the
+ * server offers it (MAIL, every RCPT and DATA in one write). Off costs a
+ * round trip per command; for servers that mishandle it. Applies to the
+ * next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
+
+/**
+ * Turns CHUNKING (RFC 3030, BDAT) on or off: on by default, used when the
+ * server offers it (with PIPELINING, a whole message in one round trip).
+ * Off sends DATA. Applies to the next connect. `client` must not be NULL.
+ */
+smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
+
+/**
+ * Sets what happens to a message with a line over 998 octets (RFC 5322's
+ * limit): a `smtp_long_lines` value passed as int (any other number gives
+ * `SMTP_ERR_INVALID_INPUT`). Replaces the URL's `long_lines` option.
+ *
+ * With `SMTP_LONG_LINES_REPAIR` (the default) a long header line is
+ * folded at whitespace, a text part in 7bit or 8bit (or a message without
+ * MIME headers) is re-encoded as quoted-printable (its
+ * Content-Transfer-Encoding rewritten, "MIME-Version: 1.0" added if
+ * missing), quoted-printable lines get soft line breaks and base64 lines
+ * are cut at 76 characters; a long line that cannot be repaired so (a
+ * header line without whitespace, a non-text part, a signed message)
+ * makes the send fail with `SMTP_ERR_INVALID_INPUT`. With
+ * `SMTP_LONG_LINES_REFUSE` every message with a long line fails so. In
+ * both cases `smtp_last_message()` names the line; for messages up to
+ * 1 MiB nothing was sent (no MAIL FROM). This applies to every send,
+ * raw ones included. Applies to the next connect. `client` must not be
+ * NULL.
+ */
+smtp_result smtp_client_set_long_lines(smtp_client *client, int policy);
 
 /**
  * Creates an empty message (no From, no recipients, no body). The Date

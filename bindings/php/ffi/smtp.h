@@ -55,8 +55,8 @@ typedef enum {
 } smtp_direction;
 typedef struct smtp_client smtp_client;
 typedef struct smtp_message smtp_message;
-typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
 typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
+typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
 const char *smtp_version(void);
 const char *smtp_result_str(int result);
 const char *smtp_last_message(void);
@@ -75,24 +75,6 @@ smtp_result smtp_send(const char *server,
 smtp_result smtp_client_new(const char *host, uint16_t port, smtp_client **client_out);
 smtp_result smtp_client_new_url(const char *url, smtp_client **client_out);
 void smtp_client_free(smtp_client *client);
-smtp_result smtp_client_set_credentials(smtp_client *client,
-                                        const char *user,
-                                        const char *password);
-smtp_result smtp_client_set_bearer_token(smtp_client *client, const char *user, const char *token);
-smtp_result smtp_client_set_security(smtp_client *client, int security);
-smtp_result smtp_client_add_ca_file(smtp_client *client, const char *path);
-smtp_result smtp_client_set_dangerous_accept_invalid_certs(smtp_client *client, bool on);
-smtp_result smtp_client_set_client_name(smtp_client *client, const char *name);
-smtp_result smtp_client_set_timeouts(smtp_client *client,
-                                     uint32_t connect_ms,
-                                     uint32_t io_ms,
-                                     uint32_t total_ms);
-smtp_result smtp_client_set_mechanism(smtp_client *client, const char *name);
-smtp_result smtp_client_set_recipient_policy(smtp_client *client, int policy);
-smtp_result smtp_client_set_insecure_plaintext_auth(smtp_client *client, bool on);
-smtp_result smtp_client_set_transcript(smtp_client *client,
-                                       smtp_transcript_callback callback,
-                                       void *userdata);
 smtp_result smtp_client_connect(smtp_client *client);
 smtp_result smtp_client_send_message(smtp_client *client, const smtp_message *message);
 smtp_result smtp_client_send_raw(smtp_client *client,
@@ -109,9 +91,6 @@ smtp_result smtp_client_send_raw_callback(smtp_client *client,
                                           const char *to_list,
                                           smtp_read_callback read,
                                           void *userdata);
-smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
-smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
-smtp_result smtp_client_set_long_lines(smtp_client *client, int policy);
 smtp_result smtp_client_noop(smtp_client *client);
 smtp_result smtp_client_reset(smtp_client *client);
 smtp_result smtp_client_quit(smtp_client *client);
@@ -131,6 +110,27 @@ const char *smtp_client_authenticated_with(const smtp_client *client);
 const char *smtp_client_tls_version(const smtp_client *client);
 const char *smtp_client_tls_cipher(const smtp_client *client);
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
+smtp_result smtp_client_set_credentials(smtp_client *client,
+                                        const char *user,
+                                        const char *password);
+smtp_result smtp_client_set_bearer_token(smtp_client *client, const char *user, const char *token);
+smtp_result smtp_client_set_security(smtp_client *client, int security);
+smtp_result smtp_client_add_ca_file(smtp_client *client, const char *path);
+smtp_result smtp_client_set_dangerous_accept_invalid_certs(smtp_client *client, bool on);
+smtp_result smtp_client_set_client_name(smtp_client *client, const char *name);
+smtp_result smtp_client_set_timeouts(smtp_client *client,
+                                     uint32_t connect_ms,
+                                     uint32_t io_ms,
+                                     uint32_t total_ms);
+smtp_result smtp_client_set_mechanism(smtp_client *client, const char *name);
+smtp_result smtp_client_set_recipient_policy(smtp_client *client, int policy);
+smtp_result smtp_client_set_insecure_plaintext_auth(smtp_client *client, bool on);
+smtp_result smtp_client_set_transcript(smtp_client *client,
+                                       smtp_transcript_callback callback,
+                                       void *userdata);
+smtp_result smtp_client_set_pipelining(smtp_client *client, bool on);
+smtp_result smtp_client_set_chunking(smtp_client *client, bool on);
+smtp_result smtp_client_set_long_lines(smtp_client *client, int policy);
 smtp_message *smtp_message_new(void);
 void smtp_message_free(smtp_message *message);
 smtp_result smtp_message_set_from(smtp_message *message, const char *mailbox);
