@@ -28,6 +28,7 @@ use base64::engine::DecodePaddingMode;
 use zeroize::Zeroizing;
 
 mod cram_md5;
+mod credentials;
 mod login;
 mod oauthbearer;
 mod plain;
@@ -35,6 +36,9 @@ mod scram;
 mod xoauth2;
 
 pub use cram_md5::CramMd5Client;
+use credentials::check_no_ctrl_a;
+pub use credentials::{Credentials, Secret};
+use credentials::{SECRET_KIND_PASSWORD, SECRET_KIND_TOKEN};
 pub use login::LoginClient;
 pub use oauthbearer::OAuthBearerClient;
 pub use plain::PlainClient;
@@ -160,189 +164,6 @@ impl FromStr for Mechanism {
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Mechanism::from_name(name).ok_or_else(|| SaslError::UnknownMechanism(name.to_owned()))
     }
-}
-
-const SECRET_KIND_PASSWORD: &str = "a password";
-const SECRET_KIND_TOKEN: &str = "a bearer token";
-
-/// The secret part of [`Credentials`]. `Debug` never shows it; it is zeroized on drop.
-#[derive(Clone)]
-pub enum Secret {
-    /// A password, for SCRAM, CRAM-MD5, PLAIN and LOGIN.
-    Password(Zeroizing<String>),
-    /// An OAuth 2.0 access token, for XOAUTH2 and OAUTHBEARER.
-    BearerToken(Zeroizing<String>),
-}
-
-impl Secret {
-    /// The secret's field name as used in [`SaslError::InvalidInput`].
-    fn field_name(&self) -> &'static str {
-        match self {
-            Secret::Password(_) => "password",
-            Secret::BearerToken(_) => "token",
-        }
-    }
-
-    fn value(&self) -> &str {
-        match self {
-            Secret::Password(value) | Secret::BearerToken(value) => value,
-        }
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Secret::Password(_) => f.write_str("Password(<redacted>)"),
-            Secret::BearerToken(_) => f.write_str("BearerToken(<redacted>)"),
-        }
-    }
-}
-
-/// What the user authenticates with. `Debug` never shows the secret; the
-/// secret is zeroized on drop.
-#[derive(Clone)]
-pub struct Credentials {
-    username: String,
-    authzid: Option<String>,
-    secret: Secret,
-}
-
-impl Credentials {
-    /// Credentials for the password mechanisms (SCRAM, CRAM-MD5, PLAIN, LOGIN).
-    pub fn password(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Credentials {
-            username: username.into(),
-            authzid: None,
-            secret: Secret::Password(Zeroizing::new(password.into())),
-        }
-    }
-
-    /// Credentials for the bearer-token mechanisms (OAUTHBEARER, XOAUTH2).
-    pub fn bearer_token(username: impl Into<String>, token: impl Into<String>) -> Self {
-        Credentials {
-            username: username.into(),
-            authzid: None,
-            secret: Secret::BearerToken(Zeroizing::new(token.into())),
-        }
-    }
-
-    /// Acts on behalf of `authzid` (the authorization identity); an empty
-    /// string means "none", as in RFC 4616.
-    pub fn with_authzid(mut self, authzid: impl Into<String>) -> Self {
-        self.authzid = Some(authzid.into());
-        self
-    }
-
-    /// The authentication identity.
-    pub fn username(&self) -> &str {
-        &self.username
-    }
-
-    /// The authorization identity, if one was set and is not empty.
-    pub fn authzid(&self) -> Option<&str> {
-        self.authzid
-            .as_deref()
-            .filter(|authzid| !authzid.is_empty())
-    }
-
-    /// The secret (password or bearer token).
-    pub fn secret(&self) -> &Secret {
-        &self.secret
-    }
-
-    /// Whether the secret is a bearer token rather than a password.
-    pub fn is_bearer_token(&self) -> bool {
-        matches!(self.secret, Secret::BearerToken(_))
-    }
-
-    /// Checks that every field can be carried by the mechanisms.
-    ///
-    /// Rejects NUL, CR and LF in the username, authzid and secret, and an
-    /// empty username or secret, with [`SaslError::InvalidInput`]; the reason
-    /// never contains the value. Characters that SCRAM must escape (`,` and
-    /// `=`) are fine: the SCRAM mechanism escapes them.
-    pub fn validate(&self) -> Result<(), SaslError> {
-        check_required("username", &self.username)?;
-        if let Some(authzid) = &self.authzid {
-            check_line_safe("authzid", authzid)?;
-        }
-        check_required(self.secret.field_name(), self.secret.value())
-    }
-
-    /// The password, or `WrongSecretKind` if these credentials hold a token.
-    fn password_for(&self, mechanism: Mechanism) -> Result<&Zeroizing<String>, SaslError> {
-        match &self.secret {
-            Secret::Password(password) => Ok(password),
-            Secret::BearerToken(_) => Err(SaslError::WrongSecretKind {
-                mechanism,
-                needs: SECRET_KIND_PASSWORD,
-            }),
-        }
-    }
-
-    /// The token, or `WrongSecretKind` if these credentials hold a password.
-    fn token_for(&self, mechanism: Mechanism) -> Result<&Zeroizing<String>, SaslError> {
-        match &self.secret {
-            Secret::BearerToken(token) => Ok(token),
-            Secret::Password(_) => Err(SaslError::WrongSecretKind {
-                mechanism,
-                needs: SECRET_KIND_TOKEN,
-            }),
-        }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("authzid", &self.authzid)
-            .field("secret", &self.secret)
-            .finish()
-    }
-}
-
-fn check_required(field: &'static str, value: &str) -> Result<(), SaslError> {
-    if value.is_empty() {
-        return Err(SaslError::InvalidInput {
-            field,
-            reason: "is empty".to_owned(),
-        });
-    }
-    check_line_safe(field, value)
-}
-
-/// Rejects the bytes that would end or corrupt a SASL message or SMTP line.
-fn check_line_safe(field: &'static str, value: &str) -> Result<(), SaslError> {
-    let reason = if value.contains('\0') {
-        "contains a NUL byte, which separates fields in SASL messages"
-    } else if value.contains('\r') {
-        "contains a carriage return (CR), which would end the SMTP line"
-    } else if value.contains('\n') {
-        "contains a line feed (LF), which would end the SMTP line"
-    } else {
-        return Ok(());
-    };
-    Err(SaslError::InvalidInput {
-        field,
-        reason: reason.to_owned(),
-    })
-}
-
-/// Rejects Ctrl-A (0x01), the field separator of XOAUTH2 and OAUTHBEARER.
-fn check_no_ctrl_a(
-    mechanism: Mechanism,
-    field: &'static str,
-    value: &str,
-) -> Result<(), SaslError> {
-    if value.contains('\u{1}') {
-        return Err(SaslError::InvalidInput {
-            field,
-            reason: format!("contains a Ctrl-A (0x01) byte, which separates {mechanism} fields"),
-        });
-    }
-    Ok(())
 }
 
 /// One answer to a server challenge.
