@@ -654,6 +654,23 @@ const char *smtp_client_tls_cipher(const smtp_client *client);
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
 
 /**
+ * Sets one option by name, as a URL's query or the configuration file
+ * would: `name` is one of the options listed in the README ("port",
+ * "security", "user", "password", "token", "auth", "client_name",
+ * "ca_file", "system_roots", "tls_server_name", "timeout",
+ * "connect_timeout", "total_timeout", "pipelining", "chunking",
+ * "long_lines", "recipient_policy", "plaintext_auth", "host", "url"),
+ * `value` its text ("on"/"off", seconds, a mode name...). An unknown
+ * name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
+ * `smtp_last_message()` naming the option (and, for an unknown one,
+ * listing the accepted names); nothing changes then. Later settings
+ * replace earlier ones. Applies to the next connect. `client`, `name`
+ * and `value` must not be NULL; both strings are copied (a password is
+ * wiped from the library's memory when replaced or freed).
+ */
+smtp_result smtp_client_set_option(smtp_client *client, const char *name, const char *value);
+
+/**
  * Sets the user name and password to authenticate with (the strongest
  * mechanism both sides support is used: SCRAM-SHA-256, SCRAM-SHA-1,
  * CRAM-MD5, PLAIN, LOGIN). With credentials, the default security mode

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::exit::Failure;
-use crate::settings::Settings;
+use crate::settings::Layer;
 
 /// What the command was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Options {
     /// `--config`: the per-user configuration file to read instead of the default one.
     pub config_file: Option<PathBuf>,
     /// Connection settings given on the command line (the last layer).
-    pub settings: Settings,
+    pub settings: Layer,
     /// `--serverinfo`.
     pub serverinfo: bool,
     /// `--help`.
@@ -435,11 +435,12 @@ mod tests {
 
     #[test]
     fn help_documents_every_option_and_key() {
+        let help = crate::help::help();
         for name in long_option_names() {
-            assert!(crate::help::HELP.contains(&format!("--{name}")), "--{name}");
+            assert!(help.contains(&format!("--{name}")), "--{name}");
         }
-        for key in crate::settings::KEYS {
-            assert!(crate::help::HELP.contains(key), "{key}");
+        for key in crate::settings::key_names() {
+            assert!(help.contains(key), "{key}");
         }
         for flag in [
             "-t", "-i", "-oi", "-f ADDR", "-F NAME", "-v", "-oem", "-odi", "-B",
@@ -465,8 +466,9 @@ mod tests {
         .unwrap();
         assert_eq!(o.mode().unwrap(), Mode::Direct);
         assert_eq!(o.attach.len(), 2);
-        assert_eq!(o.settings.host.as_deref(), Some("h.example"));
-        assert_eq!(o.settings.port, Some(2525));
+        let s = o.settings.settings().unwrap();
+        assert_eq!(s.config.host(), "h.example");
+        assert_eq!(s.config.port(), 2525);
 
         assert_eq!(
             p(&["--serverinfo"]).unwrap().mode().unwrap(),
@@ -479,9 +481,15 @@ mod tests {
         assert_eq!(p(&["--version"]).unwrap().mode().unwrap(), Mode::Version);
         assert_eq!(p(&["--security", "maybe"]).err().unwrap().exit, Exit::Usage);
         let o = p(&["--long-lines=refuse"]).unwrap();
-        assert_eq!(o.settings.long_lines, Some(smtp_core::LongLines::Refuse));
+        let s = o.settings.settings().unwrap();
+        assert_eq!(s.config.long_lines(), smtp_core::LongLines::Refuse);
         let err = p(&["--long-lines", "fold"]).err().unwrap();
         assert_eq!(err.exit, Exit::Usage);
-        assert!(err.message.starts_with("--long-lines: long_lines must be"));
+        assert!(
+            err.message
+                .starts_with("--long-lines: invalid long_lines: must be"),
+            "{}",
+            err.message
+        );
     }
 }

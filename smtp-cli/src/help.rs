@@ -1,4 +1,5 @@
-//! The `--help` text.
+//! The `--help` text: the fixed part, and the connection options listed
+//! from the library's one table of them.
 
 /// Printed by `smtp-send --help`.
 pub const HELP: &str = r#"smtp-send - send mail through an SMTP submission server (AUTH, STARTTLS/TLS);
@@ -78,11 +79,10 @@ CONNECTION OPTIONS (override the environment and the configuration files)
   --url URL       Server: smtp://[USER[:PASSWORD]@]HOST[:PORT][?OPTIONS] or
                   smtps://... (implicit TLS). Default ports 587 (smtp) and
                   465 (smtps). USER and PASSWORD are percent-encoded
-                  (me%40example.org). OPTIONS: security=, auth=,
-                  client_name=, ca_file=, timeout=SECONDS, long_lines=,
-                  token=1 (the password is an OAuth 2.0 bearer token),
-                  pipelining=off, chunking=off (do not use these extensions
-                  even if offered). A password on the command line is
+                  (me%40example.org). OPTIONS: NAME=VALUE pairs joined by
+                  &, any of the CONNECTION OPTIONS below (for example
+                  token=1, pipelining=off, chunking=off, long_lines=refuse);
+                  an unknown one is an error. A password on the command line is
                   visible to other users: prefer --password-command,
                   SMTP_PASSWORD or the config file.
   --user NAME     User name for AUTH.
@@ -146,9 +146,8 @@ CONFIGURATION FILES
     user = www@example.net
     password = "s3cret with blanks "
 
-  Keys: url, user, password, password_command, from, ca_file, security,
-  auth, client_name, timeout, log_file, long_lines (meanings as the options
-  above).
+  Keys: every CONNECTION OPTION below, plus from, password_command and
+  log_file (meanings as the command-line options above).
   In a section the url is applied first, so the other keys override what it
   says. A file that holds a password and that others can read gets a
   warning on stderr (per-user file: any group/other read bit; system file:
@@ -205,3 +204,22 @@ EXAMPLES
   smtp-send --to you@example.net --subject Report --body-file r.txt --attach r.pdf
   SMTP_URL=smtp://me%40example.org@mail.example.org SMTP_PASSWORD=... smtp-send --serverinfo
 "#;
+
+/// The whole `--help` text: [`HELP`] and the connection options, as the
+/// library lists them (the same names in URLs, files, C and PHP).
+pub fn help() -> String {
+    let mut out = String::from(HELP);
+    out.push_str("\nCONNECTION OPTIONS (URL ?NAME=VALUE, configuration-file keys)\n");
+    for option in smtp_core::OPTIONS {
+        let mut names = option.name.to_string();
+        for alias in option.aliases {
+            names.push_str(" | ");
+            names.push_str(alias);
+        }
+        out.push_str(&format!(
+            "  {names} = {}\n      {}\n",
+            option.values, option.about
+        ));
+    }
+    out
+}

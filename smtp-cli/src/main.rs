@@ -25,7 +25,7 @@ use smtp_core::{Client, Config, EncodeOptions, Envelope, Mailbox, SendReport};
 
 use crate::args::{Mode, Options};
 use crate::exit::{Exit, Failure, Stage};
-use crate::settings::{Loaded, Purpose, SecuritySetting, Settings};
+use crate::settings::{Loaded, Purpose, Settings};
 
 fn main() -> ExitCode {
     match run(std::env::args_os().skip(1)) {
@@ -43,7 +43,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure
     let mode = opts.mode()?;
     match mode {
         Mode::Help => {
-            print!("{}", help::HELP);
+            print!("{}", help::help());
             return Ok(());
         }
         Mode::Version => {
@@ -71,7 +71,7 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure
             eprintln!("smtp-send: ignoring {flag}");
         }
     }
-    if loaded.settings.host.is_none() {
+    if !loaded.settings.has_server() {
         // Checked before reading the message, so that nothing is read in vain.
         return Err(Failure::config(settings::NO_SERVER));
     }
@@ -89,16 +89,7 @@ pub(crate) fn with_transcript(config: Config) -> Config {
 
 /// `host:port` as the settings say, when a server is configured.
 fn server_of(settings: &Settings) -> Option<String> {
-    let host = settings.host.as_ref()?;
-    let port = settings.port.unwrap_or(match settings.security {
-        Some(SecuritySetting::Mode(smtp_core::Security::Implicit)) => 465,
-        _ => 587,
-    });
-    Some(if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    })
+    settings.server()
 }
 
 /// The configured `from` mailbox, if any.

@@ -14,15 +14,13 @@
 //! password_command = pass show mail/work
 //! ```
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use smtp_core::{Config, LongLines, Mechanism, RecipientPolicy, Security, Timeouts};
+use smtp_core::{Config, ConfigOption, RecipientPolicy};
 
 use crate::exit::Failure;
 
@@ -37,248 +35,97 @@ pub const SYSTEM_CONFIG: &str = "/etc/smtp-send.conf";
 /// The error when no server is configured anywhere.
 pub const NO_SERVER: &str = "no server configured: set url in the configuration file, SMTP_URL, or --url (see smtp-send --help)";
 
-/// Every key a configuration file may hold.
-pub const KEYS: &[&str] = &[
-    "url",
-    "user",
-    "password",
-    "password_command",
-    "from",
-    "ca_file",
-    "security",
-    "auth",
-    "client_name",
-    "timeout",
-    "log_file",
-    "long_lines",
-];
+/// The keys smtp-send adds to the library's options ([`smtp_core::OPTIONS`],
+/// which a configuration file may hold too, under the same names).
+pub const KEYS: &[&str] = &["from", "password_command", "log_file"];
 
-/// Where the password comes from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum PasswordSource {
-    /// Given as is (file, `SMTP_PASSWORD`, URL).
-    Literal(String),
-    /// The first line printed by this `/bin/sh -c` command.
-    Command(String),
+/// Whether `key` may appear in a configuration file.
+pub fn is_key(key: &str) -> bool {
+    KEYS.contains(&key) || ConfigOption::named(key).is_some()
 }
 
-impl fmt::Debug for PasswordSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PasswordSource::Literal(_) => f.write_str("Literal(hidden)"),
-            PasswordSource::Command(_) => f.write_str("Command(hidden)"),
-        }
-    }
+/// Every key's name, for messages and help.
+pub fn key_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = smtp_core::OPTIONS.iter().map(|o| o.name).collect();
+    names.extend_from_slice(KEYS);
+    names
 }
 
-/// The security setting: automatic (from port and credentials) or forced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecuritySetting {
-    /// As the library decides: implicit TLS on 465, required STARTTLS on
-    /// 587 or with credentials, opportunistic STARTTLS otherwise.
-    Auto,
-    /// This mode.
-    Mode(Security),
-}
-
-/// One layer of settings; `None` leaves the value of earlier layers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Settings as the layers have set them so far: the library's one
+/// [`Config`] (every connection option, layered by applying each setting
+/// in order) and what only smtp-send uses.
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
-    /// Server host (from a URL).
-    pub host: Option<String>,
-    /// Server port (from a URL; its scheme's default when it has none).
-    pub port: Option<u16>,
-    /// TLS mode.
-    pub security: Option<SecuritySetting>,
-    /// User name for AUTH.
-    pub user: Option<String>,
-    /// The password or the command that prints it.
-    pub password: Option<PasswordSource>,
-    /// The password is an OAuth bearer token (URL option `token=1`).
-    pub token: Option<bool>,
+    /// The connection: server, TLS, credentials, options.
+    pub config: Config,
     /// The sender address (`Name <addr>` or `addr`).
     pub from: Option<String>,
-    /// Extra trusted CA file (PEM).
-    pub ca_file: Option<PathBuf>,
-    /// SASL mechanism (`Some(None)` = automatic).
-    pub auth: Option<Option<Mechanism>>,
-    /// EHLO name.
-    pub client_name: Option<String>,
-    /// Timeout in seconds for every step.
-    pub timeout: Option<u64>,
     /// Log file.
     pub log_file: Option<PathBuf>,
-    /// Use PIPELINING when offered (URL option `pipelining`).
-    pub pipelining: Option<bool>,
-    /// Use CHUNKING (`BDAT`) when offered (URL option `chunking`).
-    pub chunking: Option<bool>,
-    /// What to do with a message line over 998 octets (key and URL option
-    /// `long_lines`).
-    pub long_lines: Option<LongLines>,
-}
-
-fn non_empty(key: &str, value: &str) -> Result<String, String> {
-    if value.is_empty() {
-        Err(format!("{key} is empty"))
-    } else {
-        Ok(value.to_string())
-    }
+    /// The command that prints the password, when the last layer to speak
+    /// of the password gave a command rather than the password itself.
+    pub password_command: Option<String>,
 }
 
 impl Settings {
-    /// Sets one key (`url`, `user`, `password`... see [`KEYS`]). A `url`
-    /// sets the server, its port and TLS mode, and whatever else it holds
-    /// (user, password, options).
+    /// Sets one key: smtp-send's own ([`KEYS`]) or one of the library's
+    /// options (`url`, `user`, `password`, `security`...), as a later
+    /// layer does: the new value replaces what earlier ones said.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
-            "url" => self.apply_url(value)?,
-            "user" => self.user = Some(non_empty(key, value)?),
-            "password" => self.password = Some(PasswordSource::Literal(value.to_string())),
-            "password_command" => {
-                self.password = Some(PasswordSource::Command(non_empty(key, value)?))
-            }
             "from" => {
                 smtp_core::Mailbox::parse(value)
                     .map_err(|e| format!("from: {}", crate::exit::one_line(&e.to_string())))?;
                 self.from = Some(value.to_string());
             }
-            "ca_file" => self.ca_file = Some(PathBuf::from(non_empty(key, value)?)),
-            "security" => {
-                self.security = Some(if value.eq_ignore_ascii_case("auto") {
-                    SecuritySetting::Auto
-                } else {
-                    SecuritySetting::Mode(Security::from_name(value).ok_or_else(|| {
-                        format!(
-                            "security must be auto, starttls, tls (implicit), opportunistic or none, not {value:?}"
-                        )
-                    })?)
-                })
+            "log_file" => {
+                if value.is_empty() {
+                    return Err("log_file is empty".into());
+                }
+                self.log_file = Some(PathBuf::from(value));
             }
-            "auth" => {
-                self.auth = Some(if value.eq_ignore_ascii_case("auto") {
-                    None
-                } else {
-                    Some(Mechanism::from_name(value).ok_or_else(|| {
-                        let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
-                        format!(
-                            "auth must be auto or one of {}, not {value:?}",
-                            names.join(", ")
-                        )
-                    })?)
-                })
+            "password_command" => {
+                if value.trim().is_empty() {
+                    return Err("password_command is empty".into());
+                }
+                self.password_command = Some(value.to_string());
             }
-            "client_name" => self.client_name = Some(non_empty(key, value)?),
-            "timeout" => {
-                let secs: u64 =
-                    value.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
-                        format!("timeout must be a number of seconds, not {value:?}")
-                    })?;
-                self.timeout = Some(secs);
-            }
-            "log_file" => self.log_file = Some(PathBuf::from(non_empty(key, value)?)),
-            "long_lines" => {
-                self.long_lines =
-                    Some(LongLines::from_name(value).ok_or_else(|| {
-                        format!("long_lines must be repair or refuse, not {value:?}")
-                    })?)
-            }
-            _ => return Err(format!("unknown key {key:?}")),
-        }
-        Ok(())
-    }
-
-    /// Takes a URL apart (the library's syntax, checked by
-    /// [`Config::from_url`]).
-    fn apply_url(&mut self, url: &str) -> Result<(), String> {
-        // The library's own parser decides what is valid (unknown options
-        // and bad values are its errors), and gives host, port, credentials
-        // and the extension switches; the query options are read here so
-        // that each can be overridden separately.
-        let parsed = Config::from_url(url).map_err(|e| e.to_string())?;
-        self.host = Some(parsed.host().to_string());
-        self.port = Some(parsed.port());
-        let (scheme, rest) = url.split_once("://").unwrap_or(("smtp", url));
-        let (authority, query) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        self.security = Some(if scheme.eq_ignore_ascii_case("smtps") {
-            SecuritySetting::Mode(Security::Implicit)
-        } else {
-            SecuritySetting::Auto
-        });
-        if let Some(credentials) = parsed.credentials() {
-            self.user = Some(credentials.username().to_string());
-            let has_password = authority
-                .rsplit_once('@')
-                .is_some_and(|(userinfo, _)| userinfo.contains(':'));
-            if has_password {
-                let secret = match credentials.secret() {
-                    smtp_core::Secret::Password(p) | smtp_core::Secret::BearerToken(p) => {
-                        p.as_str().to_string()
-                    }
+            _ => {
+                // A URL or password given here replaces a command given before.
+                let replaces_command = match key {
+                    "password" => true,
+                    "url" => Config::from_url(value).is_ok_and(|c| c.has_secret()),
+                    _ => false,
                 };
-                self.password = Some(PasswordSource::Literal(secret));
-            }
-            self.token = Some(credentials.is_bearer_token());
-        }
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value);
-            match key {
-                "security" | "tls" => self.set("security", &value)?,
-                "auth" | "mechanism" => self.set("auth", &value)?,
-                "client_name" | "helo" | "ehlo" => self.set("client_name", &value)?,
-                "ca_file" => self.set("ca_file", &value)?,
-                "timeout" => self.set("timeout", &value)?,
-                // Read from the credentials above.
-                "token" => {}
-                "pipelining" => self.pipelining = Some(parsed.pipelining()),
-                "chunking" => self.chunking = Some(parsed.chunking()),
-                "long_lines" => self.long_lines = Some(parsed.long_lines()),
-                // An option the library accepts but smtp-send does not
-                // know yet must not be dropped silently.
-                _ => return Err(format!("invalid URL: unknown option {key:?}")),
+                self.config.set(key, value).map_err(|e| e.to_string())?;
+                if replaces_command {
+                    self.password_command = None;
+                }
             }
         }
         Ok(())
     }
 
-    /// Lays `later` over `self`: every value `later` has wins.
-    pub fn overlay(&mut self, later: &Settings) {
-        fn take<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
-            if value.is_some() {
-                slot.clone_from(value);
-            }
-        }
-        take(&mut self.host, &later.host);
-        take(&mut self.port, &later.port);
-        take(&mut self.security, &later.security);
-        take(&mut self.user, &later.user);
-        take(&mut self.password, &later.password);
-        take(&mut self.token, &later.token);
-        take(&mut self.from, &later.from);
-        take(&mut self.ca_file, &later.ca_file);
-        take(&mut self.auth, &later.auth);
-        take(&mut self.client_name, &later.client_name);
-        take(&mut self.timeout, &later.timeout);
-        take(&mut self.log_file, &later.log_file);
-        take(&mut self.pipelining, &later.pipelining);
-        take(&mut self.chunking, &later.chunking);
-        take(&mut self.long_lines, &later.long_lines);
+    /// Whether a server is configured.
+    pub fn has_server(&self) -> bool {
+        !self.config.host().is_empty()
     }
 
-    /// Builds settings from `key = value` lines, the `url` first so that
-    /// the other keys of the same section override what it says.
-    fn from_entries(entries: &[Entry], path: &Path) -> Result<Settings, Failure> {
-        let mut settings = Settings::default();
-        let urls = entries.iter().filter(|e| e.key == "url");
-        let others = entries.iter().filter(|e| e.key != "url");
-        for entry in urls.chain(others) {
-            settings
-                .set(&entry.key, &entry.value)
-                .map_err(|e| Failure::config(format!("{}:{}: {e}", path.display(), entry.line)))?;
-        }
+    /// `host:port` of the configured server.
+    pub fn server(&self) -> Option<String> {
+        self.has_server().then(|| {
+            let (host, port) = (self.config.host(), self.config.port());
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        })
+    }
+
+    /// Applies `key = value` lines, the `url` first so that the other keys
+    /// of the same section override what it says.
+    fn apply_entries(&mut self, entries: &[Entry], path: &Path) -> Result<(), Failure> {
         if entries.iter().any(|e| e.key == "password")
             && entries.iter().any(|e| e.key == "password_command")
         {
@@ -287,30 +134,46 @@ impl Settings {
                 path.display()
             )));
         }
-        Ok(settings)
+        let urls = entries.iter().filter(|e| e.key == "url");
+        let others = entries.iter().filter(|e| e.key != "url");
+        for entry in urls.chain(others) {
+            self.set(&entry.key, &entry.value)
+                .map_err(|e| Failure::config(format!("{}:{}: {e}", path.display(), entry.line)))?;
+        }
+        Ok(())
     }
 }
 
-/// Decodes `%XX` escapes (invalid ones are kept as they are).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            if let Some(b) = hex {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
+/// The settings given on the command line, kept in order until the
+/// layers before them are applied.
+#[derive(Debug, Clone, Default)]
+pub struct Layer {
+    entries: Vec<(String, String)>,
+}
+
+impl Layer {
+    /// Adds a setting, checked now so that a bad value is a usage error.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        Settings::default().set(key, value)?;
+        self.entries.push((key.to_string(), value.to_string()));
+        Ok(())
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    /// Applies the settings in the order given.
+    pub fn apply(&self, settings: &mut Settings) -> Result<(), Failure> {
+        for (key, value) in &self.entries {
+            settings.set(key, value).map_err(Failure::usage)?;
+        }
+        Ok(())
+    }
+
+    /// These settings alone.
+    #[cfg(test)]
+    pub fn settings(&self) -> Result<Settings, Failure> {
+        let mut settings = Settings::default();
+        self.apply(&mut settings)?;
+        Ok(settings)
+    }
 }
 
 /// Everything the environment says, as read once.
@@ -354,8 +217,7 @@ impl Environment {
         }
     }
 
-    fn settings(&self) -> Result<Settings, Failure> {
-        let mut s = Settings::default();
+    fn apply(&self, s: &mut Settings) -> Result<(), Failure> {
         let mut set = |key: &str, value: &Option<String>, var: &str| match value {
             Some(v) => s
                 .set(key, v)
@@ -367,7 +229,7 @@ impl Environment {
         set("password", &self.password, "SMTP_PASSWORD")?;
         set("ca_file", &self.ca_file, "SMTP_CA_FILE")?;
         set("from", &self.from, "SMTP_FROM")?;
-        Ok(s)
+        Ok(())
     }
 }
 
@@ -408,7 +270,7 @@ pub fn load(
     env: &Environment,
     config_option: Option<&Path>,
     account_option: Option<&str>,
-    command_line: &Settings,
+    command_line: &Layer,
 ) -> Result<Loaded, Failure> {
     let system: Option<PathBuf> = match &env.system_config {
         Some(p) if p.is_empty() => None,
@@ -464,10 +326,10 @@ pub fn load(
     }
     let mut settings = Settings::default();
     for file in &files {
-        settings.overlay(&file.settings(account.as_deref())?);
+        file.apply(&mut settings, account.as_deref())?;
     }
-    settings.overlay(&env.settings()?);
-    settings.overlay(command_line);
+    env.apply(&mut settings)?;
+    command_line.apply(&mut settings)?;
     Ok(Loaded {
         settings,
         account,
@@ -517,72 +379,43 @@ pub enum Purpose {
     Inspect,
 }
 
-/// Builds the library configuration.
+/// The library configuration for `purpose`: the password command run
+/// (for sending only), every setting checked.
 pub fn build_config(settings: &Settings, purpose: Purpose) -> Result<Config, Failure> {
-    let host = settings
-        .host
-        .as_deref()
-        .ok_or_else(|| Failure::config(NO_SERVER))?;
-    let security = settings.security.unwrap_or(SecuritySetting::Auto);
-    let port = settings.port.unwrap_or(match security {
-        SecuritySetting::Mode(Security::Implicit) => 465,
-        _ => 587,
-    });
-    let mut config = Config::new(host, port).with_recipient_policy(RecipientPolicy::AllOrNothing);
-    if let SecuritySetting::Mode(mode) = security {
-        config = config.with_security(mode);
+    if !settings.has_server() {
+        return Err(Failure::config(NO_SERVER));
     }
-    match (&settings.user, &settings.password) {
-        (Some(user), password) => {
-            let password = match (purpose, password) {
-                (Purpose::Inspect, _) => String::new(),
-                (Purpose::Send, Some(PasswordSource::Literal(p))) => p.clone(),
-                (Purpose::Send, Some(PasswordSource::Command(c))) => run_password_command(c)?,
-                (Purpose::Send, None) => {
-                    return Err(Failure::config(format!(
-                        "user {user:?} is set but no password: set password or password_command, or SMTP_PASSWORD"
-                    )))
-                }
-            };
-            config = if settings.token == Some(true) {
-                config.with_bearer_token(user.clone(), password)
-            } else {
-                config.with_password(user.clone(), password)
-            };
+    let mut config = settings
+        .config
+        .clone()
+        .with_recipient_policy(RecipientPolicy::AllOrNothing);
+    match purpose {
+        Purpose::Inspect => {
+            // Keep the TLS mode that sending with credentials would use.
+            let mode = config.security();
+            config = config.with_security(mode).without_credentials();
         }
-        (None, Some(_)) => {
-            return Err(Failure::config(
-                "a password is set but no user: set user (or put it in the url)",
-            ))
+        Purpose::Send => {
+            if let Some(command) = &settings.password_command {
+                let password = zeroize::Zeroizing::new(run_password_command(command)?);
+                config
+                    .set("password", &password)
+                    .map_err(|e| Failure::config(e.to_string()))?;
+            }
         }
-        (None, None) => {}
     }
-    if purpose == Purpose::Inspect {
-        // Keep the TLS mode that sending with credentials would use.
-        let mode = config.security();
-        config = config.with_security(mode).with_credentials(None);
-    }
-    if let Some(Some(mechanism)) = settings.auth {
-        config = config.with_mechanism(Some(mechanism));
-    }
-    if let Some(name) = &settings.client_name {
-        config = config.with_client_name(name.clone());
-    }
-    if let Some(ca) = &settings.ca_file {
-        config = config.with_ca_file(ca.clone());
-    }
-    if let Some(secs) = settings.timeout {
-        config = config.with_timeouts(Timeouts::uniform(Duration::from_secs(secs)));
-    }
-    if let Some(on) = settings.pipelining {
-        config = config.with_pipelining(on);
-    }
-    if let Some(on) = settings.chunking {
-        config = config.with_chunking(on);
-    }
-    if let Some(policy) = settings.long_lines {
-        config = config.with_long_lines(policy);
-    }
+    config.check().map_err(|e| {
+        let message = e.to_string();
+        Failure::config(match &e {
+            smtp_core::Error::InvalidInput {
+                field: "password", ..
+            } => format!("{message}: set password or password_command, or SMTP_PASSWORD"),
+            smtp_core::Error::InvalidInput { field: "user", .. } => {
+                format!("{message} (or put it in the url)")
+            }
+            _ => message,
+        })
+    })?;
     Ok(config)
 }
 
@@ -590,6 +423,17 @@ pub fn build_config(settings: &Settings, purpose: Purpose) -> Result<Config, Fai
 mod tests {
     use super::*;
     use crate::exit::Exit;
+    use smtp_core::{LongLines, Mechanism, Security};
+    use std::time::Duration;
+
+    /// The secret a configuration holds, for checks.
+    fn secret(config: &Config) -> Option<String> {
+        config.credentials().map(|c| match c.secret() {
+            smtp_core::Secret::Password(p) | smtp_core::Secret::BearerToken(p) => {
+                p.as_str().to_string()
+            }
+        })
+    }
 
     #[test]
     fn url_is_taken_apart() {
@@ -599,48 +443,50 @@ mod tests {
             "smtps://us%40er:p%3Ass@mail.example.org?auth=plain&timeout=7&ca_file=%2Fca.pem",
         )
         .unwrap();
-        assert_eq!(s.host.as_deref(), Some("mail.example.org"));
-        assert_eq!(s.port, Some(465));
-        assert_eq!(s.security, Some(SecuritySetting::Mode(Security::Implicit)));
-        assert_eq!(s.user.as_deref(), Some("us@er"));
-        assert_eq!(s.password, Some(PasswordSource::Literal("p:ss".into())));
-        assert_eq!(s.auth, Some(Some(Mechanism::Plain)));
-        assert_eq!(s.timeout, Some(7));
-        assert_eq!(s.ca_file, Some(PathBuf::from("/ca.pem")));
+        let c = &s.config;
+        assert_eq!(c.host(), "mail.example.org");
+        assert_eq!(c.port(), 465);
+        assert_eq!(c.security(), Security::Implicit);
+        assert_eq!(c.credentials().unwrap().username(), "us@er");
+        assert_eq!(secret(c).as_deref(), Some("p:ss"));
+        assert_eq!(c.mechanism(), Some(Mechanism::Plain));
+        assert_eq!(c.timeouts().greeting, Duration::from_secs(7));
+        assert!(format!("{c:?}").contains("/ca.pem"));
         assert!(!format!("{s:?}").contains("p:ss"));
 
         let mut s = Settings::default();
         s.set("url", "smtp://bob@h.example").unwrap();
-        assert_eq!(s.port, Some(587));
-        assert_eq!(s.password, None);
+        assert_eq!(s.config.port(), 587);
+        assert!(!s.config.has_secret());
         assert!(s.set("url", "http://x").is_err());
         assert!(s.set("url", "smtp://h?security=maybe").is_err());
     }
 
     #[test]
     fn layers_override() {
-        let mut file = Settings::default();
-        file.set("url", "smtps://u1:pw1@one.example").unwrap();
-        file.set("from", "A <a@one.example>").unwrap();
-        let mut env = Settings::default();
-        env.set("url", "smtp://two.example:2525").unwrap();
-        env.set("password", "pw2").unwrap();
-        let mut cli = Settings::default();
-        cli.set("password_command", "echo pw3").unwrap();
         let mut merged = Settings::default();
-        merged.overlay(&file);
-        merged.overlay(&env);
-        assert_eq!(merged.host.as_deref(), Some("two.example"));
-        assert_eq!(merged.port, Some(2525));
-        assert_eq!(merged.security, Some(SecuritySetting::Auto));
-        assert_eq!(merged.user.as_deref(), Some("u1"));
-        assert_eq!(merged.password, Some(PasswordSource::Literal("pw2".into())));
-        merged.overlay(&cli);
-        assert_eq!(
-            merged.password,
-            Some(PasswordSource::Command("echo pw3".into()))
-        );
+        // The file's layer.
+        merged.set("url", "smtps://u1:pw1@one.example").unwrap();
+        merged.set("from", "A <a@one.example>").unwrap();
+        // The environment's.
+        merged.set("url", "smtp://two.example:2525").unwrap();
+        merged.set("password", "pw2").unwrap();
+        let c = &merged.config;
+        assert_eq!(c.host(), "two.example");
+        assert_eq!(c.port(), 2525);
+        // smtp:// is automatic security: required STARTTLS with credentials.
+        assert_eq!(c.security(), Security::StartTls);
+        assert_eq!(c.credentials().unwrap().username(), "u1");
+        assert_eq!(secret(c).as_deref(), Some("pw2"));
+        // The command line's.
+        merged.set("password_command", "echo pw3").unwrap();
+        assert_eq!(merged.password_command.as_deref(), Some("echo pw3"));
         assert_eq!(merged.from.as_deref(), Some("A <a@one.example>"));
+        let c = build_config(&merged, Purpose::Send).unwrap();
+        assert_eq!(secret(&c).as_deref(), Some("pw3"));
+        // A later password replaces the command.
+        merged.set("password", "pw4").unwrap();
+        assert_eq!(merged.password_command, None);
     }
 
     #[test]
@@ -660,18 +506,16 @@ mod tests {
         assert_eq!(file.default.as_deref(), Some("work"));
         assert!(file.has_password);
         let s = file.settings(Some("work")).unwrap();
-        assert_eq!(s.host.as_deref(), Some("mail.example.org"));
-        assert_eq!(s.user.as_deref(), Some("me"));
+        assert_eq!(s.config.host(), "mail.example.org");
+        assert_eq!(s.config.credentials().unwrap().username(), "me");
         assert_eq!(
-            s.password,
-            Some(PasswordSource::Literal(
-                "  spaced # not a comment \" ".into()
-            ))
+            secret(&s.config).as_deref(),
+            Some("  spaced # not a comment \" ")
         );
         assert_eq!(s.from.as_deref(), Some("Me <me@example.org>"));
         let s = file.settings(Some("other")).unwrap();
-        assert_eq!(s.host.as_deref(), Some("other.example"));
-        assert_eq!(s.user, None);
+        assert_eq!(s.config.host(), "other.example");
+        assert!(s.config.credentials().is_none());
     }
 
     #[test]
@@ -683,8 +527,9 @@ mod tests {
             ("[account a]\ndefault = a\n", "f:2:"),
             ("[account a]\n[account a]\n", "defined twice"),
             ("[acount a]\n", "unknown section"),
-            ("timeout = soon\n", "f:1: timeout"),
+            ("timeout = soon\n", "f:1: invalid timeout"),
             ("password = \"x\n", "unterminated"),
+            ("pipelinig = off\n", "f:1: unknown key \"pipelinig\""),
         ] {
             let err = ConfigFile::parse(text, Path::new("f"))
                 .and_then(|f| f.settings(None))
@@ -714,15 +559,18 @@ mod tests {
         assert!(c.pipelining() && c.chunking());
         // Unknown keys and bad values: the library's words.
         let err = build("smtp://h.example?pipelinig=off").unwrap_err();
-        assert_eq!(err, "invalid URL: unknown option \"pipelinig\"");
+        assert!(
+            err.starts_with(
+                "invalid option: \"pipelinig\" is not an option; the options are url, host"
+            ),
+            "{err}"
+        );
         let err = build("smtp://h.example?chunking=maybe").unwrap_err();
-        assert!(err.starts_with("invalid URL: "), "{err}");
+        assert!(err.starts_with("invalid chunking: "), "{err}");
         // A later layer's URL that says nothing leaves the option alone.
         let mut s = Settings::default();
         s.set("url", "smtp://h.example?chunking=off").unwrap();
-        let mut later = Settings::default();
-        later.set("url", "smtp://other.example").unwrap();
-        s.overlay(&later);
+        s.set("url", "smtp://other.example").unwrap();
         let c = build_config(&s, Purpose::Inspect).unwrap();
         assert!(!c.chunking() && c.host() == "other.example");
     }
@@ -736,7 +584,7 @@ mod tests {
         // The URL option, as the library parsed it.
         let mut s = Settings::default();
         s.set("url", "smtp://h.example?long_lines=refuse").unwrap();
-        assert_eq!(s.long_lines, Some(LongLines::Refuse));
+        assert_eq!(s.config.long_lines(), LongLines::Refuse);
         assert_eq!(build(&s).unwrap().long_lines(), LongLines::Refuse);
         let mut s = Settings::default();
         s.set("url", "smtp://h.example?long_lines=Repair&chunking=off")
@@ -745,8 +593,7 @@ mod tests {
         let err = s
             .set("url", "smtp://h.example?long_lines=fold")
             .unwrap_err();
-        assert!(err.starts_with("invalid URL: "), "{err}");
-        assert!(err.contains("long_lines"), "{err}");
+        assert!(err.starts_with("invalid long_lines: "), "{err}");
         // The configuration file key, overriding the section's url.
         let text = "long_lines = refuse\n\
             [account a]\n\
@@ -765,19 +612,16 @@ mod tests {
         assert_eq!(err.exit, Exit::Config);
         assert!(
             err.message
-                .contains("f:2: long_lines must be repair or refuse, not \"fold\""),
+                .contains("f:2: invalid long_lines: must be repair or refuse, not \"fold\""),
             "{}",
             err.message
         );
         // A later layer's URL without the option leaves it alone; a later
         // key overrides.
-        let mut later = Settings::default();
-        later.set("url", "smtp://other.example").unwrap();
         let mut merged = a.clone();
-        merged.overlay(&later);
+        merged.set("url", "smtp://other.example").unwrap();
         assert_eq!(build(&merged).unwrap().long_lines(), LongLines::Refuse);
-        later.set("long_lines", "REPAIR").unwrap();
-        merged.overlay(&later);
+        merged.set("long_lines", "REPAIR").unwrap();
         assert_eq!(build(&merged).unwrap().long_lines(), LongLines::Repair);
     }
 
@@ -798,14 +642,17 @@ mod tests {
         s.set("password_command", "printf 'sec ret\\r\\nsecond'")
             .unwrap();
         let c = build_config(&s, Purpose::Send).unwrap();
-        match c.credentials().unwrap().secret() {
-            smtp_core::Secret::Password(p) => assert_eq!(p.as_str(), "sec ret"),
-            smtp_core::Secret::BearerToken(_) => panic!("token"),
-        }
+        assert_eq!(secret(&c).as_deref(), Some("sec ret"));
         s.set("password_command", "exit 3").unwrap();
         let err = build_config(&s, Purpose::Send).unwrap_err();
         assert_eq!(err.exit, Exit::Config);
         assert!(err.message.contains("password_command failed"));
+        // A password without a user.
+        let mut s = Settings::default();
+        s.set("url", "smtp://h.example").unwrap();
+        s.set("password", "pw").unwrap();
+        let err = build_config(&s, Purpose::Send).unwrap_err();
+        assert!(err.message.contains("invalid user"), "{}", err.message);
     }
 
     #[test]
@@ -830,34 +677,51 @@ mod tests {
             password: Some("envpw".into()),
             ..Environment::default()
         };
-        let mut cli = Settings::default();
+        let mut cli = Layer::default();
         cli.set("timeout", "3").unwrap();
         let loaded = load(&env, None, None, &cli).unwrap();
         assert_eq!(loaded.account.as_deref(), Some("a"));
         let s = &loaded.settings;
-        assert_eq!(s.host.as_deref(), Some("sys.example"));
-        assert_eq!(s.user.as_deref(), Some("me"));
-        assert_eq!(s.password, Some(PasswordSource::Literal("envpw".into())));
+        assert_eq!(s.config.host(), "sys.example");
+        assert_eq!(s.config.credentials().unwrap().username(), "me");
+        assert_eq!(secret(&s.config).as_deref(), Some("envpw"));
         assert_eq!(s.from.as_deref(), Some("sys@x.example"));
-        assert_eq!(s.timeout, Some(3));
+        assert_eq!(s.config.timeouts().greeting, Duration::from_secs(3));
         // Group-readable is fine for the system file; the user file holds no password.
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 
-        let loaded = load(&env, None, Some("b"), &Settings::default()).unwrap();
-        assert_eq!(loaded.settings.host.as_deref(), Some("b.example"));
-        assert_eq!(loaded.settings.user, None);
-        assert!(load(&env, None, Some("c"), &Settings::default()).is_err());
+        let loaded = load(&env, None, Some("b"), &Layer::default()).unwrap();
+        assert_eq!(loaded.settings.config.host(), "b.example");
+        // Only the environment's password: no user to go with it.
+        assert!(loaded.settings.config.credentials().is_none());
+        assert!(loaded.settings.config.has_secret());
+        assert!(load(&env, None, Some("c"), &Layer::default()).is_err());
 
         fs::set_permissions(&system, fs::Permissions::from_mode(0o644)).unwrap();
-        let loaded = load(&env, None, None, &Settings::default()).unwrap();
+        let loaded = load(&env, None, None, &Layer::default()).unwrap();
         assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
         assert!(loaded.warnings[0].contains("system.conf"));
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("%2Fa%20b%"), "/a b%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    fn every_library_option_is_a_file_key() {
+        for option in smtp_core::OPTIONS {
+            assert!(is_key(option.name), "{}", option.name);
+            for alias in option.aliases {
+                assert!(is_key(alias), "{alias}");
+            }
+        }
+        for key in KEYS {
+            assert!(is_key(key));
+        }
+        assert!(!is_key("pipelinig"));
+        let text = "url = smtp://h.example\npipelining = off\nchunking = 0\nport = 2526\n";
+        let s = ConfigFile::parse(text, Path::new("f"))
+            .unwrap()
+            .settings(None)
+            .unwrap();
+        assert!(!s.config.pipelining() && !s.config.chunking());
+        assert_eq!(s.config.port(), 2526);
     }
 }

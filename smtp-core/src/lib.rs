@@ -57,7 +57,9 @@ mod transcript;
 
 pub use auth::{Credentials, Mechanism, SaslError, Secret};
 pub use capabilities::Capabilities;
-pub use config::{Config, PlaintextAuthPolicy, RecipientPolicy, Timeouts};
+pub use config::{
+    split_host_port, Config, ConfigOption, PlaintextAuthPolicy, RecipientPolicy, Timeouts, OPTIONS,
+};
 pub use error::{Error, Phase, Result, TlsErrorKind};
 pub use message::{
     envelope_from_headers, EncodeOptions, LongLineError, LongLines, Mailbox, Message, MessageReader,
@@ -65,7 +67,7 @@ pub use message::{
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};
 pub use session::{Client, Envelope, RecipientResult, SendReport, MAX_AUTH_ROUNDS};
-pub use tls::{Security, TlsOptions};
+pub use tls::Security;
 pub use transcript::{Direction, TranscriptFn, HIDDEN};
 
 /// This crate's version.

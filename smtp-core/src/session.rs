@@ -155,7 +155,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field(
                 "server",
-                &format_args!("{}:{}", self.config.host, self.config.port),
+                &format_args!("{}:{}", self.config.host, self.config.port()),
             )
             .field("encrypted", &self.is_encrypted())
             .field("authenticated", &self.authenticated)
@@ -177,8 +177,12 @@ impl Client {
         };
         let deadline = Deadline::after(config.timeouts.total);
         let transcript = Transcript::new(config.transcript.clone());
-        let mut conn =
-            Connection::connect(&config.host, config.port, config.timeouts.connect, deadline)?;
+        let mut conn = Connection::connect(
+            &config.host,
+            config.port(),
+            config.timeouts.connect,
+            deadline,
+        )?;
         transcript.line_with(Direction::Info, || format!("connected to {}", conn.peer()));
         if security == Security::Implicit {
             let tls_config = tls_config.clone().expect("built for every TLS mode");

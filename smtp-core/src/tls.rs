@@ -47,7 +47,7 @@ impl Security {
 
 /// Certificate and key material for TLS. `Default` is [`TlsOptions::new`].
 #[derive(Clone)]
-pub struct TlsOptions {
+pub(crate) struct TlsOptions {
     /// Trust the operating system's root certificates (default true; when
     /// the system has none, the Mozilla roots compiled in are used).
     pub system_roots: bool,

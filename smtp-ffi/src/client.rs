@@ -12,7 +12,7 @@ use crate::guard;
 use crate::last::{self, c_string};
 use crate::message::smtp_message;
 use crate::result::{smtp_result, Failure};
-use crate::settings::{Server, Settings};
+use crate::settings::config_for;
 use crate::types::smtp_read_callback;
 
 mod info;
@@ -31,7 +31,8 @@ pub use setters::*;
 /// but must not be used by two threads at once. Different clients are
 /// independent and may be used concurrently.
 pub struct smtp_client {
-    settings: Settings,
+    /// The settings for the next connect: the core's one configuration.
+    config: smtp_core::Config,
     session: Option<Client>,
     info: Option<SessionInfo>,
     recipients: Vec<RecipientSlot>,
@@ -137,9 +138,9 @@ impl RecipientEntry {
 }
 
 impl smtp_client {
-    fn new(server: Server) -> smtp_client {
+    fn new(config: smtp_core::Config) -> smtp_client {
         smtp_client {
-            settings: Settings::new(server),
+            config,
             session: None,
             info: None,
             recipients: Vec::new(),
@@ -221,8 +222,8 @@ fn write_out<T>(out: *mut T, value: T) {
     unsafe { out.write(value) };
 }
 
-fn new_client(out: *mut *mut smtp_client, server: Server) {
-    write_out(out, Box::into_raw(Box::new(smtp_client::new(server))));
+fn new_client(out: *mut *mut smtp_client, config: smtp_core::Config) {
+    write_out(out, Box::into_raw(Box::new(smtp_client::new(config))));
 }
 
 /// Creates a client for `host` and `port`, not yet connected.
@@ -252,8 +253,7 @@ pub unsafe extern "C" fn smtp_client_new(
                 "is a URL; use smtp_client_new_url() for URLs",
             ));
         }
-        let server = Server::parse(host, port)?;
-        new_client(out, server);
+        new_client(out, config_for(host, port)?);
         Ok(())
     })
 }
@@ -287,8 +287,7 @@ pub unsafe extern "C" fn smtp_client_new_url(
                 "must start with smtp:// or smtps://",
             ));
         }
-        let server = Server::parse(url, 0)?;
-        new_client(out, server);
+        new_client(out, config_for(url, 0)?);
         Ok(())
     })
 }
@@ -325,7 +324,7 @@ pub unsafe extern "C" fn smtp_client_connect(client: *mut smtp_client) -> smtp_r
         c.session = None;
         c.info = None;
         c.recipients.clear();
-        let session = Client::connect(c.settings.config())?;
+        let session = Client::connect(c.config.clone())?;
         c.info = Some(SessionInfo::of(&session));
         last::set_reply(session.greeting());
         c.session = Some(session);

@@ -3,13 +3,13 @@
 
 use std::ffi::{c_char, c_int};
 
-use smtp_core::{Client, Credentials, Message, RecipientPolicy};
+use smtp_core::{Client, Message, RecipientPolicy};
 
 use crate::args::{opt_str_arg, security_arg, str_arg};
 use crate::guard;
 use crate::last;
 use crate::result::smtp_result;
-use crate::settings::{Server, Settings};
+use crate::settings::config_for;
 
 /// Sends one plain-text message in one call: connects, sets up TLS,
 /// authenticates, sends, says QUIT.
@@ -90,14 +90,16 @@ pub unsafe extern "C" fn smtp_send(
         message.from(from)?.to(to)?.subject(subject)?;
         message.text(body);
 
-        let mut settings = Settings::new(Server::parse(server, port)?);
-        settings.security = security;
-        if let (Some(user), Some(password)) = (user, password) {
-            settings.credentials = Some(Some(Credentials::password(user, password)));
+        let mut config =
+            config_for(server, port)?.with_recipient_policy(RecipientPolicy::AllOrNothing);
+        if let Some(security) = security {
+            config = config.with_security(security);
         }
-        settings.recipient_policy = Some(RecipientPolicy::AllOrNothing);
+        if let (Some(user), Some(password)) = (user, password) {
+            config = config.with_password(user, password);
+        }
 
-        let mut client = Client::connect(settings.config())?;
+        let mut client = Client::connect(config)?;
         let report = client.send_message(&message)?;
         // The message is accepted; a failing QUIT changes nothing.
         let _ = client.quit();

@@ -670,7 +670,7 @@ fn client_config(server: &ScriptedServer, mode: Mode, at: At) -> Config {
         .with_system_roots(false)
         .with_ca_pem(ca_pem.as_bytes().to_vec())
         .with_password(USER, PASSWORD)
-        .with_mechanism(Some(Mechanism::Plain))
+        .with_mechanism(Mechanism::Plain)
         .with_pipelining(mode.pipelining())
         .with_chunking(mode.chunking())
         .with_timeouts(timeouts_for(mode, at))

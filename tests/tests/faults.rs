@@ -986,7 +986,7 @@ fn auth_endless_334_every_mechanism_stops_within_max_rounds() {
         ("OAUTHBEARER", Credentials::bearer_token(USER, TOKEN)),
     ];
     for (mechanism, credentials) in cases {
-        let (err, cap) = endless_334_with(mechanism, |c| c.with_credentials(Some(credentials)));
+        let (err, cap) = endless_334_with(mechanism, |c| c.with_credentials(credentials));
         assert!(matches!(&err, Error::Auth { .. }), "{mechanism}: {err:?}");
         cap.assert_clean();
         let lines = lines_without_final_quit(&cap);
@@ -1067,7 +1067,7 @@ fn password_with_only_xoauth2_offered_is_not_sent() {
 #[test]
 fn forced_mechanism_not_offered_is_not_used() {
     let err = refused_before_auth(&["AUTH PLAIN LOGIN"], |s| {
-        password_config(s).with_mechanism(Some(Mechanism::CramMd5))
+        password_config(s).with_mechanism(Mechanism::CramMd5)
     });
     match &err {
         Error::NoCompatibleAuth { offered, reason } => {

@@ -72,9 +72,7 @@ const CONFIG_CASES: &[ConfigCase] = &[
         c.with_bearer_token("alice@example.test", v)
     }),
     ("authzid", "admin", |c, v| {
-        c.with_credentials(Some(
-            Credentials::password("alice@example.test", "secret").with_authzid(v),
-        ))
+        c.with_credentials(Credentials::password("alice@example.test", "secret").with_authzid(v))
     }),
     ("TLS server name", "mx.test", |c, v| {
         c.with_security(Security::StartTls).with_tls_server_name(v)

@@ -124,7 +124,7 @@ fn every_mechanism_over_plaintext_loopback() {
         let marker = TestBed::unique_marker(&format!("plain-{}", mechanism.name()));
         let config = plain_config(bed)
             .with_password(bed.user.clone(), bed.password.clone())
-            .with_mechanism(Some(mechanism));
+            .with_mechanism(mechanism);
         let mut client = send_one(bed, config, &marker);
         assert_eq!(client.authenticated_with(), Some(mechanism));
         assert!(!client.is_encrypted());
@@ -162,7 +162,7 @@ fn every_mechanism_over_starttls_and_implicit_tls() {
             let marker = TestBed::unique_marker(&format!("tls-{port}-{}", mechanism.name()));
             let config = tls_config(bed, port, security)
                 .with_password(bed.user.clone(), bed.password.clone())
-                .with_mechanism(Some(mechanism));
+                .with_mechanism(mechanism);
             let mut client = send_one(bed, config, &marker);
             assert!(client.is_encrypted());
             let info = client.tls_info().unwrap();
@@ -179,7 +179,7 @@ fn wrong_password_is_an_auth_error_with_server_text() {
     for mechanism in [Mechanism::Plain, Mechanism::Login, Mechanism::ScramSha256] {
         let config = plain_config(bed)
             .with_password(bed.user.clone(), "not the password")
-            .with_mechanism(Some(mechanism));
+            .with_mechanism(mechanism);
         match Client::connect(config) {
             Err(Error::Auth {
                 mechanism: m,

@@ -125,7 +125,7 @@ fn session(bed: &TestBed, config: Config, mechanism: Mechanism, password: &str) 
     let config = transcript.attach(
         config
             .with_password(bed.user.clone(), password)
-            .with_mechanism(Some(mechanism)),
+            .with_mechanism(mechanism),
     );
     let mut out = format!("{config:?}\n");
     let connected = match Client::connect(config) {
@@ -227,7 +227,7 @@ fn no_token_in_transcripts_logs_or_errors_for_oauth_mechanisms() {
                 server
                     .config()
                     .with_bearer_token(TOKEN_USER, TOKEN)
-                    .with_mechanism(Some(mechanism)),
+                    .with_mechanism(mechanism),
             );
             let mut out = format!("{config:?}\n");
             match Client::connect(config) {

@@ -110,6 +110,7 @@ const char *smtp_client_authenticated_with(const smtp_client *client);
 const char *smtp_client_tls_version(const smtp_client *client);
 const char *smtp_client_tls_cipher(const smtp_client *client);
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
+smtp_result smtp_client_set_option(smtp_client *client, const char *name, const char *value);
 smtp_result smtp_client_set_credentials(smtp_client *client,
                                         const char *user,
                                         const char *password);

@@ -84,14 +84,17 @@ impl ConfigFile {
                 file.default = Some(value);
                 continue;
             }
-            if !KEYS.contains(&key.as_str()) {
+            if !is_key(&key) {
                 return Err(at(
                     line_no,
-                    format!("unknown key {key:?} (known: default, {})", KEYS.join(", ")),
+                    format!(
+                        "unknown key {key:?} (known: default, {})",
+                        key_names().join(", ")
+                    ),
                 ));
             }
             if (key == "password" && !value.is_empty())
-                || (key == "url" && url_has_password(&value))
+                || (key == "url" && Config::from_url(&value).is_ok_and(|c| c.has_secret()))
             {
                 file.has_password = true;
             }
@@ -117,13 +120,25 @@ impl ConfigFile {
         self.accounts.contains_key(name)
     }
 
-    /// The file's settings for `account` (the keys before any section, then
-    /// the account's section).
-    pub(super) fn settings(&self, account: Option<&str>) -> Result<Settings, Failure> {
-        let mut settings = Settings::from_entries(&self.top, &self.path)?;
+    /// Applies the file's settings for `account` (the keys before any
+    /// section, then the account's section).
+    pub(super) fn apply(
+        &self,
+        settings: &mut Settings,
+        account: Option<&str>,
+    ) -> Result<(), Failure> {
+        settings.apply_entries(&self.top, &self.path)?;
         if let Some(entries) = account.and_then(|a| self.accounts.get(a)) {
-            settings.overlay(&Settings::from_entries(entries, &self.path)?);
+            settings.apply_entries(entries, &self.path)?;
         }
+        Ok(())
+    }
+
+    /// The file's settings for `account` alone.
+    #[cfg(test)]
+    pub(super) fn settings(&self, account: Option<&str>) -> Result<Settings, Failure> {
+        let mut settings = Settings::default();
+        self.apply(&mut settings, account)?;
         Ok(settings)
     }
 }
@@ -156,12 +171,4 @@ fn unquote(value: &str) -> Result<String, String> {
         }
     }
     Err("unterminated quoted value".into())
-}
-
-fn url_has_password(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['?', '/']).next().unwrap_or("");
-    authority
-        .rsplit_once('@')
-        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }

@@ -97,6 +97,11 @@ impl Credentials {
         &self.secret
     }
 
+    /// The secret's text, for rebuilding credentials with another user or kind.
+    pub(crate) fn secret_text(&self) -> &str {
+        self.secret.value()
+    }
+
     /// Whether the secret is a bearer token rather than a password.
     pub fn is_bearer_token(&self) -> bool {
         matches!(self.secret, Secret::BearerToken(_))

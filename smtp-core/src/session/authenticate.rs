@@ -23,7 +23,7 @@ impl Client {
             if !allowed {
                 self.polite_close("credentials refused without TLS");
                 return Err(Error::PlaintextAuthRefused {
-                    server: format!("{}:{}", self.config.host, self.config.port),
+                    server: format!("{}:{}", self.config.host, self.config.port()),
                 });
             }
         }

@@ -6,13 +6,47 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
 use std::sync::Arc;
 
-use smtp_core::{Credentials, Mechanism};
+use smtp_core::{Config, Credentials, Mechanism, PlaintextAuthPolicy};
 
 use super::{smtp_client, with_client};
 use crate::args::{long_lines_arg, opt_str_arg, recipient_policy_arg, security_arg, str_arg};
 use crate::result::{smtp_result, Failure};
 use crate::settings::{timeouts_from_ms, CTranscript};
 use crate::types::smtp_transcript_callback;
+
+/// Takes the configuration out to pass it through a `with_*` method
+/// (they consume and return it); the placeholder left behind is replaced
+/// at once.
+fn take(config: &mut Config) -> Config {
+    std::mem::take(config)
+}
+
+/// Sets one option by name, as a URL's query or the configuration file
+/// would: `name` is one of the options listed in the README ("port",
+/// "security", "user", "password", "token", "auth", "client_name",
+/// "ca_file", "system_roots", "tls_server_name", "timeout",
+/// "connect_timeout", "total_timeout", "pipelining", "chunking",
+/// "long_lines", "recipient_policy", "plaintext_auth", "host", "url"),
+/// `value` its text ("on"/"off", seconds, a mode name...). An unknown
+/// name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
+/// `smtp_last_message()` naming the option (and, for an unknown one,
+/// listing the accepted names); nothing changes then. Later settings
+/// replace earlier ones. Applies to the next connect. `client`, `name`
+/// and `value` must not be NULL; both strings are copied (a password is
+/// wiped from the library's memory when replaced or freed).
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_option(
+    client: *mut smtp_client,
+    name: *const c_char,
+    value: *const c_char,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: NULL or NUL-terminated strings valid during the call.
+        let (name, value) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
+        c.config.set(name, value)?;
+        Ok(())
+    })
+}
 
 /// Sets the user name and password to authenticate with (the strongest
 /// mechanism both sides support is used: SCRAM-SHA-256, SCRAM-SHA-1,
@@ -64,14 +98,14 @@ unsafe fn set_secret(
     with_client(client, |c| {
         // SAFETY: NULL or NUL-terminated strings valid during the call.
         let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
-        c.settings.credentials = Some(match user {
-            None => None,
+        c.config = match user {
+            None => take(&mut c.config).without_credentials(),
             Some(user) => {
                 // SAFETY: as above.
                 let secret = unsafe { str_arg(secret, field) }?;
-                Some(make(user.to_string(), secret.to_string()))
+                take(&mut c.config).with_credentials(make(user.to_string(), secret.to_string()))
             }
-        });
+        };
         Ok(())
     })
 }
@@ -86,7 +120,10 @@ pub unsafe extern "C" fn smtp_client_set_security(
     security: c_int,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.security = security_arg(security)?;
+        c.config = match security_arg(security)? {
+            Some(security) => take(&mut c.config).with_security(security),
+            None => take(&mut c.config).with_automatic_security(),
+        };
         Ok(())
     })
 }
@@ -111,7 +148,7 @@ pub unsafe extern "C" fn smtp_client_add_ca_file(
                 format!("{path} does not exist or is not a file"),
             ));
         }
-        c.settings.ca_files.push(path.to_string());
+        c.config = take(&mut c.config).with_ca_file(path);
         Ok(())
     })
 }
@@ -126,7 +163,7 @@ pub unsafe extern "C" fn smtp_client_set_dangerous_accept_invalid_certs(
     on: bool,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.accept_invalid_certs = on;
+        c.config = take(&mut c.config).dangerous_accept_invalid_certs(on);
         Ok(())
     })
 }
@@ -143,7 +180,10 @@ pub unsafe extern "C" fn smtp_client_set_client_name(
     with_client(client, |c| {
         // SAFETY: as above.
         let name = unsafe { opt_str_arg(name, "name") }?;
-        c.settings.client_name = name.map(str::to_string);
+        c.config = match name {
+            Some(name) => take(&mut c.config).with_client_name(name),
+            None => take(&mut c.config).with_default_client_name(),
+        };
         Ok(())
     })
 }
@@ -163,7 +203,7 @@ pub unsafe extern "C" fn smtp_client_set_timeouts(
     total_ms: u32,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.timeouts = Some(timeouts_from_ms(connect_ms, io_ms, total_ms));
+        c.config = take(&mut c.config).with_timeouts(timeouts_from_ms(connect_ms, io_ms, total_ms));
         Ok(())
     })
 }
@@ -181,12 +221,14 @@ pub unsafe extern "C" fn smtp_client_set_mechanism(
     with_client(client, |c| {
         // SAFETY: as above.
         let name = unsafe { opt_str_arg(name, "name") }?.filter(|n| !n.trim().is_empty());
-        c.settings.mechanism = Some(match name {
-            None => None,
-            Some(name) => Some(Mechanism::from_name(name).ok_or_else(|| {
-                Failure::invalid("mechanism", format!("unknown SASL mechanism {name:?}"))
-            })?),
-        });
+        c.config = match name {
+            None => take(&mut c.config).with_automatic_mechanism(),
+            Some(name) => {
+                take(&mut c.config).with_mechanism(Mechanism::from_name(name).ok_or_else(|| {
+                    Failure::invalid("mechanism", format!("unknown SASL mechanism {name:?}"))
+                })?)
+            }
+        };
         Ok(())
     })
 }
@@ -201,7 +243,7 @@ pub unsafe extern "C" fn smtp_client_set_recipient_policy(
     policy: c_int,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.recipient_policy = Some(recipient_policy_arg(policy)?);
+        c.config = take(&mut c.config).with_recipient_policy(recipient_policy_arg(policy)?);
         Ok(())
     })
 }
@@ -217,7 +259,15 @@ pub unsafe extern "C" fn smtp_client_set_insecure_plaintext_auth(
     on: bool,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.insecure_plaintext_auth = on;
+        let policy = match (on, c.config.plaintext_auth_policy()) {
+            (true, _) => PlaintextAuthPolicy::InsecureAlways,
+            // Off never loosens a stricter policy (plaintext_auth=never).
+            (false, PlaintextAuthPolicy::InsecureAlways) => PlaintextAuthPolicy::LoopbackOnly,
+            (false, policy) => policy,
+        };
+        c.config = take(&mut c.config)
+            .with_plaintext_auth_policy(policy)
+            .insecure_opportunistic_tls_with_credentials(on);
         Ok(())
     })
 }
@@ -237,8 +287,12 @@ pub unsafe extern "C" fn smtp_client_set_transcript(
     userdata: *mut c_void,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.transcript =
-            callback.map(|callback| Arc::new(CTranscript { callback, userdata }));
+        c.config = match callback {
+            Some(callback) => {
+                Arc::new(CTranscript { callback, userdata }).install(take(&mut c.config))
+            }
+            None => take(&mut c.config).without_transcript(),
+        };
         Ok(())
     })
 }
@@ -253,7 +307,7 @@ pub unsafe extern "C" fn smtp_client_set_pipelining(
     on: bool,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.pipelining = Some(on);
+        c.config = take(&mut c.config).with_pipelining(on);
         Ok(())
     })
 }
@@ -267,7 +321,7 @@ pub unsafe extern "C" fn smtp_client_set_chunking(
     on: bool,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.chunking = Some(on);
+        c.config = take(&mut c.config).with_chunking(on);
         Ok(())
     })
 }
@@ -295,7 +349,7 @@ pub unsafe extern "C" fn smtp_client_set_long_lines(
     policy: c_int,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.settings.long_lines = Some(long_lines_arg(policy)?);
+        c.config = take(&mut c.config).with_long_lines(long_lines_arg(policy)?);
         Ok(())
     })
 }

@@ -1,10 +1,19 @@
-//! Connection settings, from code or from a one-line URL.
+//! The one configuration model: every connection setting, set from code
+//! (the typed `with_*` methods here) or from text (`Config::set`, URLs,
+//! configuration files, the C ABI and PHP: `options.rs`), checked in one
+//! place before connecting.
+
+mod options;
+mod server;
+
+pub use options::{ConfigOption, OPTIONS};
+pub use server::split_host_port;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use percent_encoding::percent_decode_str;
+use zeroize::Zeroizing;
 
 use crate::auth::{Credentials, Mechanism};
 use crate::error::{Error, Result};
@@ -36,8 +45,9 @@ pub struct Timeouts {
     pub total: Option<Duration>,
 }
 
-impl Default for Timeouts {
-    fn default() -> Timeouts {
+impl Timeouts {
+    /// The RFC 5321 4.5.3.2 values (the `Default`).
+    pub fn standard() -> Timeouts {
         let minutes = |m: u64| Duration::from_secs(60 * m);
         Timeouts {
             connect: Duration::from_secs(30),
@@ -94,13 +104,27 @@ pub enum PlaintextAuthPolicy {
     InsecureAlways,
 }
 
-/// Everything needed to connect and authenticate.
+/// Everything needed to connect and authenticate: one value per setting,
+/// whether it came from code, a URL, a configuration file, the C ABI or
+/// PHP. Build it with [`Config::new`] or [`Config::from_url`] and the
+/// `with_*` methods, or set options by name with [`Config::set`]; later
+/// settings replace earlier ones, so layers (a system file, a user file,
+/// the environment, the command line) apply in order onto one `Config`.
+/// `Config::default()` has no server yet: set `host` or `url` before
+/// connecting.
 #[derive(Clone)]
 pub struct Config {
     pub(crate) host: String,
-    pub(crate) port: u16,
+    /// `None`: the default for the security mode (465 implicit, else 587).
+    pub(crate) port: Option<u16>,
     pub(crate) security: Option<Security>,
     pub(crate) credentials: Option<Credentials>,
+    /// Whether the credentials' secret was given (a user alone is not enough).
+    secret_given: bool,
+    /// A password or token set before any user: kept until the user comes.
+    pending_secret: Option<Zeroizing<String>>,
+    /// Secrets set by name are bearer tokens (the `token` option).
+    secret_is_token: bool,
     pub(crate) mechanism: Option<Mechanism>,
     pub(crate) client_name: Option<String>,
     pub(crate) timeouts: Timeouts,
@@ -119,7 +143,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("host", &self.host)
-            .field("port", &self.port)
+            .field("port", &self.port())
             .field("security", &self.security())
             .field("credentials", &self.credentials)
             .field("mechanism", &self.mechanism)
@@ -137,15 +161,15 @@ impl fmt::Debug for Config {
     }
 }
 
-/// What a URL's on/off options may say.
-const FLAG: &str = "pipelining and chunking must be 0, 1, true, false, yes, no, on or off";
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts::standard()
+    }
+}
 
-/// Parses an on/off URL option value.
-fn url_flag(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
+impl Default for Config {
+    fn default() -> Config {
+        Config::for_host("")
     }
 }
 
@@ -154,11 +178,20 @@ impl Config {
     /// port and credentials (see [`Config::security`]), certificates
     /// verified against the system roots.
     pub fn new(host: impl Into<String>, port: u16) -> Config {
+        Config::for_host(host).with_port(port)
+    }
+
+    /// Settings for `host` on the port the security mode implies: 465 for
+    /// implicit TLS, else 587 (submission).
+    pub fn for_host(host: impl Into<String>) -> Config {
         Config {
             host: host.into(),
-            port,
+            port: None,
             security: None,
             credentials: None,
+            secret_given: false,
+            pending_secret: None,
+            secret_is_token: false,
             mechanism: None,
             client_name: None,
             timeouts: Timeouts::default(),
@@ -174,108 +207,30 @@ impl Config {
         }
     }
 
-    /// Parses `smtp://[user[:password]@]host[:port][?options]` or
-    /// `smtps://...`. User and password are percent-decoded. Options:
-    /// `security=implicit|starttls|opportunistic|none`, `auth=MECHANISM`,
-    /// `client_name=NAME`, `ca_file=PATH`, `timeout=SECONDS`,
-    /// `token=1` (the password is an OAuth bearer token),
-    /// `pipelining=0` and `chunking=0` (see [`Config::with_pipelining`]),
-    /// `long_lines=repair|refuse` (see [`Config::with_long_lines`]).
-    ///
-    /// Ports default to 465 for `smtps` and 587 for `smtp`.
+    /// Settings for a server written as `host`, `host:port`, `[v6]`,
+    /// `[v6]:port` or a bare IPv6 address (see [`split_host_port`]);
+    /// without a port, the security mode's default.
+    pub fn for_server(server: &str) -> Result<Config> {
+        let (host, port) = split_host_port(server).ok_or_else(|| {
+            Error::invalid(
+                "server",
+                "must be a host name, an address, host:port or [IPv6]:port",
+            )
+        })?;
+        let config = Config::for_host(host);
+        Ok(match port {
+            Some(port) => config.with_port(port),
+            None => config,
+        })
+    }
+
+    /// Parses `smtp://[user[:password]@]host[:port][?option=value&...]` or
+    /// `smtps://...`: user and password percent-decoded, every option one
+    /// of [`OPTIONS`] (the same names as [`Config::set`]; an unknown one is
+    /// an error). Ports default to 465 for `smtps` and 587 for `smtp`.
     pub fn from_url(url: &str) -> Result<Config> {
-        let bad = |reason: &str| Error::invalid("URL", reason.to_string());
-        if url.bytes().any(|b| b.is_ascii_control()) {
-            return Err(bad("contains a control character"));
-        }
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("must start with smtp:// or smtps://"))?;
-        let implicit = match scheme.to_ascii_lowercase().as_str() {
-            "smtp" => false,
-            "smtps" => true,
-            _ => return Err(bad("scheme must be smtp or smtps")),
-        };
-        let (authority, query) = match rest.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (rest, None),
-        };
-        let authority = authority.strip_suffix('/').unwrap_or(authority);
-        if authority.contains('/') {
-            return Err(bad("must not have a path"));
-        }
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
-        let port = port.unwrap_or(if implicit { 465 } else { 587 });
-        let mut config = Config::new(host, port);
-        if implicit {
-            config.security = Some(Security::Implicit);
-        }
-        let mut user_pass = None;
-        if let Some(userinfo) = userinfo {
-            let (user, pass) = match userinfo.split_once(':') {
-                Some((u, p)) => (u, Some(p)),
-                None => (userinfo, None),
-            };
-            let decode = |s: &str, field: &'static str| {
-                percent_decode_str(s)
-                    .decode_utf8()
-                    .map(|s| s.into_owned())
-                    .map_err(|_| Error::invalid(field, "is not UTF-8 after percent-decoding"))
-            };
-            let user = decode(user, "URL user")?;
-            let pass = pass.map(|p| decode(p, "URL password")).transpose()?;
-            if !user.is_empty() {
-                user_pass = Some((user, pass));
-            }
-        }
-        let mut token = false;
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode_str(value)
-                .decode_utf8()
-                .map_err(|_| bad("option value is not UTF-8"))?;
-            match key {
-                "security" | "tls" => {
-                    config.security = Some(Security::from_name(&value).ok_or_else(|| {
-                        bad("security must be implicit, starttls, opportunistic or none")
-                    })?);
-                }
-                "auth" | "mechanism" => {
-                    config.mechanism = Some(
-                        Mechanism::from_name(&value)
-                            .ok_or_else(|| bad("unknown auth mechanism"))?,
-                    );
-                }
-                "client_name" | "helo" | "ehlo" => config.client_name = Some(value.into_owned()),
-                "ca_file" => config.tls.ca_files.push(PathBuf::from(value.as_ref())),
-                "timeout" => {
-                    let secs: u64 = value
-                        .parse()
-                        .map_err(|_| bad("timeout must be whole seconds"))?;
-                    config.timeouts = Timeouts::uniform(Duration::from_secs(secs));
-                }
-                "token" => token = matches!(value.as_ref(), "1" | "true" | "yes"),
-                "pipelining" => config.pipelining = url_flag(&value).ok_or_else(|| bad(FLAG))?,
-                "chunking" => config.chunking = url_flag(&value).ok_or_else(|| bad(FLAG))?,
-                "long_lines" => {
-                    config.long_lines = LongLines::from_name(&value)
-                        .ok_or_else(|| bad("long_lines must be repair or refuse"))?;
-                }
-                _ => return Err(bad(&format!("unknown option {key:?}"))),
-            }
-        }
-        if let Some((user, pass)) = user_pass {
-            let secret = pass.unwrap_or_default();
-            config.credentials = Some(if token {
-                Credentials::bearer_token(user, secret)
-            } else {
-                Credentials::password(user, secret)
-            });
-        }
+        let mut config = Config::default();
+        config.set("url", url)?;
         Ok(config)
     }
 
@@ -284,9 +239,32 @@ impl Config {
         &self.host
     }
 
-    /// The server's port.
+    /// Connects to this host instead.
+    pub fn with_host(mut self, host: impl Into<String>) -> Config {
+        self.host = host.into();
+        self
+    }
+
+    /// The server's port: the one set, else 465 for implicit TLS and 587
+    /// otherwise.
     pub fn port(&self) -> u16 {
-        self.port
+        match (self.port, self.security) {
+            (Some(port), _) => port,
+            (None, Some(Security::Implicit)) => 465,
+            (None, _) => 587,
+        }
+    }
+
+    /// Connects to this port.
+    pub fn with_port(mut self, port: u16) -> Config {
+        self.port = Some(port);
+        self
+    }
+
+    /// Goes back to the port the security mode implies (465 or 587).
+    pub fn with_default_port(mut self) -> Config {
+        self.port = None;
+        self
     }
 
     /// The security mode that applies: the one set with
@@ -296,8 +274,8 @@ impl Config {
     pub fn security(&self) -> Security {
         match self.security {
             Some(s) => s,
-            None if self.port == 465 => Security::Implicit,
-            None if self.port == 587 || self.credentials.is_some() => Security::StartTls,
+            None if self.port() == 465 => Security::Implicit,
+            None if self.port() == 587 || self.credentials.is_some() => Security::StartTls,
             None => Security::StartTlsIfOffered,
         }
     }
@@ -308,26 +286,43 @@ impl Config {
         self
     }
 
-    /// Authenticates with a user name and password.
-    pub fn with_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Config {
-        self.credentials = Some(Credentials::password(user, password));
+    /// Goes back to the security mode the port and credentials imply (see
+    /// [`Config::security`]).
+    pub fn with_automatic_security(mut self) -> Config {
+        self.security = None;
         self
+    }
+
+    /// Authenticates with a user name and password.
+    pub fn with_password(self, user: impl Into<String>, password: impl Into<String>) -> Config {
+        self.with_credentials(Credentials::password(user, password))
     }
 
     /// Authenticates with an OAuth 2.0 bearer token (XOAUTH2 / OAUTHBEARER).
-    pub fn with_bearer_token(
-        mut self,
-        user: impl Into<String>,
-        token: impl Into<String>,
-    ) -> Config {
-        self.credentials = Some(Credentials::bearer_token(user, token));
+    pub fn with_bearer_token(self, user: impl Into<String>, token: impl Into<String>) -> Config {
+        self.with_credentials(Credentials::bearer_token(user, token))
+    }
+
+    /// Authenticates with these credentials.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Config {
+        self.secret_is_token = credentials.is_bearer_token();
+        self.credentials = Some(credentials);
+        self.secret_given = true;
+        self.pending_secret = None;
         self
     }
 
-    /// Sets (or with `None` removes) the credentials.
-    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Config {
-        self.credentials = credentials;
+    /// Does not authenticate.
+    pub fn without_credentials(mut self) -> Config {
+        self.credentials = None;
+        self.secret_given = false;
+        self.pending_secret = None;
         self
+    }
+
+    /// Whether a password or token is set (with or without a user).
+    pub fn has_secret(&self) -> bool {
+        self.pending_secret.is_some() || (self.credentials.is_some() && self.secret_given)
     }
 
     /// The credentials, if any.
@@ -336,9 +331,20 @@ impl Config {
     }
 
     /// Forces one SASL mechanism instead of choosing the strongest offered.
-    pub fn with_mechanism(mut self, mechanism: Option<Mechanism>) -> Config {
-        self.mechanism = mechanism;
+    pub fn with_mechanism(mut self, mechanism: Mechanism) -> Config {
+        self.mechanism = Some(mechanism);
         self
+    }
+
+    /// Chooses the strongest mechanism both sides support (the default).
+    pub fn with_automatic_mechanism(mut self) -> Config {
+        self.mechanism = None;
+        self
+    }
+
+    /// The mechanism forced with [`Config::with_mechanism`], if any.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        self.mechanism
     }
 
     /// The name sent with EHLO/HELO. Default: this machine's host name if
@@ -346,6 +352,12 @@ impl Config {
     /// `[127.0.0.1]`.
     pub fn with_client_name(mut self, name: impl Into<String>) -> Config {
         self.client_name = Some(name.into());
+        self
+    }
+
+    /// Goes back to the default EHLO name (see [`Config::with_client_name`]).
+    pub fn with_default_client_name(mut self) -> Config {
+        self.client_name = None;
         self
     }
 
@@ -364,6 +376,11 @@ impl Config {
     pub fn with_recipient_policy(mut self, policy: RecipientPolicy) -> Config {
         self.recipient_policy = policy;
         self
+    }
+
+    /// The recipient policy in force.
+    pub fn recipient_policy(&self) -> RecipientPolicy {
+        self.recipient_policy
     }
 
     /// Trusts the CA certificates in this PEM file (in addition to the
@@ -389,7 +406,7 @@ impl Config {
     /// Presents this client certificate chain and key (PEM) when the
     /// server asks for one.
     pub fn with_client_certificate(mut self, chain_pem: Vec<u8>, key_pem: Vec<u8>) -> Config {
-        self.tls.client_cert_pem = Some((chain_pem, zeroize::Zeroizing::new(key_pem)));
+        self.tls.client_cert_pem = Some((chain_pem, Zeroizing::new(key_pem)));
         self
     }
 
@@ -400,24 +417,17 @@ impl Config {
         self
     }
 
-    /// INSECURE: `true` allows credentials over a connection without TLS
-    /// to any server, not only loopback ones. `false` never loosens the
-    /// policy: it turns [`PlaintextAuthPolicy::InsecureAlways`] back into
-    /// the default [`PlaintextAuthPolicy::LoopbackOnly`] and leaves `Never`
-    /// and `LoopbackOnly` as they are.
-    pub fn insecure_allow_plaintext_auth(mut self, on: bool) -> Config {
-        if on {
-            self.plaintext_auth = PlaintextAuthPolicy::InsecureAlways;
-        } else if self.plaintext_auth == PlaintextAuthPolicy::InsecureAlways {
-            self.plaintext_auth = PlaintextAuthPolicy::LoopbackOnly;
-        }
-        self
-    }
-
-    /// Sets the full plaintext-credentials policy (see [`PlaintextAuthPolicy`]).
+    /// When credentials may be sent without TLS (see
+    /// [`PlaintextAuthPolicy`]; the default sends them in clear only to a
+    /// loopback address).
     pub fn with_plaintext_auth_policy(mut self, policy: PlaintextAuthPolicy) -> Config {
         self.plaintext_auth = policy;
         self
+    }
+
+    /// The plaintext-credentials policy in force.
+    pub fn plaintext_auth_policy(&self) -> PlaintextAuthPolicy {
+        self.plaintext_auth
     }
 
     /// INSECURE: allows [`Security::StartTlsIfOffered`] with credentials,
@@ -494,10 +504,25 @@ impl Config {
         self
     }
 
+    /// Stops sending lines to the transcript sink.
+    pub fn without_transcript(mut self) -> Config {
+        self.transcript = None;
+        self
+    }
+
+    /// Checks the settings as connecting would, without connecting: a
+    /// front end calls it to report a bad setting when it is made.
+    pub fn check(&self) -> Result<()> {
+        self.validate()
+    }
+
     /// Checks the settings before connecting.
     pub(crate) fn validate(&self) -> Result<()> {
         if self.host.is_empty() {
-            return Err(Error::invalid("host", "is empty"));
+            return Err(Error::invalid(
+                "host",
+                "is not set: give a server (a host, or a smtp:// or smtps:// URL)",
+            ));
         }
         if self.host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return Err(Error::invalid(
@@ -505,7 +530,7 @@ impl Config {
                 "contains a space or a control character",
             ));
         }
-        if self.port == 0 {
+        if self.port() == 0 {
             return Err(Error::invalid("port", "must not be 0"));
         }
         if let Some(name) = &self.client_name {
@@ -520,7 +545,31 @@ impl Config {
                 )
             })?;
         }
+        if self.pending_secret.is_some() {
+            return Err(Error::invalid(
+                "user",
+                "is not set, but a password or token is: set the user too",
+            ));
+        }
         if let Some(credentials) = &self.credentials {
+            if !self.secret_given {
+                let kind = if self.secret_is_token {
+                    "token"
+                } else {
+                    "password"
+                };
+                return Err(Error::invalid(
+                    if self.secret_is_token {
+                        "token"
+                    } else {
+                        "password"
+                    },
+                    format!(
+                        "is not set: user {:?} has no {kind}",
+                        credentials.username()
+                    ),
+                ));
+            }
             credentials.validate().map_err(|e| match e {
                 crate::auth::SaslError::InvalidInput { field, reason } => {
                     Error::InvalidInput { field, reason }
@@ -540,51 +589,178 @@ impl Config {
     }
 }
 
-/// Splits `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(s: &str) -> Option<(String, Option<u16>)> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after {
-            "" => None,
-            p => Some(p.strip_prefix(':')?.parse().ok()?),
-        };
-        return (!host.is_empty()).then(|| (host.to_string(), port));
-    }
-    let (host, port) = match s.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p.parse().ok()?)),
-        None => (s, None),
-    };
-    (!host.is_empty() && !host.contains(':')).then(|| (host.to_string(), port))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Secret;
 
     #[test]
-    fn disallowing_plaintext_auth_never_loosens() {
+    fn plaintext_auth_policy_by_method_and_by_name() {
         use PlaintextAuthPolicy::*;
         let base = || Config::new("mail.example.org", 587);
-        for (start, on, expected) in [
-            (Never, false, Never),
-            (LoopbackOnly, false, LoopbackOnly),
-            (InsecureAlways, false, LoopbackOnly),
-            (Never, true, InsecureAlways),
-            (LoopbackOnly, true, InsecureAlways),
-            (InsecureAlways, true, InsecureAlways),
+        assert_eq!(base().plaintext_auth_policy(), LoopbackOnly);
+        for (policy, name) in [
+            (Never, "never"),
+            (LoopbackOnly, "loopback_only"),
+            (InsecureAlways, "insecure_always"),
         ] {
-            let c = base()
-                .with_plaintext_auth_policy(start)
-                .insecure_allow_plaintext_auth(on);
-            assert_eq!(c.plaintext_auth, expected, "{start:?} then {on}");
+            assert_eq!(
+                base().with_plaintext_auth_policy(policy).plaintext_auth,
+                policy
+            );
+            let mut c = base().with_plaintext_auth_policy(InsecureAlways);
+            c.set("plaintext_auth", name).unwrap();
+            assert_eq!(c.plaintext_auth, policy, "{name}");
         }
-        // Twice false stays strict.
-        let c = base()
-            .with_plaintext_auth_policy(Never)
-            .insecure_allow_plaintext_auth(false)
-            .insecure_allow_plaintext_auth(false);
-        assert_eq!(c.plaintext_auth, Never);
+        let mut c = base().with_plaintext_auth_policy(Never);
+        assert!(c.set("plaintext_auth", "yes").is_err());
+        assert_eq!(c.plaintext_auth, Never, "a bad value changes nothing");
+    }
+
+    #[test]
+    fn options_by_name() {
+        let mut c = Config::default();
+        for (key, value) in [
+            ("url", "smtp://mail.example.org"),
+            ("port", "2525"),
+            ("tls", "implicit"),
+            ("mechanism", "plain"),
+            ("helo", "client.example.org"),
+            ("timeout", "7"),
+            ("connect_timeout", "1.5"),
+            ("total_timeout", "60"),
+            ("pipelining", "off"),
+            ("chunking", "no"),
+            ("long_lines", "refuse"),
+            ("recipient_policy", "all_or_nothing"),
+            ("system_roots", "0"),
+            ("tls_server_name", "mx.example.org"),
+            ("ca_file", "/tmp/ca.pem"),
+        ] {
+            c.set(key, value)
+                .unwrap_or_else(|e| panic!("{key}={value}: {e}"));
+        }
+        assert_eq!((c.host(), c.port()), ("mail.example.org", 2525));
+        assert_eq!(c.security(), Security::Implicit);
+        assert_eq!(c.mechanism(), Some(Mechanism::Plain));
+        assert_eq!(c.client_name.as_deref(), Some("client.example.org"));
+        assert_eq!(c.timeouts().data_end, Duration::from_secs(7));
+        assert_eq!(c.timeouts().connect, Duration::from_millis(1500));
+        assert_eq!(c.timeouts().total, Some(Duration::from_secs(60)));
+        assert!(!c.pipelining() && !c.chunking() && !c.tls.system_roots);
+        assert_eq!(c.long_lines(), LongLines::Refuse);
+        assert_eq!(c.recipient_policy(), RecipientPolicy::AllOrNothing);
+        assert_eq!(c.tls_server_name(), "mx.example.org");
+        assert_eq!(c.tls.ca_files, [PathBuf::from("/tmp/ca.pem")]);
+        c.set("security", "auto").unwrap();
+        c.set("auth", "AUTO").unwrap();
+        assert_eq!(
+            (c.security(), c.mechanism()),
+            (Security::StartTlsIfOffered, None)
+        );
+        // Every name and alias in the table is known to set().
+        for option in OPTIONS {
+            for name in std::iter::once(&option.name).chain(option.aliases) {
+                let err = Config::default().set(name, "\u{1}bad\u{1}");
+                if let Err(Error::InvalidInput { field, reason }) = &err {
+                    assert_ne!(*field, "option", "{name}: {reason}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_or_bad_options_name_themselves() {
+        let mut c = Config::new("h", 25);
+        match c.set("pipelinig", "off") {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "option");
+                assert!(reason.contains("\"pipelinig\""), "{reason}");
+                assert!(reason.contains("pipelining, chunking"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        for (key, value) in [
+            ("port", "0"),
+            ("port", "65536"),
+            ("timeout", "0"),
+            ("timeout", "-1"),
+            ("timeout", "soon"),
+            ("chunking", "maybe"),
+            ("auth", "kerberos"),
+            ("user", ""),
+            ("client_name", "a b"),
+            ("tls_server_name", "not a name"),
+            ("url", "smtp://h?url=smtp://x"),
+        ] {
+            match c.set(key, value) {
+                Err(Error::InvalidInput { field, .. }) => assert_ne!(field, "option", "{key}"),
+                other => panic!("{key}={value}: {other:?}"),
+            }
+        }
+        // A bad URL leaves the settings as they were.
+        assert!(c.set("url", "smtp://other:99999").is_err());
+        assert_eq!((c.host(), c.port()), ("h", 25));
+        assert!(Config::from_url("smtp://h?pipelinig=off").is_err());
+    }
+
+    #[test]
+    fn credentials_by_name_in_any_order() {
+        let mut a = Config::new("h", 587);
+        a.set("user", "u").unwrap();
+        a.set("password", "p").unwrap();
+        let mut b = Config::new("h", 587);
+        b.set("password", "p").unwrap();
+        assert!(b.validate().is_err(), "a password without a user");
+        b.set("user", "u").unwrap();
+        for c in [&a, &b] {
+            let creds = c.credentials().unwrap();
+            assert_eq!((creds.username(), creds.secret_text()), ("u", "p"));
+            assert!(!creds.is_bearer_token());
+            assert!(c.validate().is_ok());
+        }
+        // A later layer changes one part and keeps the other.
+        a.set("user", "v").unwrap();
+        a.set("token", "1").unwrap();
+        let creds = a.credentials().unwrap();
+        assert_eq!((creds.username(), creds.secret_text()), ("v", "p"));
+        assert!(creds.is_bearer_token());
+        // A user alone: an error when connecting, naming what is missing.
+        let c = Config::from_url("smtp://u@h").unwrap();
+        assert_eq!(c.security(), Security::StartTls);
+        match c.validate() {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "password");
+                assert!(reason.contains("no password"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(c.without_credentials().validate().is_ok());
+    }
+
+    #[test]
+    fn ports_follow_security_until_set() {
+        let c = Config::for_host("h");
+        assert_eq!((c.port(), c.security()), (587, Security::StartTls));
+        let c = Config::for_host("h").with_security(Security::Implicit);
+        assert_eq!(c.port(), 465);
+        let c = Config::from_url("smtp://h?security=implicit").unwrap();
+        assert_eq!(c.port(), 465);
+        let c = Config::from_url("smtps://u:p@h:2465")
+            .unwrap()
+            .with_port(26);
+        assert_eq!((c.port(), c.security()), (26, Security::Implicit));
+        assert_eq!(c.credentials().unwrap().username(), "u");
+        assert_eq!(c.with_default_port().port(), 465);
+        let c = Config::for_server("[::1]:2525").unwrap();
+        assert_eq!((c.host(), c.port()), ("::1", 2525));
+        let c = Config::for_server("::1").unwrap();
+        assert_eq!((c.host(), c.port()), ("::1", 587));
+        let c = Config::for_server(" mail.example.org:25 ").unwrap();
+        assert_eq!((c.host(), c.port()), ("mail.example.org", 25));
+        for bad in ["", "h:x", "[::1", "[]:25", ":25"] {
+            assert!(Config::for_server(bad).is_err(), "{bad:?}");
+        }
+        assert!(Config::default().validate().is_err(), "no host");
     }
 
     #[test]
@@ -594,10 +770,8 @@ mod tests {
         assert_eq!(c.port(), 2525);
         let creds = c.credentials().unwrap();
         assert_eq!(creds.username(), "us@er");
-        match creds.secret() {
-            Secret::Password(p) => assert_eq!(p.as_str(), "p:ss w"),
-            Secret::BearerToken(_) => panic!("expected a password"),
-        }
+        assert_eq!(creds.secret_text(), "p:ss w");
+        assert!(!creds.is_bearer_token());
         assert_eq!(c.security(), Security::StartTls);
     }
 
