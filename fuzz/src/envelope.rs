@@ -46,22 +46,44 @@ pub fn check(data: &[u8]) {
     }
 }
 
-/// The end of the header block: just past the first empty line (LF or
-/// CRLF), or the whole input.
+/// The end of the header block as sendmail and Postfix find it: after an
+/// optional mbox `From ` line, the lines that are header fields or their
+/// continuations, and the empty line after them if that is what ended
+/// them (a line of any other kind starts the body).
 fn header_end(data: &[u8]) -> usize {
     let mut pos = 0;
+    let mut fields = 0;
     while pos < data.len() {
         let end = data[pos..]
             .iter()
             .position(|&b| b == b'\n')
             .map_or(data.len(), |i| pos + i + 1);
         let line = &data[pos..end];
-        if line == b"\n" || line == b"\r\n" {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let content = content.strip_suffix(b"\r").unwrap_or(content);
+        if pos == 0 && line.starts_with(b"From ") {
+            pos = end;
+            continue;
+        }
+        if content.is_empty() {
             return end;
         }
+        let continuation = matches!(content[0], b' ' | b'\t') && fields > 0;
+        if !continuation && !is_field(content) {
+            return pos;
+        }
+        fields += usize::from(!continuation);
         pos = end;
     }
     data.len()
+}
+
+/// A `Name:` line with a printable-ASCII name and no blank before the colon.
+fn is_field(line: &[u8]) -> bool {
+    line.iter().position(|&b| b == b':').is_some_and(|colon| {
+        let name = line[..colon].trim_ascii_end();
+        !name.is_empty() && name.iter().all(|b| (33..=126).contains(b))
+    })
 }
 
 /// The names of the fields in a header block (lines that do not start

@@ -19,9 +19,8 @@ mod x509;
 
 use std::io::{self, Read};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
-use smtp_core::{Client, Config, EncodeOptions, Envelope, Mailbox, SendReport};
+use smtp_core::{Client, Config, EncodeOptions, Mailbox, RawMessage, SendReport};
 
 use crate::args::{Mode, Options};
 use crate::exit::{Exit, Failure, Stage};
@@ -176,16 +175,11 @@ fn new_record(loaded: &Loaded) -> log::Record {
     }
 }
 
-/// Sendmail mode.
+/// Sendmail mode: the message streams from standard input (only its
+/// header block is held), so its size does not matter.
 fn send_stdin(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
-    let raw = rawmsg::read_message(&mut io::stdin().lock(), opts.ignore_dots).map_err(|e| {
-        Failure::new(
-            Exit::IoErr,
-            format!("reading the message from standard input: {e}"),
-        )
-    })?;
     let mut record = new_record(loaded);
-    let result = send_raw(opts, &loaded.settings, raw, &mut record);
+    let result = send_raw(opts, &loaded.settings, &mut record);
     log_outcome(&loaded.settings, &record, &result);
     result.map(drop)
 }
@@ -193,59 +187,53 @@ fn send_stdin(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
 fn send_raw(
     opts: &Options,
     settings: &Settings,
-    raw: Vec<u8>,
     record: &mut log::Record,
 ) -> Result<SendReport, Failure> {
-    // Line endings as the library sends them (CRLF, last line terminated),
-    // so header fields can be located and rewritten in place.
-    let message = rawmsg::RawMessage::parse(smtp_core::data::BdatNormalizer::encode_all(&raw));
-    drop(raw);
+    if !opts.extract_recipients && opts.recipients.is_empty() {
+        return Err(Failure::usage(
+            "no recipient given: name recipients as arguments, or use -t to take them from the message",
+        ));
+    }
     let configured = configured_from(settings)?;
     let envelope_from = match &opts.envelope_from {
-        Some(f) => rawmsg::bare_address(f)?,
-        None => configured
-            .as_ref()
-            .map(|m| m.address.clone())
-            .or_else(|| message.author_address().map(|m| m.address))
-            .unwrap_or_else(sys::default_address),
+        Some(f) => Some(f.clone()),
+        None => configured.as_ref().map(|m| m.address.clone()),
     };
-    record.from = Some(envelope_from.clone());
-    let mut recipients = Vec::new();
-    if opts.extract_recipients {
-        rawmsg::merge_unique(&mut recipients, message.header_recipients()?);
-    }
-    rawmsg::merge_unique(
-        &mut recipients,
-        rawmsg::argument_recipients(&opts.recipients)?,
-    );
-    record.to.clone_from(&recipients);
-    if recipients.is_empty() {
-        return Err(if opts.extract_recipients {
-            Failure::data("no recipient: the message has no To, Cc or Bcc address and none was given as an argument")
-        } else {
-            Failure::usage(
-                "no recipient given: name recipients as arguments, or use -t to take them from the message",
-            )
-        });
-    }
     let author = author(opts, configured.as_ref(), Mode::Sendmail)?;
-    let added = rawmsg::missing_headers(&message, &author, SystemTime::now())?;
-    let bytes = message.assemble(&added);
-    // A refused long line is named as the user wrote it.
-    let lines = message.line_map(&added);
-    drop(message);
-    record.size = Some(bytes.len() as u64);
-    let to = recipients
-        .iter()
-        .map(|a| rawmsg::wire_address(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let envelope = Envelope::new(rawmsg::wire_address(&envelope_from)?, to)
-        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad address"))?;
-    deliver(settings, opts.verbose, |client| {
-        client
-            .send_bytes(&envelope, &bytes)
-            .map_err(|e| lines.renumber(e))
-    })
+    let options = rawmsg::raw_options(
+        envelope_from.as_deref(),
+        &opts.recipients,
+        opts.extract_recipients,
+        author,
+    )?;
+    let stdin = io::stdin().lock();
+    let input: Box<dyn Read> = if opts.ignore_dots {
+        Box::new(stdin)
+    } else {
+        Box::new(rawmsg::DotTerminated::new(stdin))
+    };
+    let mut message = RawMessage::read(rawmsg::Crlf::new(input), &options).map_err(|e| match &e {
+        smtp_core::Error::BodyRead(io) => Failure::new(
+            Exit::IoErr,
+            format!("reading the message from standard input: {io}"),
+        ),
+        smtp_core::Error::InvalidInput {
+            field: "recipients",
+            ..
+        } => Failure::data(
+            "no recipient: the message has no To, Cc or Bcc address and none was given as an argument",
+        ),
+        _ => Failure::smtp(&e, Stage::Message, "bad message header"),
+    })?;
+    record.from = Some(message.envelope().from().to_string());
+    record.to = message.envelope().to().to_vec();
+    let result = deliver(settings, opts.verbose, |client| {
+        client.send_raw_message(&mut message)
+    });
+    if message.bytes_read() > 0 {
+        record.size = Some(message.bytes_read());
+    }
+    result
 }
 
 /// Counts the bytes read through it.

@@ -52,6 +52,7 @@ impl Capabilities {
             };
             let keyword = keyword.to_ascii_uppercase();
             if let Some(list) = keyword.strip_prefix("AUTH=") {
+                debug_assert_eq!(keyword_of(&keyword), "AUTH");
                 // Old servers (and Outlook) announce `AUTH=LOGIN PLAIN`.
                 let first = list.to_string();
                 caps.add_auth(std::iter::once(first.as_str()).chain(words));
@@ -84,9 +85,44 @@ impl Capabilities {
         }
     }
 
+    /// The extension keywords offered, upper-case, in the server's order,
+    /// without repeats; the pre-standard `AUTH=` counts as `AUTH`.
+    pub fn keywords(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(self.raw.len());
+        for line in &self.raw {
+            if let Some(keyword) = line.split_ascii_whitespace().next().map(keyword_of) {
+                if !out.contains(&keyword) {
+                    out.push(keyword);
+                }
+            }
+        }
+        out
+    }
+
+    /// True when the server offers the extension `keyword` (any case;
+    /// `AUTH` also for a server that announces `AUTH=`).
+    pub fn offers(&self, keyword: &str) -> bool {
+        self.raw.iter().any(|line| {
+            line.split_ascii_whitespace()
+                .next()
+                .is_some_and(|k| keyword_of(k).eq_ignore_ascii_case(keyword))
+        })
+    }
+
     /// True when the server offers the SASL mechanism `name` (case-insensitive).
     pub fn offers_auth(&self, name: &str) -> bool {
         self.auth.iter().any(|m| m.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The extension an EHLO line's first word names: upper-case, with the
+/// pre-standard `AUTH=LOGIN` read as `AUTH`.
+fn keyword_of(word: &str) -> String {
+    let upper = word.to_ascii_uppercase();
+    if upper.starts_with("AUTH=") {
+        "AUTH".to_string()
+    } else {
+        upper
     }
 }
 
@@ -130,5 +166,17 @@ mod tests {
         let caps = Capabilities::from_ehlo(&parse_reply(b"250 hi\r\n").unwrap());
         assert_eq!(caps.server_name, "hi");
         assert!(caps.auth.is_empty() && caps.raw.is_empty());
+    }
+
+    #[test]
+    fn keywords_in_order_with_old_auth_as_auth() {
+        let reply = parse_reply(
+            b"250-mx.example\r\n250-pipelining\r\n250-AUTH=LOGIN PLAIN\r\n250-AUTH LOGIN\r\n250 SIZE 100\r\n",
+        )
+        .unwrap();
+        let caps = Capabilities::from_ehlo(&reply);
+        assert_eq!(caps.keywords(), ["PIPELINING", "AUTH", "SIZE"]);
+        assert!(caps.offers("auth") && caps.offers("Pipelining") && caps.offers("SIZE"));
+        assert!(!caps.offers("CHUNKING") && !caps.offers("AUTH=LOGIN"));
     }
 }

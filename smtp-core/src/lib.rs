@@ -47,6 +47,7 @@ pub mod capabilities;
 pub mod command;
 mod config;
 pub mod data;
+mod envelope;
 mod error;
 pub mod message;
 mod net;
@@ -62,7 +63,8 @@ pub use config::{
 };
 pub use error::{Error, Phase, Result, TlsErrorKind};
 pub use message::{
-    envelope_from_headers, EncodeOptions, LongLineError, LongLines, Mailbox, Message, MessageReader,
+    envelope_from_headers, EncodeOptions, LongLineError, LongLines, Mailbox, Message,
+    MessageReader, RawMessage, RawOptions,
 };
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};

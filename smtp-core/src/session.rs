@@ -17,118 +17,13 @@ use crate::tls::Security;
 use crate::transcript::{Direction, Transcript};
 
 mod authenticate;
+mod send;
 mod transaction;
+
+pub use crate::envelope::{Envelope, RecipientResult, SendReport};
 
 /// Most `334` challenges answered in one AUTH exchange.
 pub const MAX_AUTH_ROUNDS: usize = 8;
-
-/// The sender and recipients of one message (RFC 5321 envelope).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
-    from: String,
-    to: Vec<String>,
-    size: Option<u64>,
-    eight_bit: bool,
-}
-
-impl Envelope {
-    /// An envelope from `from` (the empty string is the null sender `<>`)
-    /// to each address in `to`. Addresses are bare (`user@example.org`,
-    /// no angle brackets, no display name) and are checked here: CR, LF,
-    /// NUL and RFC 5321 length limits are refused.
-    pub fn new<I, S>(from: impl Into<String>, to: I) -> Result<Envelope>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        let from = from.into();
-        command::validate_address(&from, "sender address", true)?;
-        let to: Vec<String> = to.into_iter().map(Into::into).collect();
-        if to.is_empty() {
-            return Err(Error::invalid("recipient address", "no recipient given"));
-        }
-        for address in &to {
-            command::validate_address(address, "recipient address", false)?;
-        }
-        Ok(Envelope {
-            from,
-            to,
-            size: None,
-            eight_bit: false,
-        })
-    }
-
-    /// Declares the message size in octets, sent as `SIZE=` when the
-    /// server offers SIZE, and checked against the server's limit first.
-    pub fn with_size(mut self, size: u64) -> Envelope {
-        self.size = Some(size);
-        self
-    }
-
-    /// Declares that the body has 8-bit content (`BODY=8BITMIME`).
-    pub fn with_8bit_body(mut self, eight_bit: bool) -> Envelope {
-        self.eight_bit = eight_bit;
-        self
-    }
-
-    /// The sender (empty for the null sender).
-    pub fn from(&self) -> &str {
-        &self.from
-    }
-
-    /// The recipients.
-    pub fn to(&self) -> &[String] {
-        &self.to
-    }
-
-    /// True when an address has non-ASCII characters (needs SMTPUTF8).
-    pub fn needs_smtputf8(&self) -> bool {
-        !self.from.is_ascii() || self.to.iter().any(|a| !a.is_ascii())
-    }
-}
-
-/// The server's answer for one recipient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipientResult {
-    /// The address as given.
-    pub address: String,
-    /// The reply to its `RCPT TO`.
-    pub reply: Reply,
-}
-
-impl RecipientResult {
-    /// True when the server accepted this recipient.
-    pub fn accepted(&self) -> bool {
-        self.reply.is_positive()
-    }
-}
-
-/// The outcome of a successful send: the message was accepted for the
-/// accepted recipients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendReport {
-    /// Every recipient, in order, with its reply.
-    pub recipients: Vec<RecipientResult>,
-    /// The server's reply to the end of the message (often holds a queue id).
-    pub reply: Reply,
-}
-
-impl SendReport {
-    /// The recipients the server accepted.
-    pub fn accepted(&self) -> impl Iterator<Item = &RecipientResult> {
-        self.recipients.iter().filter(|r| r.accepted())
-    }
-
-    /// The recipients the server refused (the message did not go to them).
-    pub fn refused(&self) -> impl Iterator<Item = &RecipientResult> {
-        self.recipients.iter().filter(|r| !r.accepted())
-    }
-
-    /// True when every recipient was accepted.
-    pub fn all_accepted(&self) -> bool {
-        self.recipients.iter().all(RecipientResult::accepted)
-    }
-}
 
 /// An SMTP session: connected, greeted, TLS and AUTH done as configured,
 /// ready to send any number of messages.

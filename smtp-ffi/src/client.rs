@@ -4,8 +4,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 
-use smtp_core::message::domain_to_ascii;
-use smtp_core::{Client, Envelope, Error, Mailbox, Mechanism, RecipientResult, SendReport};
+use smtp_core::{Client, Envelope, Error, Mechanism, RecipientResult, SendReport};
 
 use crate::args::{bytes_arg, handle_mut, handle_ref, opt_str_arg, out_arg, str_arg};
 use crate::guard;
@@ -73,20 +72,7 @@ struct SessionInfo {
 impl SessionInfo {
     fn of(client: &Client) -> SessionInfo {
         let caps = client.capabilities();
-        let keywords = caps
-            .raw
-            .iter()
-            .filter_map(|line| line.split_ascii_whitespace().next())
-            .map(|k| {
-                let k = k.to_ascii_uppercase();
-                // `AUTH=LOGIN PLAIN` (old servers) is the AUTH extension.
-                if k.starts_with("AUTH=") {
-                    "AUTH".to_string()
-                } else {
-                    k
-                }
-            })
-            .collect();
+        let keywords = caps.keywords();
         let tls = client.tls_info();
         SessionInfo {
             greeting: c_string(&client.greeting().to_string()),
@@ -361,17 +347,6 @@ pub unsafe extern "C" fn smtp_client_send_message(
     })
 }
 
-/// An envelope address in wire form: internationalised domains in IDNA
-/// ASCII form when the local part is ASCII.
-fn wire(address: &str) -> Result<String, Failure> {
-    match address.rsplit_once('@') {
-        Some((local, domain)) if local.is_ascii() && !domain.is_ascii() => {
-            Ok(format!("{local}@{}", domain_to_ascii(domain)?))
-        }
-        _ => Ok(address.to_string()),
-    }
-}
-
 /// Sends a message the caller formatted completely (headers, empty line,
 /// body): `len` bytes at `data`. Line endings may be LF or CRLF (sent as
 /// CRLF); lines starting with '.' are escaped; a lone "." line cannot end
@@ -513,18 +488,7 @@ unsafe fn raw_envelope(
         unsafe { (opt_str_arg(from, "from")?, opt_str_arg(to_list, "to_list")?) };
     match (from_arg, to_arg) {
         (None, None) => Ok(None),
-        (Some(from), Some(to)) => {
-            let from = if from.trim().is_empty() {
-                String::new()
-            } else {
-                wire(&Mailbox::parse(from)?.address)?
-            };
-            let to = Mailbox::parse_list(to)?
-                .iter()
-                .map(|m| wire(&m.address))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some(Envelope::new(from, to)?))
-        }
+        (Some(from), Some(to)) => Ok(Some(Envelope::parse(from, to)?)),
         (None, Some(_)) => Err(Failure::Null("from")),
         (Some(_), None) => Err(Failure::Null("to_list")),
     }

@@ -62,7 +62,6 @@ mod fit;
 mod header;
 mod raw;
 mod reader;
-mod send;
 
 #[cfg(test)]
 mod tests;
@@ -71,16 +70,19 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::capabilities::Capabilities;
+use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::session::Envelope;
 
+pub(crate) use address::wire_address;
 pub use address::{domain_to_ascii, Mailbox};
 pub use date::format_date;
 pub use encode::{base64_encoded_len, TransferEncoding};
 pub(crate) use fit::{long_line_error, FitBuffers, FitLines};
 pub use fit::{LineFitter, LongLineError, LongLines, HOLD_LIMIT};
 pub use header::{decode_encoded_words, FOLD_AT, MAX_LINE};
-pub use raw::{envelope_from_headers, StripBcc, MAX_RAW_HEADER_BLOCK};
+pub use raw::{
+    envelope_address, envelope_from_headers, RawMessage, RawOptions, StripBcc, MAX_RAW_HEADER_BLOCK,
+};
 pub use reader::MessageReader;
 
 use header::check_header_text;

@@ -1,0 +1,72 @@
+//! Sending composed and raw messages through a [`Client`]: the message
+//! and raw-message APIs meet the session here, so that `message` knows
+//! nothing of sessions.
+
+use std::io::Read;
+
+use super::{Client, Envelope, SendReport};
+use crate::error::Result;
+use crate::message::{wire_address, EncodeOptions, Message, RawMessage, RawOptions};
+
+impl Client {
+    /// Sends a composed message: encodes it for what the server offers
+    /// (8bit parts only with 8BITMIME, UTF-8 addresses only with SMTPUTF8,
+    /// IDNA domains otherwise), takes the envelope from
+    /// [`Message::envelope`], and streams the message as it is encoded.
+    ///
+    /// An attachment file that cannot be read any more when its turn comes
+    /// ends the transaction without delivering ([`Error::BodyRead`](crate::Error::BodyRead)).
+    pub fn send_message(&mut self, message: &Message) -> Result<SendReport> {
+        let options = EncodeOptions::for_server(self.capabilities());
+        let mut reader = message.reader(&options)?;
+        let envelope = message.envelope_with(&options, reader.uses_8bit())?;
+        self.send(&envelope, &mut reader)
+    }
+
+    /// Sends a message the caller formatted completely (headers and body).
+    ///
+    /// With an `envelope`, the bytes go out as they are. Without one (the
+    /// `sendmail -t` way) it is [`RawMessage::read`] with the default
+    /// [`RawOptions`] and [`Client::send_raw_message`]: the envelope comes
+    /// from the `Sender`/`From` and `To`/`Cc`/`Bcc` fields, the `Bcc`
+    /// fields are removed, and the body streams through.
+    pub fn send_raw(
+        &mut self,
+        envelope: Option<&Envelope>,
+        raw: &mut dyn Read,
+    ) -> Result<SendReport> {
+        match envelope {
+            Some(envelope) => self.send(envelope, raw),
+            None => self.send_raw_message(&mut RawMessage::read(raw, &RawOptions::default())?),
+        }
+    }
+
+    /// Sends a prepared raw message (see [`RawMessage::read`]): its
+    /// addresses in wire form for this server (IDNA domains without
+    /// SMTPUTF8), `BODY=8BITMIME` declared whenever the server offers it
+    /// (the body is not read ahead to check), the body streamed. A
+    /// refusal of a line over 998 octets names the line as the caller
+    /// wrote it.
+    pub fn send_raw_message<R: Read>(&mut self, message: &mut RawMessage<R>) -> Result<SendReport> {
+        let caps = self.capabilities();
+        let smtputf8 = caps.smtputf8;
+        let convert = |a: &str, field| -> Result<String> {
+            if a.is_empty() {
+                Ok(String::new())
+            } else {
+                wire_address(a, smtputf8, field)
+            }
+        };
+        let derived = message.envelope();
+        let from = convert(derived.from(), "envelope sender")?;
+        let to = derived
+            .to()
+            .iter()
+            .map(|a| convert(a, "envelope recipient"))
+            .collect::<Result<Vec<_>>>()?;
+        let mut envelope = Envelope::new(from, to)?.with_8bit_body(caps.eight_bit_mime);
+        envelope.size = derived.size;
+        let outcome = self.send(&envelope, message);
+        outcome.map_err(|e| message.renumber(e))
+    }
+}
