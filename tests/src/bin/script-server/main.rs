@@ -1,6 +1,7 @@
 //! `script-server SCENARIO`: runs one named script of the scripted
 //! fault-injection server (tests/src/scripted.rs) for a client in another
-//! process (the C tests; the PHP binding's tests later).
+//! process: the C tests and the PHP binding's tests. The scenarios of the
+//! bindings' error-mapping tests are in `faults.rs`.
 //!
 //! It prints `port N` (and `ca PATH`, a PEM file of the test CA, for the
 //! TLS scenarios) on standard output, flushes, serves one connection (a
@@ -18,6 +19,8 @@
 //!
 //! The exit status is 0 when the script ran as written, 1 when it did not,
 //! 2 for a bad scenario name. `script-server --list` lists the scenarios.
+
+mod faults;
 
 use std::io::Write;
 
@@ -134,14 +137,16 @@ fn scenario(name: &str) -> Option<(Vec<Step>, bool)> {
 }
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let name = args.first().cloned().unwrap_or_default();
     if name == "--list" {
-        for (name, what) in SCENARIOS {
+        for (name, what) in SCENARIOS.iter().chain(faults::SCENARIOS) {
             println!("{name:<20} {what}");
         }
         return;
     }
-    let Some((steps, tls)) = scenario(&name) else {
+    let scripted = scenario(&name).or_else(|| faults::scenario(&name).map(|s| (s, false)));
+    let Some((steps, tls)) = scripted else {
         eprintln!("script-server: unknown scenario {name:?} (see --list)");
         std::process::exit(2);
     };
