@@ -1,7 +1,10 @@
 //! `script-server SCENARIO`: runs one named script of the scripted
 //! fault-injection server (tests/src/scripted.rs) for a client in another
 //! process: the C tests and the PHP binding's tests. The scenarios of the
-//! bindings' error-mapping tests are in `faults.rs`.
+//! bindings' error-mapping tests are in `faults.rs`; `script-server capture
+//! [OPTIONS]`, the capturing mode of the PHP hardening tests (many
+//! connections, STARTTLS attacks, a report of every byte), is in
+//! `capture/` and documented there.
 //!
 //! It prints `port N` (and `ca PATH`, a PEM file of the test CA, for the
 //! TLS scenarios) on standard output, flushes, serves one connection (a
@@ -20,6 +23,7 @@
 //! The exit status is 0 when the script ran as written, 1 when it did not,
 //! 2 for a bad scenario name. `script-server --list` lists the scenarios.
 
+mod capture;
 mod faults;
 
 use std::io::Write;
@@ -142,6 +146,21 @@ fn main() {
     if name == "--list" {
         for (name, what) in SCENARIOS.iter().chain(faults::SCENARIOS) {
             println!("{name:<20} {what}");
+        }
+        println!(
+            "{:<20} the capturing server (see capture/mod.rs)",
+            "capture [OPTIONS]"
+        );
+        return;
+    }
+    if name == "capture" {
+        let options = capture::Options::parse(&args[1..]).unwrap_or_else(|e| {
+            eprintln!("script-server capture: {e}");
+            std::process::exit(2);
+        });
+        if let Err(e) = capture::run(&options) {
+            eprintln!("script-server capture: {e}");
+            std::process::exit(1);
         }
         return;
     }
