@@ -106,8 +106,9 @@ enum Transport {
 /// A client connection and what it sent.
 pub struct Conn<'a> {
     transport: Option<Transport>,
-    /// Bytes read and not yet consumed.
+    /// Bytes read; those from `start` on are not consumed yet.
     buffer: Vec<u8>,
+    start: usize,
     eof: bool,
     deadline: Instant,
     done: &'a AtomicBool,
@@ -126,6 +127,7 @@ impl<'a> Conn<'a> {
         Ok(Conn {
             transport: Some(Transport::Plain(tcp)),
             buffer: Vec::new(),
+            start: 0,
             eof: false,
             deadline,
             done,
@@ -190,13 +192,15 @@ impl<'a> Conn<'a> {
     /// nothing more comes within `wait`.
     pub fn line(&mut self, wait: Duration) -> Option<Vec<u8>> {
         let until = Instant::now() + wait;
+        let mut scanned = 0;
         loop {
-            if let Some(pos) = self.buffer.iter().position(|&b| b == b'\n') {
-                return Some(self.buffer.drain(..=pos).collect());
+            if let Some(pos) = self.pending()[scanned..].iter().position(|&b| b == b'\n') {
+                return Some(self.take(scanned + pos + 1));
             }
+            scanned = self.pending().len();
             let left = until.saturating_duration_since(Instant::now());
-            if self.buffer.len() > MAX_BODY || !self.fill(left) {
-                return (!self.buffer.is_empty()).then(|| std::mem::take(&mut self.buffer));
+            if scanned > MAX_BODY || !self.fill(left) {
+                return (scanned > 0).then(|| self.take(scanned));
             }
         }
     }
@@ -204,9 +208,10 @@ impl<'a> Conn<'a> {
     /// Exactly `n` bytes, or fewer at the end of the stream or after `wait`.
     pub fn bytes(&mut self, n: usize, wait: Duration) -> Vec<u8> {
         let until = Instant::now() + wait;
-        while self.buffer.len() < n && self.fill(until.saturating_duration_since(Instant::now())) {}
-        let n = n.min(self.buffer.len());
-        self.buffer.drain(..n).collect()
+        while self.pending().len() < n && self.fill(until.saturating_duration_since(Instant::now()))
+        {
+        }
+        self.take(n.min(self.pending().len()))
     }
 
     /// Everything the client sends until it closes or `wait` passes.
@@ -214,7 +219,28 @@ impl<'a> Conn<'a> {
         let until = Instant::now() + wait;
         while Instant::now() < until && self.fill(until.saturating_duration_since(Instant::now())) {
         }
-        std::mem::take(&mut self.buffer)
+        self.take(self.pending().len())
+    }
+
+    /// The bytes read and not consumed yet.
+    fn pending(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+
+    /// Consumes the next `n` pending bytes; the buffer is compacted once
+    /// most of it is consumed, so that reading a body line by line stays
+    /// linear.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let out = self.buffer[self.start..self.start + n].to_vec();
+        self.start += n;
+        if self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        } else if self.start > 64 * 1024 && self.start * 2 > self.buffer.len() {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+        out
     }
 
     /// Writes `bytes` (a failure is left for the next read to notice).
@@ -253,8 +279,8 @@ impl<'a> Conn<'a> {
     /// failure the error is kept in [`ConnCapture::tls_error`] and what the
     /// client sends in the next second in [`ConnCapture::after_starttls`].
     pub fn start_tls(&mut self, config: Arc<rustls::ServerConfig>) -> bool {
-        if !self.buffer.is_empty() {
-            let early = std::mem::take(&mut self.buffer);
+        if !self.pending().is_empty() {
+            let early = self.take(self.pending().len());
             self.cap.errors.push(format!(
                 "bytes after STARTTLS before the handshake: {:?}",
                 String::from_utf8_lossy(&early)
