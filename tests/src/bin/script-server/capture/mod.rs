@@ -125,7 +125,13 @@ impl Options {
                 }
                 "--cert" => cert = Some(value.clone()),
                 "--key" => key = Some(value.clone()),
-                "--auth" => auth_ok = value == "ok",
+                "--auth" => {
+                    auth_ok = match value.as_str() {
+                        "ok" => true,
+                        "fail" => false,
+                        _ => return Err(format!("unknown --auth outcome {value:?}")),
+                    }
+                }
                 "--connections" => {
                     connections = value.parse().map_err(|e| format!("{flag}: {e}"))?
                 }
