@@ -11,7 +11,7 @@
 # non-zero without reporting a failure (a crash, a sanitizer or valgrind
 # error) counts as one failed test. Each program's stderr is kept in
 # DIR/logs/NAME.log and shown when it fails. SMTP_SCRIPT_SERVER names the
-# scripted server program (tests/src/bin/script-server.rs) that
+# scripted server program (tests/src/bin/script-server/main.rs) that
 # test_starttls and test_secrets start; the Makefile sets it.
 set -u
 

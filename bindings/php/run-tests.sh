@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds libsmtp (cargo, release) and runs the PHP bindings' PHPUnit suite
-# against it, and against the test bed named by SMTP_TESTBED_ENV (see
-# tests/testbed/README.md). With SMTP_TESTBED_REQUIRED=1 a missing bed
-# fails the server tests instead of skipping them. Exits non-zero on any
+# Builds libsmtp (cargo, release) and the scripted fault-injection server
+# (tests/src/bin/script-server/, cargo, debug) and runs the PHP bindings'
+# PHPUnit suite against them, and against the test bed named by
+# SMTP_TESTBED_ENV (see tests/testbed/README.md). With
+# SMTP_TESTBED_REQUIRED=1 a missing bed (or script server) fails the
+# server tests instead of skipping them. Exits non-zero on any
 # failure; the last line sums up: "N passed, N failed[, N skipped]".
 #
 #   bindings/php/run-tests.sh [PHPUNIT ARGS...]     e.g. --filter Legacy
@@ -10,7 +12,9 @@
 # Needs: cargo, php8.1+ with FFI (Debian: php8.2-cli), phpunit (Debian
 # package), mbstring (php8.2-mbstring), cpp (the header test).
 # SMTP_LIBRARY may name another libsmtp.so to test; by default the one
-# just built in target/release is used.
+# just built in target/release is used. SMTP_SCRIPT_SERVER may name
+# another script-server program; by default the one just built in
+# target/debug. Both follow CARGO_TARGET_DIR.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +23,8 @@ target=${CARGO_TARGET_DIR:-$root/target}
 
 cargo build --release -p smtp-ffi --manifest-path "$root/Cargo.toml"
 export SMTP_LIBRARY=${SMTP_LIBRARY:-$target/release/libsmtp.so}
+cargo build -p smtp-tests --bin script-server --manifest-path "$root/Cargo.toml"
+export SMTP_SCRIPT_SERVER=${SMTP_SCRIPT_SERVER:-$target/debug/script-server}
 
 php=${PHP:-php}
 phpunit=${PHPUNIT:-phpunit}

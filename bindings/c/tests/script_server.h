@@ -1,6 +1,6 @@
 /*
  * The scripted fault-injection server for C tests: runs
- * `$SMTP_SCRIPT_SERVER SCENARIO` (tests/src/bin/script-server.rs, built by
+ * `$SMTP_SCRIPT_SERVER SCENARIO` (tests/src/bin/script-server/main.rs, built by
  * the Makefile) through popen, reads the port it listens on (and the CA
  * file of the TLS scenarios), and after the client is done reads what the
  * server saw: "connected N", one "line ..." per command line, "error ..."

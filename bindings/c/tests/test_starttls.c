@@ -1,6 +1,6 @@
 /*
  * The STARTTLS attacks of the TLS suite, through the C API, against the
- * scripted server (tests/src/bin/script-server.rs): a reply injected
+ * scripted server (tests/src/bin/script-server/main.rs): a reply injected
  * after the 220 to STARTTLS, STARTTLS not offered, STARTTLS refused with
  * 454 — each refused with SMTP_ERR_TLS and no credentials sent — and the
  * positive control (STARTTLS, then AUTH over TLS). Then CR/LF injection

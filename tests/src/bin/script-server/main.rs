@@ -1,6 +1,10 @@
 //! `script-server SCENARIO`: runs one named script of the scripted
 //! fault-injection server (tests/src/scripted.rs) for a client in another
-//! process (the C tests; the PHP binding's tests later).
+//! process: the C tests and the PHP binding's tests. The scenarios of the
+//! bindings' error-mapping tests are in `faults.rs`; `script-server capture
+//! [OPTIONS]`, the capturing mode of the PHP hardening tests (many
+//! connections, STARTTLS attacks, a report of every byte), is in
+//! `capture/` and documented there.
 //!
 //! It prints `port N` (and `ca PATH`, a PEM file of the test CA, for the
 //! TLS scenarios) on standard output, flushes, serves one connection (a
@@ -18,6 +22,9 @@
 //!
 //! The exit status is 0 when the script ran as written, 1 when it did not,
 //! 2 for a bad scenario name. `script-server --list` lists the scenarios.
+
+mod capture;
+mod faults;
 
 use std::io::Write;
 
@@ -134,14 +141,31 @@ fn scenario(name: &str) -> Option<(Vec<Step>, bool)> {
 }
 
 fn main() {
-    let name = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let name = args.first().cloned().unwrap_or_default();
     if name == "--list" {
-        for (name, what) in SCENARIOS {
+        for (name, what) in SCENARIOS.iter().chain(faults::SCENARIOS) {
             println!("{name:<20} {what}");
+        }
+        println!(
+            "{:<20} the capturing server (see capture/mod.rs)",
+            "capture [OPTIONS]"
+        );
+        return;
+    }
+    if name == "capture" {
+        let options = capture::Options::parse(&args[1..]).unwrap_or_else(|e| {
+            eprintln!("script-server capture: {e}");
+            std::process::exit(2);
+        });
+        if let Err(e) = capture::run(&options) {
+            eprintln!("script-server capture: {e}");
+            std::process::exit(1);
         }
         return;
     }
-    let Some((steps, tls)) = scenario(&name) else {
+    let scripted = scenario(&name).or_else(|| faults::scenario(&name).map(|s| (s, false)));
+    let Some((steps, tls)) = scripted else {
         eprintln!("script-server: unknown scenario {name:?} (see --list)");
         std::process::exit(2);
     };
