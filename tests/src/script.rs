@@ -14,7 +14,7 @@
 //! | step | does |
 //! | --- | --- |
 //! | `> TEXT` | sends the reply line `TEXT`; `> A \| B \| C` sends three lines in one write |
-//! | `< PREFIX` | expects a line starting with `PREFIX` (ASCII case ignored) |
+//! | `< PREFIX` | expects a line starting with `PREFIX` (ASCII case ignored; trailing spaces count) |
 //! | `any` | reads one line, whatever it is |
 //! | `greeting` | the usual `220` greeting |
 //! | `ehlo` | expects `EHLO client.test` |
@@ -43,7 +43,7 @@
 //! Empty steps and lines starting with `#` are skipped. A step the
 //! language does not know panics, naming it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use smtp_core::{Client, Config, Error};
 
@@ -59,8 +59,8 @@ use crate::support::{
 pub fn steps(text: &str) -> Vec<Step> {
     let mut out = Vec::new();
     for step in split(text) {
-        let step = step.trim();
-        if step.is_empty() || step.starts_with('#') {
+        let step = step.trim_start();
+        if step.trim_end().is_empty() || step.starts_with('#') {
             continue;
         }
         parse_step(step, &mut out);
@@ -88,9 +88,14 @@ fn split(text: &str) -> Vec<String> {
     parts
 }
 
+/// The text of a `>` or `<` step: what follows the sign and one space.
+fn operand(text: &str) -> &str {
+    text.strip_prefix(' ').unwrap_or(text)
+}
+
 fn parse_step(step: &str, out: &mut Vec<Step>) {
     if let Some(text) = step.strip_prefix('>') {
-        let lines: Vec<String> = text.split(" | ").map(|l| unescape_text(l.trim())).collect();
+        let lines: Vec<String> = operand(text).split(" | ").map(unescape_text).collect();
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         out.push(match refs.as_slice() {
             [one] => reply(one),
@@ -99,9 +104,10 @@ fn parse_step(step: &str, out: &mut Vec<Step>) {
         return;
     }
     if let Some(prefix) = step.strip_prefix('<') {
-        out.push(expect(prefix.trim()));
+        out.push(expect(operand(prefix)));
         return;
     }
+    let step = step.trim_end();
     let (word, rest) = step.split_once(' ').unwrap_or((step, ""));
     let rest = rest.trim();
     let words: Vec<&str> = rest.split_whitespace().collect();
@@ -115,10 +121,10 @@ fn parse_step(step: &str, out: &mut Vec<Step>) {
         "rcpt" => out.push(expect(&rcpt_line(words.first().copied().unwrap_or(TO)))),
         "body" => out.push(Step::ReadData),
         "bdat" => out.push(Step::ReadBdat),
-        "read" => out.push(Step::ReadExact(
-            rest.parse()
-                .unwrap_or_else(|_| panic!("`read` wants a byte count: {step:?}")),
-        )),
+        "read" => out
+            .push(Step::ReadExact(rest.parse().unwrap_or_else(|_| {
+                panic!("`read` wants a byte count: {step:?}")
+            }))),
         "read-to-close" => out.push(Step::ReadToClose(HANGUP)),
         "sleep" => out.push(Step::Sleep(duration(rest))),
         "silence" => out.push(Step::ExpectSilence(duration(rest))),
@@ -171,10 +177,7 @@ fn transaction(to: &[&str], pipelined: bool) -> Vec<Step> {
         for t in to {
             s.extend([expect(&rcpt_line(t)), reply("250 2.1.5 Ok")]);
         }
-        s.extend([
-            expect("DATA"),
-            reply("354 End data with <CR><LF>.<CR><LF>"),
-        ]);
+        s.extend([expect("DATA"), reply("354 End data with <CR><LF>.<CR><LF>")]);
     }
     s.extend([Step::ReadData, reply("250 2.0.0 Ok: queued as 4F3A")]);
     s
@@ -244,7 +247,14 @@ pub fn class(err: &Error) -> String {
             Some(reply) => format!("Auth {mechanism:?} {}", reply.code()),
             None => format!("Auth {mechanism:?}"),
         },
-        Error::NoCompatibleAuth { .. } => "NoCompatibleAuth".into(),
+        Error::NoCompatibleAuth { offered, .. } => {
+            let mut class = "NoCompatibleAuth".to_string();
+            for mechanism in offered {
+                class.push(' ');
+                class.push_str(mechanism);
+            }
+            class
+        }
         Error::PlaintextAuthRefused { .. } => "PlaintextAuthRefused".into(),
         Error::Protocol { phase, .. } => format!("Protocol {phase:?}"),
         Error::InvalidInput { field, .. } => format!("InvalidInput {field}"),
@@ -297,6 +307,8 @@ pub struct Fault {
     sent: Sent,
     clean: bool,
     closed: bool,
+    within: Option<Duration>,
+    not_before: Option<Duration>,
 }
 
 impl std::fmt::Debug for Fault {
@@ -328,6 +340,8 @@ impl Fault {
             sent: Sent::Unchecked,
             clean: true,
             closed: false,
+            within: None,
+            not_before: None,
         }
     }
 
@@ -352,6 +366,24 @@ impl Fault {
     /// The server read these lines, and then at most a `QUIT`.
     pub fn sends<S: AsRef<str>>(mut self, lines: &[S]) -> Fault {
         self.sent = Sent::Lines(lines.iter().map(|l| l.as_ref().to_string()).collect());
+        self
+    }
+
+    /// The server read no command (at most a `QUIT`).
+    pub fn sends_no_command(mut self) -> Fault {
+        self.sent = Sent::Lines(Vec::new());
+        self
+    }
+
+    /// The client's attempt must end within `limit`.
+    pub fn within(mut self, limit: Duration) -> Fault {
+        self.within = Some(limit);
+        self
+    }
+
+    /// The client's attempt must not end before `limit`.
+    pub fn not_before(mut self, limit: Duration) -> Fault {
+        self.not_before = Some(limit);
         self
     }
 
@@ -381,9 +413,7 @@ impl Fault {
 
     /// Runs the case with `Client::connect`, which must fail.
     pub fn connect(self) -> (Error, Capture) {
-        self.run(|config| {
-            Client::connect(config).expect_err("the connection must fail")
-        })
+        self.run(|config| Client::connect(config).expect_err("the connection must fail"))
     }
 
     /// Runs the case with `attempt` on a connected client; it returns the
@@ -404,9 +434,21 @@ impl Fault {
             Some(tls) => ScriptedServer::start_with_tls(self.script, tls),
             None => ScriptedServer::start(self.script),
         };
-        let err = attempt((self.config)(&server));
+        let config = (self.config)(&server);
+        let start = Instant::now();
+        let err = attempt(config);
+        let elapsed = start.elapsed();
         let cap = server.finish();
         let name = &self.name;
+        if let Some(limit) = self.within {
+            assert!(elapsed < limit, "{name}: took {elapsed:?}, limit {limit:?}");
+        }
+        if let Some(limit) = self.not_before {
+            assert!(
+                elapsed >= limit,
+                "{name}: gave up after {elapsed:?}, before {limit:?}"
+            );
+        }
         if let Some(want) = &self.class {
             assert_eq!(&class(&err), want, "{name}: {err:?}");
         }
@@ -427,11 +469,7 @@ impl Fault {
                 assert_eq!(&lines_without_final_quit(&cap), lines, "{name}: {err:?}")
             }
             Sent::Exactly(lines) => assert_eq!(&cap.lines, lines, "{name}: {err:?}"),
-            Sent::Nothing => assert!(
-                cap.received.is_empty(),
-                "{name}: {:?}",
-                cap.received_text()
-            ),
+            Sent::Nothing => assert!(cap.received.is_empty(), "{name}: {:?}", cap.received_text()),
         }
         (err, cap)
     }
@@ -448,7 +486,7 @@ macro_rules! fault_tests {
             $(#[$meta])*
             #[test]
             fn $name() {
-                $runner(stringify!($name), $case)
+                $runner(stringify!($name), $case);
             }
         )*
     };

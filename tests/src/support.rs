@@ -25,6 +25,13 @@ pub const TO: &str = "rcpt@example.test";
 /// The second recipient.
 pub const TO2: &str = "rcpt2@example.test";
 
+/// [`ehlo_line`] as a constant.
+pub const EHLO: &str = "EHLO client.test";
+/// `MAIL FROM:<`[`FROM`]`>` as a constant.
+pub const MAIL: &str = "MAIL FROM:<sender@example.test>";
+/// `RCPT TO:<`[`TO`]`>` as a constant.
+pub const RCPT: &str = "RCPT TO:<rcpt@example.test>";
+
 /// The user name of the password and token credentials.
 pub const USER: &str = "alice@example.test";
 /// The password the suites log in with.
@@ -64,7 +71,10 @@ pub fn quit_steps() -> Vec<Step> {
 
 /// Lines each terminated with CRLF: the expected wire transcript.
 pub fn wire<S: AsRef<str>>(lines: &[S]) -> String {
-    lines.iter().map(|l| format!("{}\r\n", l.as_ref())).collect()
+    lines
+        .iter()
+        .map(|l| format!("{}\r\n", l.as_ref()))
+        .collect()
 }
 
 /// `body` as DATA puts it on the wire when it needs no change (CRLF line
@@ -322,6 +332,13 @@ pub fn vm_rss_kib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_lines() {
+        assert_eq!(EHLO, ehlo_line());
+        assert_eq!(MAIL, mail_line(FROM));
+        assert_eq!(RCPT, rcpt_line(TO));
+    }
 
     #[test]
     fn normalising() {
