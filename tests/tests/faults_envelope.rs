@@ -344,7 +344,8 @@ fn pipelined_envelope_is_sent_before_any_reply() {
     client.quit().unwrap();
     let cap = server.finish();
     cap.assert_clean();
-    let mut expected = wire(&lines(&[&[A, B]], &[]));
+    let sent = lines(&[&[A, B]], &[]);
+    let mut expected = wire(&sent.iter().map(String::as_str).collect::<Vec<_>>());
     expected += std::str::from_utf8(&on_the_wire(MESSAGE)).unwrap();
     expected += "QUIT\r\n";
     assert_eq!(cap.received_text(), expected);
