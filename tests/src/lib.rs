@@ -1,4 +1,5 @@
 //! Integration-test support.
+pub mod script;
 pub mod scripted;
 pub mod sink;
 pub mod skip;

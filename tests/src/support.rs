@@ -1,16 +1,22 @@
-//! Shared pieces of the security suites (smuggling, injection, the fault
-//! matrix, secrets, load): the usual script fragments for the
-//! [`ScriptedServer`](crate::scripted::ScriptedServer), a transcript
+//! Shared pieces of the scripted-server suites (faults, TLS, smuggling,
+//! injection, the fault matrix, secrets, load): the usual script
+//! fragments for the [`ScriptedServer`](crate::scripted::ScriptedServer)
+//! (and, re-exported from [`script`](crate::script), the script language
+//! and the [`Fault`] runner), the expected wire lines, a transcript
 //! collector, bodies that arrive in awkward pieces, and checks of what a
 //! DATA or BDAT body looks like on the wire.
 
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use smtp_core::{Config, Direction, Envelope};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use smtp_core::{Client, Config, Direction, Envelope, Error};
 
-use crate::scripted::{expect, hello, reply, Step, CLIENT_NAME};
+use crate::scripted::{expect, hello, reply, Capture, Step, CLIENT_NAME};
+
+pub use crate::script::{class, steps, Fault};
 
 /// The envelope sender the suites use.
 pub const FROM: &str = "sender@example.test";
@@ -18,6 +24,18 @@ pub const FROM: &str = "sender@example.test";
 pub const TO: &str = "rcpt@example.test";
 /// The second recipient.
 pub const TO2: &str = "rcpt2@example.test";
+
+/// [`ehlo_line`] as a constant.
+pub const EHLO: &str = "EHLO client.test";
+/// `MAIL FROM:<`[`FROM`]`>` as a constant.
+pub const MAIL: &str = "MAIL FROM:<sender@example.test>";
+/// `RCPT TO:<`[`TO`]`>` as a constant.
+pub const RCPT: &str = "RCPT TO:<rcpt@example.test>";
+
+/// The user name of the password and token credentials.
+pub const USER: &str = "alice@example.test";
+/// The password the suites log in with.
+pub const PASSWORD: &str = "s3cret-Pa55word";
 
 /// How long a script waits for the client to hang up.
 pub const HANGUP: Duration = Duration::from_secs(3);
@@ -49,6 +67,63 @@ pub fn hangup() -> Step {
 /// `QUIT`, `221`, then the client closes.
 pub fn quit_steps() -> Vec<Step> {
     vec![expect("QUIT"), reply("221 2.0.0 Bye"), hangup()]
+}
+
+/// Lines each terminated with CRLF: the expected wire transcript.
+pub fn wire<S: AsRef<str>>(lines: &[S]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{}\r\n", l.as_ref()))
+        .collect()
+}
+
+/// `body` as DATA puts it on the wire when it needs no change (CRLF line
+/// ends, no leading dots): the body and the final `.` line.
+pub fn on_the_wire(body: &[u8]) -> Vec<u8> {
+    let mut v = body.to_vec();
+    v.extend_from_slice(b".\r\n");
+    v
+}
+
+/// The command lines of one transaction from [`FROM`] to `to` (without
+/// the body): MAIL, each RCPT, DATA.
+pub fn transaction_lines(to: &[&str]) -> Vec<String> {
+    let mut v = vec![mail_line(FROM)];
+    v.extend(to.iter().map(|t| rcpt_line(t)));
+    v.push("DATA".into());
+    v
+}
+
+/// Base64 (standard alphabet, padded).
+pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+    B64.encode(bytes)
+}
+
+/// Connects; panics if that fails.
+pub fn connect(config: Config) -> Client {
+    Client::connect(config).expect("connect")
+}
+
+/// Connects, which must fail; returns the error.
+pub fn connect_err(config: Config) -> Error {
+    Client::connect(config).expect_err("connect must fail")
+}
+
+/// The command lines the server read, with one trailing `QUIT` removed
+/// (a client may say goodbye after a fatal reply or not).
+pub fn lines_without_final_quit(cap: &Capture) -> Vec<String> {
+    let mut lines = cap.lines.clone();
+    if lines.last().is_some_and(|l| l == "QUIT") {
+        lines.pop();
+    }
+    lines
+}
+
+/// Panics unless less than `limit` passed since `start`.
+#[track_caller]
+pub fn assert_elapsed_below(start: Instant, limit: Duration) {
+    let elapsed = start.elapsed();
+    assert!(elapsed < limit, "took {elapsed:?}, limit {limit:?}");
 }
 
 /// Concatenates script fragments.
@@ -257,6 +332,13 @@ pub fn vm_rss_kib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_lines() {
+        assert_eq!(EHLO, ehlo_line());
+        assert_eq!(MAIL, mail_line(FROM));
+        assert_eq!(RCPT, rcpt_line(TO));
+    }
 
     #[test]
     fn normalising() {

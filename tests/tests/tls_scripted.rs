@@ -36,17 +36,17 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use smtp_core::{
     Client, Config, Direction, Envelope, Error, Mechanism, Phase, PlaintextAuthPolicy, Security,
     Timeouts, TlsErrorKind,
 };
 use smtp_tests::scripted::tls::{self, Issued, TestCa};
-use smtp_tests::scripted::{
-    ehlo_reply, expect, greeting, hello, raw, reply, Capture, ScriptedServer, Step, CLIENT_NAME,
-};
+use smtp_tests::scripted::{raw, Capture, ScriptedServer, Step, CLIENT_NAME};
 use smtp_tests::skip::skipped;
+use smtp_tests::support::{
+    b64, connect, connect_err, contains, lines_without_final_quit, on_the_wire, steps, wire, Fault,
+    EHLO, FROM, PASSWORD, RCPT, TO, USER,
+};
 
 // ----- helpers ----------------------------------------------------------------
 
@@ -56,16 +56,9 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const SHORT: Duration = Duration::from_millis(500);
 /// Slack allowed over a timeout before a test calls the client too slow.
 const SLACK: Duration = Duration::from_secs(1);
-/// How long the server waits for the client to hang up.
-const HANGUP: Duration = Duration::from_secs(3);
 
-const FROM: &str = "sender@example.test";
-const TO: &str = "rcpt@example.test";
 const MESSAGE: &[u8] =
     b"From: <sender@example.test>\r\nTo: <rcpt@example.test>\r\nSubject: tls\r\n\r\nOver TLS.\r\n";
-
-const USER: &str = "alice@example.test";
-const PASSWORD: &str = "s3cret-Pa55word";
 
 /// The names on the test servers' certificates.
 const NAMES: &[&str] = &["localhost", "127.0.0.1"];
@@ -106,17 +99,11 @@ fn unrelated_ca_pem() -> String {
     TestCa::new().ca_pem()
 }
 
-fn ehlo() -> String {
-    format!("EHLO {CLIENT_NAME}")
-}
-
-/// Lines each terminated with CRLF: the expected wire bytes.
-fn wire(lines: &[&str]) -> String {
-    lines.iter().map(|l| format!("{l}\r\n")).collect()
-}
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    B64.encode(bytes)
+/// STARTTLS required, to `localhost`, trusting an unrelated CA, with the
+/// password set: the configuration of the failure tests.
+fn required_with_password(server: &ScriptedServer) -> Config {
+    tls_config(server, "localhost", Security::StartTls, &unrelated_ca_pem())
+        .with_password(USER, PASSWORD)
 }
 
 /// The AUTH PLAIN initial response for USER / PASSWORD.
@@ -132,98 +119,42 @@ fn envelope() -> Envelope {
     Envelope::new(FROM, [TO]).unwrap()
 }
 
+/// `MAIL FROM` with the SIZE of [`MESSAGE`].
 fn mail_line() -> String {
     format!("MAIL FROM:<{FROM}> SIZE={}", MESSAGE.len())
 }
 
-fn rcpt_line() -> String {
-    format!("RCPT TO:<{TO}>")
-}
-
-/// MESSAGE as it must appear after DATA (already CRLF, no dots), terminated.
-fn message_on_wire() -> Vec<u8> {
-    let mut v = MESSAGE.to_vec();
-    v.extend_from_slice(b".\r\n");
-    v
-}
-
-fn hangup() -> Step {
-    Step::ExpectClose(HANGUP)
-}
-
 /// The plaintext part of a STARTTLS session and the TLS handshake: the
 /// first EHLO offers STARTTLS and `before`, the EHLO over TLS offers
-/// `after`.
-fn starttls_then(before: &[&str], after: &[&str]) -> Vec<Step> {
-    let mut offered = vec!["STARTTLS"];
-    offered.extend_from_slice(before);
-    let mut s = hello(&offered);
-    s.extend([
-        expect("STARTTLS"),
-        reply(STARTTLS_READY),
-        Step::StartTls,
-        expect("EHLO "),
-        ehlo_reply(after),
-    ]);
-    s
+/// `after` (both lists as in the script language, comma-separated).
+fn starttls_then(before: &str, after: &str) -> String {
+    let before = if before.is_empty() {
+        "STARTTLS".to_string()
+    } else {
+        format!("STARTTLS, {before}")
+    };
+    format!("hello {before}; < STARTTLS; > {STARTTLS_READY}; starttls; ehlo; ehlo-reply {after}")
 }
 
 /// The plaintext part of a STARTTLS session up to the `220`.
-fn up_to_starttls_220() -> Vec<Step> {
-    let mut s = hello(&["STARTTLS", "AUTH PLAIN LOGIN"]);
-    s.extend([expect("STARTTLS"), reply(STARTTLS_READY)]);
-    s
+fn up_to_starttls_220() -> String {
+    format!("hello STARTTLS, AUTH PLAIN LOGIN; < STARTTLS; > {STARTTLS_READY}")
 }
 
-fn auth_plain_ok() -> Vec<Step> {
-    vec![
-        expect(&auth_plain_line()),
-        reply("235 2.7.0 Authentication successful"),
-    ]
+fn auth_plain_ok() -> String {
+    format!(
+        "< {}; > 235 2.7.0 Authentication successful",
+        auth_plain_line()
+    )
 }
 
 /// One message, one command and one reply at a time (the scripts never
 /// offer PIPELINING), with SIZE offered by the script.
-fn transaction() -> Vec<Step> {
-    vec![
-        expect(&mail_line()),
-        reply("250 2.1.0 Ok"),
-        expect(&rcpt_line()),
-        reply("250 2.1.5 Ok"),
-        expect("DATA"),
-        reply("354 End data with <CR><LF>.<CR><LF>"),
-        Step::ReadData,
-        reply("250 2.0.0 Ok: queued as 7A11"),
-    ]
-}
-
-fn quit() -> Vec<Step> {
-    vec![expect("QUIT"), reply("221 2.0.0 Bye"), hangup()]
-}
-
-fn script(parts: Vec<Vec<Step>>) -> Vec<Step> {
-    parts.into_iter().flatten().collect()
-}
-
-fn connect(config: Config) -> Client {
-    Client::connect(config).expect("connect")
-}
-
-fn connect_err(config: Config) -> Error {
-    Client::connect(config).expect_err("connect must fail")
-}
-
-/// The command lines seen, with one optional trailing `QUIT` removed.
-fn lines_without_final_quit(cap: &Capture) -> Vec<String> {
-    let mut lines = cap.lines.clone();
-    if lines.last().is_some_and(|l| l == "QUIT") {
-        lines.pop();
-    }
-    lines
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+fn transaction() -> String {
+    format!(
+        "< {}; > 250 2.1.0 Ok; rcpt; > 250 2.1.5 Ok; < DATA; > 354 End data with <CR><LF>.<CR><LF>; body; > 250 2.0.0 Ok: queued as 7A11",
+        mail_line()
+    )
 }
 
 /// Nothing the client sent carries the credentials: no AUTH command, no
@@ -262,12 +193,6 @@ fn assert_tls_error(err: &Error, phase: Phase, kind: TlsErrorKind) {
     }
 }
 
-#[track_caller]
-fn assert_elapsed_below(start: Instant, limit: Duration) {
-    let elapsed = start.elapsed();
-    assert!(elapsed < limit, "took {elapsed:?}, limit {limit:?}");
-}
-
 /// A server configuration presenting `issued` with only these TLS versions.
 fn server_config_with_versions(
     issued: &Issued,
@@ -284,28 +209,48 @@ fn server_config_with_versions(
 }
 
 /// Runs STARTTLS (credentials set) against a server presenting
-/// `server_tls`, expecting the handshake to fail. Checks that the client
-/// sent EHLO and STARTTLS in clear and nothing after them (no credentials,
-/// no QUIT in clear, no data over TLS). Returns the client's error and the
-/// server's handshake error.
+/// `server_tls`, expecting the handshake to fail with `kind`. Checks that
+/// the client sent EHLO and STARTTLS in clear and nothing after them (no
+/// credentials, no QUIT in clear, no data over TLS). Returns the server's
+/// handshake error.
 fn starttls_handshake_fails(
+    name: &str,
     server_tls: Arc<rustls::ServerConfig>,
-    config: impl FnOnce(&ScriptedServer) -> Config,
-) -> (Error, String) {
-    let s = script(vec![up_to_starttls_220(), vec![Step::StartTls, hangup()]]);
-    let server = ScriptedServer::start_with_tls(s, server_tls);
-    let err = connect_err(config(&server).with_password(USER, PASSWORD));
-    let cap = server.finish();
-    assert_eq!(cap.received_text(), wire(&[&ehlo(), "STARTTLS"]), "{err:?}");
-    assert!(cap.tls.is_none(), "{:?}", cap.tls);
-    assert_eq!(cap.errors.len(), 1, "{:?}", cap.errors);
+    kind: TlsErrorKind,
+    config: impl FnOnce(&ScriptedServer) -> Config + 'static,
+) -> String {
+    let script = format!("{}; starttls; hangup", up_to_starttls_220());
+    let (err, cap) = Fault::new(name, &script)
+        .tls(server_tls)
+        .config(|s| config(s).with_password(USER, PASSWORD))
+        .fails(&format!("Tls TlsHandshake {kind:?}"))
+        .unclean()
+        .connect();
+    assert_tls_error(&err, Phase::TlsHandshake, kind);
+    assert_eq!(cap.received_text(), wire(&[EHLO, "STARTTLS"]), "{name}");
+    assert!(cap.tls.is_none(), "{name}: {:?}", cap.tls);
+    assert_eq!(cap.errors.len(), 1, "{name}: {:?}", cap.errors);
     assert!(
         cap.errors[0].starts_with("TLS handshake failed"),
-        "{:?}",
+        "{name}: {:?}",
         cap.errors
     );
     assert_no_credentials(&cap);
-    (err, cap.errors[0].clone())
+    cap.errors[0].clone()
+}
+
+/// STARTTLS required, the password set, and a server that breaks the
+/// upgrade after `up_to_starttls_220` with `then`: the error must have
+/// this class, and no credentials may have gone out. Returns the error
+/// and the capture for the checks of each case.
+fn upgrade_broken(name: &str, then: &str, class: &str) -> (Error, Capture) {
+    let (err, cap) = Fault::new(name, &format!("{}; {then}", up_to_starttls_220()))
+        .config(required_with_password)
+        .fails(class)
+        .connect();
+    assert!(!err.to_string().contains(PASSWORD), "{name}: {err}");
+    assert_no_credentials(&cap);
+    (err, cap)
 }
 
 /// Collects the client's transcript with the time of each line.
@@ -348,13 +293,13 @@ fn median(mut values: Vec<Duration>) -> Duration {
 #[test]
 fn starttls_upgrades_says_ehlo_again_and_uses_the_post_tls_auth_list() {
     let pki = Pki::new();
-    let s = script(vec![
-        // Before TLS: AUTH LOGIN only. Over TLS: AUTH PLAIN only.
-        starttls_then(&["AUTH LOGIN"], &["AUTH PLAIN", "SIZE 1000000"]),
+    // Before TLS: AUTH LOGIN only. Over TLS: AUTH PLAIN only.
+    let s = steps(&format!(
+        "{}; {}; {}; quit",
+        starttls_then("AUTH LOGIN", "AUTH PLAIN, SIZE 1000000"),
         auth_plain_ok(),
-        transaction(),
-        quit(),
-    ]);
+        transaction()
+    ));
     let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
     let config = tls_config(&server, "localhost", Security::StartTls, &pki.ca_pem())
         .with_password(USER, PASSWORD);
@@ -385,29 +330,29 @@ fn starttls_upgrades_says_ehlo_again_and_uses_the_post_tls_auth_list() {
     assert_eq!(
         cap.lines,
         [
-            ehlo(),
+            EHLO.to_string(),
             "STARTTLS".into(),
-            ehlo(),
+            EHLO.to_string(),
             auth_plain_line(),
             mail_line(),
-            rcpt_line(),
+            RCPT.to_string(),
             "DATA".into(),
             "QUIT".into(),
         ]
     );
-    assert_eq!(cap.bodies, [message_on_wire()]);
+    assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
     // Byte for byte: nothing but these lines and the body went out.
     let mut expected = wire(&[
-        &ehlo(),
+        EHLO,
         "STARTTLS",
-        &ehlo(),
+        EHLO,
         &auth_plain_line(),
         &mail_line(),
-        &rcpt_line(),
+        RCPT,
         "DATA",
     ])
     .into_bytes();
-    expected.extend_from_slice(&message_on_wire());
+    expected.extend_from_slice(&on_the_wire(MESSAGE));
     expected.extend_from_slice(b"QUIT\r\n");
     assert_eq!(cap.received_text(), String::from_utf8(expected).unwrap());
 }
@@ -415,7 +360,7 @@ fn starttls_upgrades_says_ehlo_again_and_uses_the_post_tls_auth_list() {
 #[test]
 fn starttls_to_an_ip_address_checks_the_ip_san_and_sends_no_sni() {
     let pki = Pki::new();
-    let s = script(vec![starttls_then(&[], &["8BITMIME"]), quit()]);
+    let s = steps(&format!("{}; quit", starttls_then("", "8BITMIME")));
     let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
     let mut client = connect(tls_config(
         &server,
@@ -432,7 +377,12 @@ fn starttls_to_an_ip_address_checks_the_ip_san_and_sends_no_sni() {
     assert_eq!(cap.tls.expect("TLS").sni, None);
     assert_eq!(
         cap.lines,
-        [ehlo(), "STARTTLS".into(), ehlo(), "QUIT".into()]
+        [
+            EHLO.to_string(),
+            "STARTTLS".into(),
+            EHLO.to_string(),
+            "QUIT".into()
+        ]
     );
 }
 
@@ -440,37 +390,26 @@ fn starttls_to_an_ip_address_checks_the_ip_san_and_sends_no_sni() {
 
 #[test]
 fn data_after_the_220_to_starttls_is_refused_before_the_handshake() {
-    let payloads: [&[u8]; 4] = [
-        b"220 2.0.0 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n",
-        b"220 x\r\ngarbage",
-        b"220-go\r\n220 ahead\r\n\x16\x03\x03\x00\x05hello",
-        b"220 go ahead\r\n\r\n",
+    // The 220 and the injected bytes in one write.
+    let payloads = [
+        r"220 2.0.0 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n",
+        r"220 x\r\ngarbage",
+        r"220-go\r\n220 ahead\r\n\x16\x03\x03\x00\x05hello",
+        r"220 go ahead\r\n\r\n",
     ];
     for payload in payloads {
-        let mut s = hello(&["STARTTLS", "AUTH PLAIN LOGIN"]);
-        // The 220 and the injected bytes in one write.
-        s.extend([expect("STARTTLS"), raw(payload), Step::ReadToClose(HANGUP)]);
-        let server = ScriptedServer::start(s);
-        let config = tls_config(
-            &server,
-            "localhost",
-            Security::StartTls,
-            &unrelated_ca_pem(),
-        )
-        .with_password(USER, PASSWORD);
-        let err = connect_err(config);
-        let cap = server.finish();
-        let shown = String::from_utf8_lossy(payload);
-        assert_tls_error(&err, Phase::StartTls, TlsErrorKind::InjectedData);
-        cap.assert_clean();
-        assert!(cap.client_closed, "{shown:?}");
+        let script =
+            format!("hello STARTTLS, AUTH PLAIN LOGIN; < STARTTLS; raw {payload}; read-to-close");
         // No ClientHello, no QUIT, nothing at all after STARTTLS.
-        assert_eq!(
-            cap.received_text(),
-            wire(&[&ehlo(), "STARTTLS"]),
-            "{shown:?}"
-        );
-        assert_eq!(cap.bodies, [Vec::<u8>::new()], "{shown:?}");
+        let (err, cap) = Fault::new(payload, &script)
+            .config(required_with_password)
+            .fails("Tls StartTls InjectedData")
+            .closes()
+            .sends_exactly(&[EHLO, "STARTTLS"])
+            .connect();
+        assert_tls_error(&err, Phase::StartTls, TlsErrorKind::InjectedData);
+        assert_eq!(cap.received_text(), wire(&[EHLO, "STARTTLS"]), "{payload}");
+        assert_eq!(cap.bodies, [Vec::<u8>::new()], "{payload}");
         assert!(cap.tls.is_none());
         assert_no_credentials(&cap);
     }
@@ -480,26 +419,14 @@ fn data_after_the_220_to_starttls_is_refused_before_the_handshake() {
 fn data_injected_after_the_handshake_began_breaks_the_handshake() {
     // The injected line comes in a later write, once the client has sent
     // its ClientHello: TLS itself must refuse it.
-    let s = script(vec![
-        up_to_starttls_220(),
-        vec![
-            Step::Sleep(Duration::from_millis(300)),
-            reply("250 injected"),
-            Step::ReadToClose(HANGUP),
-        ],
-    ]);
-    let server = ScriptedServer::start(s);
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
-    let cap = server.finish();
-    cap.assert_clean();
-    let plain = wire(&[&ehlo(), "STARTTLS"]);
+    let script = format!(
+        "{}; sleep 300ms; > 250 injected; read-to-close",
+        up_to_starttls_220()
+    );
+    let (err, cap) = Fault::new("late injection", &script)
+        .config(required_with_password)
+        .connect();
+    let plain = wire(&[EHLO, "STARTTLS"]);
     assert!(cap.received.starts_with(plain.as_bytes()));
     match &err {
         Error::Tls {
@@ -526,23 +453,16 @@ fn data_injected_after_the_handshake_began_breaks_the_handshake() {
 
 #[test]
 fn starttls_not_offered_when_required_sends_nothing_else() {
-    let server = ScriptedServer::start(script(vec![
-        hello(&["AUTH PLAIN LOGIN", "8BITMIME", "SIZE 1000"]),
-        vec![hangup()],
-    ]));
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
+    let (err, cap) = Fault::new(
+        "STARTTLS not offered",
+        "hello AUTH PLAIN LOGIN, 8BITMIME, SIZE 1000; hangup",
     )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    .config(required_with_password)
+    .fails("Tls StartTls NotOffered")
+    .closes()
+    .sends(&[EHLO])
+    .connect();
     assert_tls_error(&err, Phase::StartTls, TlsErrorKind::NotOffered);
-    let cap = server.finish();
-    cap.assert_clean();
-    assert!(cap.client_closed);
-    assert_eq!(lines_without_final_quit(&cap), [ehlo()]);
     assert!(!cap.has_line("MAIL"));
     assert_no_credentials(&cap);
 }
@@ -551,40 +471,25 @@ fn starttls_not_offered_when_required_sends_nothing_else() {
 
 #[test]
 fn starttls_454_when_required_is_refused_without_credentials() {
-    let mut s = hello(&["STARTTLS", "AUTH PLAIN LOGIN"]);
-    s.extend([
-        expect("STARTTLS"),
-        reply("454 4.7.0 TLS not available due to temporary reason"),
-        hangup(),
-    ]);
-    let server = ScriptedServer::start(s);
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
+    let (err, cap) = Fault::new(
+        "STARTTLS 454",
+        "hello STARTTLS, AUTH PLAIN LOGIN; < STARTTLS
+         > 454 4.7.0 TLS not available due to temporary reason; hangup",
     )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    .config(required_with_password)
+    .fails("Tls StartTls StartTlsRefused")
+    .closes()
+    .sends(&[EHLO, "STARTTLS"])
+    .connect();
     assert_tls_error(&err, Phase::StartTls, TlsErrorKind::StartTlsRefused);
     assert!(err.to_string().contains("454"), "{err}");
-    let cap = server.finish();
-    cap.assert_clean();
-    assert!(cap.client_closed);
-    assert_eq!(lines_without_final_quit(&cap), [ehlo(), "STARTTLS".into()]);
     assert_no_credentials(&cap);
 }
 
-#[test]
-fn starttls_454_when_opportunistic_continues_in_plaintext() {
-    let mut s = hello(&["STARTTLS", "SIZE 1000000"]);
-    s.extend([
-        expect("STARTTLS"),
-        reply("454 4.7.0 TLS not available due to temporary reason"),
-    ]);
-    s.extend(transaction());
-    s.extend(quit());
-    let server = ScriptedServer::start(s);
+/// An opportunistic session that goes on in plaintext and sends the
+/// message; returns what the server saw.
+fn plaintext_delivery(script: &str) -> Capture {
+    let server = ScriptedServer::start(steps(script));
     let mut client = connect(tls_config(
         &server,
         "localhost",
@@ -597,37 +502,35 @@ fn starttls_454_when_opportunistic_continues_in_plaintext() {
     client.quit().unwrap();
     let cap = server.finish();
     cap.assert_clean();
+    assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
+    cap
+}
+
+#[test]
+fn starttls_454_when_opportunistic_continues_in_plaintext() {
+    let cap = plaintext_delivery(&format!(
+        "hello STARTTLS, SIZE 1000000; < STARTTLS
+         > 454 4.7.0 TLS not available due to temporary reason
+         {}; quit",
+        transaction()
+    ));
     assert_eq!(
         cap.lines,
         [
-            ehlo(),
+            EHLO.to_string(),
             "STARTTLS".into(),
             mail_line(),
-            rcpt_line(),
+            RCPT.into(),
             "DATA".into(),
             "QUIT".into()
         ]
     );
-    assert_eq!(cap.bodies, [message_on_wire()]);
 }
 
 #[test]
 fn opportunistic_without_starttls_offered_sends_in_plaintext() {
-    let s = script(vec![hello(&["SIZE 1000000"]), transaction(), quit()]);
-    let server = ScriptedServer::start(s);
-    let mut client = connect(tls_config(
-        &server,
-        "localhost",
-        Security::StartTlsIfOffered,
-        &unrelated_ca_pem(),
-    ));
-    assert!(!client.is_encrypted());
-    client.send_bytes(&envelope(), MESSAGE).expect("send");
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
-    assert_eq!(cap.lines[..2], [ehlo(), mail_line()]);
-    assert_eq!(cap.bodies, [message_on_wire()]);
+    let cap = plaintext_delivery(&format!("hello SIZE 1000000; {}; quit", transaction()));
+    assert_eq!(cap.lines[..2], [EHLO.to_string(), mail_line()]);
 }
 
 #[test]
@@ -635,20 +538,18 @@ fn opportunistic_starttls_does_not_fall_back_to_plaintext_after_a_failed_handsha
     // STARTTLS was offered and accepted, then the certificate is refused:
     // the session must not go on in clear.
     let pki = Pki::new();
-    let s = script(vec![
-        up_to_starttls_220(),
-        vec![Step::StartTls, Step::ReadToClose(HANGUP)],
-    ]);
-    let server = ScriptedServer::start_with_tls(s, tls::self_signed(NAMES).server_config());
-    let err = connect_err(tls_config(
-        &server,
-        "localhost",
-        Security::StartTlsIfOffered,
-        &pki.ca_pem(),
-    ));
+    let ca_pem = pki.ca_pem();
+    let (err, cap) = Fault::new(
+        "opportunistic, bad certificate",
+        &format!("{}; starttls; read-to-close", up_to_starttls_220()),
+    )
+    .tls(tls::self_signed(NAMES).server_config())
+    .config(move |s| tls_config(s, "localhost", Security::StartTlsIfOffered, &ca_pem))
+    .fails("Tls TlsHandshake UnknownIssuer")
+    .unclean()
+    .connect();
     assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
-    let cap = server.finish();
-    assert_eq!(cap.received_text(), wire(&[&ehlo(), "STARTTLS"]));
+    assert_eq!(cap.received_text(), wire(&[EHLO, "STARTTLS"]));
     assert!(!cap.has_line("MAIL"));
 }
 
@@ -656,76 +557,42 @@ fn opportunistic_starttls_does_not_fall_back_to_plaintext_after_a_failed_handsha
 
 #[test]
 fn server_closing_right_after_the_220_is_a_handshake_error() {
-    let s = script(vec![up_to_starttls_220(), vec![Step::Close]]);
-    let server = ScriptedServer::start(s);
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    let (err, cap) = upgrade_broken("close after 220", "close", "Tls TlsHandshake Handshake");
     assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
-    let cap = server.finish();
-    cap.assert_clean();
-    assert_eq!(cap.received_text(), wire(&[&ehlo(), "STARTTLS"]));
-    assert_no_credentials(&cap);
+    assert_eq!(cap.received_text(), wire(&[EHLO, "STARTTLS"]));
 }
 
 #[test]
 fn server_closing_after_reading_the_client_hello_is_a_handshake_error() {
-    let s = script(vec![
-        up_to_starttls_220(),
-        // The record header of the ClientHello, then hang up.
-        vec![Step::ReadExact(5), Step::Close],
-    ]);
-    let server = ScriptedServer::start(s);
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    // The record header of the ClientHello, then hang up.
+    let (err, cap) = upgrade_broken(
+        "close after ClientHello",
+        "read 5; close",
+        "Tls TlsHandshake Handshake",
+    );
     assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
-    let cap = server.finish();
-    cap.assert_clean();
     assert_eq!(cap.bodies.len(), 1);
     assert_eq!(
         cap.bodies[0][..3],
         [0x16, 0x03, 0x01],
         "a TLS handshake record"
     );
-    let plain = wire(&[&ehlo(), "STARTTLS"]);
+    let plain = wire(&[EHLO, "STARTTLS"]);
     assert!(cap.received.starts_with(plain.as_bytes()));
-    assert_no_credentials(&cap);
 }
 
 #[test]
 fn server_stalling_the_handshake_times_out() {
-    let s = script(vec![up_to_starttls_220(), vec![Step::ReadToClose(HANGUP)]]);
-    let server = ScriptedServer::start(s);
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
+    let (_, cap) = Fault::new(
+        "stalled handshake",
+        &format!("{}; read-to-close", up_to_starttls_220()),
     )
-    .with_password(USER, PASSWORD)
-    .with_timeouts(Timeouts::uniform(SHORT));
-    let start = Instant::now();
-    let err = connect_err(config);
-    assert_elapsed_below(start, SHORT + SLACK);
-    assert!(
-        matches!(err, Error::Timeout { phase: Phase::TlsHandshake, after } if after == SHORT),
-        "{err:?}"
-    );
-    let cap = server.finish();
-    cap.assert_clean();
-    assert!(cap.client_closed);
-    let plain = wire(&[&ehlo(), "STARTTLS"]);
+    .config(|s| required_with_password(s).with_timeouts(Timeouts::uniform(SHORT)))
+    .within(SHORT + SLACK)
+    .fails("Timeout TlsHandshake 500ms")
+    .closes()
+    .connect();
+    let plain = wire(&[EHLO, "STARTTLS"]);
     assert!(cap.received.starts_with(plain.as_bytes()));
     // Only the ClientHello came after STARTTLS.
     assert_eq!(cap.bodies[0][..3], [0x16, 0x03, 0x01]);
@@ -743,34 +610,22 @@ fn endless_handshake_record(len: usize) -> Vec<u8> {
 /// STARTTLS accepted, then, once the ClientHello arrived (earlier would
 /// be injection), 25 bytes of a never-ending record, one every 100 ms.
 fn dripping_handshake() -> Vec<Step> {
-    script(vec![
-        up_to_starttls_220(),
-        vec![
-            Step::ReadExact(5),
-            Step::SendSlowly {
-                bytes: endless_handshake_record(30),
-                pause: Duration::from_millis(100),
-            },
-            Step::ReadToClose(HANGUP),
-        ],
-    ])
+    let mut s = steps(&format!("{}; read 5", up_to_starttls_220()));
+    s.push(Step::SendSlowly {
+        bytes: endless_handshake_record(30),
+        pause: Duration::from_millis(100),
+    });
+    s.extend(steps("read-to-close"));
+    s
 }
 
 #[test]
 fn server_dripping_the_handshake_times_out_within_the_command_timeout() {
-    let server = ScriptedServer::start(dripping_handshake());
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD)
-    .with_timeouts(Timeouts::uniform(SHORT));
-    let start = Instant::now();
-    let err = connect_err(config);
-    let elapsed = start.elapsed();
-    let cap = server.finish();
+    let (err, cap) = Fault::with_steps("dripping handshake", dripping_handshake())
+        .config(|s| required_with_password(s).with_timeouts(Timeouts::uniform(SHORT)))
+        .within(SHORT + SLACK)
+        .unclean()
+        .connect();
     assert_no_credentials(&cap);
     assert!(
         matches!(
@@ -782,36 +637,24 @@ fn server_dripping_the_handshake_times_out_within_the_command_timeout() {
         ),
         "{err:?}"
     );
-    assert!(
-        elapsed < SHORT + SLACK,
-        "the handshake took {elapsed:?} with a {SHORT:?} timeout"
-    );
 }
 
 #[test]
 fn server_dripping_the_handshake_does_not_outlast_the_total_deadline() {
-    let server = ScriptedServer::start(dripping_handshake());
     let timeouts = Timeouts {
         total: Some(SHORT),
         ..Timeouts::uniform(TIMEOUT)
     };
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .with_timeouts(timeouts);
-    let start = Instant::now();
-    let err = connect_err(config);
-    let elapsed = start.elapsed();
-    let cap = server.finish();
+    let (err, cap) = Fault::with_steps("dripping handshake, total", dripping_handshake())
+        .config(move |s| {
+            tls_config(s, "localhost", Security::StartTls, &unrelated_ca_pem())
+                .with_timeouts(timeouts)
+        })
+        .within(SHORT + SLACK)
+        .unclean()
+        .connect();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(!cap.has_line("MAIL"));
-    assert!(
-        elapsed < SHORT + SLACK,
-        "connect took {elapsed:?} with a total deadline of {SHORT:?}"
-    );
 }
 
 // ----- 6. certificates and implicit TLS ---------------------------------------------------
@@ -819,10 +662,12 @@ fn server_dripping_the_handshake_does_not_outlast_the_total_deadline() {
 #[test]
 fn self_signed_certificate_is_an_unknown_issuer() {
     let cert = tls::self_signed(NAMES);
-    let (err, server_saw) = starttls_handshake_fails(cert.server_config(), |server| {
-        tls_config(server, "localhost", Security::StartTls, &unrelated_ca_pem())
-    });
-    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
+    let server_saw = starttls_handshake_fails(
+        "self-signed",
+        cert.server_config(),
+        TlsErrorKind::UnknownIssuer,
+        |server| tls_config(server, "localhost", Security::StartTls, &unrelated_ca_pem()),
+    );
     // The client told the server why.
     assert!(server_saw.contains("UnknownCA"), "{server_saw}");
 }
@@ -830,13 +675,17 @@ fn self_signed_certificate_is_an_unknown_issuer() {
 #[test]
 fn certificate_from_a_ca_not_given_is_an_unknown_issuer_even_with_system_roots() {
     let pki = Pki::new();
-    let (err, _) = starttls_handshake_fails(pki.server.server_config(), |server| {
-        Config::new("localhost", server.port())
-            .with_security(Security::StartTls)
-            .with_client_name(CLIENT_NAME)
-            .with_timeouts(Timeouts::uniform(TIMEOUT))
-    });
-    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
+    starttls_handshake_fails(
+        "CA not given",
+        pki.server.server_config(),
+        TlsErrorKind::UnknownIssuer,
+        |server| {
+            Config::new("localhost", server.port())
+                .with_security(Security::StartTls)
+                .with_client_name(CLIENT_NAME)
+                .with_timeouts(Timeouts::uniform(TIMEOUT))
+        },
+    );
 }
 
 #[test]
@@ -844,42 +693,49 @@ fn certificate_for_another_name_is_a_name_mismatch() {
     let pki = Pki::new();
     let wrong = pki.ca.issue(&["wrong.example"]);
     for host in ["localhost", "127.0.0.1"] {
-        let (err, _) = starttls_handshake_fails(wrong.server_config(), |server| {
-            tls_config(server, host, Security::StartTls, &pki.ca_pem())
-        });
-        assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::NameMismatch);
+        let ca_pem = pki.ca_pem();
+        starttls_handshake_fails(
+            host,
+            wrong.server_config(),
+            TlsErrorKind::NameMismatch,
+            move |server| tls_config(server, host, Security::StartTls, &ca_pem),
+        );
     }
 }
 
 #[test]
 fn expired_certificate_is_refused_as_expired() {
     let pki = Pki::new();
-    let expired = pki.ca.expired(NAMES);
-    let (err, server_saw) = starttls_handshake_fails(expired.server_config(), |server| {
-        tls_config(server, "localhost", Security::StartTls, &pki.ca_pem())
-    });
-    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Expired);
+    let ca_pem = pki.ca_pem();
+    let server_saw = starttls_handshake_fails(
+        "expired",
+        pki.ca.expired(NAMES).server_config(),
+        TlsErrorKind::Expired,
+        move |server| tls_config(server, "localhost", Security::StartTls, &ca_pem),
+    );
     assert!(server_saw.contains("CertificateExpired"), "{server_saw}");
 }
 
 #[test]
 fn not_yet_valid_certificate_is_refused_as_expired() {
     let pki = Pki::new();
-    let early = pki.ca.not_yet_valid(NAMES);
-    let (err, _) = starttls_handshake_fails(early.server_config(), |server| {
-        tls_config(server, "localhost", Security::StartTls, &pki.ca_pem())
-    });
-    assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Expired);
+    let ca_pem = pki.ca_pem();
+    starttls_handshake_fails(
+        "not yet valid",
+        pki.ca.not_yet_valid(NAMES).server_config(),
+        TlsErrorKind::Expired,
+        move |server| tls_config(server, "localhost", Security::StartTls, &ca_pem),
+    );
 }
 
 #[test]
 fn self_signed_certificate_is_accepted_with_dangerous_accept_invalid_certs() {
     let cert = tls::self_signed(NAMES);
-    let s = script(vec![
-        starttls_then(&["AUTH LOGIN"], &["AUTH PLAIN"]),
-        auth_plain_ok(),
-        quit(),
-    ]);
+    let s = steps(&format!(
+        "{}; {}; quit",
+        starttls_then("AUTH LOGIN", "AUTH PLAIN"),
+        auth_plain_ok()
+    ));
     let server = ScriptedServer::start_with_tls(s, cert.server_config());
     let config = tls_config(
         &server,
@@ -902,9 +758,9 @@ fn self_signed_certificate_is_accepted_with_dangerous_accept_invalid_certs() {
     assert_eq!(
         cap.lines,
         [
-            ehlo(),
+            EHLO.to_string(),
             "STARTTLS".into(),
-            ehlo(),
+            EHLO.to_string(),
             auth_plain_line(),
             "QUIT".into()
         ]
@@ -914,11 +770,11 @@ fn self_signed_certificate_is_accepted_with_dangerous_accept_invalid_certs() {
 #[test]
 fn implicit_tls_with_the_right_ca_works() {
     let pki = Pki::new();
-    let mut s = vec![Step::StartTls];
-    s.extend(hello(&["AUTH PLAIN LOGIN", "SIZE 1000000"]));
-    s.extend(auth_plain_ok());
-    s.extend(transaction());
-    s.extend(quit());
+    let s = steps(&format!(
+        "starttls; hello AUTH PLAIN LOGIN, SIZE 1000000; {}; {}; quit",
+        auth_plain_ok(),
+        transaction()
+    ));
     let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
     let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
         .with_password(USER, PASSWORD);
@@ -936,20 +792,20 @@ fn implicit_tls_with_the_right_ca_works() {
     assert_eq!(
         cap.lines,
         [
-            ehlo(),
+            EHLO.to_string(),
             auth_plain_line(),
             mail_line(),
-            rcpt_line(),
+            RCPT.to_string(),
             "DATA".into(),
             "QUIT".into()
         ]
     );
-    assert_eq!(cap.bodies, [message_on_wire()]);
+    assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
 }
 
 #[test]
 fn implicit_tls_with_an_untrusted_certificate_sends_nothing() {
-    let s = vec![Step::StartTls, greeting(), hangup()];
+    let s = steps("starttls; greeting; hangup");
     let server = ScriptedServer::start_with_tls(s, tls::self_signed(NAMES).server_config());
     let config = tls_config(
         &server,
@@ -973,7 +829,7 @@ fn implicit_tls_with_an_untrusted_certificate_sends_nothing() {
 #[test]
 fn implicit_tls_to_a_plaintext_server_is_a_handshake_error() {
     // The server greets in clear; the client sent a ClientHello.
-    let server = ScriptedServer::start(vec![greeting(), Step::ReadToClose(HANGUP)]);
+    let server = ScriptedServer::start(steps("greeting; read-to-close"));
     let pki = Pki::new();
     let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
         .with_password(USER, PASSWORD);
@@ -996,7 +852,7 @@ fn implicit_tls_to_a_plaintext_server_is_a_handshake_error() {
 fn plaintext_credentials_refused_under_policy_never() {
     // PlaintextAuthPolicy::Never is what a non-loopback server gets under
     // the default LoopbackOnly policy.
-    let server = ScriptedServer::start(script(vec![hello(&["AUTH PLAIN LOGIN"]), vec![hangup()]]));
+    let server = ScriptedServer::start(steps("hello AUTH PLAIN LOGIN; hangup"));
     let config = server
         .config()
         .with_password(USER, PASSWORD)
@@ -1013,14 +869,17 @@ fn plaintext_credentials_refused_under_policy_never() {
     let cap = server.finish();
     cap.assert_clean();
     assert!(cap.client_closed);
-    assert_eq!(lines_without_final_quit(&cap), [ehlo()]);
+    assert_eq!(lines_without_final_quit(&cap), [EHLO.to_string()]);
     assert_no_credentials(&cap);
 }
 
 /// A loopback server offering AUTH PLAIN LOGIN without TLS gets the
 /// credentials under the default policy.
 fn plaintext_auth_to_loopback(ip: IpAddr) {
-    let s = script(vec![hello(&["AUTH PLAIN LOGIN"]), auth_plain_ok(), quit()]);
+    let s = steps(&format!(
+        "hello AUTH PLAIN LOGIN; {}; quit",
+        auth_plain_ok()
+    ));
     let server = ScriptedServer::start_on(ip, s, None);
     // server.config(): Security::None, default plaintext policy.
     let mut client = connect(server.config().with_password(USER, PASSWORD));
@@ -1029,7 +888,10 @@ fn plaintext_auth_to_loopback(ip: IpAddr) {
     client.quit().unwrap();
     let cap = server.finish();
     cap.assert_clean();
-    assert_eq!(cap.lines, [ehlo(), auth_plain_line(), "QUIT".into()]);
+    assert_eq!(
+        cap.lines,
+        [EHLO.to_string(), auth_plain_line(), "QUIT".into()]
+    );
 }
 
 #[test]
@@ -1199,7 +1061,7 @@ fn netns_child_default_policy_refuses_plaintext_credentials() {
         other => panic!("{other:?}"),
     }
     assert!(
-        text == wire(&[&ehlo()]) || text == wire(&[&ehlo(), "QUIT"]),
+        text == wire(&[EHLO]) || text == wire(&[EHLO, "QUIT"]),
         "{text:?}"
     );
     println!("{NETNS_MARKER}");
@@ -1209,7 +1071,7 @@ fn netns_child_default_policy_refuses_plaintext_credentials() {
 
 #[test]
 fn opportunistic_tls_with_credentials_is_refused_at_connect() {
-    let server = ScriptedServer::start(vec![greeting(), hangup()]);
+    let server = ScriptedServer::start(steps("greeting; hangup"));
     let config = tls_config(
         &server,
         "localhost",
@@ -1235,11 +1097,11 @@ fn opportunistic_tls_with_credentials_is_refused_at_connect() {
 #[test]
 fn opportunistic_tls_with_credentials_and_the_opt_in_upgrades_then_authenticates() {
     let pki = Pki::new();
-    let s = script(vec![
-        starttls_then(&["AUTH PLAIN LOGIN"], &["AUTH PLAIN LOGIN"]),
-        auth_plain_ok(),
-        quit(),
-    ]);
+    let s = steps(&format!(
+        "{}; {}; quit",
+        starttls_then("AUTH PLAIN LOGIN", "AUTH PLAIN LOGIN"),
+        auth_plain_ok()
+    ));
     let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
     let config = tls_config(
         &server,
@@ -1258,9 +1120,9 @@ fn opportunistic_tls_with_credentials_and_the_opt_in_upgrades_then_authenticates
     assert_eq!(
         cap.lines,
         [
-            ehlo(),
+            EHLO.to_string(),
             "STARTTLS".into(),
-            ehlo(),
+            EHLO.to_string(),
             auth_plain_line(),
             "QUIT".into()
         ]
@@ -1269,7 +1131,7 @@ fn opportunistic_tls_with_credentials_and_the_opt_in_upgrades_then_authenticates
 
 #[test]
 fn opportunistic_tls_with_the_opt_in_and_starttls_stripped_still_obeys_the_plaintext_policy() {
-    let server = ScriptedServer::start(script(vec![hello(&["AUTH PLAIN LOGIN"]), vec![hangup()]]));
+    let server = ScriptedServer::start(steps("hello AUTH PLAIN LOGIN; hangup"));
     let config = tls_config(
         &server,
         "localhost",
@@ -1283,7 +1145,7 @@ fn opportunistic_tls_with_the_opt_in_and_starttls_stripped_still_obeys_the_plain
     assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
     let cap = server.finish();
     cap.assert_clean();
-    assert_eq!(lines_without_final_quit(&cap), [ehlo()]);
+    assert_eq!(lines_without_final_quit(&cap), [EHLO.to_string()]);
     assert_no_credentials(&cap);
 }
 
@@ -1302,12 +1164,12 @@ fn servers_limited_to_one_tls_version_work() {
         (&rustls::version::TLS13, "TLSv1.3", "TLSv1_3", "TLS13_"),
     ];
     for (version, client_name, server_name, suite_prefix) in cases {
-        let s = script(vec![
-            starttls_then(&[], &["AUTH PLAIN", "SIZE 1000000"]),
+        let s = steps(&format!(
+            "{}; {}; {}; quit",
+            starttls_then("", "AUTH PLAIN, SIZE 1000000"),
             auth_plain_ok(),
-            transaction(),
-            quit(),
-        ]);
+            transaction()
+        ));
         let server =
             ScriptedServer::start_with_tls(s, server_config_with_versions(&pki.server, &[version]));
         let config = tls_config(&server, "localhost", Security::StartTls, &pki.ca_pem())
@@ -1321,7 +1183,7 @@ fn servers_limited_to_one_tls_version_work() {
         let cap = server.finish();
         cap.assert_clean();
         assert_eq!(cap.tls.unwrap().version, server_name);
-        assert_eq!(cap.bodies, [message_on_wire()]);
+        assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
     }
 }
 
@@ -1393,29 +1255,17 @@ fn client_hello_versions(bytes: &[u8]) -> (usize, Vec<usize>) {
 
 #[test]
 fn client_offers_only_tls12_and_tls13_and_refuses_a_tls11_server() {
-    let s = script(vec![
-        up_to_starttls_220(),
-        vec![
-            Step::ReadExact(5),
-            raw(&tls11_server_hello()),
-            Step::ReadToClose(HANGUP),
-        ],
-    ]);
-    let server = ScriptedServer::start(s);
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    let mut script = steps(&format!("{}; read 5", up_to_starttls_220()));
+    script.push(raw(&tls11_server_hello()));
+    script.extend(steps("read-to-close"));
+    let (err, cap) = Fault::with_steps("TLS 1.1 server", script)
+        .config(required_with_password)
+        .fails("Tls TlsHandshake Handshake")
+        .connect();
     assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
     if let Error::Tls { message, .. } = &err {
         assert!(message.contains("incompatible"), "{message}");
     }
-    let cap = server.finish();
-    cap.assert_clean();
     assert_no_credentials(&cap);
     let after_starttls: Vec<u8> = cap.bodies.concat();
     let (legacy, mut versions) = client_hello_versions(&after_starttls);
@@ -1436,7 +1286,7 @@ fn handshake_time_report() {
     let mut connects = Vec::with_capacity(ROUNDS);
     let mut version = String::new();
     for _ in 0..ROUNDS {
-        let s = script(vec![starttls_then(&[], &["8BITMIME"]), quit()]);
+        let s = steps(&format!("{}; quit", starttls_then("", "8BITMIME")));
         let server = ScriptedServer::start_with_tls(s, server_tls.clone());
         let timed = Timed::default();
         let config = timed.attach(tls_config(
@@ -1472,10 +1322,10 @@ fn handshake_time_report() {
 fn client_certificate_is_presented_when_the_server_asks() {
     let pki = Pki::new();
     let client_cert = pki.ca.issue_client("client.example.test");
-    let mut s = vec![Step::StartTls];
-    s.extend(hello(&["SIZE 1000000"]));
-    s.extend(transaction());
-    s.extend(quit());
+    let s = steps(&format!(
+        "starttls; hello SIZE 1000000; {}; quit",
+        transaction()
+    ));
     let server_tls = pki.ca.server_config_requiring_client_cert(&pki.server);
     let server = ScriptedServer::start_with_tls(s, server_tls);
     let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
