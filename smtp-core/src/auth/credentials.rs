@@ -116,6 +116,18 @@ impl Credentials {
         check_required(self.secret.field_name(), self.secret.value())
     }
 
+    /// The username and password for `mechanism`, checked:
+    /// [`SaslError::WrongSecretKind`] if these credentials hold a token,
+    /// [`SaslError::InvalidInput`] if a field cannot be sent.
+    pub(super) fn user_password(&self, mechanism: Mechanism) -> Result<UserPassword, SaslError> {
+        let password = self.password_for(mechanism)?;
+        self.validate()?;
+        Ok(UserPassword {
+            username: self.username.clone(),
+            password: password.clone(),
+        })
+    }
+
     /// The password, or `WrongSecretKind` if these credentials hold a token.
     pub(super) fn password_for(
         &self,
@@ -149,6 +161,21 @@ impl fmt::Debug for Credentials {
             .field("authzid", &self.authzid)
             .field("secret", &self.secret)
             .finish()
+    }
+}
+
+/// A username and password as the password mechanisms keep them: the
+/// password wiped on drop and left out of `Debug`.
+pub(super) struct UserPassword {
+    pub(super) username: String,
+    pub(super) password: Zeroizing<String>,
+}
+
+impl fmt::Debug for UserPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserPassword")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -192,4 +219,112 @@ pub(super) fn check_no_ctrl_a(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::tests::{password, token};
+
+    #[test]
+    fn validate_accepts_ordinary_credentials() {
+        password().validate().unwrap();
+        token().validate().unwrap();
+        Credentials::password("us,er=x", "p,a=ss")
+            .with_authzid("admin")
+            .validate()
+            .unwrap();
+        Credentials::password("user", "pw")
+            .with_authzid("")
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn validate_rejects_nul_cr_lf_without_echoing() {
+        let bad_values = ["bad\0VALUE-xyz", "bad\rVALUE-xyz", "bad\nVALUE-xyz"];
+        for bad in bad_values {
+            let cases = [
+                ("username", Credentials::password(bad, "pw")),
+                (
+                    "authzid",
+                    Credentials::password("user", "pw").with_authzid(bad),
+                ),
+                ("password", Credentials::password("user", bad)),
+                ("token", Credentials::bearer_token("user", bad)),
+                ("username", Credentials::bearer_token(bad, "tok")),
+            ];
+            for (field, credentials) in cases {
+                let error = credentials.validate().unwrap_err();
+                match &error {
+                    SaslError::InvalidInput {
+                        field: reported,
+                        reason,
+                    } => {
+                        assert_eq!(*reported, field);
+                        assert!(!reason.contains("VALUE-xyz"));
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+                let message = error.to_string();
+                assert!(
+                    message.starts_with(&format!("invalid {field}: ")),
+                    "{message}"
+                );
+                assert!(!message.contains("VALUE-xyz"), "{message}");
+                assert!(!format!("{error:?}").contains("VALUE-xyz"));
+            }
+        }
+    }
+
+    #[test]
+    fn validate_rejects_empty_username_and_secret() {
+        for (field, credentials) in [
+            ("username", Credentials::password("", "pw")),
+            ("password", Credentials::password("user", "")),
+            ("token", Credentials::bearer_token("user", "")),
+        ] {
+            let error = credentials.validate().unwrap_err();
+            assert!(
+                matches!(error, SaslError::InvalidInput { field: f, .. } if f == field),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let credentials = Credentials::password("alice", "S3cr3t-pa55").with_authzid("bob");
+        let debug = format!("{credentials:?}");
+        assert!(debug.contains("alice") && debug.contains("bob"));
+        assert!(!debug.contains("S3cr3t-pa55"), "{debug}");
+        assert!(!format!("{:?}", credentials.secret()).contains("S3cr3t"));
+        assert!(!format!("{:#?}", credentials).contains("S3cr3t"));
+
+        let credentials = Credentials::bearer_token("alice", "ya29.T0KEN");
+        let debug = format!("{credentials:?}");
+        assert!(!debug.contains("T0KEN"), "{debug}");
+        assert!(debug.contains("BearerToken(<redacted>)"));
+
+        let step = SaslStep::new(Zeroizing::new(b"S3cr3t".to_vec())).with_note("hello");
+        let debug = format!("{step:?}");
+        assert!(
+            !debug.contains("S3cr3t") && debug.contains("hello"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn accessors() {
+        let credentials = Credentials::password("alice", "pw").with_authzid("bob");
+        assert_eq!(credentials.username(), "alice");
+        assert_eq!(credentials.authzid(), Some("bob"));
+        assert!(!credentials.is_bearer_token());
+        assert!(matches!(credentials.secret(), Secret::Password(p) if p.as_str() == "pw"));
+        assert!(Credentials::bearer_token("a", "t").is_bearer_token());
+        assert_eq!(
+            Credentials::password("a", "b").with_authzid("").authzid(),
+            None
+        );
+    }
 }
