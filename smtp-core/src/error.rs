@@ -177,6 +177,11 @@ pub enum Error {
         reply: Option<Reply>,
         /// The server's text or what was wrong with the exchange.
         reason: String,
+        /// What the mechanism found wrong with the exchange, when the
+        /// failure is its finding (then `reason` is its message); `None`
+        /// when the server refused or broke the AUTH command itself.
+        #[source]
+        source: Option<crate::auth::SaslError>,
     },
 
     /// Credentials were given but the server offers no mechanism we can

@@ -694,6 +694,7 @@ fn auth_xoauth2_error_json_then_535() {
             mechanism: Mechanism::XOAuth2,
             reply: Some(reply),
             reason,
+            ..
         } => {
             assert_eq!(reply.code(), 535);
             assert_eq!(reason, "Username and Password not accepted");
@@ -852,8 +853,18 @@ fn auth_scram_sha256_wrong_server_signature_is_refused() {
         Error::Auth {
             mechanism: Mechanism::ScramSha256,
             reason,
+            source,
             ..
-        } => assert!(reason.contains("signature is wrong"), "{reason}"),
+        } => {
+            assert!(reason.contains("signature is wrong"), "{reason}");
+            // The mechanism's finding is kept as the error's source.
+            assert!(
+                matches!(source, Some(smtp_core::SaslError::ServerSignatureMismatch)),
+                "{source:?}"
+            );
+            let source = std::error::Error::source(&err).expect("a source");
+            assert_eq!(source.to_string(), *reason);
+        }
         other => panic!("{other:?}"),
     }
     let cap = server.finish();
@@ -881,6 +892,7 @@ fn auth_scram_success_without_server_signature_is_refused() {
             mechanism: Mechanism::ScramSha256,
             reply: Some(reply),
             reason,
+            ..
         } => {
             assert_eq!(reply.code(), 235);
             assert!(reason.contains("never proved"), "{reason}");
@@ -910,10 +922,13 @@ fn auth_535_is_an_auth_error_with_the_server_text_and_nothing_follows() {
             mechanism: Mechanism::Plain,
             reply: Some(reply),
             reason,
+            ..
         } => {
             assert_eq!(reply.code(), 535);
             assert_eq!(reply.enhanced().unwrap().to_string(), "5.7.8");
             assert_eq!(reason, "Authentication credentials invalid");
+            // A refusal by the server has no SASL source.
+            assert!(std::error::Error::source(&err).is_none());
         }
         other => panic!("{other:?}"),
     }
