@@ -55,7 +55,7 @@ mod session;
 mod tls;
 mod transcript;
 
-pub use auth::{Credentials, Mechanism, SaslError, Secret};
+pub use auth::{Credentials, Mechanism, SaslError, Secret, SecretString};
 pub use capabilities::Capabilities;
 pub use config::{Config, PlaintextAuthPolicy, RecipientPolicy, Timeouts};
 pub use error::{Error, Phase, Result, TlsErrorKind};

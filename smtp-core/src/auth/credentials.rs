@@ -11,27 +11,29 @@ use super::*;
 pub(super) const SECRET_KIND_PASSWORD: &str = "a password";
 pub(super) const SECRET_KIND_TOKEN: &str = "a bearer token";
 
-/// The secret part of [`Credentials`]. `Debug` never shows it; it is zeroized on drop.
+/// The secret part of [`Credentials`]. `Debug` never shows it; it is
+/// wiped from memory when dropped.
 #[derive(Clone)]
 pub enum Secret {
     /// A password, for SCRAM, CRAM-MD5, PLAIN and LOGIN.
-    Password(Zeroizing<String>),
+    Password(SecretString),
     /// An OAuth 2.0 access token, for XOAUTH2 and OAUTHBEARER.
-    BearerToken(Zeroizing<String>),
+    BearerToken(SecretString),
 }
 
 impl Secret {
+    /// The password or token itself.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Secret::Password(value) | Secret::BearerToken(value) => value.as_str(),
+        }
+    }
+
     /// The secret's field name as used in [`SaslError::InvalidInput`].
     pub(super) fn field_name(&self) -> &'static str {
         match self {
             Secret::Password(_) => "password",
             Secret::BearerToken(_) => "token",
-        }
-    }
-
-    pub(super) fn value(&self) -> &str {
-        match self {
-            Secret::Password(value) | Secret::BearerToken(value) => value,
         }
     }
 }
@@ -42,6 +44,29 @@ impl fmt::Debug for Secret {
             Secret::Password(_) => f.write_str("Password(<redacted>)"),
             Secret::BearerToken(_) => f.write_str("BearerToken(<redacted>)"),
         }
+    }
+}
+
+/// A password or token: wiped from memory when dropped, `<redacted>` in
+/// `Debug` output, and not `Display`, so it is not printed by accident.
+#[derive(Clone)]
+pub struct SecretString(Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps `value`; it is wiped when the `SecretString` is dropped.
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(Zeroizing::new(value.into()))
+    }
+
+    /// The secret text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -60,7 +85,7 @@ impl Credentials {
         Credentials {
             username: username.into(),
             authzid: None,
-            secret: Secret::Password(Zeroizing::new(password.into())),
+            secret: Secret::Password(SecretString::new(password)),
         }
     }
 
@@ -69,7 +94,7 @@ impl Credentials {
         Credentials {
             username: username.into(),
             authzid: None,
-            secret: Secret::BearerToken(Zeroizing::new(token.into())),
+            secret: Secret::BearerToken(SecretString::new(token)),
         }
     }
 
@@ -113,7 +138,7 @@ impl Credentials {
         if let Some(authzid) = &self.authzid {
             check_line_safe("authzid", authzid)?;
         }
-        check_required(self.secret.field_name(), self.secret.value())
+        check_required(self.secret.field_name(), self.secret.as_str())
     }
 
     /// The username and password for `mechanism`, checked:
@@ -134,7 +159,7 @@ impl Credentials {
         mechanism: Mechanism,
     ) -> Result<&Zeroizing<String>, SaslError> {
         match &self.secret {
-            Secret::Password(password) => Ok(password),
+            Secret::Password(password) => Ok(&password.0),
             Secret::BearerToken(_) => Err(SaslError::WrongSecretKind {
                 mechanism,
                 needs: SECRET_KIND_PASSWORD,
@@ -145,7 +170,7 @@ impl Credentials {
     /// The token, or `WrongSecretKind` if these credentials hold a password.
     pub(super) fn token_for(&self, mechanism: Mechanism) -> Result<&Zeroizing<String>, SaslError> {
         match &self.secret {
-            Secret::BearerToken(token) => Ok(token),
+            Secret::BearerToken(token) => Ok(&token.0),
             Secret::Password(_) => Err(SaslError::WrongSecretKind {
                 mechanism,
                 needs: SECRET_KIND_TOKEN,
@@ -321,6 +346,11 @@ mod tests {
         assert_eq!(credentials.authzid(), Some("bob"));
         assert!(!credentials.is_bearer_token());
         assert!(matches!(credentials.secret(), Secret::Password(p) if p.as_str() == "pw"));
+        assert_eq!(credentials.secret().as_str(), "pw");
+        let token = Credentials::bearer_token("a", "t0k");
+        assert!(matches!(token.secret(), Secret::BearerToken(t) if t.as_str() == "t0k"));
+        assert_eq!(token.secret().as_str(), "t0k");
+        assert_eq!(format!("{:?}", SecretString::new("t0k")), "<redacted>");
         assert!(Credentials::bearer_token("a", "t").is_bearer_token());
         assert_eq!(
             Credentials::password("a", "b").with_authzid("").authzid(),

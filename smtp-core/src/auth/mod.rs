@@ -42,7 +42,7 @@ mod select;
 mod xoauth2;
 
 pub use cram_md5::CramMd5Client;
-pub use credentials::{Credentials, Secret};
+pub use credentials::{Credentials, Secret, SecretString};
 use credentials::{SECRET_KIND_PASSWORD, SECRET_KIND_TOKEN};
 use error::printable_server_text;
 pub use error::SaslError;
