@@ -6,6 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::reply::Reply;
+use crate::report::RecipientResult;
 
 /// The protocol step during which something happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,7 +164,7 @@ pub enum Error {
     #[error("recipients refused: {}", format_refused(refused))]
     RecipientsRefused {
         /// Each refused recipient with the server's reply.
-        refused: Vec<crate::RecipientResult>,
+        refused: Vec<RecipientResult>,
     },
 
     /// Authentication failed: the server refused the credentials (`535`,
@@ -266,7 +267,7 @@ pub enum Error {
     },
 }
 
-fn format_refused(refused: &[crate::RecipientResult]) -> String {
+fn format_refused(refused: &[RecipientResult]) -> String {
     refused
         .iter()
         .map(|r| format!("<{}>: {}", r.address, r.reply))

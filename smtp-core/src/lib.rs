@@ -51,6 +51,7 @@ mod error;
 pub mod message;
 mod net;
 pub mod reply;
+mod report;
 mod session;
 mod tls;
 mod transcript;
@@ -64,7 +65,8 @@ pub use message::{
 };
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};
-pub use session::{Client, Envelope, RecipientResult, SendReport, MAX_AUTH_ROUNDS};
+pub use report::{RecipientResult, SendReport};
+pub use session::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use tls::{Security, TlsOptions};
 pub use transcript::{Direction, TranscriptFn, HIDDEN};
 
