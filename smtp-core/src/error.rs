@@ -8,8 +8,10 @@ use std::time::Duration;
 use crate::reply::Reply;
 use crate::report::RecipientResult;
 
-/// The protocol step during which something happened.
+/// The protocol step during which something happened. Steps may be added
+/// in later versions: a `match` needs a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Phase {
     /// Resolving the name and opening the TCP connection.
     Connect,
@@ -72,8 +74,10 @@ impl fmt::Display for Phase {
     }
 }
 
-/// What went wrong in TLS.
+/// What went wrong in TLS. Kinds may be added in later versions: a
+/// `match` needs a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TlsErrorKind {
     /// The server does not offer `STARTTLS` but TLS is required.
     NotOffered,
