@@ -36,20 +36,32 @@
 //! assert_eq!((implicit.port(), implicit.security()), (465, Security::Implicit));
 //! ```
 //!
-//! The pieces, one module per concern: [`reply`] parses server replies
-//! with hard limits, [`command`] formats every command and refuses CR, LF
-//! and NUL in arguments, [`capabilities`] reads EHLO, [`auth`] has one
-//! file per SASL mechanism, [`data`] encodes message bodies for DATA as a
-//! stream, and [`Client`] runs the protocol.
+//! What a program uses: [`Config`] (or [`Config::from_url`]) says where
+//! and how to connect, [`Client`] runs the protocol, [`Message`] composes
+//! a message (see the [`message`] module) or [`Client::send_bytes`] takes
+//! one ready-made, and every failure is an [`Error`] that names its
+//! [`Phase`] and carries the server's [`Reply`].
+//!
+//! Inside, one module per concern: `reply` parses server replies with
+//! hard limits, `command` formats every command and refuses CR, LF and
+//! NUL in arguments, `capabilities` reads EHLO, `auth` has one file per
+//! SASL mechanism and `data` encodes message bodies for DATA as a stream.
+//! Those modules stay public, hidden from this documentation, for the
+//! fuzz targets and benchmarks; they are not a stable API.
 
+#[doc(hidden)]
 pub mod auth;
+#[doc(hidden)]
 pub mod capabilities;
+#[doc(hidden)]
 pub mod command;
 mod config;
+#[doc(hidden)]
 pub mod data;
 mod error;
 pub mod message;
 mod net;
+#[doc(hidden)]
 pub mod reply;
 mod report;
 mod session;

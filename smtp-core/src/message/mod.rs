@@ -74,14 +74,27 @@ use crate::capabilities::Capabilities;
 use crate::error::{Error, Result};
 use crate::session::Envelope;
 
-pub use address::{domain_to_ascii, Mailbox};
-pub use date::format_date;
-pub use encode::{base64_encoded_len, TransferEncoding};
+pub use address::Mailbox;
 pub(crate) use fit::{long_line_error, FitBuffers, FitLines};
-pub use fit::{LineFitter, LongLineError, LongLines, HOLD_LIMIT};
-pub use header::{decode_encoded_words, FOLD_AT, MAX_LINE};
-pub use raw::{envelope_from_headers, StripBcc, MAX_RAW_HEADER_BLOCK};
+pub use fit::{LongLineError, LongLines};
+pub use header::MAX_LINE;
+pub use raw::envelope_from_headers;
 pub use reader::MessageReader;
+
+// Helpers the command-line tool, the C ABI, the fuzz targets and the
+// benchmarks use; public but not part of the documented API.
+#[doc(hidden)]
+pub use address::domain_to_ascii;
+#[doc(hidden)]
+pub use date::format_date;
+#[doc(hidden)]
+pub use encode::{base64_encoded_len, TransferEncoding};
+#[doc(hidden)]
+pub use fit::{LineFitter, HOLD_LIMIT};
+#[doc(hidden)]
+pub use header::{decode_encoded_words, FOLD_AT};
+#[doc(hidden)]
+pub use raw::{StripBcc, MAX_RAW_HEADER_BLOCK};
 
 use header::check_header_text;
 
