@@ -73,7 +73,8 @@ pub use capabilities::Capabilities;
 pub use config::{Config, PlaintextAuthPolicy, RecipientPolicy, Timeouts};
 pub use error::{Error, Phase, Result, TlsErrorKind};
 pub use message::{
-    envelope_from_headers, EncodeOptions, LongLineError, LongLines, Mailbox, Message, MessageReader,
+    envelope_from_headers, Attachment, EncodeOptions, LongLineError, LongLines, Mailbox, Message,
+    MessageReader,
 };
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};
