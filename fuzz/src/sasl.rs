@@ -96,7 +96,7 @@ pub fn check(mechanism: Mechanism, data: &[u8]) {
     assert_eq!(client.mechanism(), mechanism);
 
     let secret = match credentials.secret() {
-        smtp_core::Secret::Password(s) | smtp_core::Secret::BearerToken(s) => s.to_string(),
+        smtp_core::Secret::Password(s) | smtp_core::Secret::BearerToken(s) => s.as_str().to_owned(),
     };
     // Leak checks only make sense for a secret that cannot occur by chance,
     // and not when the server itself sent it (its text is quoted back).
@@ -257,7 +257,7 @@ fn check_shape(mechanism: Mechanism, credentials: &Credentials, response: &[u8],
         }
         Mechanism::Login => {
             let secret = match credentials.secret() {
-                smtp_core::Secret::Password(p) => p.as_bytes(),
+                smtp_core::Secret::Password(p) => p.as_str().as_bytes(),
                 smtp_core::Secret::BearerToken(_) => unreachable!(),
             };
             assert!(response == user || response == secret);
@@ -293,7 +293,7 @@ fn server_final(
     client_final: &[u8],
 ) -> Vec<u8> {
     let password = match credentials.secret() {
-        smtp_core::Secret::Password(p) => p.as_bytes().to_vec(),
+        smtp_core::Secret::Password(p) => p.as_str().as_bytes().to_vec(),
         smtp_core::Secret::BearerToken(_) => unreachable!(),
     };
     let server_first = std::str::from_utf8(server_first).expect("accepted server-first is UTF-8");

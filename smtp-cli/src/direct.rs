@@ -123,7 +123,7 @@ pub fn compose(opts: &Options, author: &Mailbox) -> Result<Message, Failure> {
     }
     for path in &opts.attach {
         // Readable (checked above); what can still fail is the file name.
-        m.attach_file(path, None, None).map_err(bad)?;
+        m.attach_file(path).map_err(bad)?;
     }
     Ok(m)
 }

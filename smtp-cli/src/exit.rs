@@ -263,6 +263,7 @@ mod tests {
             mechanism: smtp_core::Mechanism::Plain,
             reply: Some(reply(code)),
             reason: "no".into(),
+            source: None,
         };
         assert_eq!(map_error(&auth(535), Stage::Connect), Exit::NoPerm);
         assert_eq!(map_error(&auth(454), Stage::Connect), Exit::TempFail);

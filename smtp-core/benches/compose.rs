@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use smtp_core::{EncodeOptions, Message};
+use smtp_core::{Attachment, EncodeOptions, Message};
 
 fn plain() -> Message {
     let mut m = Message::new();
@@ -43,8 +43,12 @@ fn with_attachment() -> Message {
     let data: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    m.attach_bytes("report.bin", Some("application/octet-stream"), data)
-        .expect("valid attachment");
+    m.attach(
+        Attachment::bytes(data)
+            .filename("report.bin")
+            .content_type("application/octet-stream"),
+    )
+    .expect("valid attachment");
     m
 }
 

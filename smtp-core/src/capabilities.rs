@@ -3,7 +3,12 @@
 use crate::reply::Reply;
 
 /// The service extensions a server announced in its EHLO reply.
+///
+/// Fields may be added in later versions, so outside this crate a value
+/// comes from [`Capabilities::from_ehlo`] or [`Default`], not from a
+/// struct literal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// The domain the server named on the first EHLO line.
     pub server_name: String,

@@ -1,10 +1,8 @@
-//! The envelope of one message (sender, recipients, size, 8-bit body)
-//! and the report of its delivery, per recipient: the values a caller
-//! hands to a session and gets back, apart from the session itself.
+//! The envelope of one message (sender, recipients, size, 8-bit body):
+//! what a caller hands to a session, apart from the session itself.
 
 use crate::command;
 use crate::error::{Error, Result};
-use crate::reply::Reply;
 
 /// The sender and recipients of one message (RFC 5321 envelope).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,48 +66,5 @@ impl Envelope {
     /// True when an address has non-ASCII characters (needs SMTPUTF8).
     pub fn needs_smtputf8(&self) -> bool {
         !self.from.is_ascii() || self.to.iter().any(|a| !a.is_ascii())
-    }
-}
-
-/// The server's answer for one recipient.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipientResult {
-    /// The address as given.
-    pub address: String,
-    /// The reply to its `RCPT TO`.
-    pub reply: Reply,
-}
-
-impl RecipientResult {
-    /// True when the server accepted this recipient.
-    pub fn accepted(&self) -> bool {
-        self.reply.is_positive()
-    }
-}
-
-/// The outcome of a successful send: the message was accepted for the
-/// accepted recipients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendReport {
-    /// Every recipient, in order, with its reply.
-    pub recipients: Vec<RecipientResult>,
-    /// The server's reply to the end of the message (often holds a queue id).
-    pub reply: Reply,
-}
-
-impl SendReport {
-    /// The recipients the server accepted.
-    pub fn accepted(&self) -> impl Iterator<Item = &RecipientResult> {
-        self.recipients.iter().filter(|r| r.accepted())
-    }
-
-    /// The recipients the server refused (the message did not go to them).
-    pub fn refused(&self) -> impl Iterator<Item = &RecipientResult> {
-        self.recipients.iter().filter(|r| !r.accepted())
-    }
-
-    /// True when every recipient was accepted.
-    pub fn all_accepted(&self) -> bool {
-        self.recipients.iter().all(RecipientResult::accepted)
     }
 }

@@ -6,9 +6,12 @@ use std::io;
 use std::time::Duration;
 
 use crate::reply::Reply;
+use crate::report::RecipientResult;
 
-/// The protocol step during which something happened.
+/// The protocol step during which something happened. Steps may be added
+/// in later versions: a `match` needs a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Phase {
     /// Resolving the name and opening the TCP connection.
     Connect,
@@ -71,8 +74,10 @@ impl fmt::Display for Phase {
     }
 }
 
-/// What went wrong in TLS.
+/// What went wrong in TLS. Kinds may be added in later versions: a
+/// `match` needs a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum TlsErrorKind {
     /// The server does not offer `STARTTLS` but TLS is required.
     NotOffered,
@@ -163,7 +168,7 @@ pub enum Error {
     #[error("recipients refused: {}", format_refused(refused))]
     RecipientsRefused {
         /// Each refused recipient with the server's reply.
-        refused: Vec<crate::RecipientResult>,
+        refused: Vec<RecipientResult>,
     },
 
     /// Authentication failed: the server refused the credentials (`535`,
@@ -177,6 +182,11 @@ pub enum Error {
         reply: Option<Reply>,
         /// The server's text or what was wrong with the exchange.
         reason: String,
+        /// What the mechanism found wrong with the exchange, when the
+        /// failure is its finding (then `reason` is its message); `None`
+        /// when the server refused or broke the AUTH command itself.
+        #[source]
+        source: Option<crate::auth::SaslError>,
     },
 
     /// Credentials were given but the server offers no mechanism we can
@@ -261,7 +271,7 @@ pub enum Error {
     },
 }
 
-fn format_refused(refused: &[crate::RecipientResult]) -> String {
+fn format_refused(refused: &[RecipientResult]) -> String {
     refused
         .iter()
         .map(|r| format!("<{}>: {}", r.address, r.reply))

@@ -36,39 +36,53 @@
 //! assert_eq!((implicit.port(), implicit.security()), (465, Security::Implicit));
 //! ```
 //!
-//! The pieces, one module per concern: [`reply`] parses server replies
-//! with hard limits, [`command`] formats every command and refuses CR, LF
-//! and NUL in arguments, [`capabilities`] reads EHLO, [`auth`] has one
-//! file per SASL mechanism, [`data`] encodes message bodies for DATA as a
-//! stream, and [`Client`] runs the protocol.
+//! What a program uses: [`Config`] (or [`Config::from_url`]) says where
+//! and how to connect, [`Client`] runs the protocol, [`Message`] composes
+//! a message (see the [`message`] module) or [`Client::send_bytes`] takes
+//! one ready-made, and every failure is an [`Error`] that names its
+//! [`Phase`] and carries the server's [`Reply`].
+//!
+//! Inside, one module per concern: `reply` parses server replies with
+//! hard limits, `command` formats every command and refuses CR, LF and
+//! NUL in arguments, `capabilities` reads EHLO, `auth` has one file per
+//! SASL mechanism and `data` encodes message bodies for DATA as a stream.
+//! Those modules stay public, hidden from this documentation, for the
+//! fuzz targets and benchmarks; they are not a stable API.
 
+#[doc(hidden)]
 pub mod auth;
+#[doc(hidden)]
 pub mod capabilities;
+#[doc(hidden)]
 pub mod command;
 mod config;
+#[doc(hidden)]
 pub mod data;
 mod envelope;
 mod error;
 pub mod message;
 mod net;
+#[doc(hidden)]
 pub mod reply;
+mod report;
 mod session;
 mod tls;
 mod transcript;
 
-pub use auth::{Credentials, Mechanism, SaslError, Secret};
+pub use auth::{Credentials, Mechanism, SaslError, Secret, SecretString};
 pub use capabilities::Capabilities;
 pub use config::{
     split_host_port, Config, ConfigOption, PlaintextAuthPolicy, RecipientPolicy, Timeouts, OPTIONS,
 };
 pub use error::{Error, Phase, Result, TlsErrorKind};
 pub use message::{
-    envelope_from_headers, EncodeOptions, LongLineError, LongLines, Mailbox, Message,
+    envelope_from_headers, Attachment, EncodeOptions, LongLineError, LongLines, Mailbox, Message,
     MessageReader, RawMessage, RawOptions,
 };
 pub use net::TlsInfo;
 pub use reply::{EnhancedCode, Reply};
-pub use session::{Client, Envelope, RecipientResult, SendReport, MAX_AUTH_ROUNDS};
+pub use report::{RecipientResult, SendReport};
+pub use session::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use tls::Security;
 pub use transcript::{Direction, TranscriptFn, HIDDEN};
 

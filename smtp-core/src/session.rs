@@ -13,6 +13,8 @@ use crate::error::{Error, Phase, Result, TlsErrorKind};
 use crate::message::{FitBuffers, FitLines};
 use crate::net::{Connection, Deadline, TlsInfo};
 use crate::reply::{Reply, ReplyBuilder};
+use crate::report::RecipientResult;
+use crate::report::SendReport;
 use crate::tls::Security;
 use crate::transcript::{Direction, Transcript};
 
@@ -20,7 +22,7 @@ mod authenticate;
 mod send;
 mod transaction;
 
-pub use crate::envelope::{Envelope, RecipientResult, SendReport};
+pub use crate::envelope::Envelope;
 
 /// Most `334` challenges answered in one AUTH exchange.
 pub const MAX_AUTH_ROUNDS: usize = 8;

@@ -16,8 +16,10 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 
 use crate::error::{Error, Phase, TlsErrorKind};
 
-/// How the connection is protected.
+/// How the connection is protected. Modes may be added in later versions:
+/// a `match` needs a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Security {
     /// TLS from the first byte ("SMTPS", port 465, `smtps://`).
     Implicit,

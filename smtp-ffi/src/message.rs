@@ -7,7 +7,7 @@
 
 use std::ffi::c_char;
 
-use smtp_core::Message;
+use smtp_core::{Attachment, Message};
 
 use crate::args::{bytes_arg, handle_mut, opt_str_arg, str_arg};
 use crate::guard;
@@ -355,7 +355,11 @@ pub unsafe extern "C" fn smtp_message_attach_bytes(
                 bytes_arg(data, len, "data")?,
             )
         };
-        m.attach_bytes(filename, content_type, data.to_vec())?;
+        m.attach(described(
+            Attachment::bytes(data.to_vec()),
+            Some(filename),
+            content_type,
+        ))?;
         Ok(())
     })
 }
@@ -384,7 +388,7 @@ pub unsafe extern "C" fn smtp_message_attach_file(
                 opt_str_arg(content_type, "content_type")?,
             )
         };
-        m.attach_file(path, filename, content_type)?;
+        m.attach(described(Attachment::file(path), filename, content_type))?;
         Ok(())
     })
 }
@@ -416,7 +420,10 @@ pub unsafe extern "C" fn smtp_message_inline_bytes(
                 bytes_arg(data, len, "data")?,
             )
         };
-        m.inline_bytes(content_id, filename, content_type, data.to_vec())?;
+        m.inline(
+            content_id,
+            described(Attachment::bytes(data.to_vec()), filename, content_type),
+        )?;
         Ok(())
     })
 }
@@ -442,7 +449,23 @@ pub unsafe extern "C" fn smtp_message_inline_file(
                 opt_str_arg(content_type, "content_type")?,
             )
         };
-        m.inline_file(content_id, path, content_type)?;
+        m.inline(
+            content_id,
+            described(Attachment::file(path), None, content_type),
+        )?;
         Ok(())
     })
+}
+
+/// `part` with the file name and content type the caller gave, if any
+/// (NULL arrives as `None`).
+fn described(part: Attachment, filename: Option<&str>, content_type: Option<&str>) -> Attachment {
+    let part = match filename {
+        Some(name) => part.filename(name),
+        None => part,
+    };
+    match content_type {
+        Some(content_type) => part.content_type(content_type),
+        None => part,
+    }
 }

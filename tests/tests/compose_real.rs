@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use mail_parser::{HeaderName, MessageParser, MimeHeaders};
-use smtp_core::{Client, Config, EncodeOptions, Envelope, Message, Security};
+use smtp_core::{Attachment, Client, Config, EncodeOptions, Envelope, Message, Security};
 use smtp_tests::testbed::TestBed;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -94,13 +94,21 @@ fn compose(domain: &str, marker: &str, attachment_path: Option<&std::path::Path>
         .header("X-Compose-Test", "Grüße — 测试")
         .unwrap();
     m.text(&text_body()).html(HTML);
-    m.attach_bytes(CHINESE_FILE, None, pdf_bytes()).unwrap();
-    m.attach_bytes(BINARY_FILE, Some("application/octet-stream"), all_bytes())
-        .unwrap();
-    m.inline_bytes("logo@example.test", Some("logo.png"), None, LOGO.to_vec())
-        .unwrap();
+    m.attach_bytes(CHINESE_FILE, pdf_bytes()).unwrap();
+    m.attach(
+        Attachment::bytes(all_bytes())
+            .filename(BINARY_FILE)
+            .content_type("application/octet-stream"),
+    )
+    .unwrap();
+    m.inline(
+        "logo@example.test",
+        Attachment::bytes(LOGO.to_vec()).filename("logo.png"),
+    )
+    .unwrap();
     if let Some(path) = attachment_path {
-        m.attach_file(path, Some("大文件.dat"), None).unwrap();
+        m.attach(Attachment::file(path).filename("大文件.dat"))
+            .unwrap();
     }
     Composed {
         message: m,

@@ -214,6 +214,8 @@ fn auth_535_is_an_auth_error_with_the_server_text_and_nothing_follows() {
             let reply = reply.as_ref().expect("a reply");
             assert_eq!(reply.enhanced().unwrap().to_string(), "5.7.8");
             assert_eq!(reason, "Authentication credentials invalid");
+            // A refusal by the server has no SASL source.
+            assert!(std::error::Error::source(&err).is_none());
         }
         other => panic!("{other:?}"),
     }
@@ -404,7 +406,16 @@ fn auth_scram_sha256_wrong_server_signature_is_refused() {
         .closes()
         .connect();
     match &err {
-        Error::Auth { reason, .. } => assert!(reason.contains("signature is wrong"), "{reason}"),
+        Error::Auth { reason, source, .. } => {
+            assert!(reason.contains("signature is wrong"), "{reason}");
+            // The mechanism's finding is kept as the error's source.
+            assert!(
+                matches!(source, Some(smtp_core::SaslError::ServerSignatureMismatch)),
+                "{source:?}"
+            );
+            let source = std::error::Error::source(&err).expect("a source");
+            assert_eq!(source.to_string(), *reason);
+        }
         other => panic!("{other:?}"),
     }
     let lines = smtp_tests::support::lines_without_final_quit(&cap);

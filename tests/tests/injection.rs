@@ -16,7 +16,7 @@
 
 use std::path::PathBuf;
 
-use smtp_core::{Client, Config, Credentials, Envelope, Error, Message, Security};
+use smtp_core::{Attachment, Client, Config, Credentials, Envelope, Error, Message, Security};
 use smtp_tests::scripted::{hello, ScriptedServer, CLIENT_NAME};
 use smtp_tests::support::{
     bare_line_breaks, contains, data_content, hangup, mail_line, one_message_script, rcpt_line,
@@ -302,31 +302,44 @@ const MESSAGE_CASES: &[MessageCase] = &[
         "attachment file name",
         "report.pdf",
         Expect::Refused,
-        |m, v| m.attach_bytes(v, None, b"x".to_vec()).map(drop),
+        |m, v| m.attach_bytes(v, b"x".to_vec()).map(drop),
     ),
     (
         "attachment content type",
         "text/plain",
         Expect::Refused,
-        |m, v| m.attach_bytes("a.txt", Some(v), b"x".to_vec()).map(drop),
+        |m, v| {
+            m.attach(
+                Attachment::bytes(b"x".to_vec())
+                    .filename("a.txt")
+                    .content_type(v),
+            )
+            .map(drop)
+        },
     ),
     (
-        "attach_file display name",
+        "attached file display name",
         "report.txt",
         Expect::Refused,
-        |m, v| m.attach_file(attachment_file(), Some(v), None).map(drop),
+        |m, v| {
+            m.attach(Attachment::file(attachment_file()).filename(v))
+                .map(drop)
+        },
     ),
     (
-        "attach_file content type",
+        "attached file content type",
         "text/plain",
         Expect::Refused,
-        |m, v| m.attach_file(attachment_file(), None, Some(v)).map(drop),
+        |m, v| {
+            m.attach(Attachment::file(attachment_file()).content_type(v))
+                .map(drop)
+        },
     ),
     ("inline content id", "logo", Expect::Refused, |m, v| {
-        m.inline_bytes(v, None, None, b"x".to_vec()).map(drop)
+        m.inline(v, Attachment::bytes(b"x".to_vec())).map(drop)
     }),
     ("inline file name", "logo.png", Expect::Refused, |m, v| {
-        m.inline_bytes("logo", Some(v), None, b"x".to_vec())
+        m.inline("logo", Attachment::bytes(b"x".to_vec()).filename(v))
             .map(drop)
     }),
     (
@@ -334,15 +347,18 @@ const MESSAGE_CASES: &[MessageCase] = &[
         "image/png",
         Expect::Refused,
         |m, v| {
-            m.inline_bytes("logo", None, Some(v), b"x".to_vec())
+            m.inline("logo", Attachment::bytes(b"x".to_vec()).content_type(v))
                 .map(drop)
         },
     ),
     (
-        "inline_file content type",
+        "inline file content type",
         "text/plain",
         Expect::Refused,
-        |m, v| m.inline_file("logo", attachment_file(), Some(v)).map(drop),
+        |m, v| {
+            m.inline("logo", Attachment::file(attachment_file()).content_type(v))
+                .map(drop)
+        },
     ),
     (
         "file name from the path on disk",
@@ -353,7 +369,7 @@ const MESSAGE_CASES: &[MessageCase] = &[
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join(v.replace(['\0', '/'], "_"));
             std::fs::write(&path, b"attached\n").unwrap();
-            m.attach_file(&path, None, None).map(drop)
+            m.attach_file(&path).map(drop)
         },
     ),
 ];

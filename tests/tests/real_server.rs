@@ -185,6 +185,7 @@ fn wrong_password_is_an_auth_error_with_server_text() {
                 mechanism: m,
                 reply: Some(reply),
                 reason,
+                ..
             }) => {
                 assert_eq!(m, mechanism);
                 assert_eq!(reply.code(), 535, "{reply}");

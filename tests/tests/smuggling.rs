@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
-use smtp_core::{Client, Envelope, Message, SendReport};
+use smtp_core::{Attachment, Client, Envelope, Message, SendReport};
 use smtp_tests::scripted::{ScriptedServer, CLIENT_NAME};
 use smtp_tests::skip::skipped;
 use smtp_tests::support::{
@@ -121,8 +121,12 @@ fn composed(input: Input, marker: &str, body: &[u8], to: &str) -> Message {
         }
         _ => {
             m.text(&format!("see the attachment {marker}\n"));
-            m.attach_bytes("payload.txt", Some("text/plain"), body.to_vec())
-                .unwrap();
+            m.attach(
+                Attachment::bytes(body.to_vec())
+                    .filename("payload.txt")
+                    .content_type("text/plain"),
+            )
+            .unwrap();
         }
     }
     m

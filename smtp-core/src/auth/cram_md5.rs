@@ -1,21 +1,22 @@
 //! CRAM-MD5 (RFC 2195): one challenge, answered with
 //! `username SP lowercase-hex(HMAC-MD5(key = password, challenge))`.
 
-use std::fmt;
 use std::fmt::Write as _;
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
 use zeroize::Zeroizing;
 
+use super::credentials::UserPassword;
+use super::error::complete_if;
 use super::{Credentials, Mechanism, SaslError, SaslMechanism, SaslStep};
 
 type HmacMd5 = Hmac<Md5>;
 
 /// The client side of CRAM-MD5.
+#[derive(Debug)]
 pub struct CramMd5Client {
-    username: String,
-    password: Zeroizing<String>,
+    login: UserPassword,
     responded: bool,
 }
 
@@ -23,22 +24,20 @@ impl CramMd5Client {
     /// Builds a CRAM-MD5 client; needs password credentials. CRAM-MD5 has no
     /// authorization identity, so an authzid is ignored.
     pub fn new(credentials: &Credentials) -> Result<Self, SaslError> {
-        let password = credentials.password_for(Mechanism::CramMd5)?;
-        credentials.validate()?;
         Ok(CramMd5Client {
-            username: credentials.username.clone(),
-            password: password.clone(),
+            login: credentials.user_password(Mechanism::CramMd5)?,
             responded: false,
         })
     }
 
     fn digest_hex(&self, challenge: &[u8]) -> Result<Zeroizing<String>, SaslError> {
-        let mut mac = <HmacMd5 as Mac>::new_from_slice(self.password.as_bytes()).map_err(|_| {
-            SaslError::Internal {
-                mechanism: Mechanism::CramMd5,
-                reason: "HMAC-MD5 rejected the key".to_owned(),
-            }
-        })?;
+        let mut mac =
+            <HmacMd5 as Mac>::new_from_slice(self.login.password.as_bytes()).map_err(|_| {
+                SaslError::Internal {
+                    mechanism: Mechanism::CramMd5,
+                    reason: "HMAC-MD5 rejected the key".to_owned(),
+                }
+            })?;
         mac.update(challenge);
         let digest = Zeroizing::new(mac.finalize().into_bytes().to_vec());
         let mut hex = Zeroizing::new(String::with_capacity(digest.len() * 2));
@@ -74,8 +73,9 @@ impl SaslMechanism for CramMd5Client {
             });
         }
         let hex = self.digest_hex(challenge)?;
-        let mut response = Zeroizing::new(Vec::with_capacity(self.username.len() + 1 + hex.len()));
-        response.extend_from_slice(self.username.as_bytes());
+        let username = self.login.username.as_bytes();
+        let mut response = Zeroizing::new(Vec::with_capacity(username.len() + 1 + hex.len()));
+        response.extend_from_slice(username);
         response.push(b' ');
         response.extend_from_slice(hex.as_bytes());
         self.responded = true;
@@ -83,22 +83,7 @@ impl SaslMechanism for CramMd5Client {
     }
 
     fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        if self.responded {
-            Ok(())
-        } else {
-            Err(SaslError::IncompleteExchange {
-                mechanism: Mechanism::CramMd5,
-            })
-        }
-    }
-}
-
-impl fmt::Debug for CramMd5Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CramMd5Client")
-            .field("username", &self.username)
-            .field("responded", &self.responded)
-            .finish_non_exhaustive()
+        complete_if(self.responded, Mechanism::CramMd5)
     }
 }
 

@@ -6,16 +6,16 @@
 //! rather than trusting the order; an unreadable prompt falls back to the
 //! usual order.
 
-use std::fmt;
-
 use zeroize::Zeroizing;
 
+use super::credentials::UserPassword;
+use super::error::complete_if;
 use super::{Credentials, Mechanism, SaslError, SaslMechanism, SaslStep};
 
 /// The client side of LOGIN.
+#[derive(Debug)]
 pub struct LoginClient {
-    username: String,
-    password: Zeroizing<String>,
+    login: UserPassword,
     username_sent: bool,
     password_sent: bool,
 }
@@ -67,11 +67,8 @@ impl LoginClient {
     /// Builds a LOGIN client; needs password credentials. LOGIN has no
     /// authorization identity, so an authzid is ignored.
     pub fn new(credentials: &Credentials) -> Result<Self, SaslError> {
-        let password = credentials.password_for(Mechanism::Login)?;
-        credentials.validate()?;
         Ok(LoginClient {
-            username: credentials.username.clone(),
-            password: password.clone(),
+            login: credentials.user_password(Mechanism::Login)?,
             username_sent: false,
             password_sent: false,
         })
@@ -95,11 +92,11 @@ impl LoginClient {
         match field {
             LoginField::Username => {
                 self.username_sent = true;
-                Zeroizing::new(self.username.as_bytes().to_vec())
+                Zeroizing::new(self.login.username.as_bytes().to_vec())
             }
             LoginField::Password => {
                 self.password_sent = true;
-                Zeroizing::new(self.password.as_bytes().to_vec())
+                Zeroizing::new(self.login.password.as_bytes().to_vec())
             }
         }
     }
@@ -143,23 +140,7 @@ impl SaslMechanism for LoginClient {
     }
 
     fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        if self.username_sent && self.password_sent {
-            Ok(())
-        } else {
-            Err(SaslError::IncompleteExchange {
-                mechanism: Mechanism::Login,
-            })
-        }
-    }
-}
-
-impl fmt::Debug for LoginClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginClient")
-            .field("username", &self.username)
-            .field("username_sent", &self.username_sent)
-            .field("password_sent", &self.password_sent)
-            .finish_non_exhaustive()
+        complete_if(self.username_sent && self.password_sent, Mechanism::Login)
     }
 }
 

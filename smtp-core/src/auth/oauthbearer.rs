@@ -5,19 +5,14 @@
 //! client must answer it with a single `^A` (kvsep), after which the server
 //! fails the AUTH command (RFC 7628 section 3.2.3).
 
-use std::fmt;
-
-use zeroize::Zeroizing;
-
-use super::{
-    check_no_ctrl_a, escape_saslname, BearerExchange, Credentials, Mechanism, SaslError,
-    SaslMechanism, SaslStep,
-};
+use super::bearer::{BearerClient, BearerExchange};
+use super::credentials::check_no_ctrl_a;
+use super::{escape_saslname, Credentials, Mechanism, SaslError};
 
 /// The client side of OAUTHBEARER.
+#[derive(Debug)]
 pub struct OAuthBearerClient {
-    /// The GS2 header, `n,a={authzid},`, already escaped.
-    gs2_header: String,
+    /// Its message starts with the GS2 header, `n,a={authzid},`.
     exchange: BearerExchange,
 }
 
@@ -36,47 +31,23 @@ impl OAuthBearerClient {
         let gs2_header = format!("n,a={},", escape_saslname(authzid));
         Ok(OAuthBearerClient {
             // The error challenge is answered with a single kvsep.
-            exchange: BearerExchange::new(
-                Mechanism::OAuthBearer,
-                gs2_header.as_bytes(),
-                token,
-                b"\x01",
-            ),
-            gs2_header,
+            exchange: BearerExchange::new(Self::MECHANISM, gs2_header, token, b"\x01"),
         })
     }
 }
 
-impl SaslMechanism for OAuthBearerClient {
-    fn mechanism(&self) -> Mechanism {
-        Mechanism::OAuthBearer
-    }
+impl BearerClient for OAuthBearerClient {
+    const MECHANISM: Mechanism = Mechanism::OAuthBearer;
 
-    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
-        self.exchange.initial_response()
-    }
-
-    fn respond(&mut self, challenge: &[u8]) -> Result<SaslStep, SaslError> {
-        self.exchange.respond(challenge)
-    }
-
-    fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        self.exchange.finish()
-    }
-}
-
-impl fmt::Debug for OAuthBearerClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OAuthBearerClient")
-            .field("gs2_header", &self.gs2_header)
-            .field("exchange", &self.exchange)
-            .finish()
+    fn exchange(&mut self) -> &mut BearerExchange {
+        &mut self.exchange
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::SaslMechanism;
 
     const TOKEN: &str = "vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg==";
 

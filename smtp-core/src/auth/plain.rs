@@ -1,41 +1,39 @@
 //! PLAIN (RFC 4616): one message, `authzid NUL authcid NUL password`.
 
-use std::fmt;
-
 use zeroize::Zeroizing;
 
+use super::credentials::UserPassword;
+use super::error::complete_if;
 use super::{Credentials, Mechanism, SaslError, SaslMechanism, SaslStep};
 
 /// The client side of PLAIN.
+#[derive(Debug)]
 pub struct PlainClient {
     authzid: String,
-    username: String,
-    password: Zeroizing<String>,
+    login: UserPassword,
     message_sent: bool,
 }
 
 impl PlainClient {
     /// Builds a PLAIN client; needs password credentials.
     pub fn new(credentials: &Credentials) -> Result<Self, SaslError> {
-        let password = credentials.password_for(Mechanism::Plain)?;
-        credentials.validate()?;
         Ok(PlainClient {
             authzid: credentials.authzid().unwrap_or_default().to_owned(),
-            username: credentials.username.clone(),
-            password: password.clone(),
+            login: credentials.user_password(Mechanism::Plain)?,
             message_sent: false,
         })
     }
 
     fn message(&self) -> Zeroizing<Vec<u8>> {
+        let UserPassword { username, password } = &self.login;
         let mut message = Zeroizing::new(Vec::with_capacity(
-            self.authzid.len() + self.username.len() + self.password.len() + 2,
+            self.authzid.len() + username.len() + password.len() + 2,
         ));
         message.extend_from_slice(self.authzid.as_bytes());
         message.push(0);
-        message.extend_from_slice(self.username.as_bytes());
+        message.extend_from_slice(username.as_bytes());
         message.push(0);
-        message.extend_from_slice(self.password.as_bytes());
+        message.extend_from_slice(password.as_bytes());
         message
     }
 }
@@ -74,23 +72,7 @@ impl SaslMechanism for PlainClient {
     }
 
     fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        if self.message_sent {
-            Ok(())
-        } else {
-            Err(SaslError::IncompleteExchange {
-                mechanism: Mechanism::Plain,
-            })
-        }
-    }
-}
-
-impl fmt::Debug for PlainClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PlainClient")
-            .field("username", &self.username)
-            .field("authzid", &self.authzid)
-            .field("message_sent", &self.message_sent)
-            .finish_non_exhaustive()
+        complete_if(self.message_sent, Mechanism::Plain)
     }
 }
 

@@ -5,17 +5,13 @@
 //! client must answer it with an empty response, after which the server
 //! fails the AUTH command.
 
-use std::fmt;
-
-use zeroize::Zeroizing;
-
-use super::{
-    check_no_ctrl_a, BearerExchange, Credentials, Mechanism, SaslError, SaslMechanism, SaslStep,
-};
+use super::bearer::{BearerClient, BearerExchange};
+use super::credentials::check_no_ctrl_a;
+use super::{Credentials, Mechanism, SaslError};
 
 /// The client side of XOAUTH2.
+#[derive(Debug)]
 pub struct XOAuth2Client {
-    username: String,
     exchange: BearerExchange,
 }
 
@@ -29,37 +25,17 @@ impl XOAuth2Client {
         check_no_ctrl_a(Mechanism::XOAuth2, "token", token)?;
         let prefix = format!("user={}", credentials.username);
         Ok(XOAuth2Client {
-            username: credentials.username.clone(),
             // The error challenge is answered with an empty response.
-            exchange: BearerExchange::new(Mechanism::XOAuth2, prefix.as_bytes(), token, b""),
+            exchange: BearerExchange::new(Self::MECHANISM, prefix, token, b""),
         })
     }
 }
 
-impl SaslMechanism for XOAuth2Client {
-    fn mechanism(&self) -> Mechanism {
-        Mechanism::XOAuth2
-    }
+impl BearerClient for XOAuth2Client {
+    const MECHANISM: Mechanism = Mechanism::XOAuth2;
 
-    fn initial_response(&mut self) -> Result<Option<Zeroizing<Vec<u8>>>, SaslError> {
-        self.exchange.initial_response()
-    }
-
-    fn respond(&mut self, challenge: &[u8]) -> Result<SaslStep, SaslError> {
-        self.exchange.respond(challenge)
-    }
-
-    fn finish(&mut self, _success_data: Option<&[u8]>) -> Result<(), SaslError> {
-        self.exchange.finish()
-    }
-}
-
-impl fmt::Debug for XOAuth2Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("XOAuth2Client")
-            .field("username", &self.username)
-            .field("exchange", &self.exchange)
-            .finish()
+    fn exchange(&mut self) -> &mut BearerExchange {
+        &mut self.exchange
     }
 }
 
@@ -68,6 +44,7 @@ mod tests {
     use base64::Engine;
 
     use super::*;
+    use crate::auth::SaslMechanism;
     use crate::auth::{sasl_vectors, BASE64};
 
     const TOKEN: &str = "ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg";

@@ -11,7 +11,7 @@
 //! memory beyond the attachment's file.
 //!
 //! ```no_run
-//! use smtp_core::{Client, Config, Message};
+//! use smtp_core::{Attachment, Client, Config, Message};
 //!
 //! # fn main() -> Result<(), smtp_core::Error> {
 //! let mut message = Message::new();
@@ -23,8 +23,8 @@
 //! message
 //!     .text("Hello,\nthe report is attached.\n")
 //!     .html("<p>Hello,</p><p>the report is attached. <img src=\"cid:logo\"></p>");
-//! message.attach_file("report.pdf", None, None)?;
-//! message.inline_bytes("logo", Some("logo.png"), None, vec![0x89, b'P', b'N', b'G'])?;
+//! message.attach_file("report.pdf")?;
+//! message.inline("logo", Attachment::bytes(vec![0x89, b'P', b'N', b'G']).filename("logo.png"))?;
 //!
 //! let mut client = Client::connect(Config::from_url("smtp://user:secret@mail.example.org:587")?)?;
 //! let report = client.send_message(&message)?;
@@ -56,6 +56,7 @@
 //!   needs a server with SMTPUTF8 ([`Error::Unsupported`] otherwise).
 
 mod address;
+mod attachment;
 mod date;
 mod encode;
 mod fit;
@@ -66,7 +67,6 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::capabilities::Capabilities;
@@ -74,21 +74,31 @@ use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 
 pub(crate) use address::wire_address;
-pub use address::{domain_to_ascii, Mailbox};
-pub use date::format_date;
-pub use encode::{base64_encoded_len, TransferEncoding};
+pub use address::Mailbox;
+pub use attachment::{Attachment, MAX_FILENAME_CHARS};
+pub(crate) use attachment::{ContentType, Part, Source};
 pub(crate) use fit::{long_line_error, FitBuffers, FitLines};
-pub use fit::{LineFitter, LongLineError, LongLines, HOLD_LIMIT};
-pub use header::{decode_encoded_words, FOLD_AT, MAX_LINE};
-pub use raw::{
-    envelope_address, envelope_from_headers, RawMessage, RawOptions, StripBcc, MAX_RAW_HEADER_BLOCK,
-};
+pub use fit::{LongLineError, LongLines};
+pub use header::MAX_LINE;
+pub use raw::{envelope_address, envelope_from_headers, RawMessage, RawOptions};
 pub use reader::MessageReader;
 
-use header::check_header_text;
+// Helpers the command-line tool, the C ABI, the fuzz targets and the
+// benchmarks use; public but not part of the documented API.
+#[doc(hidden)]
+pub use address::domain_to_ascii;
+#[doc(hidden)]
+pub use date::format_date;
+#[doc(hidden)]
+pub use encode::{base64_encoded_len, TransferEncoding};
+#[doc(hidden)]
+pub use fit::{LineFitter, HOLD_LIMIT};
+#[doc(hidden)]
+pub use header::{decode_encoded_words, FOLD_AT};
+#[doc(hidden)]
+pub use raw::{StripBcc, MAX_RAW_HEADER_BLOCK};
 
-/// Longest attachment file name accepted, in characters.
-pub const MAX_FILENAME_CHARS: usize = 255;
+use header::check_header_text;
 
 /// What the server can take, which decides how a message is encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -109,49 +119,6 @@ impl EncodeOptions {
             smtputf8: capabilities.smtputf8,
         }
     }
-}
-
-/// Where a part's bytes come from.
-#[derive(Clone)]
-pub(crate) enum Source {
-    /// Held in memory.
-    Bytes(Vec<u8>),
-    /// Read from this file when the message is sent.
-    File(PathBuf),
-}
-
-impl std::fmt::Debug for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            Source::File(p) => f.debug_tuple("File").field(p).finish(),
-        }
-    }
-}
-
-/// A `type/subtype` with parameters, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ContentType {
-    /// Lower-case `type/subtype`.
-    pub mime: String,
-    /// Parameters other than `name` (which is written from the file name).
-    pub params: Vec<(String, String)>,
-}
-
-impl ContentType {
-    pub(crate) fn is_text(&self) -> bool {
-        self.mime.starts_with("text/")
-    }
-}
-
-/// An attachment or an inline part.
-#[derive(Debug, Clone)]
-pub(crate) struct Part {
-    /// `Some` for an inline part referenced by `cid:`.
-    pub content_id: Option<String>,
-    pub filename: Option<String>,
-    pub content_type: ContentType,
-    pub source: Source,
 }
 
 /// A message being composed. See the [module documentation](self).
@@ -354,92 +321,6 @@ impl Message {
         Ok(self)
     }
 
-    /// Attaches bytes as a file called `filename` (the content type is
-    /// guessed from its extension when `content_type` is `None`).
-    pub fn attach_bytes(
-        &mut self,
-        filename: &str,
-        content_type: Option<&str>,
-        data: Vec<u8>,
-    ) -> Result<&mut Self> {
-        let filename = check_filename(filename)?;
-        let content_type = resolve_content_type(content_type, Some(&filename))?;
-        self.parts.push(Part {
-            content_id: None,
-            filename: Some(filename),
-            content_type,
-            source: Source::Bytes(data),
-        });
-        Ok(self)
-    }
-
-    /// Attaches a file. It must exist and be readable now; it is read when
-    /// the message is sent, block by block. The file name shown defaults to
-    /// the path's last component.
-    pub fn attach_file(
-        &mut self,
-        path: impl AsRef<Path>,
-        filename: Option<&str>,
-        content_type: Option<&str>,
-    ) -> Result<&mut Self> {
-        let path = path.as_ref();
-        let filename = file_display_name(path, filename)?;
-        let content_type = resolve_content_type(content_type, Some(&filename))?;
-        check_readable(path)?;
-        self.parts.push(Part {
-            content_id: None,
-            filename: Some(filename),
-            content_type,
-            source: Source::File(path.to_path_buf()),
-        });
-        Ok(self)
-    }
-
-    /// Adds an inline part (an image the HTML shows with
-    /// `<img src="cid:CONTENT_ID">`). `content_id` is given without
-    /// `cid:`; angle brackets are optional.
-    pub fn inline_bytes(
-        &mut self,
-        content_id: &str,
-        filename: Option<&str>,
-        content_type: Option<&str>,
-        data: Vec<u8>,
-    ) -> Result<&mut Self> {
-        let content_id = self.check_new_content_id(content_id)?;
-        let filename = filename.map(check_filename).transpose()?;
-        let content_type = resolve_content_type(content_type, filename.as_deref())?;
-        self.parts.push(Part {
-            content_id: Some(content_id),
-            filename,
-            content_type,
-            source: Source::Bytes(data),
-        });
-        Ok(self)
-    }
-
-    /// Adds an inline part read from a file when sending (see
-    /// [`inline_bytes`](Message::inline_bytes) and
-    /// [`attach_file`](Message::attach_file)).
-    pub fn inline_file(
-        &mut self,
-        content_id: &str,
-        path: impl AsRef<Path>,
-        content_type: Option<&str>,
-    ) -> Result<&mut Self> {
-        let path = path.as_ref();
-        let content_id = self.check_new_content_id(content_id)?;
-        let filename = file_display_name(path, None)?;
-        let content_type = resolve_content_type(content_type, Some(&filename))?;
-        check_readable(path)?;
-        self.parts.push(Part {
-            content_id: Some(content_id),
-            filename: Some(filename),
-            content_type,
-            source: Source::File(path.to_path_buf()),
-        });
-        Ok(self)
-    }
-
     /// Sets the envelope sender (`MAIL FROM`) instead of the one derived
     /// from `Sender:` / `From:`: a bare address, or `""` for the null
     /// sender.
@@ -554,18 +435,6 @@ impl Message {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut out).map_err(Error::BodyRead)?;
         Ok(out)
-    }
-
-    fn check_new_content_id(&self, content_id: &str) -> Result<String> {
-        let id = check_content_id(content_id)?;
-        if self
-            .parts
-            .iter()
-            .any(|p| p.content_id.as_deref() == Some(&id))
-        {
-            return Err(Error::invalid("content id", format!("{id} is used twice")));
-        }
-        Ok(id)
     }
 
     fn uses_8bit(&self, options: &EncodeOptions) -> bool {
@@ -688,191 +557,4 @@ fn parse_msg_ids(input: &str, field: &'static str) -> Result<Vec<String>> {
         return Err(Error::invalid(field, "has no message id"));
     }
     Ok(ids)
-}
-
-/// Checks a Content-ID (without `cid:`; brackets optional) and returns it
-/// without brackets.
-fn check_content_id(input: &str) -> Result<String> {
-    const FIELD: &str = "content id";
-    check_header_text(input, FIELD)?;
-    let id = input.trim();
-    let id = id
-        .strip_prefix('<')
-        .and_then(|i| i.strip_suffix('>'))
-        .unwrap_or(id);
-    let id = id.strip_prefix("cid:").unwrap_or(id);
-    let ok = !id.is_empty()
-        && id.len() <= 250
-        && id
-            .chars()
-            .all(|c| header::is_atext(c) || c == '.' || c == '@');
-    if !ok {
-        return Err(Error::invalid(
-            FIELD,
-            "must be 1 to 250 characters: letters, digits, '.', '@' and !#$%&'*+-/=?^_`{|}~",
-        ));
-    }
-    Ok(id.to_string())
-}
-
-/// Checks a file name and keeps its last path component.
-fn check_filename(input: &str) -> Result<String> {
-    const FIELD: &str = "attachment file name";
-    check_header_text(input, FIELD)?;
-    let base = input.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    if base.is_empty() || base == "." || base == ".." {
-        return Err(Error::invalid(FIELD, "is empty"));
-    }
-    if base.chars().count() > MAX_FILENAME_CHARS {
-        return Err(Error::invalid(
-            FIELD,
-            format!("is longer than {MAX_FILENAME_CHARS} characters"),
-        ));
-    }
-    Ok(base.to_string())
-}
-
-fn file_display_name(path: &Path, filename: Option<&str>) -> Result<String> {
-    match filename {
-        Some(name) => check_filename(name),
-        None => {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            check_filename(&name)
-        }
-    }
-}
-
-fn check_readable(path: &Path) -> Result<()> {
-    const FIELD: &str = "attachment file";
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::invalid(FIELD, format!("cannot open {}: {e}", path.display())))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::invalid(FIELD, format!("cannot read {}: {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(Error::invalid(
-            FIELD,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
-    Ok(())
-}
-
-/// The content type given, or guessed from the file name, or
-/// `application/octet-stream`.
-fn resolve_content_type(given: Option<&str>, filename: Option<&str>) -> Result<ContentType> {
-    if let Some(given) = given {
-        return parse_content_type(given);
-    }
-    let guessed = filename
-        .and_then(|f| mime_guess::from_path(f).first_raw())
-        .filter(|m| !m.starts_with("multipart/") && !m.starts_with("message/"))
-        .unwrap_or("application/octet-stream");
-    Ok(ContentType {
-        mime: guessed.to_string(),
-        params: Vec::new(),
-    })
-}
-
-/// Parses `type/subtype; attr=value; attr="quoted"`.
-fn parse_content_type(input: &str) -> Result<ContentType> {
-    const FIELD: &str = "content type";
-    check_header_text(input, FIELD)?;
-    let mut pieces = split_params(input, FIELD)?.into_iter();
-    let mime = pieces
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    let Some((ty, sub)) = mime.split_once('/') else {
-        return Err(Error::invalid(FIELD, "must be type/subtype"));
-    };
-    let token = |s: &str| !s.is_empty() && s.chars().all(header::is_token_char);
-    if !token(ty) || !token(sub) {
-        return Err(Error::invalid(
-            FIELD,
-            "must be type/subtype in token characters",
-        ));
-    }
-    if ty == "multipart" || ty == "message" {
-        return Err(Error::invalid(
-            FIELD,
-            format!("{mime} cannot be attached as is; use application/octet-stream"),
-        ));
-    }
-    let mut params = Vec::new();
-    for piece in pieces {
-        let piece = piece.trim();
-        if piece.is_empty() {
-            continue;
-        }
-        let Some((attr, value)) = piece.split_once('=') else {
-            return Err(Error::invalid(
-                FIELD,
-                format!("parameter {piece:?} has no '='"),
-            ));
-        };
-        let attr = attr.trim().to_ascii_lowercase();
-        if !token(&attr) || attr.contains('*') {
-            return Err(Error::invalid(
-                FIELD,
-                format!("bad parameter name {attr:?}"),
-            ));
-        }
-        let value = value.trim();
-        let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-            Some(inner) => {
-                let mut out = String::new();
-                let mut chars = inner.chars();
-                while let Some(c) = chars.next() {
-                    if c == '\\' {
-                        out.extend(chars.next());
-                    } else {
-                        out.push(c);
-                    }
-                }
-                out
-            }
-            None if token(value) => value.to_string(),
-            None => {
-                return Err(Error::invalid(
-                    FIELD,
-                    format!("bad value for parameter {attr}"),
-                ));
-            }
-        };
-        if attr == "name" || attr == "boundary" {
-            continue;
-        }
-        params.push((attr, value));
-    }
-    Ok(ContentType { mime, params })
-}
-
-/// Splits at `;` outside quoted strings.
-fn split_params<'a>(input: &'a str, field: &'static str) -> Result<Vec<&'a str>> {
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    let mut in_quote = false;
-    let mut escaped = false;
-    for (i, c) in input.char_indices() {
-        if escaped {
-            escaped = false;
-        } else if in_quote && c == '\\' {
-            escaped = true;
-        } else if c == '"' {
-            in_quote = !in_quote;
-        } else if c == ';' && !in_quote {
-            pieces.push(&input[start..i]);
-            start = i + 1;
-        }
-    }
-    if in_quote {
-        return Err(Error::invalid(field, "has an unterminated quoted string"));
-    }
-    pieces.push(&input[start..]);
-    Ok(pieces)
 }

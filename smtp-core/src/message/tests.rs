@@ -368,28 +368,37 @@ fn header_injection_in_every_field() {
             m.header("To", &format!("b@y.org{v}")).map(drop)
         }),
         ("attachment file name", |m, v| {
-            m.attach_bytes(&format!("a{v}.txt"), None, vec![1])
-                .map(drop)
+            m.attach_bytes(&format!("a{v}.txt"), vec![1]).map(drop)
         }),
         ("content type", |m, v| {
-            m.attach_bytes("a.bin", Some(&format!("text/plain{v}")), vec![1])
-                .map(drop)
+            m.attach(
+                Attachment::bytes(vec![1])
+                    .filename("a.bin")
+                    .content_type(&format!("text/plain{v}")),
+            )
+            .map(drop)
         }),
         ("content type", |m, v| {
-            m.attach_bytes(
-                "a.bin",
-                Some(&format!("text/plain; charset=\"a{v}\"")),
-                vec![1],
+            m.attach(
+                Attachment::bytes(vec![1])
+                    .filename("a.bin")
+                    .content_type(&format!("text/plain; charset=\"a{v}\"")),
             )
             .map(drop)
         }),
         ("content id", |m, v| {
-            m.inline_bytes(&format!("logo{v}"), None, Some("image/png"), vec![1])
-                .map(drop)
+            m.inline(
+                &format!("logo{v}"),
+                Attachment::bytes(vec![1]).content_type("image/png"),
+            )
+            .map(drop)
         }),
         ("attachment file name", |m, v| {
-            m.inline_bytes("logo", Some(&format!("l{v}.png")), None, vec![1])
-                .map(drop)
+            m.inline(
+                "logo",
+                Attachment::bytes(vec![1]).filename(&format!("l{v}.png")),
+            )
+            .map(drop)
         }),
         ("message id", |m, v| {
             m.message_id(&format!("<a{v}@b>")).map(drop)
@@ -433,14 +442,14 @@ fn header_injection_in_every_field() {
     let mut m = basic();
     for evil in ["a\r\nb", "a\nb", "a\0b"] {
         assert!(matches!(
-            m.attach_file(&path, Some(evil), None),
+            m.attach(Attachment::file(&path).filename(evil)),
             Err(Error::InvalidInput {
                 field: "attachment file name",
                 ..
             })
         ));
         assert!(matches!(
-            m.attach_file(&path, None, Some(&format!("text/plain{evil}"))),
+            m.attach(Attachment::file(&path).content_type(&format!("text/plain{evil}"))),
             Err(Error::InvalidInput {
                 field: "content type",
                 ..
@@ -697,30 +706,29 @@ fn attachments_and_inline_parts() {
     let mut m = basic();
     m.text("see attached")
         .html("<p>logo: <img src=\"cid:logo@example.org\"></p>");
-    m.attach_bytes("数据 report (final).bin", None, binary.clone())
+    m.attach_bytes("数据 report (final).bin", binary.clone())
         .unwrap();
-    m.attach_bytes("notes.txt", None, b"line one\r\nline two\r\n".to_vec())
+    m.attach_bytes("notes.txt", b"line one\r\nline two\r\n".to_vec())
         .unwrap();
-    m.attach_bytes("unix.txt", None, b"bare\nlf\n".to_vec())
-        .unwrap();
-    m.attach_bytes("doc.pdf", None, b"%PDF-1.4".to_vec())
-        .unwrap();
-    m.attach_bytes("x.unknownext", None, vec![0; 10]).unwrap();
-    m.attach_bytes(
-        "c.csv",
-        Some("text/csv; charset=\"iso-8859-1\""),
-        vec![0xe9, b'\r', b'\n'],
+    m.attach_bytes("unix.txt", b"bare\nlf\n".to_vec()).unwrap();
+    m.attach_bytes("doc.pdf", b"%PDF-1.4".to_vec()).unwrap();
+    m.attach_bytes("x.unknownext", vec![0; 10]).unwrap();
+    m.attach(
+        Attachment::bytes(vec![0xe9, b'\r', b'\n'])
+            .filename("c.csv")
+            .content_type("text/csv; charset=\"iso-8859-1\""),
     )
     .unwrap();
-    m.inline_bytes(
+    m.inline(
         "<logo@example.org>",
-        Some("logo.png"),
-        None,
-        vec![0x89, b'P', b'N', b'G', 0, 1],
+        Attachment::bytes(vec![0x89, b'P', b'N', b'G', 0, 1]).filename("logo.png"),
     )
     .unwrap();
     assert!(m
-        .inline_bytes("logo@example.org", None, Some("image/png"), vec![])
+        .inline(
+            "logo@example.org",
+            Attachment::bytes(vec![]).content_type("image/png")
+        )
         .is_err());
     let (_, e) = render(&m, &PLAIN);
     assert_eq!(
@@ -789,12 +797,15 @@ fn attachments_and_inline_parts() {
 fn inline_without_html_goes_to_mixed() {
     let mut m = basic();
     m.text("t");
-    m.inline_bytes("a", None, Some("image/gif"), vec![1, 2, 3])
-        .unwrap();
+    m.inline(
+        "a",
+        Attachment::bytes(vec![1, 2, 3]).content_type("image/gif"),
+    )
+    .unwrap();
     let (_, e) = render(&m, &PLAIN);
     assert_eq!(e.tree(), "multipart/mixed[text/plain,image/gif]");
     let mut m = basic();
-    m.attach_bytes("only.bin", None, vec![7]).unwrap();
+    m.attach_bytes("only.bin", vec![7]).unwrap();
     let (_, e) = render(&m, &PLAIN);
     assert_eq!(e.tree(), "multipart/mixed[application/octet-stream]");
     let mut m = basic();
@@ -817,10 +828,19 @@ fn content_types() {
         "text/plain; charset=a b",
         "text/plain; \"x",
     ] {
-        assert!(m.attach_bytes("a", Some(bad), vec![]).is_err(), "{bad:?}");
+        assert!(
+            m.attach(Attachment::bytes(vec![]).filename("a").content_type(bad))
+                .is_err(),
+            "{bad:?}"
+        );
     }
-    m.attach_bytes("mail.eml", None, b"x".to_vec()).unwrap();
-    m.attach_bytes("a", Some("Image/PNG"), vec![1]).unwrap();
+    m.attach_bytes("mail.eml", b"x".to_vec()).unwrap();
+    m.attach(
+        Attachment::bytes(vec![1])
+            .filename("a")
+            .content_type("Image/PNG"),
+    )
+    .unwrap();
     let (_, e) = render(&m, &PLAIN);
     assert_eq!(e.children[0].mime(), "application/octet-stream");
     assert_eq!(e.children[1].mime(), "image/png");
@@ -830,20 +850,19 @@ fn content_types() {
 fn file_names() {
     let mut m = basic();
     for bad in ["", "/", "dir/", ".."] {
-        assert!(m.attach_bytes(bad, None, vec![]).is_err(), "{bad:?}");
+        assert!(m.attach_bytes(bad, vec![]).is_err(), "{bad:?}");
     }
-    assert!(m.attach_bytes(&"x".repeat(256), None, vec![]).is_err());
-    m.attach_bytes("../../etc/passwd", None, vec![]).unwrap();
-    m.attach_bytes("C:\\Users\\me\\a.txt", None, vec![])
-        .unwrap();
+    assert!(m.attach_bytes(&"x".repeat(256), vec![]).is_err());
+    m.attach_bytes("../../etc/passwd", vec![]).unwrap();
+    m.attach_bytes("C:\\Users\\me\\a.txt", vec![]).unwrap();
     let long = format!("{}.pdf", "长".repeat(200));
-    m.attach_bytes(&long, None, vec![1]).unwrap();
+    m.attach_bytes(&long, vec![1]).unwrap();
     let long_ascii = format!(
         "{} {}.txt",
         "quarterly-report".repeat(8),
         "final".repeat(20)
     );
-    m.attach_bytes(&long_ascii, None, vec![2]).unwrap();
+    m.attach_bytes(&long_ascii, vec![2]).unwrap();
     let (_, e) = render(&m, &PLAIN);
     let part = &e.children[3];
     assert_eq!(
@@ -927,7 +946,7 @@ fn legacy_pre_encoded_input_is_not_encoded_twice() {
 fn reader_in_small_reads_matches() {
     let mut m = basic();
     m.text(&"line\n".repeat(1000)).html("<p>x</p>");
-    m.attach_bytes("a.bin", None, (0..100_000u32).map(|i| i as u8).collect())
+    m.attach_bytes("a.bin", (0..100_000u32).map(|i| i as u8).collect())
         .unwrap();
     m.message_id("<fixed@x.org>").unwrap();
     let whole = m.to_bytes(&PLAIN).unwrap();
@@ -950,6 +969,46 @@ fn reader_in_small_reads_matches() {
     assert_eq!(whole.len(), out.len());
 }
 
+#[test]
+fn attachment_builder() {
+    // Attached bytes need a name; an inline part may go without.
+    let mut m = basic();
+    assert!(matches!(
+        m.attach(Attachment::bytes(vec![1])),
+        Err(Error::InvalidInput {
+            field: "attachment file name",
+            ..
+        })
+    ));
+    m.inline("a", Attachment::bytes(vec![1])).unwrap();
+    // A file keeps its own name unless given another, attached or inline;
+    // the type follows the name shown unless given.
+    let dir = temp_dir("builder");
+    let path = dir.join("export-7f3a.bin");
+    std::fs::write(&path, b"a,b\r\n").unwrap();
+    m.html("<img src=\"cid:b\">");
+    m.attach(Attachment::file(&path).filename("report.csv"))
+        .unwrap();
+    m.inline("b", Attachment::file(&path).filename("chart.png"))
+        .unwrap();
+    m.attach(Attachment::file(&path).content_type("text/plain; charset=utf-8"))
+        .unwrap();
+    let (_, e) = render(&m, &PLAIN);
+    assert_eq!(
+        e.tree(),
+        "multipart/mixed[multipart/related[text/html,application/octet-stream,image/png],text/csv,text/plain]"
+    );
+    let mixed = &e.children;
+    assert_eq!(
+        mixed[1].param("Content-Disposition", "filename").as_deref(),
+        Some("report.csv")
+    );
+    assert_eq!(
+        mixed[2].param("Content-Disposition", "filename").as_deref(),
+        Some("export-7f3a.bin")
+    );
+}
+
 fn temp_dir(tag: &str) -> std::path::PathBuf {
     let random: [u8; 8] = random_bytes();
     let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -965,9 +1024,9 @@ fn file_attachments_are_read_when_sending() {
     std::fs::write(&path, b"first").unwrap();
     let mut m = basic();
     m.text("see file");
-    assert!(m.attach_file(dir.join("missing.pdf"), None, None).is_err());
-    assert!(m.attach_file(&dir, None, None).is_err());
-    m.attach_file(&path, None, None).unwrap();
+    assert!(m.attach_file(dir.join("missing.pdf")).is_err());
+    assert!(m.attach_file(&dir).is_err());
+    m.attach_file(&path).unwrap();
     // Changed after attaching: the new content is what goes out.
     std::fs::write(&path, b"second version").unwrap();
     let (_, e) = render(&m, &PLAIN);
@@ -1010,7 +1069,8 @@ fn hundred_megabyte_attachment_streams_in_constant_memory() {
         m.message_id("<big@example.org>").unwrap();
         m.text("The file is attached.")
             .html("<p>The file is attached.</p>");
-        m.attach_file(path, Some("big.bin"), None).unwrap();
+        m.attach(Attachment::file(path).filename("big.bin"))
+            .unwrap();
         m
     };
     let count = |m: &Message| -> (u64, usize) {
@@ -1084,8 +1144,8 @@ mod properties {
             let _ = m.cc(&name);
             let _ = m.header("X-Any", &header);
             let _ = m.header(&name, &header);
-            let _ = m.attach_bytes(&filename, None, body.as_bytes().to_vec());
-            let _ = m.inline_bytes(&name, Some(&filename), Some(&header), vec![1]);
+            let _ = m.attach_bytes(&filename, body.as_bytes().to_vec());
+            let _ = m.inline(&name, Attachment::bytes(vec![1]).filename(&filename).content_type(&header));
             let _ = m.message_id(&name);
             let _ = m.references(&header);
             m.text(&body).html(&body);

@@ -51,13 +51,20 @@ impl Client {
             mechanism,
             reply,
             reason,
+            source: None,
         };
-        let mut sasl = auth::new_mechanism(mechanism, &credentials)
-            .map_err(|e| auth_error(e.to_string(), None))?;
+        let sasl_error = |error: auth::SaslError, reply: Option<Reply>| Error::Auth {
+            mechanism,
+            reply,
+            reason: error.to_string(),
+            source: Some(error),
+        };
+        let mut sasl =
+            auth::new_mechanism(mechanism, &credentials).map_err(|e| sasl_error(e, None))?;
         let timeout = self.config.timeouts.command;
         let initial = if mechanism.sends_initial_response() {
             sasl.initial_response()
-                .map_err(|e| auth_error(e.to_string(), None))?
+                .map_err(|e| sasl_error(e, None))?
                 .map(|ir| {
                     if ir.is_empty() {
                         // RFC 4954 4: an empty initial response is sent as "=".
@@ -106,7 +113,7 @@ impl Client {
                         // The server says yes but could not prove who it
                         // is (SCRAM): do not trust this connection.
                         self.close(format!("AUTH not verified: {e}"));
-                        return Err(auth_error(e.to_string(), Some(reply)));
+                        return Err(sasl_error(e, Some(reply)));
                     }
                     self.authenticated = Some(mechanism);
                     return Ok(());
@@ -149,7 +156,7 @@ impl Client {
                         }
                         Err(e) => {
                             self.cancel_auth()?;
-                            return Err(auth_error(e.to_string(), None));
+                            return Err(sasl_error(e, None));
                         }
                     }
                 }
