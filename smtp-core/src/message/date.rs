@@ -1,4 +1,5 @@
-//! The RFC 5322 `Date:` value, in UTC.
+//! Times as text, in UTC: the RFC 5322 `Date:` value and the ISO 8601
+//! form logs use, from one civil-date conversion.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,23 @@ pub fn format_date(time: SystemTime) -> String {
     )
 }
 
+/// Formats `time` as ISO 8601 in UTC, e.g. `2026-01-02T03:04:05Z` (for
+/// log lines). Times before 1970 are written as the epoch.
+pub fn format_iso8601(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Year, month (1-12) and day (1-31) of a day count since 1970-01-01
 /// (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -51,6 +69,15 @@ mod tests {
 
     fn at(secs: u64) -> String {
         format_date(UNIX_EPOCH + Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn iso_dates() {
+        let iso = |secs: u64| format_iso8601(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(format_iso8601(UNIX_EPOCH - Duration::from_secs(5)), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub use reader::MessageReader;
 #[doc(hidden)]
 pub use address::domain_to_ascii;
 #[doc(hidden)]
-pub use date::format_date;
+pub use date::{format_date, format_iso8601};
 #[doc(hidden)]
 pub use encode::{base64_encoded_len, TransferEncoding};
 #[doc(hidden)]
