@@ -29,6 +29,13 @@
 #define SMTP_VERSION_STRING "0.1.0"
 
 /**
+ * `smtp_client_send_raw_completed()` flag: the header's To, Cc and Bcc
+ * (Resent-To, Resent-Cc and Resent-Bcc in a resent message) are
+ * recipients too, as with `sendmail -t`.
+ */
+#define SMTP_RAW_RECIPIENTS_FROM_HEADERS 1
+
+/**
  * The result of every function that can fail. The numbers are stable:
  * new values may be added, existing ones never change meaning.
  *
@@ -486,60 +493,6 @@ smtp_result smtp_client_connect(smtp_client *client);
 smtp_result smtp_client_send_message(smtp_client *client, const smtp_message *message);
 
 /**
- * Sends a message the caller formatted completely (headers, empty line,
- * body): `len` bytes at `data`. Line endings may be LF or CRLF (sent as
- * CRLF); lines starting with '.' are escaped; a lone "." line cannot end
- * the message early.
- *
- * Envelope: with `from` and `to_list` both given, they are used as they
- * are (`from` is one address, "" for the null sender; `to_list` a
- * comma-separated list; display names allowed) and the bytes go out
- * unchanged. With both NULL the envelope is taken from the headers
- * (Sender or From; To, Cc and Bcc) and the Bcc header lines are removed
- * before sending. Only one of them NULL gives `SMTP_ERR_NULL_PARAMETER`.
- *
- * `client` must not be NULL; `data` may be NULL only when `len` is 0. The
- * data is only read during the call. Results and per-recipient replies as
- * for `smtp_client_send_message()`.
- */
-smtp_result smtp_client_send_raw(smtp_client *client,
-                                 const char *from,
-                                 const char *to_list,
-                                 const uint8_t *data,
-                                 size_t len);
-
-/**
- * Sends the complete message in the file at `path` (a UTF-8 path), read
- * block by block as it goes out: memory use does not grow with the
- * message. Envelope and results as for `smtp_client_send_raw()`; with an
- * explicit envelope the file's size is declared (as SIZE's estimate) to
- * servers that offer SIZE. A file that cannot
- * be opened gives `SMTP_ERR_INVALID_INPUT` before anything is sent; a
- * read error later gives `SMTP_ERR_BODY_READ`.
- *
- * `client` and `path` must not be NULL.
- */
-smtp_result smtp_client_send_raw_file(smtp_client *client,
-                                      const char *from,
-                                      const char *to_list,
-                                      const char *path);
-
-/**
- * Sends a complete message produced by `read`, called repeatedly for the
- * next bytes until it returns 0 (see `smtp_read_callback`): for bodies
- * generated on the fly or too large to hold in memory. Envelope and
- * results as for `smtp_client_send_raw()`.
- *
- * `client` and `read` must not be NULL; `userdata` is passed back
- * unchanged and never dereferenced by the library.
- */
-smtp_result smtp_client_send_raw_callback(smtp_client *client,
-                                          const char *from,
-                                          const char *to_list,
-                                          smtp_read_callback read,
-                                          void *userdata);
-
-/**
  * Sends NOOP: checks that the server is still there. The reply is in
  * `smtp_last_message()`. `client` must not be NULL;
  * `SMTP_ERR_NOT_CONNECTED` without an open session.
@@ -652,6 +605,93 @@ const char *smtp_client_tls_cipher(const smtp_client *client);
  * valid until the next connect or free.
  */
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
+
+/**
+ * Sends a message the caller formatted completely (headers, empty line,
+ * body): `len` bytes at `data`. Line endings may be LF or CRLF (sent as
+ * CRLF); lines starting with '.' are escaped; a lone "." line cannot end
+ * the message early.
+ *
+ * Envelope: with `from` and `to_list` both given, they are used as they
+ * are (`from` is one address, "" for the null sender; `to_list` a
+ * comma-separated list; display names allowed) and the bytes go out
+ * unchanged. With both NULL the envelope is taken from the headers
+ * (Sender or From; To, Cc and Bcc) and the Bcc header lines are removed
+ * before sending. Only one of them NULL gives `SMTP_ERR_NULL_PARAMETER`.
+ *
+ * `client` must not be NULL; `data` may be NULL only when `len` is 0. The
+ * data is only read during the call. Results and per-recipient replies as
+ * for `smtp_client_send_message()`.
+ */
+smtp_result smtp_client_send_raw(smtp_client *client,
+                                 const char *from,
+                                 const char *to_list,
+                                 const uint8_t *data,
+                                 size_t len);
+
+/**
+ * Sends the complete message in the file at `path` (a UTF-8 path), read
+ * block by block as it goes out: memory use does not grow with the
+ * message. Envelope and results as for `smtp_client_send_raw()`; with an
+ * explicit envelope the file's size is declared (as SIZE's estimate) to
+ * servers that offer SIZE. A file that cannot
+ * be opened gives `SMTP_ERR_INVALID_INPUT` before anything is sent; a
+ * read error later gives `SMTP_ERR_BODY_READ`.
+ *
+ * `client` and `path` must not be NULL.
+ */
+smtp_result smtp_client_send_raw_file(smtp_client *client,
+                                      const char *from,
+                                      const char *to_list,
+                                      const char *path);
+
+/**
+ * Sends a complete message produced by `read`, called repeatedly for the
+ * next bytes until it returns 0 (see `smtp_read_callback`): for bodies
+ * generated on the fly or too large to hold in memory. Envelope and
+ * results as for `smtp_client_send_raw()`.
+ *
+ * `client` and `read` must not be NULL; `userdata` is passed back
+ * unchanged and never dereferenced by the library.
+ */
+smtp_result smtp_client_send_raw_callback(smtp_client *client,
+                                          const char *from,
+                                          const char *to_list,
+                                          smtp_read_callback read,
+                                          void *userdata);
+
+/**
+ * Sends a message the caller formatted (headers, empty line, body; `len`
+ * bytes at `data`), completed as a submission server or `sendmail`
+ * would: the `Bcc` fields removed; `To: to` added when `to` is not NULL
+ * and the message has no To; `Subject: subject` (encoded as needed) when
+ * `subject` is not NULL or "" and it has none; with `author` not NULL
+ * ("Name <addr>" or "addr"), `From: author`, `Date`, `Message-ID` and
+ * `MIME-Version` when missing. The header ends at the first empty line,
+ * or at the first line that is not a header field (an empty line is
+ * inserted there).
+ *
+ * Envelope: the sender is `sender` ("Name <addr>", "addr", or "" / "<>"
+ * for the null sender) when not NULL, else the message's Sender or From
+ * (after `author` was added). The recipients are `recipients` (a
+ * comma-separated list; NULL for none) plus, with
+ * `SMTP_RAW_RECIPIENTS_FROM_HEADERS` in `flags`, the header's. No
+ * recipient at all, a header address that cannot be parsed, or a header
+ * block over 1 MiB gives `SMTP_ERR_INVALID_INPUT` before anything is
+ * sent. An unknown flag gives `SMTP_ERR_INVALID_INPUT`.
+ *
+ * `client` must not be NULL; `data` may be NULL only when `len` is 0.
+ * Results and per-recipient replies as for `smtp_client_send_message()`.
+ */
+smtp_result smtp_client_send_raw_completed(smtp_client *client,
+                                           const char *sender,
+                                           const char *recipients,
+                                           int flags,
+                                           const char *author,
+                                           const char *to,
+                                           const char *subject,
+                                           const uint8_t *data,
+                                           size_t len);
 
 /**
  * Sets one option by name, as a URL's query or the configuration file

@@ -2,22 +2,23 @@
 //! `smtp_send()`: settings, explicit connect, many messages over one
 //! session, raw messages, per-recipient results, server capabilities.
 
-use std::ffi::{c_char, c_int, c_void, CString};
+use std::ffi::{c_char, c_int, CString};
 
-use smtp_core::{Client, Envelope, Error, Mechanism, RecipientResult, SendReport};
+use smtp_core::{Client, Error, Mechanism, RecipientResult, SendReport};
 
-use crate::args::{bytes_arg, handle_mut, handle_ref, opt_str_arg, out_arg, str_arg};
+use crate::args::{handle_mut, handle_ref, out_arg, str_arg};
 use crate::guard;
 use crate::last::{self, c_string};
 use crate::message::smtp_message;
 use crate::result::{smtp_result, Failure};
 use crate::settings::config_for;
-use crate::types::smtp_read_callback;
 
 mod info;
+mod raw;
 mod setters;
 
 pub use info::*;
+pub use raw::*;
 pub use setters::*;
 
 /// A connection handle. Opaque: create it with `smtp_client_new()` or
@@ -345,153 +346,6 @@ pub unsafe extern "C" fn smtp_client_send_message(
         let outcome = c.session()?.send_message(&message.inner);
         c.finish_send(outcome)
     })
-}
-
-/// Sends a message the caller formatted completely (headers, empty line,
-/// body): `len` bytes at `data`. Line endings may be LF or CRLF (sent as
-/// CRLF); lines starting with '.' are escaped; a lone "." line cannot end
-/// the message early.
-///
-/// Envelope: with `from` and `to_list` both given, they are used as they
-/// are (`from` is one address, "" for the null sender; `to_list` a
-/// comma-separated list; display names allowed) and the bytes go out
-/// unchanged. With both NULL the envelope is taken from the headers
-/// (Sender or From; To, Cc and Bcc) and the Bcc header lines are removed
-/// before sending. Only one of them NULL gives `SMTP_ERR_NULL_PARAMETER`.
-///
-/// `client` must not be NULL; `data` may be NULL only when `len` is 0. The
-/// data is only read during the call. Results and per-recipient replies as
-/// for `smtp_client_send_message()`.
-#[no_mangle]
-pub unsafe extern "C" fn smtp_client_send_raw(
-    client: *mut smtp_client,
-    from: *const c_char,
-    to_list: *const c_char,
-    data: *const u8,
-    len: usize,
-) -> smtp_result {
-    with_client(client, |c| {
-        // SAFETY: strings NULL or NUL-terminated; data NULL or `len`
-        // readable bytes; all valid during the call.
-        let (envelope, data) =
-            unsafe { (raw_envelope(from, to_list)?, bytes_arg(data, len, "data")?) };
-        c.recipients.clear();
-        let session = c.session()?;
-        let outcome = match &envelope {
-            Some(envelope) => session.send_bytes(envelope, data),
-            None => session.send_raw(None, &mut &data[..]),
-        };
-        c.finish_send(outcome)
-    })
-}
-
-/// Sends the complete message in the file at `path` (a UTF-8 path), read
-/// block by block as it goes out: memory use does not grow with the
-/// message. Envelope and results as for `smtp_client_send_raw()`; with an
-/// explicit envelope the file's size is declared (as SIZE's estimate) to
-/// servers that offer SIZE. A file that cannot
-/// be opened gives `SMTP_ERR_INVALID_INPUT` before anything is sent; a
-/// read error later gives `SMTP_ERR_BODY_READ`.
-///
-/// `client` and `path` must not be NULL.
-#[no_mangle]
-pub unsafe extern "C" fn smtp_client_send_raw_file(
-    client: *mut smtp_client,
-    from: *const c_char,
-    to_list: *const c_char,
-    path: *const c_char,
-) -> smtp_result {
-    with_client(client, |c| {
-        // SAFETY: strings NULL or NUL-terminated, valid during the call.
-        let (envelope, path) = unsafe { (raw_envelope(from, to_list)?, str_arg(path, "path")?) };
-        let mut file = std::fs::File::open(path)
-            .map_err(|e| Failure::invalid("path", format!("cannot open {path:?}: {e}")))?;
-        let size = file.metadata().ok().map(|m| m.len());
-        c.recipients.clear();
-        let session = c.session()?;
-        let outcome = match envelope {
-            Some(envelope) => {
-                let envelope = match size {
-                    Some(size) => envelope.with_size(size),
-                    None => envelope,
-                };
-                session.send(&envelope, &mut file)
-            }
-            None => session.send_raw(None, &mut file),
-        };
-        c.finish_send(outcome)
-    })
-}
-
-/// Sends a complete message produced by `read`, called repeatedly for the
-/// next bytes until it returns 0 (see `smtp_read_callback`): for bodies
-/// generated on the fly or too large to hold in memory. Envelope and
-/// results as for `smtp_client_send_raw()`.
-///
-/// `client` and `read` must not be NULL; `userdata` is passed back
-/// unchanged and never dereferenced by the library.
-#[no_mangle]
-pub unsafe extern "C" fn smtp_client_send_raw_callback(
-    client: *mut smtp_client,
-    from: *const c_char,
-    to_list: *const c_char,
-    read: smtp_read_callback,
-    userdata: *mut c_void,
-) -> smtp_result {
-    with_client(client, |c| {
-        // SAFETY: strings NULL or NUL-terminated, valid during the call.
-        let envelope = unsafe { raw_envelope(from, to_list)? };
-        let read = read.ok_or(Failure::Null("read"))?;
-        let mut source = CallbackReader { read, userdata };
-        c.recipients.clear();
-        let session = c.session()?;
-        let outcome = session.send_raw(envelope.as_ref(), &mut source);
-        c.finish_send(outcome)
-    })
-}
-
-/// Adapts a C read callback to `std::io::Read`.
-struct CallbackReader {
-    read: unsafe extern "C" fn(*mut c_void, *mut u8, usize) -> isize,
-    userdata: *mut c_void,
-}
-
-impl std::io::Read for CallbackReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        // SAFETY: the caller promised a callback that writes at most `len`
-        // bytes to `buf`, which is valid and writable for that many.
-        let n = unsafe { (self.read)(self.userdata, buf.as_mut_ptr(), buf.len()) };
-        match usize::try_from(n) {
-            Ok(n) if n <= buf.len() => Ok(n),
-            Ok(_) => Err(std::io::Error::other(
-                "the read callback returned more bytes than the buffer holds",
-            )),
-            Err(_) => Err(std::io::Error::other("the read callback reported an error")),
-        }
-    }
-}
-
-/// The envelope of a raw send: both NULL to take it from the headers,
-/// else both given.
-///
-/// # Safety
-/// `from` and `to_list` are NULL or NUL-terminated and valid for the call.
-unsafe fn raw_envelope(
-    from: *const c_char,
-    to_list: *const c_char,
-) -> Result<Option<Envelope>, Failure> {
-    // SAFETY: as the function's contract says.
-    let (from_arg, to_arg) =
-        unsafe { (opt_str_arg(from, "from")?, opt_str_arg(to_list, "to_list")?) };
-    match (from_arg, to_arg) {
-        (None, None) => Ok(None),
-        (Some(from), Some(to)) => Ok(Some(Envelope::parse(from, to)?)),
-        (None, Some(_)) => Err(Failure::Null("from")),
-        (Some(_), None) => Err(Failure::Null("to_list")),
-    }
 }
 
 /// Sends NOOP: checks that the server is still there. The reply is in

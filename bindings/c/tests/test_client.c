@@ -296,6 +296,56 @@ static void test_raw_messages(void)
     smtp_client_free(c);
 }
 
+/* A message completed as sendmail would: To and Subject when missing,
+ * From, Date, Message-ID from the author, Bcc removed, recipients from
+ * the arguments and the headers. */
+static void test_raw_messages_completed(void)
+{
+    char marker[128], raw[2048], author[320], from_addr[256], to[256], bcc[256], subject[160];
+    smtp_client *c;
+    char *mail;
+    if (!have_testbed()) return;
+    c = plain_client();
+    CHECK_OK(smtp_client_connect(c));
+
+    make_marker(marker, sizeof marker, "rawdone");
+    snprintf(subject, sizeof subject, "completed %s", marker);
+    snprintf(raw, sizeof raw, "Bcc: %s\nX-Mailer: legacy\n\nbody %s\n",
+             addr(bcc, sizeof bcc, "done-bcc"), marker);
+    addr(to, sizeof to, "done-to");
+    snprintf(author, sizeof author, "Done Author <%s>", addr(from_addr, sizeof from_addr, "done"));
+    CHECK_OK(smtp_client_send_raw_completed(c, NULL, to, SMTP_RAW_RECIPIENTS_FROM_HEADERS, author,
+                                            to, subject, (const uint8_t *)raw, strlen(raw)));
+    CHECK(smtp_client_recipient_count(c) == 2);
+    mail = find_delivered(marker);
+    CHECK(mail != NULL);
+    if (mail) {
+        CHECK_CONTAINS(mail, "X-Mailer: legacy");
+        CHECK_CONTAINS(mail, "Subject: completed ");
+        CHECK_CONTAINS(mail, "From: Done Author <");
+        CHECK_CONTAINS(mail, "\nDate: ");
+        CHECK_CONTAINS(mail, "\nMessage-ID: <");
+        CHECK_CONTAINS(mail, "\nTo: ");
+        CHECK_NOT_CONTAINS(mail, "Bcc:");
+        free(mail);
+    }
+
+    /* No recipient anywhere, a bad flag, a bad author: refused before
+     * anything is sent, and the session stays usable. */
+    CHECK_RESULT(smtp_client_send_raw_completed(c, NULL, NULL, 0, NULL, NULL, NULL,
+                                                (const uint8_t *)"From: a@example.test\n\nx", 24),
+                 SMTP_ERR_INVALID_INPUT);
+    CHECK_CONTAINS(smtp_last_message(), "recipients");
+    CHECK_RESULT(smtp_client_send_raw_completed(c, NULL, to, 0x10, NULL, NULL, NULL,
+                                                (const uint8_t *)"From: a@example.test\n\nx", 24),
+                 SMTP_ERR_INVALID_INPUT);
+    CHECK_RESULT(smtp_client_send_raw_completed(c, NULL, to, 0, "not an address", NULL, NULL,
+                                                (const uint8_t *)"\nx", 2),
+                 SMTP_ERR_INVALID_INPUT);
+    CHECK_OK(smtp_client_noop(c));
+    smtp_client_free(c);
+}
+
 /* A body generated on the fly: `lines` lines, then the end. The lines
  * begin with a dot on purpose (dot-stuffing must still apply). */
 typedef struct {
@@ -589,6 +639,7 @@ int main(void)
     RUN(test_per_recipient_results);
     RUN(test_attachments_arrive);
     RUN(test_raw_messages);
+    RUN(test_raw_messages_completed);
     RUN(test_streamed_raw_messages);
     RUN(test_transcript_never_shows_the_password);
     RUN(test_bad_credentials);

@@ -77,20 +77,6 @@ smtp_result smtp_client_new_url(const char *url, smtp_client **client_out);
 void smtp_client_free(smtp_client *client);
 smtp_result smtp_client_connect(smtp_client *client);
 smtp_result smtp_client_send_message(smtp_client *client, const smtp_message *message);
-smtp_result smtp_client_send_raw(smtp_client *client,
-                                 const char *from,
-                                 const char *to_list,
-                                 const void *data,
-                                 size_t len);
-smtp_result smtp_client_send_raw_file(smtp_client *client,
-                                      const char *from,
-                                      const char *to_list,
-                                      const char *path);
-smtp_result smtp_client_send_raw_callback(smtp_client *client,
-                                          const char *from,
-                                          const char *to_list,
-                                          smtp_read_callback read,
-                                          void *userdata);
 smtp_result smtp_client_noop(smtp_client *client);
 smtp_result smtp_client_reset(smtp_client *client);
 smtp_result smtp_client_quit(smtp_client *client);
@@ -110,6 +96,29 @@ const char *smtp_client_authenticated_with(const smtp_client *client);
 const char *smtp_client_tls_version(const smtp_client *client);
 const char *smtp_client_tls_cipher(const smtp_client *client);
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
+smtp_result smtp_client_send_raw(smtp_client *client,
+                                 const char *from,
+                                 const char *to_list,
+                                 const void *data,
+                                 size_t len);
+smtp_result smtp_client_send_raw_file(smtp_client *client,
+                                      const char *from,
+                                      const char *to_list,
+                                      const char *path);
+smtp_result smtp_client_send_raw_callback(smtp_client *client,
+                                          const char *from,
+                                          const char *to_list,
+                                          smtp_read_callback read,
+                                          void *userdata);
+smtp_result smtp_client_send_raw_completed(smtp_client *client,
+                                           const char *sender,
+                                           const char *recipients,
+                                           int flags,
+                                           const char *author,
+                                           const char *to,
+                                           const char *subject,
+                                           const void *data,
+                                           size_t len);
 smtp_result smtp_client_set_option(smtp_client *client, const char *name, const char *value);
 smtp_result smtp_client_set_credentials(smtp_client *client,
                                         const char *user,

@@ -424,7 +424,11 @@ class send_mail
 
     /**
      * Sends the message: composed by the library when it is plain UTF-8
-     * text, otherwise formatted here the way the original did.
+     * text without a header block, otherwise as the caller formatted it,
+     * completed by the library's raw-message path (the one sendmail mode
+     * and the C API use): To, From, Subject, Date, Message-ID and
+     * MIME-Version added where missing, Bcc removed, the envelope from
+     * $from, $to and the header's To, Cc and Bcc.
      *
      * @throws \Smtp\Exception\SmtpException
      */
@@ -433,124 +437,46 @@ class send_mail
         // The original ended the data itself with "\n.\n"; code that
         // added it already must not get a stray "." line.
         $message = preg_replace('/\r?\n\.\r?\n$/D', "\n", $message) ?? $message;
-        [$fields, $body] = self::splitHeaderBlock($message);
-        $utf8 = preg_match('//u', $subject . $message) === 1;
-        if ($fields === null && $utf8) {
+        $hasHeader = self::startsWithHeaderBlock($message);
+        if (!$hasHeader && preg_match('//u', $subject . $message) === 1) {
             $composed = new \Smtp\Message(library: $mailer->library());
-            $composed->from($from)->to($to)->text($body);
+            $composed->from($from)->to($to)->text($message);
             if ($subject !== '') {
                 $composed->subject($subject);
             }
             return $mailer->send($composed);
         }
-        return $this->deliverRaw($mailer, $to, $from, $subject, $fields ?? [], $body);
-    }
-
-    /**
-     * The header block at the start of a message, if it starts with a
-     * known header field and ends with an empty line: [fields, body], each
-     * field one string (continuation lines joined with CRLF). [null, the
-     * message] otherwise.
-     *
-     * @return array{?list<string>, string}
-     */
-    private static function splitHeaderBlock(string $message): array
-    {
-        if (preg_match(self::HEADER_START, $message) !== 1) {
-            return [null, $message];
-        }
-        $parts = preg_split('/\r?\n\r?\n/', $message, 2);
-        if ($parts === false || count($parts) !== 2) {
-            return [null, $message];
-        }
-        $fields = [];
-        foreach (preg_split('/\r?\n/', $parts[0]) ?: [] as $line) {
-            if ($line !== '' && ($line[0] === ' ' || $line[0] === "\t") && $fields !== []) {
-                $fields[count($fields) - 1] .= "\r\n" . $line;
-            } elseif (preg_match('/^[!-9;-~]+[ \t]*:/', $line) === 1) {
-                $fields[] = $line;
-            } else {
-                return [null, $message];
-            }
-        }
-        return [$fields, $parts[1]];
-    }
-
-    /**
-     * Sends the message as formatted bytes: the caller's header fields plus
-     * To, From, Subject, Date and Message-ID where missing, then the body
-     * unchanged. Bcc fields become envelope recipients only.
-     *
-     * @param list<string> $fields
-     * @throws \Smtp\Exception\SmtpException
-     */
-    private function deliverRaw(\Smtp\Mailer $mailer, string $to, string $from, string $subject, array $fields, string $body): \Smtp\SendResult
-    {
         self::checkOneLine(['to' => $to, 'from' => $from, 'subject' => $subject]);
-        $present = [];
-        $envelopeTo = [$to];
-        $kept = [];
-        foreach ($fields as $field) {
-            $name = strtolower(rtrim(strstr($field, ':', true)));
-            $present[$name] = true;
-            $value = trim(preg_replace('/\r\n[ \t]+/', ' ', substr($field, strpos($field, ':') + 1)));
-            if ($name === 'cc' || $name === 'bcc') {
-                if ($value !== '') {
-                    $envelopeTo[] = $value;
-                }
-                if ($name === 'bcc') {
-                    continue;
-                }
+        // Without a header block of its own, the whole text is the body.
+        $data = $hasHeader ? $message : "\r\n" . $message;
+        if (preg_match('//u', $subject) !== 1) {
+            // A subject in a legacy charset (GB2312...) goes out byte for
+            // byte, as the original sent it; the library takes UTF-8 only.
+            $head = $hasHeader ? (preg_split('/\r?\n\r?\n/', $data, 2)[0] ?? '') : '';
+            if (preg_match('/^subject[ \t]*:/im', $head) !== 1) {
+                $data = 'Subject: ' . $subject . "\r\n" . $data;
             }
-            $kept[] = $field;
+            $subject = '';
         }
-        $head = [];
-        if (!isset($present['to'])) {
-            $head[] = 'To: ' . $to;
-        }
-        if (!isset($present['from'])) {
-            $head[] = 'From: ' . $from;
-        }
-        if ($subject !== '' && !isset($present['subject'])) {
-            $head[] = 'Subject: ' . self::encodeHeaderText($subject);
-        }
-        if (!isset($present['date'])) {
-            $head[] = 'Date: ' . date(DATE_RFC2822);
-        }
-        if (!isset($present['message-id'])) {
-            $domain = preg_match('/@([A-Za-z0-9.-]+)>?\s*$/', $from, $m) === 1 ? $m[1] : 'localhost';
-            $head[] = 'Message-ID: <' . bin2hex(random_bytes(12)) . '@' . $domain . '>';
-        }
-        if (isset($present['content-type']) && !isset($present['mime-version'])) {
-            $head[] = 'MIME-Version: 1.0';
-        }
-        $data = implode("\r\n", array_merge($head, $kept)) . "\r\n\r\n" . $body;
-        return $mailer->sendRaw($data, $from, implode(', ', $envelopeTo));
+        return $mailer->sendRawCompleted(
+            $data,
+            recipients: $to,
+            recipientsFromHeaders: true,
+            sender: $from,
+            author: $from,
+            to: $to,
+            subject: $subject,
+        );
     }
 
     /**
-     * A header value: ASCII as it is; UTF-8 as RFC 2047 encoded words;
-     * anything else byte for byte, as the original sent it.
+     * Whether the message starts with a header block of its own: a header
+     * field this class knows (the original's rule, so that ordinary text
+     * starting with "Note:" stays text) and an empty line after it.
      */
-    private static function encodeHeaderText(string $text): string
+    private static function startsWithHeaderBlock(string $message): bool
     {
-        if (preg_match('/^[\x20-\x7e]*$/', $text) === 1 || preg_match('//u', $text) !== 1) {
-            return $text;
-        }
-        // Encoded words of at most 75 characters: 45 bytes of UTF-8 give
-        // 60 base64 characters plus the 12 of "=?UTF-8?B?" and "?=".
-        $words = [];
-        $chunk = '';
-        foreach (preg_split('//u', $text, -1, PREG_SPLIT_NO_EMPTY) ?: [] as $char) {
-            if (strlen($chunk) + strlen($char) > 45) {
-                $words[] = '=?UTF-8?B?' . base64_encode($chunk) . '?=';
-                $chunk = '';
-            }
-            $chunk .= $char;
-        }
-        if ($chunk !== '') {
-            $words[] = '=?UTF-8?B?' . base64_encode($chunk) . '?=';
-        }
-        return implode("\r\n ", $words);
+        return preg_match(self::HEADER_START, $message) === 1
+            && preg_match('/\r?\n\r?\n/', $message) === 1;
     }
 }

@@ -38,6 +38,9 @@ use Smtp\Internal\TranscriptRouter;
  */
 final class Mailer
 {
+    /** SMTP_RAW_RECIPIENTS_FROM_HEADERS of the C API (a #define, out of FFI's reach). */
+    private const RAW_RECIPIENTS_FROM_HEADERS = 1;
+
     /** The option names fromUrl() accepts besides the URL. */
     private const URL_OPTIONS = [
         'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
@@ -358,6 +361,52 @@ final class Mailer
         $this->ensureConnected();
         $handle = $this->handle();
         $result = $this->library->ffi()->smtp_client_send_raw($handle, $fromText, $toList, $data, strlen($data));
+        return $this->sendResult($result);
+    }
+
+    /**
+     * Sends a message the caller formatted, completed as sendmail or a
+     * submission server would, by the library's one raw-message path: Bcc
+     * removed; To ($to) and Subject ($subject) added when the message has
+     * none; with $author, From, Date, Message-ID and MIME-Version added
+     * when missing. The header ends at the first empty line or at the first
+     * line that is not a header field. The envelope sender is $sender
+     * ("" for the null sender), else the message's Sender or From; the
+     * recipients are $recipients plus, with $recipientsFromHeaders, the
+     * header's To, Cc and Bcc (Resent-* for a resent message).
+     *
+     * @param mixed $data the message (header, empty line, body)
+     * @param mixed $recipients more recipients: "a@x, b@y" or a list
+     * @param mixed $author "Name <addr>" or "addr" for the fields added
+     * @throws SmtpException
+     */
+    public function sendRawCompleted(
+        mixed $data,
+        mixed $recipients = null,
+        bool $recipientsFromHeaders = true,
+        mixed $sender = null,
+        mixed $author = null,
+        mixed $to = null,
+        mixed $subject = null,
+    ): SendResult {
+        $data = Arg::bytes($data, 'data');
+        $recipients = $recipients === null ? null : Arg::addressList($recipients, 'recipients');
+        $sender = $sender === null ? null : Arg::text($sender, 'sender');
+        $author = $author === null ? null : Arg::text($author, 'author');
+        $to = $to === null ? null : Arg::addressList($to, 'to');
+        $subject = $subject === null ? null : Arg::text($subject, 'subject');
+        $this->ensureConnected();
+        $result = $this->library->ffi()->smtp_client_send_raw_completed(
+            $this->handle(),
+            $sender,
+            $recipients,
+            $recipientsFromHeaders ? self::RAW_RECIPIENTS_FROM_HEADERS : 0,
+            $author,
+            $to,
+            $subject,
+            $data,
+            strlen($data),
+        );
         return $this->sendResult($result);
     }
 

@@ -32,6 +32,8 @@ pub struct RawOptions {
     author: Option<Mailbox>,
     complete: bool,
     now: Option<SystemTime>,
+    to: Vec<Mailbox>,
+    subject: Option<String>,
 }
 
 impl Default for RawOptions {
@@ -43,6 +45,8 @@ impl Default for RawOptions {
             author: None,
             complete: false,
             now: None,
+            to: Vec::new(),
+            subject: None,
         }
     }
 }
@@ -81,11 +85,28 @@ impl RawOptions {
 
     /// Completes the header as a submission server would (RFC 6409 8):
     /// `From: author` when the message has no `From`, `Date` and
-    /// `Message-ID` (at the author's domain) when missing.
+    /// `Message-ID` (at the author's domain) when missing, and
+    /// `MIME-Version: 1.0` for a message with MIME fields but without it.
     pub fn complete_headers(mut self, author: Mailbox) -> RawOptions {
         self.author = Some(author);
         self.complete = true;
         self
+    }
+
+    /// A `To:` field with these addresses (comma-separated, display names
+    /// allowed) when the message has none, as PHP's `mail($to, ...)` puts
+    /// one in.
+    pub fn to_when_missing(mut self, list: &str) -> Result<RawOptions> {
+        self.to = Mailbox::parse_list(list)?;
+        Ok(self)
+    }
+
+    /// A `Subject:` field (encoded as RFC 2047 needs) when the message has
+    /// none.
+    pub fn subject_when_missing(mut self, subject: &str) -> Result<RawOptions> {
+        super::header::check_header_text(subject, "subject")?;
+        self.subject = Some(subject.to_string());
+        Ok(self)
     }
 
     /// The time written in an added `Date:` (default: now).
@@ -230,9 +251,23 @@ fn parse_envelope_address(input: &str, field: &'static str) -> Result<String> {
 /// The fields to add, as header lines ending in CRLF.
 fn added_fields(head: &Head, options: &RawOptions) -> Result<Vec<u8>> {
     let mut out = Vec::new();
+    if !options.to.is_empty() && !head.has("to") {
+        write_mailboxes(&mut out, "To", &options.to, true, "to")?;
+    }
+    if let Some(subject) = options.subject.as_deref().filter(|s| !s.is_empty()) {
+        if !head.has("subject") {
+            super::header::write_unstructured(&mut out, "Subject", subject, "subject")?;
+        }
+    }
     let Some(author) = options.author.as_ref().filter(|_| options.complete) else {
         return Ok(out);
     };
+    if (head.has("content-type") || head.has("content-transfer-encoding"))
+        && !head.has("mime-version")
+    {
+        // RFC 2045 4: MIME header fields need MIME-Version.
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
     if !head.has("from") {
         write_mailboxes(
             &mut out,

@@ -329,3 +329,46 @@ fn envelopes_parse_as_written() {
     let e = Envelope::parse("", "zoë@x.example").unwrap();
     assert_eq!(e.to(), ["zoë@x.example"]);
 }
+
+#[test]
+fn fields_added_when_missing() {
+    let author = Mailbox::parse("Me <me@x.example>").unwrap();
+    let options = RawOptions::new()
+        .to_when_missing("You <you@y.example>, other@y.example")
+        .unwrap()
+        .subject_when_missing("Grüße")
+        .unwrap()
+        .complete_headers(author)
+        .at(UNIX_EPOCH);
+    let (env, out) = prepared(
+        b"Content-Type: text/plain; charset=utf-8\n\nbody\n",
+        &options,
+    )
+    .unwrap();
+    assert!(out.starts_with("Content-Type: text/plain; charset=utf-8\nTo: You <you@y.example>, other@y.example\r\nSubject: =?UTF-8?"), "{out}");
+    assert!(
+        out.contains("\r\nMIME-Version: 1.0\r\nFrom: Me <me@x.example>\r\nDate: "),
+        "{out}"
+    );
+    assert_eq!(env.from(), "me@x.example");
+    assert_eq!(env.to(), ["you@y.example", "other@y.example"]);
+    // Present fields win; an empty subject adds nothing.
+    let options = RawOptions::new()
+        .to_when_missing("you@y.example")
+        .unwrap()
+        .subject_when_missing("")
+        .unwrap();
+    let (_, out) = prepared(
+        b"From: a@x.example\nTo: t@z.example\nMIME-Version: 1.0\n\nbody\n",
+        &options,
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        "From: a@x.example\nTo: t@z.example\nMIME-Version: 1.0\n\r\nbody\n"
+    );
+    assert!(RawOptions::new()
+        .subject_when_missing("a\r\nBcc: x@y")
+        .is_err());
+    assert!(RawOptions::new().to_when_missing("not an address").is_err());
+}
