@@ -266,22 +266,24 @@ fn added_headers() {
     assert!(added[1].ends_with("@other.example>"), "{out}");
 }
 
+/// The `From:` field added for an author named `name` (folded lines kept).
+fn added_from(name: &str) -> String {
+    let author = Mailbox {
+        name: Some(name.into()),
+        address: "a@x.example".into(),
+    };
+    let options = RawOptions::new()
+        .recipients("r@x.example")
+        .unwrap()
+        .complete_headers(author);
+    let (_, out) = prepared(b"Subject: s\n\n", &options).unwrap();
+    let start = out.find("From: ").unwrap();
+    let end = out[start..].find("\r\nDate: ").unwrap();
+    out[start..start + end].to_string()
+}
+
 #[test]
 fn phrases() {
-    let added_from = |name: &str| {
-        let author = Mailbox {
-            name: Some(name.into()),
-            address: "a@x.example".into(),
-        };
-        let options = RawOptions::new()
-            .recipients("r@x.example")
-            .unwrap()
-            .complete_headers(author);
-        let (_, out) = prepared(b"Subject: s\n\n", &options).unwrap();
-        let start = out.find("From: ").unwrap();
-        let end = out[start..].find("\r\nDate: ").unwrap();
-        out[start..start + end].to_string()
-    };
     assert_eq!(added_from("Cron Daemon"), "From: Cron Daemon <a@x.example>");
     assert_eq!(
         added_from("Doe, J. \"x\""),
@@ -295,16 +297,7 @@ fn phrases() {
 #[test]
 fn encoded_names_read_back_as_written() {
     for name in ["Zoë", "日本語の名前", "plain ascii", "quote \" and \\ back"] {
-        let author = Mailbox {
-            name: Some(name.into()),
-            address: "a@x.example".into(),
-        };
-        let options = RawOptions::new()
-            .recipients("r@x.example")
-            .unwrap()
-            .complete_headers(author);
-        let (_, out) = prepared(b"\n", &options).unwrap();
-        let from = out.split("\r\nDate:").next().unwrap();
+        let from = added_from(name);
         let value = from.strip_prefix("From: ").unwrap().replace("\r\n", "");
         let parsed = Mailbox::parse(&value).unwrap();
         assert_eq!(parsed.name.as_deref(), Some(name), "{value}");
