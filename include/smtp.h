@@ -666,12 +666,12 @@ smtp_result smtp_client_send_raw_callback(smtp_client *client,
  * would: the `Bcc` fields removed; `To: to` added when `to` is not NULL
  * and the message has no To; `Subject: subject` (encoded as needed) when
  * `subject` is not NULL or "" and it has none; with `author` not NULL
- * ("Name <addr>" or "addr"), `From: author`, `Date`, `Message-ID` and
+ * (`Name <addr>` or `addr`), `From: author`, `Date`, `Message-ID` and
  * `MIME-Version` when missing. The header ends at the first empty line,
  * or at the first line that is not a header field (an empty line is
  * inserted there).
  *
- * Envelope: the sender is `sender` ("Name <addr>", "addr", or "" / "<>"
+ * Envelope: the sender is `sender` (`Name <addr>`, `addr`, or "" / `<>`
  * for the null sender) when not NULL, else the message's Sender or From
  * (after `author` was added). The recipients are `recipients` (a
  * comma-separated list; NULL for none) plus, with
