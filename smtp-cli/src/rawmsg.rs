@@ -17,6 +17,8 @@ pub struct DotTerminated<R> {
     line: Vec<u8>,
     pos: usize,
     done: bool,
+    /// Whether the next piece read starts a line.
+    at_line_start: bool,
 }
 
 impl<R: BufRead> DotTerminated<R> {
@@ -27,6 +29,7 @@ impl<R: BufRead> DotTerminated<R> {
             line: Vec::new(),
             pos: 0,
             done: false,
+            at_line_start: true,
         }
     }
 }
@@ -44,11 +47,14 @@ impl<R: BufRead> Read for DotTerminated<R> {
             let n = (&mut self.input)
                 .take(64 * 1024)
                 .read_until(b'\n', &mut self.line)?;
-            if n == 0 || matches!(self.line.as_slice(), b".\n" | b".\r\n" | b".") {
+            let lone_dot =
+                self.at_line_start && matches!(self.line.as_slice(), b".\n" | b".\r\n" | b".");
+            if n == 0 || lone_dot {
                 self.done = true;
                 self.line.clear();
                 return Ok(0);
             }
+            self.at_line_start = self.line.ends_with(b"\n");
         }
         let n = buf.len().min(self.line.len() - self.pos);
         buf[..n].copy_from_slice(&self.line[self.pos..self.pos + n]);
@@ -165,6 +171,10 @@ mod tests {
         let mut long = vec![b'x'; 200_000];
         long.extend_from_slice(b"\n.\n");
         assert_eq!(read(&long, false).len(), 200_001);
+        // A dot that is the tail of a long line, not a line of its own.
+        let mut tail = vec![b'x'; 64 * 1024];
+        tail.extend_from_slice(b".\nnext\n");
+        assert_eq!(read(&tail, false), tail);
     }
 
     #[test]
