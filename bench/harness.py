@@ -79,6 +79,8 @@ def all_clients():
                             ["php", "-d", "memory_limit=-1",
                              os.path.join(BENCH, "php", "phpmailer_client.php")]),
         "raw": Client("raw", "plain socket copy (baseline)", [os.path.join(TARGET, "bench-raw")]),
+        "smtp-send": Client("smtp-send", "smtp-send (sendmail mode, stdin streamed)",
+                            [sys.executable, os.path.join(BENCH, "python", "smtp_send_client.py")]),
         "rust-nochunk": Client("rust-nochunk", "smtp-core, CHUNKING off (PIPELINING only)", [rust],
                                env={"BENCH_CHUNKING": "0"}),
         "rust-serial": Client("rust-serial", "smtp-core, PIPELINING and CHUNKING off", [rust],
@@ -472,7 +474,7 @@ def throughput_section(h, out, targets):
 
 def big_section(h, out, targets):
     a = h.args
-    keys = ["raw", "rust", "c", "php", "lettre", "smtplib", "phpmailer"]
+    keys = ["raw", "rust", "c", "php", "smtp-send", "lettre", "smtplib", "phpmailer"]
     for server in (h.sink, h.postfix):
         out.append(f"### 3. One {a.big_mb} MB message ({h.big_size:,} bytes), {server.label}")
         out.append("")
@@ -505,6 +507,10 @@ def big_section(h, out, targets):
                 targets.append((f"{a.big_mb} MB message: ≥ 90% of the plain socket copy ({server.name})",
                                 rust["mbs"] >= 0.9 * base["mbs"],
                                 f"{rust['mbs']:.0f} vs {base['mbs']:.0f} MB/s"))
+            send = rows["smtp-send"]
+            if send["ok"]:
+                targets.append((f"{a.big_mb} MB message through smtp-send: peak RSS < 20 MB ({server.name})",
+                                send["maxrss_kb"] < 20 * 1024, f"{send['maxrss_kb'] / 1024:.1f} MB"))
             for key in ("c", "php"):
                 r = rows[key]
                 if r["ok"]:

@@ -45,11 +45,12 @@ command -v smtp-sink >/dev/null 2>&1 || [ -x /usr/sbin/smtp-sink ] || apt_instal
 [ -f /usr/share/php/libphp-phpmailer/autoload.php ] || apt_install libphp-phpmailer
 command -v cc >/dev/null 2>&1 || apt_install gcc libc6-dev
 command -v python3 >/dev/null 2>&1 || apt_install python3
+[ -x /usr/bin/time ] || apt_install time
 
 # ----- build ------------------------------------------------------------------
 note "building (release)"
 cargo build --release --quiet -p smtp-bench --bins --examples
-cargo build --release --quiet -p smtp-ffi
+cargo build --release --quiet -p smtp-ffi -p smtp-cli
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 mkdir -p bench/build/lib
 # The library's SONAME is libsmtp.so.0; link and run against the fresh build.
