@@ -45,7 +45,7 @@ use smtp_tests::scripted::{raw, Capture, ScriptedServer, Step, CLIENT_NAME};
 use smtp_tests::skip::skipped;
 use smtp_tests::support::{
     b64, connect, connect_err, contains, lines_without_final_quit, on_the_wire, steps, wire, Fault,
-    EHLO, FROM, PASSWORD, RCPT, TO, USER,
+    Session, EHLO, FROM, PASSWORD, RCPT, TO, USER,
 };
 
 // ----- helpers ----------------------------------------------------------------
@@ -81,6 +81,29 @@ impl Pki {
     fn ca_pem(&self) -> String {
         self.ca.ca_pem()
     }
+
+    /// [`tls_session`] with this CA's server certificate and
+    /// [`Pki::trusted`].
+    fn session(
+        &self,
+        script: &str,
+        security: Security,
+        session: impl FnOnce(&mut Client),
+    ) -> Capture {
+        tls_session(
+            script,
+            self.server.server_config(),
+            self.trusted(security),
+            session,
+        )
+    }
+
+    /// The configuration of the sessions that work: `security` to
+    /// `localhost`, trusting this CA, the password set.
+    fn trusted(&self, security: Security) -> impl FnOnce(&ScriptedServer) -> Config + 'static {
+        let ca_pem = self.ca_pem();
+        move |s| tls_config(s, "localhost", security, &ca_pem).with_password(USER, PASSWORD)
+    }
 }
 
 /// A client configuration for `server` reached as `host`, trusting only
@@ -97,6 +120,36 @@ fn tls_config(server: &ScriptedServer, host: &str, security: Security, ca_pem: &
 /// A CA that signed none of the servers' certificates.
 fn unrelated_ca_pem() -> String {
     TestCa::new().ca_pem()
+}
+
+/// STARTTLS if offered, to `localhost`, trusting an unrelated CA.
+fn opportunistic(server: &ScriptedServer) -> Config {
+    tls_config(
+        server,
+        "localhost",
+        Security::StartTlsIfOffered,
+        &unrelated_ca_pem(),
+    )
+}
+
+/// A session that must work over TLS: `script` on a server presenting
+/// `server_tls`, the client configured by `config`. Checks that the
+/// session is encrypted, runs `session` on the client, says QUIT and
+/// checks that the script ran clean; returns what the server saw.
+fn tls_session(
+    script: &str,
+    server_tls: Arc<rustls::ServerConfig>,
+    config: impl FnOnce(&ScriptedServer) -> Config + 'static,
+    session: impl FnOnce(&mut Client),
+) -> Capture {
+    let (_, cap) = Session::new(script)
+        .tls(server_tls)
+        .config(config)
+        .run(|client| {
+            assert!(client.is_encrypted());
+            session(client)
+        });
+    cap
 }
 
 /// STARTTLS required, to `localhost`, trusting an unrelated CA, with the
@@ -146,6 +199,11 @@ fn auth_plain_ok() -> String {
         "< {}; > 235 2.7.0 Authentication successful",
         auth_plain_line()
     )
+}
+
+/// `hello`, then AUTH PLAIN, one message ([`transaction`]) and QUIT.
+fn login_send_quit(hello: &str) -> String {
+    format!("{hello}; {}; {}; quit", auth_plain_ok(), transaction())
 }
 
 /// One message, one command and one reply at a time (the scripts never
@@ -294,64 +352,31 @@ fn median(mut values: Vec<Duration>) -> Duration {
 fn starttls_upgrades_says_ehlo_again_and_uses_the_post_tls_auth_list() {
     let pki = Pki::new();
     // Before TLS: AUTH LOGIN only. Over TLS: AUTH PLAIN only.
-    let s = steps(&format!(
-        "{}; {}; {}; quit",
-        starttls_then("AUTH LOGIN", "AUTH PLAIN, SIZE 1000000"),
-        auth_plain_ok(),
-        transaction()
-    ));
-    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
-    let config = tls_config(&server, "localhost", Security::StartTls, &pki.ca_pem())
-        .with_password(USER, PASSWORD);
-    let mut client = connect(config);
-
-    assert!(client.is_encrypted());
-    let info = client.tls_info().expect("TLS info").clone();
-    assert_eq!(info.version, "TLSv1.3");
-    assert!(info.cipher_suite.starts_with("TLS13_"), "{info:?}");
-    assert_eq!(info.peer_certificates, [pki.server.cert_der.to_vec()]);
-    // The capabilities are those of the EHLO over TLS only.
-    assert_eq!(client.capabilities().auth, ["PLAIN"]);
-    assert!(!client.capabilities().starttls);
-    assert_eq!(client.capabilities().size, Some(1_000_000));
-    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
-
-    let report = client.send_bytes(&envelope(), MESSAGE).expect("send");
-    assert!(report.all_accepted());
-    assert_eq!(report.reply.code(), 250);
-    client.quit().expect("quit");
-
-    let cap = server.finish();
-    cap.assert_clean();
+    let script = login_send_quit(&starttls_then("AUTH LOGIN", "AUTH PLAIN, SIZE 1000000"));
+    let cap = pki.session(&script, Security::StartTls, |client| {
+        let info = client.tls_info().expect("TLS info").clone();
+        assert_eq!(info.version, "TLSv1.3");
+        assert!(info.cipher_suite.starts_with("TLS13_"), "{info:?}");
+        assert_eq!(info.peer_certificates, [pki.server.cert_der.to_vec()]);
+        // The capabilities are those of the EHLO over TLS only.
+        assert_eq!(client.capabilities().auth, ["PLAIN"]);
+        assert!(!client.capabilities().starttls);
+        assert_eq!(client.capabilities().size, Some(1_000_000));
+        assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
+        let report = client.send_bytes(&envelope(), MESSAGE).expect("send");
+        assert!(report.all_accepted());
+        assert_eq!(report.reply.code(), 250);
+    });
     let tls = cap.tls.as_ref().expect("the server saw TLS");
     assert_eq!(tls.version, "TLSv1_3");
     assert_eq!(tls.sni.as_deref(), Some("localhost"));
     assert!(!cap.lines.iter().any(|l| l.starts_with("AUTH LOGIN")));
-    assert_eq!(
-        cap.lines,
-        [
-            EHLO.to_string(),
-            "STARTTLS".into(),
-            EHLO.to_string(),
-            auth_plain_line(),
-            mail_line(),
-            RCPT.to_string(),
-            "DATA".into(),
-            "QUIT".into(),
-        ]
-    );
+    let (auth, mail) = (auth_plain_line(), mail_line());
+    let lines = [EHLO, "STARTTLS", EHLO, &auth, &mail, RCPT, "DATA"];
+    assert_eq!(cap.lines, [&lines[..], &["QUIT"]].concat());
     assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
     // Byte for byte: nothing but these lines and the body went out.
-    let mut expected = wire(&[
-        EHLO,
-        "STARTTLS",
-        EHLO,
-        &auth_plain_line(),
-        &mail_line(),
-        RCPT,
-        "DATA",
-    ])
-    .into_bytes();
+    let mut expected = wire(&lines).into_bytes();
     expected.extend_from_slice(&on_the_wire(MESSAGE));
     expected.extend_from_slice(b"QUIT\r\n");
     assert_eq!(cap.received_text(), String::from_utf8(expected).unwrap());
@@ -360,30 +385,16 @@ fn starttls_upgrades_says_ehlo_again_and_uses_the_post_tls_auth_list() {
 #[test]
 fn starttls_to_an_ip_address_checks_the_ip_san_and_sends_no_sni() {
     let pki = Pki::new();
-    let s = steps(&format!("{}; quit", starttls_then("", "8BITMIME")));
-    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
-    let mut client = connect(tls_config(
-        &server,
-        "127.0.0.1",
-        Security::StartTls,
-        &pki.ca_pem(),
-    ));
-    assert!(client.is_encrypted());
-    assert!(client.capabilities().eight_bit_mime);
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
+    let ca_pem = pki.ca_pem();
+    let cap = tls_session(
+        &format!("{}; quit", starttls_then("", "8BITMIME")),
+        pki.server.server_config(),
+        move |s| tls_config(s, "127.0.0.1", Security::StartTls, &ca_pem),
+        |client| assert!(client.capabilities().eight_bit_mime),
+    );
     // RFC 6066 3: no IP addresses in SNI.
     assert_eq!(cap.tls.expect("TLS").sni, None);
-    assert_eq!(
-        cap.lines,
-        [
-            EHLO.to_string(),
-            "STARTTLS".into(),
-            EHLO.to_string(),
-            "QUIT".into()
-        ]
-    );
+    assert_eq!(cap.lines, [EHLO, "STARTTLS", EHLO, "QUIT"]);
 }
 
 // ----- 2. response injection ---------------------------------------------------
@@ -489,19 +500,11 @@ fn starttls_454_when_required_is_refused_without_credentials() {
 /// An opportunistic session that goes on in plaintext and sends the
 /// message; returns what the server saw.
 fn plaintext_delivery(script: &str) -> Capture {
-    let server = ScriptedServer::start(steps(script));
-    let mut client = connect(tls_config(
-        &server,
-        "localhost",
-        Security::StartTlsIfOffered,
-        &unrelated_ca_pem(),
-    ));
-    assert!(!client.is_encrypted());
-    assert!(client.tls_info().is_none());
-    client.send_bytes(&envelope(), MESSAGE).expect("send");
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
+    let (_, cap) = Session::new(script).config(opportunistic).run(|client| {
+        assert!(!client.is_encrypted());
+        assert!(client.tls_info().is_none());
+        client.send_bytes(&envelope(), MESSAGE).expect("send");
+    });
     assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
     cap
 }
@@ -514,17 +517,8 @@ fn starttls_454_when_opportunistic_continues_in_plaintext() {
          {}; quit",
         transaction()
     ));
-    assert_eq!(
-        cap.lines,
-        [
-            EHLO.to_string(),
-            "STARTTLS".into(),
-            mail_line(),
-            RCPT.into(),
-            "DATA".into(),
-            "QUIT".into()
-        ]
-    );
+    let mail = mail_line();
+    assert_eq!(cap.lines, [EHLO, "STARTTLS", &mail, RCPT, "DATA", "QUIT"]);
 }
 
 #[test]
@@ -731,94 +725,56 @@ fn not_yet_valid_certificate_is_refused_as_expired() {
 #[test]
 fn self_signed_certificate_is_accepted_with_dangerous_accept_invalid_certs() {
     let cert = tls::self_signed(NAMES);
-    let s = steps(&format!(
+    let script = format!(
         "{}; {}; quit",
         starttls_then("AUTH LOGIN", "AUTH PLAIN"),
         auth_plain_ok()
-    ));
-    let server = ScriptedServer::start_with_tls(s, cert.server_config());
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTls,
-        &unrelated_ca_pem(),
-    )
-    .dangerous_accept_invalid_certs(true)
-    .with_password(USER, PASSWORD);
-    let mut client = connect(config);
-    assert!(client.is_encrypted());
-    assert_eq!(
-        client.tls_info().unwrap().peer_certificates,
-        [cert.cert_der.to_vec()]
     );
-    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
-    assert_eq!(
-        cap.lines,
-        [
-            EHLO.to_string(),
-            "STARTTLS".into(),
-            EHLO.to_string(),
-            auth_plain_line(),
-            "QUIT".into()
-        ]
+    let cap = tls_session(
+        &script,
+        cert.server_config(),
+        |s| required_with_password(s).dangerous_accept_invalid_certs(true),
+        |client| {
+            let certificates = &client.tls_info().unwrap().peer_certificates;
+            assert_eq!(certificates, &[cert.cert_der.to_vec()]);
+            assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
+        },
     );
+    let auth = auth_plain_line();
+    assert_eq!(cap.lines, [EHLO, "STARTTLS", EHLO, &auth, "QUIT"]);
 }
 
 #[test]
 fn implicit_tls_with_the_right_ca_works() {
     let pki = Pki::new();
-    let s = steps(&format!(
-        "starttls; hello AUTH PLAIN LOGIN, SIZE 1000000; {}; {}; quit",
-        auth_plain_ok(),
-        transaction()
-    ));
-    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
-    let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
-        .with_password(USER, PASSWORD);
-    let mut client = connect(config);
-    assert!(client.is_encrypted());
-    assert_eq!(client.tls_info().unwrap().version, "TLSv1.3");
-    assert_eq!(client.greeting().code(), 220);
-    assert!(!client.capabilities().starttls);
-    client.send_bytes(&envelope(), MESSAGE).expect("send");
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
+    let script = login_send_quit("starttls; hello AUTH PLAIN LOGIN, SIZE 1000000");
+    let cap = pki.session(&script, Security::Implicit, |client| {
+        assert_eq!(client.tls_info().unwrap().version, "TLSv1.3");
+        assert_eq!(client.greeting().code(), 220);
+        assert!(!client.capabilities().starttls);
+        client.send_bytes(&envelope(), MESSAGE).expect("send");
+    });
     assert_eq!(cap.tls.unwrap().sni.as_deref(), Some("localhost"));
     // No STARTTLS: TLS from the first byte.
-    assert_eq!(
-        cap.lines,
-        [
-            EHLO.to_string(),
-            auth_plain_line(),
-            mail_line(),
-            RCPT.to_string(),
-            "DATA".into(),
-            "QUIT".into()
-        ]
-    );
+    let (auth, mail) = (auth_plain_line(), mail_line());
+    assert_eq!(cap.lines, [EHLO, &auth, &mail, RCPT, "DATA", "QUIT"]);
     assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
 }
 
 #[test]
 fn implicit_tls_with_an_untrusted_certificate_sends_nothing() {
-    let s = steps("starttls; greeting; hangup");
-    let server = ScriptedServer::start_with_tls(s, tls::self_signed(NAMES).server_config());
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::Implicit,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    let (err, cap) = Fault::new("implicit TLS, untrusted", "starttls; greeting; hangup")
+        .tls(tls::self_signed(NAMES).server_config())
+        .config(|s| {
+            tls_config(s, "localhost", Security::Implicit, &unrelated_ca_pem())
+                .with_password(USER, PASSWORD)
+        })
+        .fails("Tls TlsHandshake UnknownIssuer")
+        .sends_nothing()
+        .unclean()
+        .connect();
     assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::UnknownIssuer);
-    let cap = server.finish();
     assert!(cap.tls.is_none());
-    assert!(cap.received.is_empty(), "{:?}", cap.received_text());
     assert!(
         cap.errors.len() == 1 && cap.errors[0].starts_with("TLS handshake failed"),
         "{:?}",
@@ -829,15 +785,13 @@ fn implicit_tls_with_an_untrusted_certificate_sends_nothing() {
 #[test]
 fn implicit_tls_to_a_plaintext_server_is_a_handshake_error() {
     // The server greets in clear; the client sent a ClientHello.
-    let server = ScriptedServer::start(steps("greeting; read-to-close"));
     let pki = Pki::new();
-    let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
-        .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    let (err, cap) = Fault::new("implicit TLS to plaintext", "greeting; read-to-close")
+        .config(pki.trusted(Security::Implicit))
+        .fails("Tls TlsHandshake Handshake")
+        .closes()
+        .connect();
     assert_tls_error(&err, Phase::TlsHandshake, TlsErrorKind::Handshake);
-    let cap = server.finish();
-    cap.assert_clean();
-    assert!(cap.client_closed);
     // TLS records only (the ClientHello, maybe an alert): no SMTP in clear.
     assert_eq!(cap.bodies.len(), 1);
     assert_eq!(cap.bodies[0][..3], [0x16, 0x03, 0x01]);
@@ -1071,15 +1025,11 @@ fn netns_child_default_policy_refuses_plaintext_credentials() {
 
 #[test]
 fn opportunistic_tls_with_credentials_is_refused_at_connect() {
-    let server = ScriptedServer::start(steps("greeting; hangup"));
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTlsIfOffered,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD);
-    let err = connect_err(config);
+    let (err, cap) = Fault::new("opportunistic with credentials", "greeting; hangup")
+        .config(|s| opportunistic(s).with_password(USER, PASSWORD))
+        .fails("InvalidInput security")
+        .unclean()
+        .connect();
     match &err {
         Error::InvalidInput { field, reason } => {
             assert_eq!(*field, "security");
@@ -1090,62 +1040,40 @@ fn opportunistic_tls_with_credentials_is_refused_at_connect() {
         }
         other => panic!("{other:?}"),
     }
-    let cap = server.finish();
     assert!(!cap.connected, "the client connected: {cap:?}");
 }
 
 #[test]
 fn opportunistic_tls_with_credentials_and_the_opt_in_upgrades_then_authenticates() {
     let pki = Pki::new();
-    let s = steps(&format!(
+    let script = format!(
         "{}; {}; quit",
         starttls_then("AUTH PLAIN LOGIN", "AUTH PLAIN LOGIN"),
         auth_plain_ok()
-    ));
-    let server = ScriptedServer::start_with_tls(s, pki.server.server_config());
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTlsIfOffered,
-        &pki.ca_pem(),
-    )
-    .with_password(USER, PASSWORD)
-    .insecure_opportunistic_tls_with_credentials(true);
-    let mut client = connect(config);
-    assert!(client.is_encrypted());
-    assert_eq!(client.authenticated_with(), Some(Mechanism::Plain));
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
-    assert_eq!(
-        cap.lines,
-        [
-            EHLO.to_string(),
-            "STARTTLS".into(),
-            EHLO.to_string(),
-            auth_plain_line(),
-            "QUIT".into()
-        ]
     );
+    let trusted = pki.trusted(Security::StartTlsIfOffered);
+    let cap = tls_session(
+        &script,
+        pki.server.server_config(),
+        move |s| trusted(s).insecure_opportunistic_tls_with_credentials(true),
+        |client| assert_eq!(client.authenticated_with(), Some(Mechanism::Plain)),
+    );
+    let auth = auth_plain_line();
+    assert_eq!(cap.lines, [EHLO, "STARTTLS", EHLO, &auth, "QUIT"]);
 }
 
 #[test]
 fn opportunistic_tls_with_the_opt_in_and_starttls_stripped_still_obeys_the_plaintext_policy() {
-    let server = ScriptedServer::start(steps("hello AUTH PLAIN LOGIN; hangup"));
-    let config = tls_config(
-        &server,
-        "localhost",
-        Security::StartTlsIfOffered,
-        &unrelated_ca_pem(),
-    )
-    .with_password(USER, PASSWORD)
-    .insecure_opportunistic_tls_with_credentials(true)
-    .with_plaintext_auth_policy(PlaintextAuthPolicy::Never);
-    let err = connect_err(config);
-    assert!(matches!(err, Error::PlaintextAuthRefused { .. }), "{err:?}");
-    let cap = server.finish();
-    cap.assert_clean();
-    assert_eq!(lines_without_final_quit(&cap), [EHLO.to_string()]);
+    let (_, cap) = Fault::new("STARTTLS stripped", "hello AUTH PLAIN LOGIN; hangup")
+        .config(|s| {
+            opportunistic(s)
+                .with_password(USER, PASSWORD)
+                .insecure_opportunistic_tls_with_credentials(true)
+                .with_plaintext_auth_policy(PlaintextAuthPolicy::Never)
+        })
+        .fails("PlaintextAuthRefused")
+        .sends(&[EHLO])
+        .connect();
     assert_no_credentials(&cap);
 }
 
@@ -1164,24 +1092,19 @@ fn servers_limited_to_one_tls_version_work() {
         (&rustls::version::TLS13, "TLSv1.3", "TLSv1_3", "TLS13_"),
     ];
     for (version, client_name, server_name, suite_prefix) in cases {
-        let s = steps(&format!(
-            "{}; {}; {}; quit",
-            starttls_then("", "AUTH PLAIN, SIZE 1000000"),
-            auth_plain_ok(),
-            transaction()
-        ));
-        let server =
-            ScriptedServer::start_with_tls(s, server_config_with_versions(&pki.server, &[version]));
-        let config = tls_config(&server, "localhost", Security::StartTls, &pki.ca_pem())
-            .with_password(USER, PASSWORD);
-        let mut client = connect(config);
-        let info = client.tls_info().unwrap().clone();
-        assert_eq!(info.version, client_name);
-        assert!(info.cipher_suite.starts_with(suite_prefix), "{info:?}");
-        client.send_bytes(&envelope(), MESSAGE).expect("send");
-        client.quit().unwrap();
-        let cap = server.finish();
-        cap.assert_clean();
+        let script = login_send_quit(&starttls_then("", "AUTH PLAIN, SIZE 1000000"));
+        let server_tls = server_config_with_versions(&pki.server, &[version]);
+        let cap = tls_session(
+            &script,
+            server_tls,
+            pki.trusted(Security::StartTls),
+            |client| {
+                let info = client.tls_info().unwrap().clone();
+                assert_eq!(info.version, client_name);
+                assert!(info.cipher_suite.starts_with(suite_prefix), "{info:?}");
+                client.send_bytes(&envelope(), MESSAGE).expect("send");
+            },
+        );
         assert_eq!(cap.tls.unwrap().version, server_name);
         assert_eq!(cap.bodies, [on_the_wire(MESSAGE)]);
     }
@@ -1322,22 +1245,20 @@ fn handshake_time_report() {
 fn client_certificate_is_presented_when_the_server_asks() {
     let pki = Pki::new();
     let client_cert = pki.ca.issue_client("client.example.test");
-    let s = steps(&format!(
-        "starttls; hello SIZE 1000000; {}; quit",
-        transaction()
-    ));
+    let script = format!("starttls; hello SIZE 1000000; {}; quit", transaction());
     let server_tls = pki.ca.server_config_requiring_client_cert(&pki.server);
-    let server = ScriptedServer::start_with_tls(s, server_tls);
-    let config = tls_config(&server, "localhost", Security::Implicit, &pki.ca_pem())
-        .with_client_certificate(
-            client_cert.cert_pem.clone().into_bytes(),
-            client_cert.key_pem.clone().into_bytes(),
-        );
-    let mut client = connect(config);
-    client.send_bytes(&envelope(), MESSAGE).expect("send");
-    client.quit().unwrap();
-    let cap = server.finish();
-    cap.assert_clean();
+    let (ca_pem, cert_pem, key_pem) = (
+        pki.ca_pem(),
+        client_cert.cert_pem.clone().into_bytes(),
+        client_cert.key_pem.clone().into_bytes(),
+    );
+    let config = move |s: &ScriptedServer| {
+        tls_config(s, "localhost", Security::Implicit, &ca_pem)
+            .with_client_certificate(cert_pem, key_pem)
+    };
+    let cap = tls_session(&script, server_tls, config, |client| {
+        client.send_bytes(&envelope(), MESSAGE).expect("send");
+    });
     let seen = cap.tls.expect("TLS was used");
     assert_eq!(
         seen.client_certificates.first(),
@@ -1347,16 +1268,24 @@ fn client_certificate_is_presented_when_the_server_asks() {
 
 #[test]
 fn bad_client_key_is_a_tls_config_error() {
-    let server = ScriptedServer::start(vec![]);
-    let config = server
-        .config()
-        .with_security(Security::Implicit)
-        .with_client_certificate(b"not pem".to_vec(), b"not a key".to_vec());
-    match Client::connect(config) {
-        Err(Error::Tls { kind, .. }) => assert_eq!(kind, TlsErrorKind::Config),
-        other => panic!("expected a TLS config error, got {other:?}"),
-    }
-    let cap = server.finish();
+    let (err, cap) = Fault::with_steps("bad client key", vec![])
+        .config(|s| {
+            s.config()
+                .with_security(Security::Implicit)
+                .with_client_certificate(b"not pem".to_vec(), b"not a key".to_vec())
+        })
+        .unclean()
+        .connect();
+    assert!(
+        matches!(
+            err,
+            Error::Tls {
+                kind: TlsErrorKind::Config,
+                ..
+            }
+        ),
+        "expected a TLS config error, got {err:?}"
+    );
     assert!(
         !cap.connected,
         "nothing should connect with a broken TLS config"
