@@ -5,3 +5,4 @@ pub mod sink;
 pub mod skip;
 pub mod support;
 pub mod testbed;
+pub mod tls_support;

@@ -1,6 +1,7 @@
 //! A small text language for the scripted server's scripts, the error
-//! classes the fault tests compare, and [`Fault`], the runner of a script
-//! that must make the client fail, so that fault tests read as tables.
+//! classes the fault tests compare, [`Fault`], the runner of a script
+//! that must make the client fail, so that fault tests read as tables, and
+//! [`Session`], its counterpart for a session that must work.
 //!
 //! A script is one step a line, or steps separated by `;`:
 //!
@@ -472,6 +473,79 @@ impl Fault {
             Sent::Nothing => assert!(cap.received.is_empty(), "{name}: {:?}", cap.received_text()),
         }
         (err, cap)
+    }
+}
+
+/// A session that must work, the counterpart of [`Fault`]: a script,
+/// the client configuration, and what the test does with the connected
+/// client. [`Session::run`] connects, hands the client over, says `QUIT`
+/// and checks that the script ran without error.
+///
+/// ```no_run
+/// use smtp_tests::script::Session;
+/// use smtp_tests::support::{envelope, SMALL_MESSAGE};
+///
+/// let (_, cap) = Session::new("hello; transaction; quit").run(|client| {
+///     client.send_bytes(&envelope(), SMALL_MESSAGE).expect("send");
+/// });
+/// assert_eq!(cap.bodies.len(), 1);
+/// ```
+pub struct Session {
+    script: Vec<Step>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    config: MakeConfig,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("script", &self.script)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session with the script `text` (see [`steps`]) and the server's
+    /// default configuration.
+    pub fn new(text: &str) -> Session {
+        Session::with_steps(steps(text))
+    }
+
+    /// A session with these steps.
+    pub fn with_steps(script: Vec<Step>) -> Session {
+        Session {
+            script,
+            tls: None,
+            config: Box::new(ScriptedServer::config),
+        }
+    }
+
+    /// The server does TLS with this configuration.
+    pub fn tls(mut self, tls: std::sync::Arc<rustls::ServerConfig>) -> Session {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The client's configuration, made from the server.
+    pub fn config(mut self, config: impl FnOnce(&ScriptedServer) -> Config + 'static) -> Session {
+        self.config = Box::new(config);
+        self
+    }
+
+    /// Connects (which must work), runs `session` on the client, says
+    /// `QUIT` (which must work) and checks that the server's script ran
+    /// without error. Returns what `session` returned and the capture.
+    pub fn run<T>(self, session: impl FnOnce(&mut Client) -> T) -> (T, Capture) {
+        let server = match self.tls {
+            Some(tls) => ScriptedServer::start_with_tls(self.script, tls),
+            None => ScriptedServer::start(self.script),
+        };
+        let mut client = connect((self.config)(&server));
+        let out = session(&mut client);
+        client.quit().expect("QUIT");
+        let cap = server.finish();
+        cap.assert_clean();
+        (out, cap)
     }
 }
 

@@ -16,7 +16,7 @@ use smtp_core::{Client, Config, Direction, Envelope, Error};
 
 use crate::scripted::{expect, hello, reply, Capture, Step, CLIENT_NAME};
 
-pub use crate::script::{class, steps, Fault};
+pub use crate::script::{class, steps, Fault, Session};
 
 /// The envelope sender the suites use.
 pub const FROM: &str = "sender@example.test";
