@@ -18,14 +18,17 @@
  *
  * Defaults (the original spoke plain SMTP to port 25):
  *
- * - $smtp is "host" or "host:port" ("[::1]:25" for IPv6); the port is
- *   otherwise $port, 25 as before. Port 465 means implicit TLS.
+ * - $smtp is "host" or "host:port" ("[::1]:25" for IPv6), passed to the
+ *   library as it is; without a port in it the port is $port, 25 as
+ *   before.
  * - TLS: to a server on this machine (127.0.0.0/8, ::1, localhost) none,
- *   as the traffic never leaves the machine, unless a CA file is given
- *   (then STARTTLS, required). To another machine: STARTTLS required when
- *   authenticating (the password never travels in clear), STARTTLS when
- *   offered otherwise. Set $security ("starttls", "implicit",
- *   "opportunistic", "none") to choose yourself.
+ *   as the old class spoke plain SMTP to local relays and the traffic
+ *   never leaves the machine, unless a CA file is given or the port is
+ *   465. Otherwise the library's automatic rule: implicit TLS on port
+ *   465, STARTTLS required on port 587 or when authenticating (the
+ *   password never travels in clear), STARTTLS when offered otherwise.
+ *   Set $security ("starttls", "implicit", "opportunistic", "none") to
+ *   choose yourself.
  * - A private CA: the 7th constructor argument, the $ca_file property,
  *   or the SMTP_CA_FILE environment variable.
  * - Timeouts: $timeout seconds (default: ini default_socket_timeout, as
@@ -163,9 +166,9 @@ class send_mail
             $message = $this->stringArgument($message, 'message');
             // Refused before connecting: a header value is one line.
             self::checkOneLine(['to' => $to, 'from' => $from, 'subject' => $subject]);
-            [$host, $port] = $this->server();
-            $this->show_debug('Connect to SMTP server : ' . $host . ':' . $port, 'out');
-            $mailer = $this->mailer($host, $port);
+            [$server, $port, $local] = $this->server();
+            $this->show_debug('Connect to SMTP server : ' . $server . ($port === null ? '' : ':' . $port), 'out');
+            $mailer = $this->mailer($server, $port, $local);
             $mailer->connect();
             $result = $this->deliver($mailer, $to, $from, $subject, $message);
             $this->lastmessage = $result->reply();
@@ -310,9 +313,20 @@ class send_mail
     }
 
     /**
-     * The host and port from $smtp ("host", "host:port", "[v6]:port") and $port.
+     * The server as the library takes it: $smtp unchanged ("host",
+     * "host:port", "[v6]:port"; the library splits it, as
+     * smtp_client_new() does), the port to pass with it (null when $smtp
+     * has one, else $port: 25 unless changed, 0 meaning 25), and whether
+     * the server is on this machine and not on port 465 (the loopback
+     * rule in mailer()).
      *
-     * @return array{string, int}
+     * The library tells neither whether $smtp has a port nor its bare
+     * host, so the smallest parse that finds both is left here: a name or
+     * a bracketed address, then an optional ":digits". Anything else (a
+     * bare IPv6 address, a bad port) is a host alone, for the library to
+     * take or refuse.
+     *
+     * @return array{string, ?int, bool}
      * @throws \Smtp\Exception\InvalidInputException
      */
     private function server(): array
@@ -321,17 +335,12 @@ class send_mail
         if ($server === '') {
             throw new \Smtp\Exception\InvalidInputException('SMTP server cannot be empty');
         }
-        $port = null;
-        if (preg_match('/^\[([^\]]+)\](?::(\d+))?$/', $server, $m) === 1) {
-            $host = $m[1];
-            $port = isset($m[2]) ? $m[2] : null;
-        } elseif (preg_match('/^([^:]+):(\d+)$/', $server, $m) === 1) {
-            [$host, $port] = [$m[1], $m[2]];
-        } else {
-            $host = $server;
+        if (preg_match('/^(\[[^\]]*\]|[^:]+)(?::(\d+))?$/', $server, $m) !== 1) {
+            $m = [$server, $server];
         }
-        $port = \Smtp\Internal\Arg::port($port ?? $this->port, 'port');
-        return [$host, $port === 0 ? 25 : $port];
+        $port = isset($m[2]) ? null : (\Smtp\Internal\Arg::port($this->port, 'port') ?: 25);
+        $local = ($port ?? (int) $m[2]) !== 465 && self::isLoopback(trim($m[1], '[]'));
+        return [$server, $port, $local];
     }
 
     /** True for an address or name that is this machine. */
@@ -345,11 +354,13 @@ class send_mail
     }
 
     /**
-     * A Mailer with this object's settings.
+     * A Mailer with this object's settings for $server ($port: null when
+     * $server has its own). $local: the server is on this machine, not on
+     * port 465 (see server()).
      *
      * @throws \Smtp\Exception\SmtpException
      */
-    private function mailer(string $host, int $port): \Smtp\Mailer
+    private function mailer(string $server, ?int $port, bool $local): \Smtp\Mailer
     {
         $caFile = $this->ca_file;
         if ($caFile === null || $caFile === '') {
@@ -359,12 +370,18 @@ class send_mail
         $auth = (bool) $this->auth;
         if ($this->security !== null && $this->security !== '') {
             $security = \Smtp\Security::of($this->security);
-        } elseif ($port === 465) {
-            $security = \Smtp\Security::Implicit;
-        } elseif (self::isLoopback($host)) {
-            $security = $caFile !== null ? \Smtp\Security::StartTls : \Smtp\Security::None;
+        } elseif ($local && $caFile === null) {
+            // The legacy class's own compatibility rule: plain SMTP to a
+            // server on this machine. The 2000-era class spoke plain SMTP,
+            // and the code still using it mostly talks to a local relay
+            // that offers no STARTTLS, or one with a certificate nothing
+            // here vouches for; the traffic never leaves the machine. A CA
+            // file asks for TLS, and port 465 is implicit TLS: then, as
+            // everywhere else, the library's rule decides.
+            $security = \Smtp\Security::None;
         } else {
-            $security = $auth ? \Smtp\Security::StartTls : \Smtp\Security::StartTlsIfOffered;
+            // null: the library's automatic rule (see the file comment).
+            $security = null;
         }
         $timeout = $this->timeout ?? (float) ini_get('default_socket_timeout');
         if (!is_numeric($timeout) || $timeout <= 0) {
@@ -381,7 +398,7 @@ class send_mail
         }
         $welcome = $this->stringArgument($this->welcome, 'welcome');
         return new \Smtp\Mailer(
-            host: $host,
+            host: $server,
             port: $port,
             security: $security,
             user: $user,

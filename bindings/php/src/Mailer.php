@@ -45,7 +45,7 @@ final class Mailer
     private const URL_OPTIONS = [
         'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
         'clientName', 'mechanism', 'recipientPolicy', 'transcript', 'insecurePlaintextAuth',
-        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking', 'longLines',
+        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking', 'longLines', 'options',
     ];
 
     private Library $library;
@@ -92,6 +92,11 @@ final class Mailer
      *              message); 'refuse' refuses every such message, for messages that must go
      *              out byte for byte. A refusal is an InvalidInputException naming the line,
      *              thrown before MAIL FROM (for messages up to 1 MiB)
+     * @param mixed $options any library option by the name URLs and configuration files use
+     *              (smtp_client_set_option()): ['pipelining' => false, 'tls_server_name' => 'mx.example.org'];
+     *              values are strings, numbers or bools (true: "on", false: "off"), set after the
+     *              other arguments, so they win; an unknown name or a bad value is an
+     *              InvalidInputException naming the option
      * @throws InvalidInputException|LibraryException
      */
     public function __construct(
@@ -116,6 +121,7 @@ final class Mailer
         mixed $pipelining = null,
         mixed $chunking = null,
         mixed $longLines = null,
+        #[\SensitiveParameter] mixed $options = [],
     ) {
         $this->library = $library ?? Library::get();
         $ffi = $this->library->ffi();
@@ -166,6 +172,7 @@ final class Mailer
             if ($longLines !== null) {
                 $this->library->check($ffi->smtp_client_set_long_lines($out, self::longLines($ffi, $longLines)));
             }
+            $this->setOptions($options);
         } catch (\Throwable $e) {
             // A constructor that throws gets no __destruct: free here.
             $this->close();
@@ -207,6 +214,35 @@ final class Mailer
             default => throw new InvalidInputException("longLines must be 'repair' or 'refuse', got "
                 . Arg::describe($value)),
         };
+    }
+
+    /**
+     * Sets each name => value of $options through smtp_client_set_option(),
+     * in order: the library's names (an unknown one, or a bad value, is its
+     * InvalidInputException naming the option), values as text.
+     *
+     * @throws SmtpException
+     */
+    private function setOptions(#[\SensitiveParameter] mixed $options): void
+    {
+        if (!is_array($options)) {
+            throw new InvalidInputException('options must be an array of name => value, got ' . Arg::describe($options));
+        }
+        $ffi = $this->library->ffi();
+        foreach ($options as $name => $value) {
+            if (!is_string($name)) {
+                throw new InvalidInputException("options must be keyed by option name, got key #$name");
+            }
+            $name = Arg::text($name, 'option name');
+            $field = "option $name";
+            $text = match (true) {
+                $value === true => 'on',
+                $value === false => 'off',
+                // Never quoted in a message: the value may be a password.
+                default => Arg::text($value, $field),
+            };
+            $this->library->check($ffi->smtp_client_set_option($this->handle, $name, $text));
+        }
     }
 
     /** @throws SmtpException */

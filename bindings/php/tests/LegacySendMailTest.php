@@ -117,6 +117,60 @@ final class LegacySendMailTest extends SmtpTestCase
         $bed->waitForMessage($marker);
     }
 
+    /**
+     * $smtp goes to the library as given: "[v6]:port" and "host" with the
+     * $port property both reach the server, and the debug line shows
+     * where it connects.
+     */
+    public function testServerStringsAreSplitByTheLibrary(): void
+    {
+        $bed = $this->bed();
+        $marker = TestBed::marker('php-legacy-server');
+        $sendmail = new \send_mail('localhost', true, $bed->user(), $bed->password(), 'hello', true);
+        $sendmail->port = $bed->port('plain');
+        [$ok, $output] = $this->captured(fn () => $sendmail->send($bed->address('to'), $bed->address('from'), "$marker-1", 'x'));
+        $this->assertTrue($ok, $sendmail->lasterror);
+        $this->assertStringContainsString('>> Connect to SMTP server : localhost:' . $bed->port('plain') . "\n", $output);
+        $this->assertStringNotContainsString('>> STARTTLS', $output, 'this machine: plain SMTP, as before');
+        $bed->waitForMessage("$marker-1");
+
+        try {
+            $ipv6 = (int) $bed->var('PORT_IPV6');
+        } catch (\RuntimeException $e) {
+            $this->markTestSkipped('the test bed has no [::1] listener');
+        }
+        $sendmail = new \send_mail("[::1]:$ipv6", true, $bed->user(), $bed->password(), 'hello', true);
+        $sendmail->port = 1; // the port in $smtp wins
+        [$ok, $output] = $this->captured(fn () => $sendmail->send($bed->address('to'), $bed->address('from'), "$marker-2", 'x'));
+        $this->assertTrue($ok, $sendmail->lasterror);
+        $this->assertStringContainsString(">> Connect to SMTP server : [::1]:$ipv6\n", $output);
+        $this->assertStringNotContainsString('>> STARTTLS', $output, '::1 is this machine too');
+        $bed->waitForMessage("$marker-2");
+    }
+
+    /**
+     * Outside the loopback rule the library's automatic TLS rule decides:
+     * with a CA file and no AUTH, STARTTLS when offered (a local relay
+     * without TLS still gets the mail); with AUTH, STARTTLS required (the
+     * password is never sent to a server that does not offer it).
+     */
+    public function testWithACaFileTheLibrarysAutomaticTlsRuleDecides(): void
+    {
+        $bed = $this->bed();
+        $marker = TestBed::marker('php-legacy-auto');
+        $sendmail = new \send_mail('localhost:' . $bed->port('noauth'), false, '', '', 'hello', false, $bed->caFile());
+        $this->assertTrue($sendmail->send($bed->address('to'), $bed->address('from'), $marker, 'x'), $sendmail->lasterror);
+        $bed->waitForMessage($marker);
+
+        $sendmail = new \send_mail('localhost:' . $bed->port('plain'), true, $bed->user(), $bed->password(), 'hello',
+            true, $bed->caFile());
+        [$ok, $output] = $this->captured(fn () => $sendmail->send($bed->address('to'), $bed->address('from'), 's', 'x'));
+        $this->assertFalse($ok);
+        $this->assertStringContainsString('STARTTLS', $sendmail->lasterror);
+        $this->assertStringNotContainsString('>> AUTH', $output);
+        $this->assertNoSecret($output . $sendmail->lasterror);
+    }
+
     public function testWrongPasswordReturnsFalseWithTheServersReply(): void
     {
         $bed = $this->bed();
