@@ -206,7 +206,10 @@ impl Config {
             }
             "client_name" => {
                 let value = non_empty(name, value)?;
-                crate::command::validate_client_name(value)?;
+                crate::command::validate_client_name(value).map_err(|e| match e {
+                    Error::InvalidInput { reason, .. } => Error::invalid(name, reason),
+                    other => other,
+                })?;
                 self.client_name = Some(value.to_string());
             }
             "ca_file" => self
