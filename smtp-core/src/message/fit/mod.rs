@@ -204,6 +204,10 @@ impl LineFitter {
 
     /// Fits the next piece of the message, appending what is ready to `out`.
     pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), LongLineError> {
+        if input.is_empty() {
+            // Nothing to take; a CR pending from the last push stays so.
+            return Ok(());
+        }
         if std::mem::take(&mut self.pending_cr) && input.first() == Some(&b'\n') {
             input = &input[1..];
         }

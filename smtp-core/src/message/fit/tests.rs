@@ -384,6 +384,30 @@ fn message_strategy() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Found by `prop_fitting`: an empty push between the CR and the LF of a
+/// line break made the LF a second, bare line break (an empty line: the
+/// header ended early).
+#[test]
+fn an_empty_push_between_cr_and_lf_changes_nothing() {
+    let message = b"From: a@example.org\r\nContent-Type: multipart/mixed; boundary=b\r\nContent-Type: text/plain\r\n";
+    let whole = fit(LongLines::Repair, message).unwrap();
+    assert_eq!(whole, message);
+    let cr = 20; // just after "From: a@example.org\r"
+    for pieces in [
+        vec![&message[..cr], &[][..], &message[cr..]],
+        vec![&message[..cr], &[][..], &[][..], &message[cr..]],
+        vec![&[][..], &message[..cr], &message[cr..], &[][..]],
+    ] {
+        let mut fitter = LineFitter::new(LongLines::Repair);
+        let mut out = Vec::new();
+        for piece in pieces {
+            fitter.push(piece, &mut out).unwrap();
+        }
+        fitter.finish(&mut out).unwrap();
+        assert_eq!(out, whole);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
