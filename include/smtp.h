@@ -126,6 +126,11 @@ typedef enum {
      */
     SMTP_ERR_IO = 15,
     /**
+     * The outbox's directory could not be read or written (disk full, no
+     * permission): nothing was queued. Transient.
+     */
+    SMTP_ERR_SPOOL = 16,
+    /**
      * A required pointer argument was NULL.
      */
     SMTP_ERR_NULL_PARAMETER = 100,

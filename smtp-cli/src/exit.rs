@@ -170,6 +170,7 @@ pub fn map_error(error: &Error, stage: Stage) -> Exit {
         | Error::Timeout { .. }
         | Error::Io { .. }
         | Error::DeliveryUnknown { .. }
+        | Error::Spool { .. }
         | Error::NotConnected(_) => Exit::TempFail,
         Error::Tls { kind, .. } => match kind {
             TlsErrorKind::Config => Exit::Config,

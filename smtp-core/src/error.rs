@@ -260,6 +260,19 @@ pub enum Error {
     #[error("not connected: {0}")]
     NotConnected(String),
 
+    /// The outbox's directory could not be read or written (disk full, no
+    /// permission, a file changed under it). Nothing half-written is
+    /// visible in the queue; a message is queued only once its enqueue
+    /// returned its id.
+    #[error("outbox: {action}: {source}")]
+    Spool {
+        /// What was being done, with the path.
+        action: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+
     /// Any other I/O failure on the connection.
     #[error("I/O error during {phase}: {source}")]
     Io {
@@ -315,6 +328,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::Timeout { .. } | Error::Io { .. } => true,
+            // A full disk empties; a permission is a configuration to fix
+            // while the caller keeps the message.
+            Error::Spool { .. } => true,
             Error::DeliveryUnknown { .. } => true,
             Error::Rejected { reply, .. } => reply.is_transient(),
             Error::Auth { reply, .. } => reply.as_ref().is_some_and(Reply::is_transient),

@@ -62,6 +62,7 @@ mod envelope;
 mod error;
 pub mod message;
 mod net;
+pub mod outbox;
 #[doc(hidden)]
 pub mod reply;
 mod report;
@@ -80,6 +81,7 @@ pub use message::{
     MessageReader, RawMessage, RawOptions,
 };
 pub use net::TlsInfo;
+pub use outbox::{Outbox, QueueId, RetryPolicy};
 pub use reply::{EnhancedCode, Reply};
 pub use report::{RecipientResult, SendReport};
 pub use session::{Client, Envelope, MAX_AUTH_ROUNDS};

@@ -63,6 +63,9 @@ pub enum smtp_result {
     SMTP_ERR_NOT_CONNECTED = 14,
     /// Any other network or I/O failure.
     SMTP_ERR_IO = 15,
+    /// The outbox's directory could not be read or written (disk full, no
+    /// permission): nothing was queued. Transient.
+    SMTP_ERR_SPOOL = 16,
     /// A required pointer argument was NULL.
     SMTP_ERR_NULL_PARAMETER = 100,
     /// A string argument was not valid UTF-8.
@@ -76,7 +79,7 @@ pub enum smtp_result {
 
 impl smtp_result {
     /// Every value, in numeric order.
-    pub(crate) const ALL: [smtp_result; 20] = [
+    pub(crate) const ALL: [smtp_result; 21] = [
         smtp_result::SMTP_OK,
         smtp_result::SMTP_ERR_CONNECT,
         smtp_result::SMTP_ERR_TIMEOUT,
@@ -93,6 +96,7 @@ impl smtp_result {
         smtp_result::SMTP_ERR_BODY_READ,
         smtp_result::SMTP_ERR_NOT_CONNECTED,
         smtp_result::SMTP_ERR_IO,
+        smtp_result::SMTP_ERR_SPOOL,
         smtp_result::SMTP_ERR_NULL_PARAMETER,
         smtp_result::SMTP_ERR_INVALID_UTF8,
         smtp_result::SMTP_ERR_PANIC,
@@ -127,6 +131,7 @@ impl smtp_result {
             SMTP_ERR_NOT_CONNECTED => c"not connected",
             SMTP_ERR_IO => c"network or I/O error",
             SMTP_ERR_NULL_PARAMETER => c"a required pointer argument was NULL",
+            SMTP_ERR_SPOOL => c"the outbox could not be read or written",
             SMTP_ERR_INVALID_UTF8 => c"a string argument is not valid UTF-8",
             SMTP_ERR_PANIC => c"internal error in libsmtp (a bug)",
             SMTP_ERR_OTHER => c"other error",
@@ -153,6 +158,7 @@ impl From<&Error> for smtp_result {
             Error::BodyRead(_) => SMTP_ERR_BODY_READ,
             Error::NotConnected(_) => SMTP_ERR_NOT_CONNECTED,
             Error::Io { .. } => SMTP_ERR_IO,
+            Error::Spool { .. } => SMTP_ERR_SPOOL,
             // smtp_core::Error is #[non_exhaustive]: a variant added later
             // maps here until it gets a code of its own.
             #[allow(unreachable_patterns)]

@@ -61,7 +61,7 @@ mod date;
 mod encode;
 mod fit;
 mod header;
-mod raw;
+pub(crate) mod raw;
 mod reader;
 
 #[cfg(test)]
@@ -499,7 +499,7 @@ fn now_nanos() -> u128 {
 const ALNUM: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// `time.random`: the time in base 36 and 20 random alphanumerics.
-fn new_id_local() -> String {
+pub(crate) fn new_id_local() -> String {
     let mut t = now_nanos();
     let mut time = Vec::new();
     while t > 0 {

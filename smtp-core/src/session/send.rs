@@ -48,6 +48,16 @@ impl Client {
     /// refusal of a line over 998 octets names the line as the caller
     /// wrote it.
     pub fn send_raw_message<R: Read>(&mut self, message: &mut RawMessage<R>) -> Result<SendReport> {
+        let envelope = self.wire_envelope(message.envelope(), true)?;
+        let outcome = self.send(&envelope, message);
+        outcome.map_err(|e| message.renumber(e))
+    }
+
+    /// `envelope` with its addresses (as written) in wire form for this
+    /// server: IDNA domains, UTF-8 local parts only with SMTPUTF8. With
+    /// `assume_8bit`, `BODY=8BITMIME` is declared whenever the server
+    /// offers it (for bodies not read ahead).
+    pub(crate) fn wire_envelope(&self, envelope: &Envelope, assume_8bit: bool) -> Result<Envelope> {
         let caps = self.capabilities();
         let smtputf8 = caps.smtputf8;
         let convert = |a: &str, field| -> Result<String> {
@@ -57,16 +67,15 @@ impl Client {
                 wire_address(a, smtputf8, field)
             }
         };
-        let derived = message.envelope();
-        let from = convert(derived.from(), "envelope sender")?;
-        let to = derived
+        let from = convert(envelope.from(), "envelope sender")?;
+        let to = envelope
             .to()
             .iter()
             .map(|a| convert(a, "envelope recipient"))
             .collect::<Result<Vec<_>>>()?;
-        let mut envelope = Envelope::new(from, to)?.with_8bit_body(caps.eight_bit_mime);
-        envelope.size = derived.size;
-        let outcome = self.send(&envelope, message);
-        outcome.map_err(|e| message.renumber(e))
+        let eight_bit = (assume_8bit || envelope.eight_bit) && caps.eight_bit_mime;
+        let mut wire = Envelope::new(from, to)?.with_8bit_body(eight_bit);
+        wire.size = envelope.size;
+        Ok(wire)
     }
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use super::address::{parse_list_lenient, same_address, wire_address, write_mailboxes};
 use super::Mailbox;
 
-mod head;
+pub(crate) mod head;
 mod lines;
 
 use head::Head;

@@ -1,0 +1,448 @@
+//! Delivering what the outbox holds: each due message under its lock, over
+//! one connection, its recipients' results recorded as they come (an
+//! accepted recipient is never sent again), failures bounced to the
+//! sender, the rest deferred on the retry schedule.
+
+use std::fs::File;
+use std::time::SystemTime;
+
+use super::dsn::{self, Report};
+use super::policy::random_unit;
+use super::state::{one_line, RecipientState, RecipientStatus, State};
+use super::{Outbox, QueueId};
+use crate::config::{Config, RecipientPolicy};
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::message::raw::head::Head;
+use crate::session::Client;
+
+/// What happened to one message in a delivery run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Every recipient accepted: the message left the queue.
+    Delivered,
+    /// Done, but some recipients failed for good: they were bounced to the
+    /// sender (unless the sender is null) and the message left the queue.
+    Bounced,
+    /// Some recipients are still open: tried again at `next`.
+    Deferred {
+        /// The next attempt.
+        next: SystemTime,
+    },
+    /// Another runner holds the message; left alone.
+    Busy,
+    /// Its files are broken (see [`Entry::problem`](super::Entry)); left
+    /// in the queue for a person to look at.
+    Broken(String),
+}
+
+/// One message of a delivery run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageReport {
+    /// Its id.
+    pub id: QueueId,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Its recipients after the run.
+    pub recipients: Vec<RecipientState>,
+    /// The error of this attempt, if it failed as a whole.
+    pub error: Option<String>,
+    /// The connection died after the message's end was sent: it may have
+    /// been delivered already, and the next attempt may duplicate it.
+    pub possible_duplicate: bool,
+    /// The id of the bounce or delay warning queued for the sender.
+    pub notification: Option<QueueId>,
+}
+
+/// The result of [`Outbox::deliver_due`] and friends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryReport {
+    /// The messages tried (or found busy or broken), in order.
+    pub messages: Vec<MessageReport>,
+}
+
+impl DeliveryReport {
+    /// How many messages left the queue delivered (or bounced).
+    pub fn done(&self) -> usize {
+        self.messages
+            .iter()
+            .filter(|m| matches!(m.outcome, Outcome::Delivered | Outcome::Bounced))
+            .count()
+    }
+
+    /// How many were deferred.
+    pub fn deferred(&self) -> usize {
+        self.messages
+            .iter()
+            .filter(|m| matches!(m.outcome, Outcome::Deferred { .. }))
+            .count()
+    }
+}
+
+/// The connection a run uses: opened from a configuration when the first
+/// message needs it (and again after it dropped), or the caller's. One
+/// lives per run, so the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Connection<'a> {
+    Config {
+        config: Config,
+        client: Option<Client>,
+        /// Why connecting failed in this run: the other messages are
+        /// deferred with it rather than waiting for the same failure.
+        down: Option<String>,
+    },
+    Borrowed(&'a mut Client),
+}
+
+impl Connection<'_> {
+    fn client(&mut self) -> std::result::Result<&mut Client, String> {
+        match self {
+            Connection::Borrowed(client) => Ok(client),
+            Connection::Config {
+                config,
+                client,
+                down,
+            } => {
+                if let Some(why) = down {
+                    return Err(why.clone());
+                }
+                if client.as_ref().is_some_and(|c| !c.is_connected()) {
+                    *client = None;
+                }
+                if client.is_none() {
+                    match Client::connect(config.clone()) {
+                        Ok(c) => *client = Some(c),
+                        Err(e) => {
+                            let why = e.to_string();
+                            *down = Some(why.clone());
+                            return Err(why);
+                        }
+                    }
+                }
+                Ok(client.as_mut().expect("connected above"))
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Connection::Config {
+            client: Some(mut client),
+            ..
+        } = self
+        {
+            let _ = client.quit();
+        }
+    }
+}
+
+/// Which messages a run takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// Those whose next attempt has come.
+    Due,
+    /// Every message not held.
+    All,
+}
+
+impl Outbox {
+    /// Delivers the messages whose next attempt has come, over one
+    /// connection made from `config` when the first one needs it. Each
+    /// recipient's result is recorded as it comes; a recipient refused for
+    /// good is bounced to the sender; the others are retried on the
+    /// schedule. Only an error of the spool itself is an `Err`: delivery
+    /// failures are in the report.
+    pub fn deliver_due(&self, config: &Config) -> Result<DeliveryReport> {
+        self.run(self.connection(config), Which::Due, SystemTime::now())
+    }
+
+    /// Delivers every message not held, due or not.
+    pub fn flush(&self, config: &Config) -> Result<DeliveryReport> {
+        self.run(self.connection(config), Which::All, SystemTime::now())
+    }
+
+    /// [`Outbox::flush`] (or, with `due_only`, [`Outbox::deliver_due`])
+    /// over a session the caller opened; it stays open.
+    pub fn deliver_with(&self, client: &mut Client, due_only: bool) -> Result<DeliveryReport> {
+        let which = if due_only { Which::Due } else { Which::All };
+        self.run(Connection::Borrowed(client), which, SystemTime::now())
+    }
+
+    /// [`Outbox::deliver_due`] as if the time were `now` (for tests of the
+    /// schedule).
+    #[doc(hidden)]
+    pub fn deliver_due_at(&self, config: &Config, now: SystemTime) -> Result<DeliveryReport> {
+        self.run(self.connection(config), Which::Due, now)
+    }
+
+    fn connection(&self, config: &Config) -> Connection<'static> {
+        // Per-recipient results need the accepted ones delivered even when
+        // others are refused.
+        Connection::Config {
+            config: config
+                .clone()
+                .with_recipient_policy(RecipientPolicy::DeliverToAccepted),
+            client: None,
+            down: None,
+        }
+    }
+
+    fn run(
+        &self,
+        mut connection: Connection<'_>,
+        which: Which,
+        now: SystemTime,
+    ) -> Result<DeliveryReport> {
+        let mut report = DeliveryReport::default();
+        let mut todo = self.ids()?;
+        let mut seen = Vec::new();
+        // Notifications queued in this run go out in it too.
+        while let Some(id) = (!todo.is_empty()).then(|| todo.remove(0)) {
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id.clone());
+            if let Some(message) = self.deliver_one(&id, &mut connection, which, now)? {
+                if let Some(notification) = &message.notification {
+                    todo.push(notification.clone());
+                }
+                report.messages.push(message);
+            }
+        }
+        connection.finish();
+        Ok(report)
+    }
+
+    /// One message under its lock; `None` when there was nothing to do.
+    fn deliver_one(
+        &self,
+        id: &QueueId,
+        connection: &mut Connection<'_>,
+        which: Which,
+        now: SystemTime,
+    ) -> Result<Option<MessageReport>> {
+        let blank = |outcome| MessageReport {
+            id: id.clone(),
+            outcome,
+            recipients: Vec::new(),
+            error: None,
+            possible_duplicate: false,
+            notification: None,
+        };
+        let Some(_lock) = self.try_lock(id)? else {
+            return Ok(Some(blank(Outcome::Busy)));
+        };
+        let mut state = match self.read_state(id)? {
+            // Delivered by another runner, or a message file whose enqueue
+            // did not finish (never delivered: listed as such).
+            None => return Ok(None),
+            Some(Err(reason)) => {
+                return Ok(Some(blank(Outcome::Broken(format!(
+                    "corrupt state file: {reason}"
+                )))))
+            }
+            Some(Ok(state)) => state,
+        };
+        if state.held || (which == Which::Due && state.next_attempt > now) {
+            return Ok(None);
+        }
+        let path = self.message_path(id);
+        let mut error = None;
+        let expired = now
+            .duration_since(state.created)
+            .is_ok_and(|age| age > self.policy.lifetime);
+        if expired {
+            for r in state.recipients.iter_mut().filter(|r| r.status.is_open()) {
+                r.status = RecipientStatus::Failed;
+            }
+        } else {
+            match File::open(&path) {
+                Err(e) => {
+                    return Ok(Some(blank(Outcome::Broken(format!(
+                        "cannot read its message file: {e}"
+                    )))))
+                }
+                Ok(mut body) => match connection.client() {
+                    Err(why) => {
+                        defer_open(&mut state, &why);
+                        error = Some(why);
+                    }
+                    Ok(client) => {
+                        error = attempt(client, &mut state, &mut body);
+                    }
+                },
+            }
+        }
+        let open = state.recipients.iter().any(|r| r.status.is_open());
+        let mut notification = None;
+        let outcome = if open {
+            state.attempts = state.attempts.saturating_add(1);
+            let next = now + self.policy.delay_with_jitter(state.attempts, random_unit());
+            state.next_attempt = next;
+            state.last_error = error.clone();
+            let warn_due = self.policy.warn_after.is_some_and(|after| {
+                now.duration_since(state.created)
+                    .is_ok_and(|age| age >= after)
+            });
+            if warn_due && !state.warned && !state.sender.is_empty() {
+                let delayed: Vec<&RecipientState> = state
+                    .recipients
+                    .iter()
+                    .filter(|r| r.status.is_open())
+                    .collect();
+                notification =
+                    Some(self.notify(Report::Delayed, &state, &delayed, false, now, &path)?);
+                state.warned = true;
+            }
+            self.write_state(id, &state)?;
+            Outcome::Deferred { next }
+        } else {
+            let failed: Vec<&RecipientState> = state
+                .recipients
+                .iter()
+                .filter(|r| r.status == RecipientStatus::Failed)
+                .collect();
+            // Never a bounce of a bounce: a null sender gets none.
+            if !failed.is_empty() && !state.sender.is_empty() {
+                notification =
+                    Some(self.notify(Report::Failed, &state, &failed, expired, now, &path)?);
+            }
+            self.remove_files(id)?;
+            if failed.is_empty() {
+                Outcome::Delivered
+            } else {
+                Outcome::Bounced
+            }
+        };
+        Ok(Some(MessageReport {
+            id: id.clone(),
+            outcome,
+            recipients: state.recipients.clone(),
+            error,
+            possible_duplicate: state.possible_duplicate,
+            notification,
+        }))
+    }
+
+    /// Queues a notification about `recipients` to the message's sender.
+    fn notify(
+        &self,
+        report: Report,
+        state: &State,
+        recipients: &[&RecipientState],
+        expired: bool,
+        now: SystemTime,
+        message: &std::path::Path,
+    ) -> Result<QueueId> {
+        let head = original_head(message);
+        let domain = state
+            .sender
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d);
+        let message_id = format!("<{}@{domain}>", crate::message::new_id_local());
+        let bytes = dsn::build(report, state, recipients, &head, expired, now, &message_id);
+        let envelope = Envelope::new("", [state.sender.clone()])?;
+        self.enqueue_at(&envelope, &mut bytes.as_slice(), now)
+    }
+}
+
+/// The header block of a queued message (empty when unreadable).
+fn original_head(path: &std::path::Path) -> Vec<u8> {
+    match File::open(path) {
+        Ok(mut file) => Head::read(&mut file, 64 * 1024)
+            .map(|(head, _)| head.bytes)
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Marks every open recipient deferred with `why`.
+fn defer_open(state: &mut State, why: &str) {
+    for r in state.recipients.iter_mut().filter(|r| r.status.is_open()) {
+        r.status = RecipientStatus::Deferred;
+        r.reply = Some(one_line(why));
+    }
+}
+
+/// Sends the message to its open recipients and records each result.
+/// Returns the error of the attempt as a whole, if it failed so.
+fn attempt(client: &mut Client, state: &mut State, body: &mut File) -> Option<String> {
+    let open: Vec<String> = state
+        .recipients
+        .iter()
+        .filter(|r| r.status.is_open())
+        .map(|r| r.address.clone())
+        .collect();
+    let envelope = Envelope::new(state.sender.clone(), open)
+        .map(|e| e.with_size(state.size).with_8bit_body(state.eight_bit))
+        .and_then(|e| client.wire_envelope(&e, false));
+    let envelope = match envelope {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            // An address this server cannot take (SMTPUTF8): for good.
+            fail_open(state, &e.to_string());
+            return Some(e.to_string());
+        }
+    };
+    match client.send(&envelope, body) {
+        Ok(report) => {
+            record(state, &envelope, &report.recipients);
+            None
+        }
+        Err(Error::RecipientsRefused { refused }) => {
+            record(state, &envelope, &refused);
+            None
+        }
+        Err(e) => {
+            let why = match e.reply() {
+                Some(reply) => reply.to_string(),
+                None => e.to_string(),
+            };
+            if matches!(e, Error::DeliveryUnknown { .. }) {
+                state.possible_duplicate = true;
+            }
+            if e.is_transient() || matches!(e, Error::NotConnected(_) | Error::BodyRead(_)) {
+                defer_open(state, &why);
+            } else {
+                fail_open(state, &why);
+            }
+            Some(e.to_string())
+        }
+    }
+}
+
+/// Marks every open recipient failed with `why`.
+fn fail_open(state: &mut State, why: &str) {
+    for r in state.recipients.iter_mut().filter(|r| r.status.is_open()) {
+        r.status = RecipientStatus::Failed;
+        r.reply = Some(one_line(why));
+    }
+}
+
+/// Records the server's reply for each recipient of `envelope` (wire
+/// addresses, in the order of the state's open recipients).
+fn record(state: &mut State, envelope: &Envelope, results: &[crate::report::RecipientResult]) {
+    let open: Vec<usize> = state
+        .recipients
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status.is_open())
+        .map(|(i, _)| i)
+        .collect();
+    for (slot, wire) in open.iter().zip(envelope.to()) {
+        let Some(result) = results.iter().find(|r| &r.address == wire) else {
+            continue;
+        };
+        let r = &mut state.recipients[*slot];
+        r.reply = Some(one_line(&result.reply.to_string()));
+        r.status = if result.accepted() {
+            RecipientStatus::Delivered
+        } else if result.reply.is_transient() {
+            RecipientStatus::Deferred
+        } else {
+            RecipientStatus::Failed
+        };
+    }
+}

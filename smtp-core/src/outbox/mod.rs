@@ -1,0 +1,498 @@
+//! The outbox: a durable local queue, so that a message the relay cannot
+//! take now (down, slow, 4xx) is kept and delivered later, never lost.
+//!
+//! A directory holds `tmp/` (files being written), `queue/` (one
+//! `ID.msg` with the message's bytes and one `ID.state` per message: see
+//! `state.rs`) and `lock/` (one lock file per message a runner is
+//! delivering, `flock`ed: released by the kernel if the runner dies). A
+//! message is queued once its state file has been renamed into `queue/`
+//! and the directory synced; until then it is invisible. Credentials are
+//! never written to the spool.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::envelope::Envelope;
+use crate::error::{Error, Result};
+use crate::message::RawMessage;
+
+mod deliver;
+mod dsn;
+mod policy;
+mod state;
+
+pub use deliver::{DeliveryReport, MessageReport, Outcome};
+pub use policy::RetryPolicy;
+use state::{create_private, sync_dir, State};
+pub use state::{RecipientState, RecipientStatus};
+
+/// The name of a queued message: letters, digits and dots, sortable by
+/// the time it was queued.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(String);
+
+impl QueueId {
+    /// A new id: the time in base 36, a dot and 20 random characters.
+    fn new() -> QueueId {
+        QueueId(crate::message::new_id_local())
+    }
+
+    /// Checks an id given by a caller (it becomes part of a path).
+    pub fn parse(text: &str) -> Result<QueueId> {
+        let ok = !text.is_empty()
+            && text.len() <= 64
+            && !text.starts_with('.')
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+        if ok {
+            Ok(QueueId(text.to_string()))
+        } else {
+            Err(Error::invalid(
+                "queue id",
+                format!("{:?} is not a queue id", state::one_line(text)),
+            ))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One message of the queue, as [`Outbox::list`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Entry {
+    /// Its id.
+    pub id: QueueId,
+    /// When it was queued.
+    pub created: SystemTime,
+    /// The envelope sender ("" for the null sender of a bounce).
+    pub sender: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When it is tried next.
+    pub next_attempt: SystemTime,
+    /// Held: not delivered until released.
+    pub held: bool,
+    /// A connection died after its end was sent: the server may have it
+    /// already, and the next delivery may be a duplicate.
+    pub possible_duplicate: bool,
+    /// The last error that deferred it.
+    pub last_error: Option<String>,
+    /// Every recipient and where it stands.
+    pub recipients: Vec<RecipientState>,
+    /// What is wrong with its files, when something is (a corrupt or
+    /// truncated state, a message file without state): such a message is
+    /// listed, never delivered and never removed without being asked.
+    pub problem: Option<String>,
+}
+
+/// A durable queue in a directory (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+    policy: RetryPolicy,
+}
+
+/// An exclusive lock on one message, released when dropped.
+pub(crate) struct MessageLock {
+    _file: File,
+}
+
+fn spool_error(action: impl Into<String>, source: io::Error) -> Error {
+    Error::Spool {
+        action: action.into(),
+        source,
+    }
+}
+
+impl Outbox {
+    /// Opens the queue in `dir`, creating it (mode 0700) and its
+    /// subdirectories (with the directory's mode, so a group-shared spool
+    /// stays shared) when missing.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Outbox> {
+        let dir = dir.into();
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| spool_error(format!("creating {}", dir.display()), e))?;
+        }
+        let mode = fs::metadata(&dir)
+            .map_err(|e| spool_error(format!("reading {}", dir.display()), e))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        for sub in ["tmp", "queue", "lock"] {
+            let path = dir.join(sub);
+            if !path.exists() {
+                match fs::DirBuilder::new().mode(mode).create(&path) {
+                    Ok(()) => {
+                        // The umask may have taken bits the directory has.
+                        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(mode));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(spool_error(format!("creating {}", path.display()), e)),
+                }
+            }
+        }
+        Ok(Outbox {
+            dir,
+            policy: RetryPolicy::default(),
+        })
+    }
+
+    /// Uses this retry schedule.
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Outbox {
+        self.policy = policy;
+        self
+    }
+
+    /// The retry schedule.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The queue's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn queue_path(&self, id: &QueueId, ext: &str) -> PathBuf {
+        self.dir.join("queue").join(format!("{}.{ext}", id.0))
+    }
+
+    fn tmp_path(&self, id: &QueueId, ext: &str) -> PathBuf {
+        self.dir.join("tmp").join(format!("{}.{ext}", id.0))
+    }
+
+    /// Queues a message: its bytes stream from `body` to disk, then the
+    /// state is written and both are renamed into the queue and synced.
+    /// When this returns an id the message survives a crash or a power
+    /// loss; when it returns an error nothing was queued (and nothing half
+    /// written is visible). Errors: [`Error::BodyRead`] when `body` fails,
+    /// [`Error::Spool`] when the disk does (full, no permission).
+    pub fn enqueue(&self, envelope: &Envelope, body: &mut dyn Read) -> Result<QueueId> {
+        self.enqueue_at(envelope, body, SystemTime::now())
+    }
+
+    /// Queues a raw message prepared by [`RawMessage::read`]: its envelope
+    /// (addresses as written; put in wire form at delivery) and its
+    /// prepared bytes.
+    pub fn enqueue_raw<R: Read>(&self, message: &mut RawMessage<R>) -> Result<QueueId> {
+        let envelope = message.envelope().clone();
+        self.enqueue(&envelope, message)
+    }
+
+    pub(crate) fn enqueue_at(
+        &self,
+        envelope: &Envelope,
+        body: &mut dyn Read,
+        now: SystemTime,
+    ) -> Result<QueueId> {
+        let id = QueueId::new();
+        let (tmp_msg, tmp_state) = (self.tmp_path(&id, "msg"), self.tmp_path(&id, "state"));
+        let cleanup = || {
+            let _ = fs::remove_file(&tmp_msg);
+            let _ = fs::remove_file(&tmp_state);
+        };
+        let result = (|| {
+            let size = self.write_body(&tmp_msg, body)?;
+            let state = State {
+                created: now,
+                sender: envelope.from().to_string(),
+                size,
+                eight_bit: envelope.eight_bit,
+                attempts: 0,
+                next_attempt: now,
+                held: false,
+                possible_duplicate: false,
+                warned: false,
+                last_error: None,
+                recipients: envelope
+                    .to()
+                    .iter()
+                    .map(|address| RecipientState {
+                        address: address.clone(),
+                        status: RecipientStatus::Pending,
+                        reply: None,
+                    })
+                    .collect(),
+            };
+            let mut file = create_private(&tmp_state)
+                .map_err(|e| spool_error(format!("creating {}", tmp_state.display()), e))?;
+            file.write_all(state.format().as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(|e| spool_error(format!("writing {}", tmp_state.display()), e))?;
+            let msg = self.queue_path(&id, "msg");
+            fs::rename(&tmp_msg, &msg)
+                .map_err(|e| spool_error(format!("renaming into {}", msg.display()), e))?;
+            // The state's rename is the moment the message is queued.
+            let path = self.queue_path(&id, "state");
+            if let Err(e) = fs::rename(&tmp_state, &path) {
+                let _ = fs::remove_file(&msg);
+                return Err(spool_error(format!("renaming into {}", path.display()), e));
+            }
+            let queue = self.dir.join("queue");
+            if let Err(e) = sync_dir(&queue) {
+                // Not known to be durable: take it back rather than claim it.
+                let _ = fs::remove_file(&path);
+                let _ = fs::remove_file(&msg);
+                return Err(spool_error(format!("syncing {}", queue.display()), e));
+            }
+            Ok(id.clone())
+        })();
+        if result.is_err() {
+            cleanup();
+        }
+        result
+    }
+
+    /// Streams `body` into a new file at `path` and syncs it.
+    fn write_body(&self, path: &Path, body: &mut dyn Read) -> Result<u64> {
+        let mut file = create_private(path)
+            .map_err(|e| spool_error(format!("creating {}", path.display()), e))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::BodyRead(e)),
+            };
+            file.write_all(&buf[..n])
+                .map_err(|e| spool_error(format!("writing {}", path.display()), e))?;
+            size += n as u64;
+        }
+        file.sync_all()
+            .map_err(|e| spool_error(format!("syncing {}", path.display()), e))?;
+        Ok(size)
+    }
+
+    /// Reads a message's state; `Ok(None)` when it is not (or no longer)
+    /// in the queue.
+    pub(crate) fn read_state(
+        &self,
+        id: &QueueId,
+    ) -> Result<Option<std::result::Result<State, String>>> {
+        let path = self.queue_path(id, "state");
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(
+                String::from_utf8(bytes)
+                    .map_err(|_| "not UTF-8".to_string())
+                    .and_then(|text| State::parse(&text)),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(spool_error(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Writes a message's state atomically.
+    pub(crate) fn write_state(&self, id: &QueueId, state: &State) -> Result<()> {
+        let (tmp, path) = (self.tmp_path(id, "state"), self.queue_path(id, "state"));
+        let _ = fs::remove_file(&tmp);
+        state
+            .write(&tmp, &path)
+            .map_err(|e| spool_error(format!("writing {}", path.display()), e))
+    }
+
+    /// Takes a message out of the queue: the state first (from then on it
+    /// is gone), then its bytes and its lock file.
+    pub(crate) fn remove_files(&self, id: &QueueId) -> Result<()> {
+        let path = self.queue_path(id, "state");
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(spool_error(format!("removing {}", path.display()), e)),
+        }
+        let _ = fs::remove_file(self.queue_path(id, "msg"));
+        let _ = sync_dir(&self.dir.join("queue"));
+        let _ = fs::remove_file(self.dir.join("lock").join(&id.0));
+        Ok(())
+    }
+
+    /// The path of a message's bytes.
+    pub(crate) fn message_path(&self, id: &QueueId) -> PathBuf {
+        self.queue_path(id, "msg")
+    }
+
+    /// Locks one message for this process; `Ok(None)` when another process
+    /// holds it (a runner delivering it, or a control call).
+    pub(crate) fn try_lock(&self, id: &QueueId) -> Result<Option<MessageLock>> {
+        let path = self.dir.join("lock").join(&id.0);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| spool_error(format!("opening {}", path.display()), e))?;
+        // SAFETY: flock on a descriptor this function owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(MessageLock { _file: file }));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            Ok(None)
+        } else {
+            Err(spool_error(format!("locking {}", path.display()), e))
+        }
+    }
+
+    /// The ids of the queue's messages (state or message file present),
+    /// oldest first.
+    pub(crate) fn ids(&self) -> Result<Vec<QueueId>> {
+        let queue = self.dir.join("queue");
+        let mut ids = Vec::new();
+        let entries = fs::read_dir(&queue)
+            .map_err(|e| spool_error(format!("reading {}", queue.display()), e))?;
+        for entry in entries {
+            let entry =
+                entry.map_err(|e| spool_error(format!("reading {}", queue.display()), e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let stem = name
+                .strip_suffix(".state")
+                .or_else(|| name.strip_suffix(".msg"));
+            if let Some(id) = stem.and_then(|s| QueueId::parse(s).ok()) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Every message in the queue, oldest first, with what is wrong with
+    /// any of them.
+    pub fn list(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for id in self.ids()? {
+            if let Some(entry) = self.entry(&id)? {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One message, or `None` when it is not in the queue.
+    pub fn entry(&self, id: &QueueId) -> Result<Option<Entry>> {
+        let msg_exists = self.queue_path(id, "msg").exists();
+        let state = self.read_state(id)?;
+        let blank = |problem: String| Entry {
+            id: id.clone(),
+            created: SystemTime::UNIX_EPOCH,
+            sender: String::new(),
+            size: 0,
+            attempts: 0,
+            next_attempt: SystemTime::UNIX_EPOCH,
+            held: false,
+            possible_duplicate: false,
+            last_error: None,
+            recipients: Vec::new(),
+            problem: Some(problem),
+        };
+        Ok(match state {
+            None if msg_exists => Some(blank(
+                "a message file without state (an enqueue that did not finish): never delivered"
+                    .into(),
+            )),
+            None => None,
+            Some(Err(reason)) => Some(blank(format!("corrupt state file: {reason}"))),
+            Some(Ok(state)) => Some(Entry {
+                id: id.clone(),
+                created: state.created,
+                sender: state.sender,
+                size: state.size,
+                attempts: state.attempts,
+                next_attempt: state.next_attempt,
+                held: state.held,
+                possible_duplicate: state.possible_duplicate,
+                last_error: state.last_error,
+                recipients: state.recipients,
+                problem: (!msg_exists).then(|| "the state has no message file".to_string()),
+            }),
+        })
+    }
+
+    /// Changes a message's state under its lock.
+    fn update(&self, id: &QueueId, change: impl FnOnce(&mut State)) -> Result<()> {
+        let _lock = self.try_lock(id)?.ok_or_else(|| {
+            spool_error(
+                format!("message {id}"),
+                io::Error::new(io::ErrorKind::WouldBlock, "is being delivered now"),
+            )
+        })?;
+        let mut state = match self.read_state(id)? {
+            Some(Ok(state)) => state,
+            Some(Err(reason)) => {
+                return Err(Error::invalid(
+                    "queue id",
+                    format!("{id}: corrupt state file: {reason}"),
+                ))
+            }
+            None => {
+                return Err(Error::invalid(
+                    "queue id",
+                    format!("{id} is not in the queue"),
+                ))
+            }
+        };
+        change(&mut state);
+        self.write_state(id, &state)
+    }
+
+    /// Holds a message: it stays in the queue and is not delivered.
+    pub fn hold(&self, id: &QueueId) -> Result<()> {
+        self.update(id, |s| s.held = true)
+    }
+
+    /// Releases a held message.
+    pub fn release(&self, id: &QueueId) -> Result<()> {
+        self.update(id, |s| s.held = false)
+    }
+
+    /// Makes a message due now (and releases it).
+    pub fn requeue(&self, id: &QueueId) -> Result<()> {
+        self.update(id, |s| {
+            s.held = false;
+            s.next_attempt = SystemTime::now();
+        })
+    }
+
+    /// Removes a message from the queue (also one whose files are broken).
+    pub fn remove(&self, id: &QueueId) -> Result<()> {
+        let _lock = self.try_lock(id)?.ok_or_else(|| {
+            spool_error(
+                format!("message {id}"),
+                io::Error::new(io::ErrorKind::WouldBlock, "is being delivered now"),
+            )
+        })?;
+        if self.entry(id)?.is_none() {
+            return Err(Error::invalid(
+                "queue id",
+                format!("{id} is not in the queue"),
+            ));
+        }
+        self.remove_files(id)
+    }
+}
+
+#[cfg(test)]
+mod tests;
