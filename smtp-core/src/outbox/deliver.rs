@@ -3,7 +3,9 @@
 //! accepted recipient is never sent again), failures bounced to the
 //! sender, the rest deferred on the retry schedule.
 
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::time::SystemTime;
 
 use super::dsn::{self, Report};
@@ -196,17 +198,16 @@ impl Outbox {
         now: SystemTime,
     ) -> Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
-        let mut todo = self.ids()?;
-        let mut seen = Vec::new();
+        let mut todo: VecDeque<QueueId> = self.ids()?.into();
+        let mut seen = HashSet::new();
         // Notifications queued in this run go out in it too.
-        while let Some(id) = (!todo.is_empty()).then(|| todo.remove(0)) {
-            if seen.contains(&id) {
+        while let Some(id) = todo.pop_front() {
+            if !seen.insert(id.clone()) {
                 continue;
             }
-            seen.push(id.clone());
             if let Some(message) = self.deliver_one(&id, &mut connection, which, now)? {
                 if let Some(notification) = &message.notification {
-                    todo.push(notification.clone());
+                    todo.push_back(notification.clone());
                 }
                 report.messages.push(message);
             }
@@ -234,7 +235,7 @@ impl Outbox {
         let Some(_lock) = self.try_lock(id)? else {
             return Ok(Some(blank(Outcome::Busy)));
         };
-        let mut state = match self.read_state(id)? {
+        let (mut state, offset) = match self.read_state(id)? {
             // Delivered by another runner, or a message file whose enqueue
             // did not finish (never delivered: listed as such).
             None => return Ok(None),
@@ -258,7 +259,7 @@ impl Outbox {
                 r.status = RecipientStatus::Failed;
             }
         } else {
-            match File::open(&path) {
+            match File::open(&path).and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
                 Err(e) => {
                     return Ok(Some(blank(Outcome::Broken(format!(
                         "cannot read its message file: {e}"
@@ -292,8 +293,14 @@ impl Outbox {
                     .iter()
                     .filter(|r| r.status.is_open())
                     .collect();
-                notification =
-                    Some(self.notify(Report::Delayed, &state, &delayed, false, now, &path)?);
+                notification = Some(self.notify(
+                    Report::Delayed,
+                    &state,
+                    &delayed,
+                    false,
+                    now,
+                    (&path, offset),
+                )?);
                 state.warned = true;
             }
             self.write_state(id, &state)?;
@@ -306,8 +313,14 @@ impl Outbox {
                 .collect();
             // Never a bounce of a bounce: a null sender gets none.
             if !failed.is_empty() && !state.sender.is_empty() {
-                notification =
-                    Some(self.notify(Report::Failed, &state, &failed, expired, now, &path)?);
+                notification = Some(self.notify(
+                    Report::Failed,
+                    &state,
+                    &failed,
+                    expired,
+                    now,
+                    (&path, offset),
+                )?);
             }
             self.remove_files(id)?;
             if failed.is_empty() {
@@ -334,9 +347,9 @@ impl Outbox {
         recipients: &[&RecipientState],
         expired: bool,
         now: SystemTime,
-        message: &std::path::Path,
+        (message, offset): (&std::path::Path, u64),
     ) -> Result<QueueId> {
-        let head = original_head(message);
+        let head = original_head(message, offset);
         let domain = state
             .sender
             .rsplit_once('@')
@@ -348,9 +361,10 @@ impl Outbox {
     }
 }
 
-/// The header block of a queued message (empty when unreadable).
-fn original_head(path: &std::path::Path) -> Vec<u8> {
-    match File::open(path) {
+/// The header block of a queued message whose bytes start at `offset`
+/// in its file (empty when unreadable).
+fn original_head(path: &std::path::Path, offset: u64) -> Vec<u8> {
+    match File::open(path).and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
         Ok(mut file) => Head::read(&mut file, 64 * 1024)
             .map(|(head, _)| head.bytes)
             .unwrap_or_default(),

@@ -1,12 +1,14 @@
 //! The outbox: a durable local queue, so that a message the relay cannot
 //! take now (down, slow, 4xx) is kept and delivered later, never lost.
 //!
-//! A directory holds `tmp/` (files being written), `queue/` (one
-//! `ID.msg` with the message's bytes and one `ID.state` per message: see
-//! `state.rs`) and `lock/` (one lock file per message a runner is
+//! A directory holds `tmp/` (files being written), `queue/` (one `ID.msg`
+//! per message: its first state, as `state.rs` writes it, then its bytes;
+//! and, once it has been tried or changed, an `ID.state` that replaces
+//! that first state) and `lock/` (one lock file per message a runner is
 //! delivering, `flock`ed: released by the kernel if the runner dies). A
-//! message is queued once its state file has been renamed into `queue/`
-//! and the directory synced; until then it is invisible. Credentials are
+//! message is queued once its file has been renamed into `queue/` and the
+//! directory synced (one file, one fsync and one directory fsync: what a
+//! bare durable write costs); until then it is invisible. Credentials are
 //! never written to the spool.
 
 use std::fs::{self, File};
@@ -28,6 +30,9 @@ mod state;
 pub use deliver::{DeliveryReport, MessageReport, Outcome};
 pub use policy::RetryPolicy;
 use state::{create_private, sync_dir, State};
+
+/// The most a message file's first state may take (its recipients).
+const PREAMBLE_LIMIT: u64 = 4 * 1024 * 1024;
 pub use state::{RecipientState, RecipientStatus};
 
 /// The name of a queued message: letters, digits and dots, sortable by
@@ -95,8 +100,8 @@ pub struct Entry {
     /// Every recipient and where it stands.
     pub recipients: Vec<RecipientState>,
     /// What is wrong with its files, when something is (a corrupt or
-    /// truncated state, a message file without state): such a message is
-    /// listed, never delivered and never removed without being asked.
+    /// truncated message or state file): such a message is listed, never
+    /// delivered and never removed without being asked.
     pub problem: Option<String>,
 }
 
@@ -205,69 +210,55 @@ impl Outbox {
         now: SystemTime,
     ) -> Result<QueueId> {
         let id = QueueId::new();
-        let (tmp_msg, tmp_state) = (self.tmp_path(&id, "msg"), self.tmp_path(&id, "state"));
-        let cleanup = || {
-            let _ = fs::remove_file(&tmp_msg);
-            let _ = fs::remove_file(&tmp_state);
+        let tmp = self.tmp_path(&id, "msg");
+        let state = State {
+            created: now,
+            sender: envelope.from().to_string(),
+            size: 0,
+            eight_bit: envelope.eight_bit,
+            attempts: 0,
+            next_attempt: now,
+            held: false,
+            possible_duplicate: false,
+            warned: false,
+            last_error: None,
+            recipients: envelope
+                .to()
+                .iter()
+                .map(|address| RecipientState {
+                    address: address.clone(),
+                    status: RecipientStatus::Pending,
+                    reply: None,
+                })
+                .collect(),
         };
         let result = (|| {
-            let size = self.write_body(&tmp_msg, body)?;
-            let state = State {
-                created: now,
-                sender: envelope.from().to_string(),
-                size,
-                eight_bit: envelope.eight_bit,
-                attempts: 0,
-                next_attempt: now,
-                held: false,
-                possible_duplicate: false,
-                warned: false,
-                last_error: None,
-                recipients: envelope
-                    .to()
-                    .iter()
-                    .map(|address| RecipientState {
-                        address: address.clone(),
-                        status: RecipientStatus::Pending,
-                        reply: None,
-                    })
-                    .collect(),
-            };
-            let mut file = create_private(&tmp_state)
-                .map_err(|e| spool_error(format!("creating {}", tmp_state.display()), e))?;
-            file.write_all(state.format().as_bytes())
-                .and_then(|_| file.sync_all())
-                .map_err(|e| spool_error(format!("writing {}", tmp_state.display()), e))?;
-            let msg = self.queue_path(&id, "msg");
-            fs::rename(&tmp_msg, &msg)
-                .map_err(|e| spool_error(format!("renaming into {}", msg.display()), e))?;
-            // The state's rename is the moment the message is queued.
-            let path = self.queue_path(&id, "state");
-            if let Err(e) = fs::rename(&tmp_state, &path) {
-                let _ = fs::remove_file(&msg);
-                return Err(spool_error(format!("renaming into {}", path.display()), e));
-            }
+            self.write_message(&tmp, state.format().as_bytes(), body)?;
+            // The rename is the moment the message is queued.
+            let path = self.queue_path(&id, "msg");
+            fs::rename(&tmp, &path)
+                .map_err(|e| spool_error(format!("renaming into {}", path.display()), e))?;
             let queue = self.dir.join("queue");
             if let Err(e) = sync_dir(&queue) {
                 // Not known to be durable: take it back rather than claim it.
                 let _ = fs::remove_file(&path);
-                let _ = fs::remove_file(&msg);
                 return Err(spool_error(format!("syncing {}", queue.display()), e));
             }
             Ok(id.clone())
         })();
         if result.is_err() {
-            cleanup();
+            let _ = fs::remove_file(&tmp);
         }
         result
     }
 
-    /// Streams `body` into a new file at `path` and syncs it.
-    fn write_body(&self, path: &Path, body: &mut dyn Read) -> Result<u64> {
+    /// Writes `preamble` then `body` into a new file at `path` and syncs it.
+    fn write_message(&self, path: &Path, preamble: &[u8], body: &mut dyn Read) -> Result<()> {
         let mut file = create_private(path)
             .map_err(|e| spool_error(format!("creating {}", path.display()), e))?;
         let mut buf = vec![0u8; 64 * 1024];
-        let mut size = 0u64;
+        file.write_all(preamble)
+            .map_err(|e| spool_error(format!("writing {}", path.display()), e))?;
         loop {
             let n = match body.read(&mut buf) {
                 Ok(0) => break,
@@ -277,29 +268,66 @@ impl Outbox {
             };
             file.write_all(&buf[..n])
                 .map_err(|e| spool_error(format!("writing {}", path.display()), e))?;
-            size += n as u64;
         }
         file.sync_all()
-            .map_err(|e| spool_error(format!("syncing {}", path.display()), e))?;
-        Ok(size)
+            .map_err(|e| spool_error(format!("syncing {}", path.display()), e))
     }
 
-    /// Reads a message's state; `Ok(None)` when it is not (or no longer)
-    /// in the queue.
+    /// Reads a message's state (its state file, else the first state in
+    /// its message file) and where its bytes start in the message file;
+    /// `Ok(None)` when it is not (or no longer) in the queue, `Some(Err)`
+    /// with the reason when its files are damaged.
     pub(crate) fn read_state(
         &self,
         id: &QueueId,
-    ) -> Result<Option<std::result::Result<State, String>>> {
+    ) -> Result<Option<std::result::Result<(State, u64), String>>> {
+        let msg = self.queue_path(id, "msg");
+        let mut file = match File::open(&msg) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(spool_error(format!("reading {}", msg.display()), e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| spool_error(format!("reading {}", msg.display()), e))?
+            .len();
+        let mut head = Vec::new();
+        (&mut file)
+            .take(PREAMBLE_LIMIT)
+            .read_to_end(&mut head)
+            .map_err(|e| spool_error(format!("reading {}", msg.display()), e))?;
+        let Some(end) = memchr::memmem::find(&head, b"\nend\n").map(|i| i + 5) else {
+            return Ok(Some(Err(
+                "corrupt message file: no envelope at its start".into()
+            )));
+        };
+        let first = match std::str::from_utf8(&head[..end])
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(State::parse)
+        {
+            Ok(state) => state,
+            Err(reason) => return Ok(Some(Err(format!("corrupt message file: {reason}")))),
+        };
+        let offset = end as u64;
         let path = self.queue_path(id, "state");
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(
-                String::from_utf8(bytes)
-                    .map_err(|_| "not UTF-8".to_string())
-                    .and_then(|text| State::parse(&text)),
-            )),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(spool_error(format!("reading {}", path.display()), e)),
-        }
+        let state = match fs::read(&path) {
+            Ok(bytes) => match String::from_utf8(bytes)
+                .map_err(|_| "not UTF-8".to_string())
+                .and_then(|text| State::parse(&text))
+            {
+                Ok(state) => state,
+                Err(reason) => return Ok(Some(Err(format!("corrupt state file: {reason}")))),
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => first,
+            Err(e) => return Err(spool_error(format!("reading {}", path.display()), e)),
+        };
+        Ok(Some(Ok((
+            State {
+                size: len - offset,
+                ..state
+            },
+            offset,
+        ))))
     }
 
     /// Writes a message's state atomically.
@@ -311,17 +339,18 @@ impl Outbox {
             .map_err(|e| spool_error(format!("writing {}", path.display()), e))
     }
 
-    /// Takes a message out of the queue: the state first (from then on it
-    /// is gone), then its bytes and its lock file.
+    /// Takes a message out of the queue: its message file first (from then
+    /// on it is gone), then its state and lock files. The directory is not
+    /// synced: after a power loss the message may come back and be
+    /// delivered again (at least once, never zero times).
     pub(crate) fn remove_files(&self, id: &QueueId) -> Result<()> {
-        let path = self.queue_path(id, "state");
+        let path = self.queue_path(id, "msg");
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(spool_error(format!("removing {}", path.display()), e)),
         }
-        let _ = fs::remove_file(self.queue_path(id, "msg"));
-        let _ = sync_dir(&self.dir.join("queue"));
+        let _ = fs::remove_file(self.queue_path(id, "state"));
         let _ = fs::remove_file(self.dir.join("lock").join(&id.0));
         Ok(())
     }
@@ -354,8 +383,7 @@ impl Outbox {
         }
     }
 
-    /// The ids of the queue's messages (state or message file present),
-    /// oldest first.
+    /// The ids of the queue's messages, oldest first.
     pub(crate) fn ids(&self) -> Result<Vec<QueueId>> {
         let queue = self.dir.join("queue");
         let mut ids = Vec::new();
@@ -366,13 +394,12 @@ impl Outbox {
                 entry.map_err(|e| spool_error(format!("reading {}", queue.display()), e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            let stem = name
-                .strip_suffix(".state")
-                .or_else(|| name.strip_suffix(".msg"));
-            if let Some(id) = stem.and_then(|s| QueueId::parse(s).ok()) {
-                if !ids.contains(&id) {
-                    ids.push(id);
-                }
+            // A state file without its message is what a removal left.
+            if let Some(id) = name
+                .strip_suffix(".msg")
+                .and_then(|s| QueueId::parse(s).ok())
+            {
+                ids.push(id);
             }
         }
         ids.sort();
@@ -393,29 +420,8 @@ impl Outbox {
 
     /// One message, or `None` when it is not in the queue.
     pub fn entry(&self, id: &QueueId) -> Result<Option<Entry>> {
-        let msg_exists = self.queue_path(id, "msg").exists();
-        let state = self.read_state(id)?;
-        let blank = |problem: String| Entry {
-            id: id.clone(),
-            created: SystemTime::UNIX_EPOCH,
-            sender: String::new(),
-            size: 0,
-            attempts: 0,
-            next_attempt: SystemTime::UNIX_EPOCH,
-            held: false,
-            possible_duplicate: false,
-            last_error: None,
-            recipients: Vec::new(),
-            problem: Some(problem),
-        };
-        Ok(match state {
-            None if msg_exists => Some(blank(
-                "a message file without state (an enqueue that did not finish): never delivered"
-                    .into(),
-            )),
-            None => None,
-            Some(Err(reason)) => Some(blank(format!("corrupt state file: {reason}"))),
-            Some(Ok(state)) => Some(Entry {
+        Ok(self.read_state(id)?.map(|state| match state {
+            Ok((state, _)) => Entry {
                 id: id.clone(),
                 created: state.created,
                 sender: state.sender,
@@ -426,9 +432,22 @@ impl Outbox {
                 possible_duplicate: state.possible_duplicate,
                 last_error: state.last_error,
                 recipients: state.recipients,
-                problem: (!msg_exists).then(|| "the state has no message file".to_string()),
-            }),
-        })
+                problem: None,
+            },
+            Err(problem) => Entry {
+                id: id.clone(),
+                created: SystemTime::UNIX_EPOCH,
+                sender: String::new(),
+                size: 0,
+                attempts: 0,
+                next_attempt: SystemTime::UNIX_EPOCH,
+                held: false,
+                possible_duplicate: false,
+                last_error: None,
+                recipients: Vec::new(),
+                problem: Some(problem),
+            },
+        }))
     }
 
     /// Changes a message's state under its lock.
@@ -440,13 +459,8 @@ impl Outbox {
             )
         })?;
         let mut state = match self.read_state(id)? {
-            Some(Ok(state)) => state,
-            Some(Err(reason)) => {
-                return Err(Error::invalid(
-                    "queue id",
-                    format!("{id}: corrupt state file: {reason}"),
-                ))
-            }
+            Some(Ok((state, _))) => state,
+            Some(Err(reason)) => return Err(Error::invalid("queue id", format!("{id}: {reason}"))),
             None => {
                 return Err(Error::invalid(
                     "queue id",

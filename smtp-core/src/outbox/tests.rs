@@ -46,7 +46,9 @@ fn enqueue_then_list_then_remove() {
         .recipients
         .iter()
         .all(|r| r.status == RecipientStatus::Pending));
-    assert_eq!(fs::read(outbox.message_path(&id)).unwrap(), body);
+    let stored = fs::read(outbox.message_path(&id)).unwrap();
+    assert!(stored.starts_with(b"smtp-outbox-state 1\n"));
+    assert!(stored.ends_with(body));
     // Nothing left behind in tmp/.
     assert_eq!(fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
     // Control calls.
@@ -129,11 +131,15 @@ fn broken_files_are_listed_not_dropped() {
     let outbox = Outbox::open(&dir).unwrap();
     let good = outbox.enqueue(&envelope(), &mut &b"x\r\n"[..]).unwrap();
     let corrupt = outbox.enqueue(&envelope(), &mut &b"y\r\n"[..]).unwrap();
+    // A state file cut short, after a control call wrote one.
+    outbox.hold(&corrupt).unwrap();
     let path = dir.join("queue").join(format!("{corrupt}.state"));
     let text = fs::read_to_string(&path).unwrap();
     fs::write(&path, &text[..text.len() / 2]).unwrap();
-    // A message file whose enqueue never finished.
+    // A message file that is not one.
     fs::write(dir.join("queue").join("0orphan.msg"), b"z").unwrap();
+    // A state file left without its message: not a message.
+    fs::write(dir.join("queue").join("0gone.state"), b"x").unwrap();
     let entries = outbox.list().unwrap();
     assert_eq!(entries.len(), 3);
     let problem = |id: &str| {
@@ -146,7 +152,7 @@ fn broken_files_are_listed_not_dropped() {
     assert!(problem(corrupt.as_str())
         .unwrap()
         .contains("corrupt state file: truncated"));
-    assert!(problem("0orphan").unwrap().contains("without state"));
+    assert!(problem("0orphan").unwrap().contains("corrupt message file"));
     // Removing them is a deliberate act.
     outbox.remove(&corrupt).unwrap();
     outbox.remove(&QueueId::parse("0orphan").unwrap()).unwrap();
