@@ -20,6 +20,16 @@ pub enum Mode {
     Help,
     /// Print the version.
     Version,
+    /// `-q` / `-qf` / `--flush`: deliver the queue's due messages (`all`:
+    /// every message not held) and exit.
+    QueueRun {
+        /// Every message, due or not.
+        all: bool,
+    },
+    /// `-bp`: list the queue (`--json`: as JSON).
+    QueueList,
+    /// `--queue-runner`: stay in the foreground, delivering what becomes due.
+    QueueRunner,
 }
 
 /// Everything the command line says.
@@ -51,6 +61,14 @@ pub struct Options {
     pub help: bool,
     /// `--version`.
     pub version: bool,
+    /// `-q` (`Some(false)`), `-qf` or `--flush` (`Some(true)`).
+    pub queue_run: Option<bool>,
+    /// `-bp`.
+    pub list_queue: bool,
+    /// `--json` (with `-bp`).
+    pub json: bool,
+    /// `--queue-runner`.
+    pub queue_runner: bool,
     /// Direct mode: `--to`.
     pub to: Vec<String>,
     /// Direct mode: `--cc`.
@@ -97,6 +115,14 @@ impl Options {
             return Ok(Mode::Version);
         }
         let direct = self.has_direct_options();
+        if let Some(mode) = self.queue_mode()? {
+            if direct || !self.recipients.is_empty() || self.extract_recipients || self.serverinfo {
+                return Err(Failure::usage(
+                    "-q, -bp and --queue-runner send no new message: they take no recipients and no message options",
+                ));
+            }
+            return Ok(mode);
+        }
         if self.serverinfo {
             if direct || !self.recipients.is_empty() || self.extract_recipients {
                 return Err(Failure::usage(
@@ -120,12 +146,42 @@ impl Options {
     }
 }
 
+impl Options {
+    /// The queue mode asked for, if any; a usage error for two of them.
+    fn queue_mode(&self) -> Result<Option<Mode>, Failure> {
+        let mut modes = Vec::new();
+        if let Some(all) = self.queue_run {
+            modes.push(Mode::QueueRun { all });
+        }
+        if self.list_queue {
+            modes.push(Mode::QueueList);
+        }
+        if self.queue_runner {
+            modes.push(Mode::QueueRunner);
+        }
+        if modes.len() > 1 {
+            return Err(Failure::usage(
+                "give one of -q (or -qf, --flush), -bp and --queue-runner",
+            ));
+        }
+        if self.json && !self.list_queue {
+            return Err(Failure::usage("--json goes with -bp (list the queue)"));
+        }
+        Ok(modes.pop())
+    }
+}
+
 /// Long options: name and whether it takes a value.
 const LONG: &[(&str, bool)] = &[
     ("help", false),
     ("version", false),
     ("serverinfo", false),
     ("verbose", false),
+    ("flush", false),
+    ("queue-runner", false),
+    ("json", false),
+    ("queue", true),
+    ("queue-dir", true),
     ("account", true),
     ("config", true),
     ("url", true),
@@ -154,7 +210,7 @@ const LONG: &[(&str, bool)] = &[
 /// Sendmail flags without an argument.
 const SHORT_FLAGS: &str = "tivnUGm";
 /// Sendmail flags with an argument (attached or the next word).
-const SHORT_WITH_ARG: &str = "frFBNRVXLhOobACqd";
+const SHORT_WITH_ARG: &str = "frFBNRVXLhOobACd";
 
 /// Parses the arguments (without the program name).
 pub fn parse<I>(args: I) -> Result<Options, Failure>
@@ -222,6 +278,11 @@ where
         // Sendmail flags, getopt style.
         let body = &word[1..];
         for (pos, c) in body.char_indices() {
+            if c == 'q' {
+                // Its value is attached or absent, never the next word.
+                queue_flag(&mut opts, &body[pos + 1..])?;
+                break;
+            }
             if SHORT_FLAGS.contains(c) {
                 short_flag(&mut opts, c);
                 continue;
@@ -264,9 +325,10 @@ fn short_with_arg(opts: &mut Options, c: char, value: String) -> Result<(), Fail
         'o' => sendmail_o_option(opts, &value)?,
         'b' => match value.as_str() {
             "m" => {}
+            "p" => opts.list_queue = true,
             other => {
                 return Err(Failure::usage(format!(
-                    "-b{other} is not supported: smtp-send only delivers a message (-bm)"
+                    "-b{other} is not supported: smtp-send delivers a message (-bm) or lists its queue (-bp)"
                 )))
             }
         },
@@ -291,9 +353,23 @@ fn short_with_arg(opts: &mut Options, c: char, value: String) -> Result<(), Fail
                 "-C (a sendmail.cf file) is not supported; use --config FILE",
             ))
         }
-        'q' => return Err(Failure::usage("-q: smtp-send has no queue to run")),
         _ => return Err(Failure::usage(format!("-{c} (debugging) is not supported"))),
     }
+    Ok(())
+}
+
+/// `-q` (deliver what is due) and `-qf` (everything); sendmail's other
+/// queue flags (an interval, `-qI`, `-qR`, `-qS`...) are refused.
+fn queue_flag(opts: &mut Options, value: &str) -> Result<(), Failure> {
+    opts.queue_run = Some(match value {
+        "" => false,
+        "f" => true,
+        other => {
+            return Err(Failure::usage(format!(
+                "-q{other} is not supported: use -q (deliver what is due), -qf (everything) or --queue-runner (stay and deliver)"
+            )))
+        }
+    });
     Ok(())
 }
 
@@ -324,6 +400,11 @@ fn long_option(opts: &mut Options, name: &str, value: String) -> Result<(), Fail
         "version" => opts.version = true,
         "serverinfo" => opts.serverinfo = true,
         "verbose" => opts.verbose = true,
+        "flush" => opts.queue_run = Some(true),
+        "queue-runner" => opts.queue_runner = true,
+        "json" => opts.json = true,
+        "queue" => setting(opts, "queue", &value)?,
+        "queue-dir" => setting(opts, "queue_dir", &value)?,
         "account" => opts.account = Some(value),
         "config" => opts.config_file = Some(PathBuf::from(value)),
         "url" => setting(opts, "url", &value)?,
@@ -420,7 +501,13 @@ mod tests {
             &["-f"],
             &["-bs"],
             &["-oZ"],
-            &["-q"],
+            &["-q15m"],
+            &["-qR", "x"],
+            &["-q", "a@x.example"],
+            &["-bp", "-q"],
+            &["--queue-runner", "--flush"],
+            &["--json"],
+            &["--queue=later"],
             &["-C", "/etc/mail/sendmail.cf"],
             &["--nope"],
             &["--to"],
@@ -428,9 +515,31 @@ mod tests {
             &["-B", "9BIT"],
             &["-"],
         ] {
-            let err = p(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            let err = p(bad)
+                .and_then(|o| o.mode())
+                .err()
+                .unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert_eq!(err.exit, Exit::Usage, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn queue_flags_and_modes() {
+        let mode = |args: &[&str]| p(args).unwrap().mode().unwrap();
+        assert_eq!(mode(&["-q"]), Mode::QueueRun { all: false });
+        assert_eq!(mode(&["-qf"]), Mode::QueueRun { all: true });
+        assert_eq!(mode(&["--flush", "-v"]), Mode::QueueRun { all: true });
+        // -q takes no next word: -v stays a flag.
+        let o = p(&["-q", "-v"]).unwrap();
+        assert!(o.verbose);
+        assert_eq!(mode(&["-bp"]), Mode::QueueList);
+        assert_eq!(mode(&["-bp", "--json"]), Mode::QueueList);
+        assert_eq!(mode(&["--queue-runner"]), Mode::QueueRunner);
+        let o = p(&["--queue=always", "--queue-dir", "/q", "a@x.example"]).unwrap();
+        assert_eq!(o.mode().unwrap(), Mode::Sendmail);
+        let s = o.settings.settings().unwrap();
+        assert_eq!(s.queue, crate::settings::QueueMode::Always);
+        assert_eq!(s.queue_dir.as_deref(), Some(std::path::Path::new("/q")));
     }
 
     #[test]
@@ -443,7 +552,21 @@ mod tests {
             assert!(help.contains(key), "{key}");
         }
         for flag in [
-            "-t", "-i", "-oi", "-f ADDR", "-F NAME", "-v", "-oem", "-odi", "-B",
+            "-t",
+            "-i",
+            "-oi",
+            "-f ADDR",
+            "-F NAME",
+            "-v",
+            "-oem",
+            "-odi",
+            "-B",
+            "-q ",
+            "-qf",
+            "-bp",
+            "--json",
+            "--queue=MODE",
+            "--queue-dir=DIR",
         ] {
             assert!(crate::help::HELP.contains(flag), "{flag}");
         }

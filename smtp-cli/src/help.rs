@@ -10,6 +10,7 @@ USAGE
   smtp-send --to ADDR [--subject S] [--body TEXT | --body-file FILE]
             [--html-file FILE] [--attach FILE]... [options]
   smtp-send --serverinfo [options]
+  smtp-send -q | -qf | --flush | -bp [--json] | --queue-runner [options]
   smtp-send --help | --version
 
 SENDMAIL MODE (the default)
@@ -36,13 +37,66 @@ SENDMAIL MODE (the default)
   -oLN, -B 7BIT|8BITMIME (the body type is detected), -N DSN, -R RET,
   -V ENVID (no DSN support), -X FILE (no traffic log; see --log-file),
   -L TAG, -h HOPS, -O OPTION=VALUE, -Am, -Ac, -n, -U, -G, -m.
-  Refused with exit 64: other modes (-bs, -bp, -bd, -bi, -bt, -bv...),
-  -q (there is no queue), -C FILE (use --config), -d, any other flag.
+  Refused with exit 64: other modes (-bs, -bd, -bi, -bt, -bv...), other
+  queue flags (-q15m, -qR..., -qI...), -C FILE (use --config), -d, any
+  other flag.
   Envelope sender: -f, else `from` (config, SMTP_FROM, --from), else the
   message's Sender/From address, else USER@HOSTNAME. An added From header
   uses -f, else `from`, else USER@HOSTNAME, with the -F name (or the name in
   `from`). Recipients named twice get one copy. If the server refuses any
   recipient, the message is sent to nobody (exit 67 or 75).
+  What happens when the server cannot take the message now: see OUTBOX.
+
+OUTBOX (never lose a message)
+  --queue=MODE    When sendmail mode puts a message in the outbox, a
+                  durable local queue (config key `queue`):
+                  on-failure (default): send now; when that fails for now
+                    (connection refused, timeout, 4xx reply, TLS handshake,
+                    connection lost: what would be exit 75) the message,
+                    exactly as it was being sent, is queued and synced to
+                    disk, and smtp-send exits 0 (with -v a note on stderr
+                    says so). A permanent failure (5xx...) still exits with
+                    its code and queues nothing.
+                  always: only queue it and exit 0 at once (nothing is
+                    sent; the web request never waits for the relay).
+                  never: no outbox; a failure is an exit code, as sendmail.
+                  If the outbox cannot be written (unwritable, disk full)
+                  the exit is 75 and the error says "NOT queued".
+  --queue-dir=DIR The outbox's directory (config key `queue_dir`). Default:
+                  $XDG_STATE_HOME/smtp-send/queue, else
+                  $HOME/.local/state/smtp-send/queue; /var/spool/smtp-send
+                  when run as root. Created with mode 0700 when missing.
+  -q              Deliver the queued messages that are due (for cron or a
+                  systemd timer), over one connection, with the configured
+                  server and credentials (the password command runs as for
+                  sending); with -v, a line per message and a summary.
+                  Exit 0 unless the queue itself (or the configuration)
+                  failed: what cannot be delivered stays queued. Retries
+                  back off from 1 minute, doubling, up to 1 hour; after 5
+                  days a message fails; a recipient refused for good (5xx)
+                  is bounced to the sender (a delivery status notification),
+                  never for a null sender.
+  -qf, --flush    Deliver every queued message that is not held, due or not.
+  -bp             List the queue like mailq: id, size, age, attempts, next
+                  attempt, held, possible duplicate, sender, each recipient
+                  with its status (pending, deferred, delivered, failed) and
+                  last reply, the last error, and any problem with its files
+                  (a corrupt state or message file).
+  --json          With -bp: a JSON array, one object per message (id, size,
+                  created and next_attempt in seconds since 1970,
+                  age_seconds, sender, recipients [address, status, reply],
+                  attempts, held, possible_duplicate, last_error, problem).
+  --queue-runner  Stay in the foreground and deliver what becomes due: at
+                  once, when a message arrives, and at least every 2 seconds;
+                  SIGTERM or SIGINT end it after the delivery under way
+                  (exit 0). For a systemd service (see
+                  examples/systemd/smtp-send-queue.service).
+  A web server that enqueues as one user (www-data) and a service user
+  that delivers share a group-owned directory with the setgid bit:
+    install -d -o smtp-send -g smtp-queue -m 2770 /var/spool/smtp-send
+  with both users in the group smtp-queue and queue_dir set in
+  /etc/smtp-send.conf; the credentials stay with the runner's
+  configuration and are never written to the queue.
 
 DIRECT MODE (composes a MIME message; any of these options selects it)
   --to LIST       To recipients (repeatable; "a@x, B <b@y>" lists allowed).
@@ -146,8 +200,9 @@ CONFIGURATION FILES
     user = www@example.net
     password = "s3cret with blanks "
 
-  Keys: every CONNECTION OPTION below, plus from, password_command and
-  log_file (meanings as the command-line options above).
+  Keys: every CONNECTION OPTION below, plus from, password_command,
+  log_file, queue and queue_dir (meanings as the command-line options
+  above).
   In a section the url is applied first, so the other keys override what it
   says. A file that holds a password and that others can read gets a
   warning on stderr (per-user file: any group/other read bit; system file:
@@ -164,17 +219,21 @@ ENVIRONMENT
                     System-wide file instead of /etc/smtp-send.conf.
   XDG_CONFIG_HOME, HOME
                     Where the per-user file is looked for.
+  XDG_STATE_HOME    Where the default queue directory is (see OUTBOX).
 
 LOG FILE
   With log_file / --log-file, one line per message is appended (file
   created with mode 0600):
     TIME [account=NAME] server=HOST:PORT from=<ADDR> to=<ADDR>,... size=BYTES
-    result=ok|KIND exit=CODE [reply="SERVER REPLY"] [error="MESSAGE"]
-  TIME is ISO 8601 UTC; KIND is the exit code's name below. Passwords are
-  never logged.
+    result=ok|queued|KIND exit=CODE [queue_id=ID] [reply="SERVER REPLY"]
+    [error="MESSAGE"]
+  TIME is ISO 8601 UTC; KIND is the exit code's name below; queued is a
+  message put in the outbox (error: why the attempt before failed).
+  Passwords are never logged.
 
 EXIT CODES (sysexits.h)
-  0   ok: the server accepted the message for every recipient.
+  0   ok: the server accepted the message for every recipient, or it is
+      safe in the outbox (see OUTBOX); -q: the queue was run.
   64  EX_USAGE: bad flag or option, no recipient given.
   65  EX_DATAERR: bad message or address (also: -t found no recipient, or
       a line over 998 octets that --long-lines refuses). Sending it again
@@ -190,7 +249,8 @@ EXIT CODES (sysexits.h)
   74  EX_IOERR: reading standard input or a file failed.
   75  EX_TEMPFAIL: 4xx reply, timeout, connection refused or lost, TLS
       handshake failure, or delivery state unknown (connection lost after
-      the message was sent): try again later.
+      the message was sent): try again later. Also: the outbox could not
+      be written (the message was NOT queued).
   76  EX_PROTOCOL: the server broke the SMTP protocol.
   77  EX_NOPERM: authentication refused, or no usable AUTH mechanism.
   78  EX_CONFIG: configuration error (file syntax, unknown account, no server
@@ -201,6 +261,8 @@ EXIT CODES (sysexits.h)
 EXAMPLES
   php.ini:  sendmail_path = "/usr/local/bin/smtp-send -t -i"
   echo "Subject: hi" | smtp-send -f me@example.org you@example.net
+  php.ini:  sendmail_path = "/usr/local/bin/smtp-send --queue=always -t -i"
+  crontab:  * * * * *  smtp-send -q
   smtp-send --to you@example.net --subject Report --body-file r.txt --attach r.pdf
   SMTP_URL=smtp://me%40example.org@mail.example.org SMTP_PASSWORD=... smtp-send --serverinfo
 "#;

@@ -3,7 +3,11 @@
 //! ```text
 //! 2026-01-02T03:04:05Z account=work server=mail.example.org:587 from=<me@example.org> to=<a@example.net>,<b@example.net> size=1234 result=ok exit=0 reply="250 2.0.0 Ok: queued as 4XyZ"
 //! 2026-01-02T03:04:09Z server=mail.example.org:587 from=<me@example.org> to=<x@example.net> size=812 result=nouser exit=67 reply="550 5.1.1 <x@example.net>: unknown" error="..."
+//! 2026-01-02T03:04:12Z server=mail.example.org:587 from=<me@example.org> to=<a@example.net> size=- result=queued exit=0 queue_id=m1x2.abc error="..."
 //! ```
+//!
+//! `result=queued` is a message put in the outbox (`--queue`), with the
+//! error of the attempt that failed for now, if one was made.
 //!
 //! Values that may hold blanks are quoted (`"` and `\` escaped, control
 //! characters replaced). No password ever reaches a log line: the
@@ -40,8 +44,10 @@ pub struct Outcome {
     pub exit: Exit,
     /// The server's reply (the final one on success).
     pub reply: Option<String>,
-    /// The error message on failure.
+    /// The error message on failure (or of the attempt before queueing).
     pub error: Option<String>,
+    /// The outbox id, when the message was queued instead of sent.
+    pub queued: Option<String>,
 }
 
 /// `2026-01-02T03:04:05Z` (the library's ISO 8601 form).
@@ -97,11 +103,15 @@ pub fn format_line(record: &Record, outcome: &Outcome, time: SystemTime) -> Stri
     }
     line.push_str(" size=");
     line.push_str(&record.size.map_or("-".into(), |s| s.to_string()));
-    line.push_str(&format!(
-        " result={} exit={}",
-        outcome.exit.name(),
-        outcome.exit.code()
-    ));
+    let result = if outcome.queued.is_some() {
+        "queued"
+    } else {
+        outcome.exit.name()
+    };
+    line.push_str(&format!(" result={result} exit={}", outcome.exit.code()));
+    if let Some(id) = &outcome.queued {
+        line.push_str(&format!(" queue_id={}", token(id)));
+    }
     if let Some(reply) = &outcome.reply {
         line.push_str(&format!(" reply={}", quote(reply)));
     }
@@ -162,6 +172,7 @@ mod tests {
             exit: Exit::Ok,
             reply: Some("250 2.0.0 Ok: queued as \"X\"".into()),
             error: None,
+            queued: None,
         };
         assert_eq!(
             format_line(&record, &ok, UNIX_EPOCH),
@@ -173,6 +184,7 @@ mod tests {
             exit: Exit::TempFail,
             reply: None,
             error: Some("could not\nconnect".into()),
+            queued: None,
         };
         assert_eq!(
             format_line(&Record::default(), &failed, UNIX_EPOCH),
@@ -183,5 +195,15 @@ mod tests {
             ..Record::default()
         };
         assert!(format_line(&null_sender, &failed, UNIX_EPOCH).contains(" from=<> "));
+        let queued = Outcome {
+            exit: Exit::Ok,
+            reply: None,
+            error: Some("could not connect".into()),
+            queued: Some("m1.abc".into()),
+        };
+        assert_eq!(
+            format_line(&Record::default(), &queued, UNIX_EPOCH),
+            "1970-01-01T00:00:00Z from=- to=- size=- result=queued exit=0 queue_id=m1.abc error=\"could not connect\""
+        );
     }
 }

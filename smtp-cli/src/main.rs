@@ -4,13 +4,16 @@
 //! CGI scripts) send authenticated mail through a submission server
 //! without changing their code: point `sendmail_path` at `smtp-send -t -i`.
 //! A direct mode composes a message from options, and `--serverinfo`
-//! shows what a server offers. `smtp-send --help` documents everything.
+//! shows what a server offers. A durable outbox keeps a message the relay
+//! cannot take now (`--queue`, `-q`, `-bp`, `--queue-runner`: see
+//! `queue.rs`). `smtp-send --help` documents everything.
 
 mod args;
 mod direct;
 mod exit;
 mod help;
 mod log;
+mod queue;
 mod rawmsg;
 mod serverinfo;
 mod settings;
@@ -21,6 +24,8 @@ use std::io::{self, Read};
 use std::process::ExitCode;
 
 use smtp_core::{Client, Config, EncodeOptions, Mailbox, RawMessage, SendReport};
+
+use crate::queue::Sent;
 
 use crate::args::{Mode, Options};
 use crate::exit::{Exit, Failure, Stage};
@@ -70,14 +75,23 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure
             eprintln!("smtp-send: ignoring {flag}");
         }
     }
-    if !loaded.settings.has_server() {
+    let queue_dir = settings::queue_dir(&loaded.settings, &env);
+    match mode {
+        Mode::QueueList => return queue::list(&queue_dir, opts.json),
+        Mode::QueueRun { all } => {
+            return queue::run_queue(&loaded.settings, &queue_dir, opts.verbose, all)
+        }
+        Mode::QueueRunner => return queue::runner(&loaded.settings, &queue_dir, opts.verbose),
+        _ => {}
+    }
+    if !loaded.settings.has_server() && loaded.settings.queue != settings::QueueMode::Always {
         // Checked before reading the message, so that nothing is read in vain.
         return Err(Failure::config(settings::NO_SERVER));
     }
     match mode {
         Mode::ServerInfo => serverinfo::run(&loaded.settings, opts.verbose),
         Mode::Direct => send_direct(&opts, &loaded),
-        _ => send_stdin(&opts, &loaded),
+        _ => send_stdin(&opts, &loaded, &queue_dir),
     }
 }
 
@@ -129,7 +143,7 @@ fn author(opts: &Options, configured: Option<&Mailbox>, mode: Mode) -> Result<Ma
 }
 
 /// Connects, runs `send`, says QUIT.
-fn deliver(
+pub(crate) fn deliver(
     settings: &Settings,
     verbose: bool,
     send: impl FnOnce(&mut Client) -> smtp_core::Result<SendReport>,
@@ -148,20 +162,28 @@ fn deliver(
 }
 
 /// Writes the log line, when a log file is configured.
-fn log_outcome(settings: &Settings, record: &log::Record, result: &Result<SendReport, Failure>) {
+fn log_outcome(settings: &Settings, record: &log::Record, result: &Result<Sent, Failure>) {
     let Some(path) = &settings.log_file else {
         return;
     };
     let outcome = match result {
-        Ok(report) => log::Outcome {
+        Ok(Sent::Delivered(report)) => log::Outcome {
             exit: Exit::Ok,
             reply: Some(report.reply.to_string()),
             error: None,
+            queued: None,
+        },
+        Ok(Sent::Queued { id, error, reply }) => log::Outcome {
+            exit: Exit::Ok,
+            reply: reply.clone(),
+            error: error.clone(),
+            queued: Some(id.to_string()),
         },
         Err(failure) => log::Outcome {
             exit: failure.exit,
             reply: failure.reply.clone(),
             error: Some(failure.message.clone()),
+            queued: None,
         },
     };
     log::append(path, record, &outcome);
@@ -177,9 +199,13 @@ fn new_record(loaded: &Loaded) -> log::Record {
 
 /// Sendmail mode: the message streams from standard input (only its
 /// header block is held), so its size does not matter.
-fn send_stdin(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
+fn send_stdin(
+    opts: &Options,
+    loaded: &Loaded,
+    queue_dir: &Result<std::path::PathBuf, Failure>,
+) -> Result<(), Failure> {
     let mut record = new_record(loaded);
-    let result = send_raw(opts, &loaded.settings, &mut record);
+    let result = send_raw(opts, &loaded.settings, queue_dir, &mut record);
     log_outcome(&loaded.settings, &record, &result);
     result.map(drop)
 }
@@ -187,8 +213,9 @@ fn send_stdin(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
 fn send_raw(
     opts: &Options,
     settings: &Settings,
+    queue_dir: &Result<std::path::PathBuf, Failure>,
     record: &mut log::Record,
-) -> Result<SendReport, Failure> {
+) -> Result<Sent, Failure> {
     if !opts.extract_recipients && opts.recipients.is_empty() {
         return Err(Failure::usage(
             "no recipient given: name recipients as arguments, or use -t to take them from the message",
@@ -227,9 +254,7 @@ fn send_raw(
     })?;
     record.from = Some(message.envelope().from().to_string());
     record.to = message.envelope().to().to_vec();
-    let result = deliver(settings, opts.verbose, |client| {
-        client.send_raw_message(&mut message)
-    });
+    let result = queue::send(settings, queue_dir, opts.verbose, &mut message);
     if message.bytes_read() > 0 {
         record.size = Some(message.bytes_read());
     }
@@ -253,7 +278,7 @@ impl<R: Read> Read for Counting<R> {
 /// Direct mode.
 fn send_direct(opts: &Options, loaded: &Loaded) -> Result<(), Failure> {
     let mut record = new_record(loaded);
-    let result = compose_and_send(opts, &loaded.settings, &mut record);
+    let result = compose_and_send(opts, &loaded.settings, &mut record).map(Sent::Delivered);
     log_outcome(&loaded.settings, &record, &result);
     result.map(drop)
 }

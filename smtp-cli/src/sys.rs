@@ -38,6 +38,12 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// Whether the process runs as root: the owner of `/proc/self` is its
+/// effective user id.
+pub fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
 /// `user@host`, the sender sendmail uses when nothing else says.
 pub fn default_address() -> String {
     format!("{}@{}", user_name(), host_name())

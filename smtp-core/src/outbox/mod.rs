@@ -24,10 +24,12 @@ use crate::message::RawMessage;
 
 mod deliver;
 mod dsn;
+mod keep;
 mod policy;
 mod state;
 
 pub use deliver::{DeliveryReport, MessageReport, Outcome};
+pub use keep::Kept;
 pub use policy::RetryPolicy;
 use state::{create_private, sync_dir, State};
 
@@ -209,6 +211,19 @@ impl Outbox {
         body: &mut dyn Read,
         now: SystemTime,
     ) -> Result<QueueId> {
+        self.enqueue_flagged(envelope, body, now, false)
+    }
+
+    /// [`Outbox::enqueue_at`], with the possible-duplicate flag set from
+    /// the start (a message whose first attempt, outside the queue, lost
+    /// its connection after the end of its data).
+    pub(crate) fn enqueue_flagged(
+        &self,
+        envelope: &Envelope,
+        body: &mut dyn Read,
+        now: SystemTime,
+        possible_duplicate: bool,
+    ) -> Result<QueueId> {
         let id = QueueId::new();
         let tmp = self.tmp_path(&id, "msg");
         let state = State {
@@ -219,7 +234,7 @@ impl Outbox {
             attempts: 0,
             next_attempt: now,
             held: false,
-            possible_duplicate: false,
+            possible_duplicate,
             warned: false,
             last_error: None,
             recipients: envelope
