@@ -138,6 +138,9 @@ fn address(line: &str, prefix: &str) -> Option<String> {
 
 fn serve(stream: TcpStream, number: usize, seen: &Mutex<Seen>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    // Replies to a pipelined group are written one by one: without this,
+    // Nagle's algorithm holds the second until the client's delayed ACK.
+    let _ = stream.set_nodelay(true);
     let Ok(mut out) = stream.try_clone() else {
         return;
     };
