@@ -538,6 +538,70 @@ def encoder_section(h, out, targets):
                     f"{e['short_lines_mb_s']:.0f} MB/s"))
 
 
+def outbox_section(h, out, targets):
+    """Issue 17: the outbox's enqueue against a bare durable write, and a
+    drain of the queue against live sending of the same messages."""
+    a = h.args
+    exe = os.path.join(TARGET, "bench-outbox")
+    spool = os.path.join(h.tmp, "outbox")
+    os.makedirs(spool, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BENCH_")}
+    env.update({"BENCH_HOST": "127.0.0.1", "BENCH_PORT": str(h.sink.port), "BENCH_FROM": SENDER,
+                "BENCH_RCPTS": "anything@example.test", "BENCH_MESSAGE": h.small, "BENCH_SPOOL": spool})
+
+    def tool(mode, count):
+        log(f"outbox: {mode} x {count}")
+        p = subprocess.run([exe, mode], env=dict(env, BENCH_COUNT=str(count)), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120 + count * 0.1)
+        if p.returncode != 0:
+            why = (p.stderr.strip().splitlines() or ["no output"])[-1]
+            h.failures.append(f"bench-outbox {mode}: exit {p.returncode}: {why}")
+            log(f"FAILED bench-outbox {mode}: {why}")
+            return None
+        return p.stdout
+
+    out.append(f"### 5. Outbox (issue 17): enqueue of a 1 KB message ({a.outbox_enqueue} times), "
+               f"drain of {a.outbox_count} queued messages over one connection, smtp-sink")
+    out.append("")
+    enq = tool("enqueue", a.outbox_enqueue)
+    line = next((l for l in (enq or "").splitlines() if l.startswith("OUTBOX_ENQUEUE ")), None)
+    if line:
+        e = json.loads(line[len("OUTBOX_ENQUEUE "):])
+        r = e["enqueue_us"] / e["bare_us"] if e["bare_us"] else float("nan")
+        out.append("| operation | µs per message |")
+        out.append("|---|---:|")
+        out.append(f"| `Outbox::enqueue` (message + state files, fsync each, renames, fsync of the queue directory) "
+                   f"| {fmt(e['enqueue_us'], 1)} |")
+        out.append(f"| bare write + fsync + rename + fsync dir of the same bytes | {fmt(e['bare_us'], 1)} |")
+        out.append(f"| ratio | {r:.2f}× |")
+        out.append("")
+        targets.append(("outbox enqueue ≤ 1.3× a bare write + fsync + rename + fsync dir", r <= 1.3,
+                        f"{e['enqueue_us']:.0f} vs {e['bare_us']:.0f} µs ({r:.2f}×)"))
+    drain_client = Client("outbox-drain", "Outbox::flush (queued messages)", [exe, "drain"],
+                          env={"BENCH_SPOOL": spool})
+    filled = tool("fill", a.outbox_count) is not None
+    drain = h.run(drain_client, h.sink, a.outbox_count, 1, h.small) if filled else {"ok": False, "error": "fill failed"}
+    log("outbox: live sending for comparison")
+    live = h.run(h.clients["rust"], h.sink, a.outbox_count, 1, h.small)
+    out.append("| client | msgs/s | peak RSS MB |")
+    out.append("|---|---:|---:|")
+    for label, r in (("drain of the queue (`Outbox::flush`, one connection)", drain),
+                     ("live sending (`Client::send_bytes`, one connection)", live)):
+        if r["ok"]:
+            r["rate"] = r["messages"] / r["seconds"]
+            out.append(f"| {label} | {fmt(r['rate'], 0)} | {fmt(r['maxrss_kb'] / 1024, 1)} |")
+        else:
+            out.append(f"| {label} | {cell_fail(r)} | |")
+    out.append("")
+    if drain["ok"] and live["ok"]:
+        share = drain["rate"] / live["rate"]
+        targets.append((f"outbox drain of {a.outbox_count} messages ≥ 80% of live sending (smtp-sink)",
+                        share >= 0.8, f"{drain['rate']:.0f} vs {live['rate']:.0f} msgs/s ({100 * share:.0f}%)"))
+    if drain["ok"]:
+        targets.append((f"outbox drain of {a.outbox_count} messages: peak RSS < 20 MB", drain["maxrss_kb"] < 20 * 1024,
+                        f"{drain['maxrss_kb'] / 1024:.1f} MB"))
+
+
 def first_line(cmd):
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=20)
@@ -585,8 +649,10 @@ def main():
     p.add_argument("--count", type=int, help="messages in the throughput run (default 2000)")
     p.add_argument("--big-mb", type=int, help="size of the large message in MB (default 100)")
     p.add_argument("--throughput-server", choices=["sink", "postfix", "both"], default="sink")
-    p.add_argument("--sections", default="latency,throughput,big,encoder",
-                   help="comma-separated subset of latency,throughput,big,encoder")
+    p.add_argument("--sections", default="latency,throughput,big,encoder,outbox",
+                   help="comma-separated subset of latency,throughput,big,encoder,outbox")
+    p.add_argument("--outbox-count", type=int,
+                   help="queued messages the outbox drains in section 5 (default 10000, 200 with --quick)")
     p.add_argument("--reps", type=int,
                    help="runs per client in sections 2 and 3 when a run is short (best kept; default 3, 1 with --quick)")
     p.add_argument("--out", help="also write the table (Markdown) to this file")
@@ -597,6 +663,8 @@ def main():
     a.count = a.count or (50 if a.quick else 2000)
     a.reps = a.reps or (1 if a.quick else 3)
     a.big_mb = a.big_mb or (5 if a.quick else 100)
+    a.outbox_count = a.outbox_count or (200 if a.quick else 10000)
+    a.outbox_enqueue = 50 if a.quick else 2000
     a.latency_count0 = 8 if a.quick else 100
     a.latency_count = 3 if a.quick else 25
     sections = set(a.sections.split(","))
@@ -623,6 +691,8 @@ def main():
             big_section(h, out, targets)
         if "encoder" in sections:
             encoder_section(h, out, targets)
+        if "outbox" in sections:
+            outbox_section(h, out, targets)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1

@@ -1,4 +1,6 @@
 //! Integration-test support.
+pub mod catcher;
+pub mod outbox_support;
 pub mod script;
 pub mod scripted;
 pub mod sink;
