@@ -144,7 +144,7 @@ impl std::io::Read for CallbackReader {
 ///
 /// # Safety
 /// `from` and `to_list` are NULL or NUL-terminated and valid for the call.
-unsafe fn raw_envelope(
+pub(crate) unsafe fn raw_envelope(
     from: *const c_char,
     to_list: *const c_char,
 ) -> Result<Option<Envelope>, Failure> {
