@@ -1233,6 +1233,29 @@ smtp_result smtp_outbox_enqueue_raw_file(smtp_outbox *outbox,
                                          const char **id_out);
 
 /**
+ * Queues a message the caller formatted, completed first exactly as
+ * `smtp_client_send_raw_completed()` completes it (the same arguments:
+ * Bcc removed; To, Subject, and with `author` From, Date, Message-ID and
+ * MIME-Version added when missing; the envelope from `sender`,
+ * `recipients` and, with `SMTP_RAW_RECIPIENTS_FROM_HEADERS` in `flags`,
+ * the header's recipients). For code that falls back to the outbox
+ * when a completed send failed for now. `id_out`, the results and the
+ * ownership of the id as for `smtp_outbox_enqueue_message()`.
+ *
+ * `outbox` must not be NULL; `data` may be NULL only when `len` is 0.
+ */
+smtp_result smtp_outbox_enqueue_raw_completed(smtp_outbox *outbox,
+                                              const char *sender,
+                                              const char *recipients,
+                                              int flags,
+                                              const char *author,
+                                              const char *to,
+                                              const char *subject,
+                                              const uint8_t *data,
+                                              size_t len,
+                                              const char **id_out);
+
+/**
  * Delivers every queued message that is not held, due or not, over the
  * open session of `client` (which stays open): each recipient's result
  * is recorded as it comes; accepted recipients are never sent again;

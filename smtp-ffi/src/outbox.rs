@@ -7,12 +7,12 @@
 //! the delivery runs and their report, `outbox/list.rs` the listing and
 //! the control calls.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_int, CString};
 
 use smtp_core::{EncodeOptions, Outbox, QueueId, RawMessage, RawOptions};
 
-use crate::args::{bytes_arg, handle_mut, handle_ref, out_arg, str_arg};
-use crate::client::raw_envelope;
+use crate::args::{bytes_arg, handle_mut, handle_ref, opt_str_arg, out_arg, str_arg};
+use crate::client::{completed_options, raw_envelope};
 use crate::guard;
 use crate::last::c_string;
 use crate::message::smtp_message;
@@ -262,6 +262,52 @@ pub unsafe extern "C" fn smtp_outbox_enqueue_raw_file(
                 .inner
                 .enqueue_raw(&mut RawMessage::read(file, &RawOptions::default())?)?,
         };
+        o.queued(id, id_out);
+        Ok(())
+    })
+}
+
+/// Queues a message the caller formatted, completed first exactly as
+/// `smtp_client_send_raw_completed()` completes it (the same arguments:
+/// Bcc removed; To, Subject, and with `author` From, Date, Message-ID and
+/// MIME-Version added when missing; the envelope from `sender`,
+/// `recipients` and, with `SMTP_RAW_RECIPIENTS_FROM_HEADERS` in `flags`,
+/// the header's recipients). For code that falls back to the outbox
+/// when a completed send failed for now. `id_out`, the results and the
+/// ownership of the id as for `smtp_outbox_enqueue_message()`.
+///
+/// `outbox` must not be NULL; `data` may be NULL only when `len` is 0.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn smtp_outbox_enqueue_raw_completed(
+    outbox: *mut smtp_outbox,
+    sender: *const c_char,
+    recipients: *const c_char,
+    flags: c_int,
+    author: *const c_char,
+    to: *const c_char,
+    subject: *const c_char,
+    data: *const u8,
+    len: usize,
+    id_out: *mut *const c_char,
+) -> smtp_result {
+    with_outbox(outbox, |o| {
+        // SAFETY: strings NULL or NUL-terminated; data NULL or `len`
+        // readable bytes; all valid during the call.
+        let (sender, recipients, author, to, subject, data) = unsafe {
+            (
+                opt_str_arg(sender, "sender")?,
+                opt_str_arg(recipients, "recipients")?,
+                opt_str_arg(author, "author")?,
+                opt_str_arg(to, "to")?,
+                opt_str_arg(subject, "subject")?,
+                bytes_arg(data, len, "data")?,
+            )
+        };
+        let options = completed_options(sender, recipients, flags, author, to, subject)?;
+        let id = o
+            .inner
+            .enqueue_raw(&mut RawMessage::read(data, &options)?)?;
         o.queued(id, id_out);
         Ok(())
     })

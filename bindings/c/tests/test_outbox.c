@@ -315,6 +315,45 @@ static void test_enqueue_raw_envelope_from_headers(void)
     rm_spool(dir);
 }
 
+/* A raw message completed as smtp_client_send_raw_completed() would. */
+static void test_enqueue_raw_completed(void)
+{
+    static const char body[] = "Hello,\nplain text without a header.\n";
+    char dir[256], path[512], id[80];
+    const char *out = NULL, *address, *reply;
+    int status;
+    char *bytes;
+    smtp_outbox *o = open_outbox(dir, sizeof dir);
+
+    CHECK_RESULT(smtp_outbox_enqueue_raw_completed(o, NULL, NULL, 0x40, NULL, NULL, NULL,
+                                                   (const uint8_t *)body, strlen(body), &out),
+                 SMTP_ERR_INVALID_INPUT);
+    CHECK_RESULT(smtp_outbox_enqueue_raw_completed(NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, 0,
+                                                   &out),
+                 SMTP_ERR_NULL_PARAMETER);
+    CHECK_OK(smtp_outbox_enqueue_raw_completed(
+        o, NULL, "cc@example.test", SMTP_RAW_RECIPIENTS_FROM_HEADERS, "Ann <ann@example.test>",
+        "to@example.test", "completed", (const uint8_t *)body, strlen(body), &out));
+    snprintf(id, sizeof id, "%s", out);
+    CHECK(list(o) == 1);
+    CHECK_STR_EQ(smtp_outbox_entry_id(o, 0), id);
+    CHECK_STR_EQ(smtp_outbox_entry_sender(o, 0), "ann@example.test");
+    CHECK(smtp_outbox_entry_recipient_count(o, 0) == 2);
+    CHECK(smtp_outbox_entry_recipient(o, 0, 0, &address, &status, &reply));
+    CHECK_STR_EQ(address, "cc@example.test");
+    CHECK(smtp_outbox_entry_recipient(o, 0, 1, &address, &status, &reply));
+    CHECK_STR_EQ(address, "to@example.test");
+    snprintf(path, sizeof path, "%s/queue/%s.msg", dir, id);
+    bytes = h_read_file(path);
+    CHECK_CONTAINS(bytes, "Subject: completed");
+    CHECK_CONTAINS(bytes, "From: Ann <ann@example.test>");
+    CHECK_CONTAINS(bytes, "Message-ID: <");
+    CHECK_CONTAINS(bytes, "plain text without a header");
+    free(bytes);
+    smtp_outbox_free(o);
+    rm_spool(dir);
+}
+
 /* Broken files are listed with their problem: never a crash. */
 static void test_broken_state_files_are_listed_with_their_problem(void)
 {
@@ -530,6 +569,7 @@ int main(void)
     RUN(test_null_and_invalid_arguments);
     RUN(test_enqueue_list_hold_release_remove);
     RUN(test_enqueue_raw_envelope_from_headers);
+    RUN(test_enqueue_raw_completed);
     RUN(test_broken_state_files_are_listed_with_their_problem);
     RUN(test_flush_delivers_each_message_once);
     RUN(test_partial_refusal_is_retried_and_bounced);
