@@ -339,10 +339,11 @@ static void test_enqueue_raw_completed(void)
     CHECK_STR_EQ(smtp_outbox_entry_id(o, 0), id);
     CHECK_STR_EQ(smtp_outbox_entry_sender(o, 0), "ann@example.test");
     CHECK(smtp_outbox_entry_recipient_count(o, 0) == 2);
+    /* The header's recipients (the To added), then the ones given. */
     CHECK(smtp_outbox_entry_recipient(o, 0, 0, &address, &status, &reply));
-    CHECK_STR_EQ(address, "cc@example.test");
-    CHECK(smtp_outbox_entry_recipient(o, 0, 1, &address, &status, &reply));
     CHECK_STR_EQ(address, "to@example.test");
+    CHECK(smtp_outbox_entry_recipient(o, 0, 1, &address, &status, &reply));
+    CHECK_STR_EQ(address, "cc@example.test");
     snprintf(path, sizeof path, "%s/queue/%s.msg", dir, id);
     bytes = h_read_file(path);
     CHECK_CONTAINS(bytes, "Subject: completed");
