@@ -241,6 +241,59 @@ typedef enum {
 } smtp_direction;
 
 /**
+ * What a delivery run did with one message (`smtp_outbox_report()`).
+ */
+typedef enum {
+    /**
+     * Every recipient accepted: the message left the queue.
+     */
+    SMTP_OUTBOX_DELIVERED = 0,
+    /**
+     * Done, but some recipients failed for good (5xx, or the message's
+     * lifetime ran out): a bounce was queued to the sender (unless the
+     * sender is null) and the message left the queue.
+     */
+    SMTP_OUTBOX_BOUNCED = 1,
+    /**
+     * Some recipients are still open (4xx, connection trouble): the
+     * message stays queued for a later attempt.
+     */
+    SMTP_OUTBOX_DEFERRED = 2,
+    /**
+     * Another runner was delivering it: left alone.
+     */
+    SMTP_OUTBOX_BUSY = 3,
+    /**
+     * Its files are broken (a corrupt state file...): left in the queue,
+     * never delivered; see the error text.
+     */
+    SMTP_OUTBOX_BROKEN = 4,
+} smtp_outbox_outcome;
+
+/**
+ * Where one recipient of a queued message stands
+ * (`smtp_outbox_entry_recipient()`).
+ */
+typedef enum {
+    /**
+     * Not tried yet.
+     */
+    SMTP_RECIPIENT_PENDING = 0,
+    /**
+     * Refused for now (4xx, or the attempt failed): tried again later.
+     */
+    SMTP_RECIPIENT_DEFERRED = 1,
+    /**
+     * Accepted by the server: never sent again.
+     */
+    SMTP_RECIPIENT_DELIVERED = 2,
+    /**
+     * Refused for good (5xx, or the message's lifetime ran out).
+     */
+    SMTP_RECIPIENT_FAILED = 3,
+} smtp_recipient_status;
+
+/**
  * A connection handle. Opaque: create it with `smtp_client_new()` or
  * `smtp_client_new_url()`, free it with `smtp_client_free()`.
  *
@@ -263,6 +316,27 @@ typedef struct smtp_client smtp_client;
  * number of times; each send carries the same Message-ID.
  */
 typedef struct smtp_message smtp_message;
+
+/**
+ * A durable outbox: a spool directory holding messages until a server
+ * took them. Opaque: create it with `smtp_outbox_open()`, free it with
+ * `smtp_outbox_free()`.
+ *
+ * A message is queued once `smtp_outbox_enqueue_*()` returned `SMTP_OK`:
+ * it survives a crash or a power loss. Delivery
+ * (`smtp_outbox_flush()`, `smtp_outbox_deliver_due()`) records each
+ * recipient's result as it comes: an accepted recipient is never sent
+ * again, a 4xx is retried later on an exponential backoff, a 5xx fails
+ * that recipient and a delivery status notification (a bounce) is
+ * queued to the sender. Credentials are never written to the spool.
+ *
+ * Thread-safety: a handle may be used by one thread at a time (it may
+ * move between threads between calls). Several handles, in one process
+ * or in many, may use the same directory at once: enqueueing is
+ * atomic and each message is delivered under a lock, so two runners
+ * never send the same message.
+ */
+typedef struct smtp_outbox smtp_outbox;
 
 /**
  * A body source for `smtp_client_send_raw_callback()`: copies up to `len`
@@ -1067,6 +1141,337 @@ smtp_result smtp_message_inline_file(smtp_message *message,
                                      const char *content_id,
                                      const char *path,
                                      const char *content_type);
+
+/**
+ * Opens the outbox in the directory `dir`, creating it (mode 0700) and
+ * its subdirectories `tmp/`, `queue/` and `lock/` when missing. For a
+ * spool shared by a group (a web server that enqueues, a service user
+ * that delivers), create `dir` beforehand with mode 2770: the
+ * subdirectories take its mode.
+ *
+ * On success writes a new handle to `*outbox_out`; the caller owns it and
+ * frees it with `smtp_outbox_free()`. On failure (`SMTP_ERR_SPOOL` when
+ * the directory cannot be created or read) nothing is written. `dir` and
+ * `outbox_out` must not be NULL; `dir` is copied.
+ * Thread-safety: may be called from any thread.
+ */
+smtp_result smtp_outbox_open(const char *dir, smtp_outbox **outbox_out);
+
+/**
+ * Frees an outbox handle. The queued messages stay in the directory.
+ * NULL is a no-op. The pointer, and every string obtained from the
+ * handle, must not be used afterwards.
+ */
+void smtp_outbox_free(smtp_outbox *outbox);
+
+/**
+ * Queues a composed message: it is encoded as for a server that offers
+ * no extension (7-bit: non-ASCII text quoted-printable or base64,
+ * internationalized domains in IDNA form; addresses with a non-ASCII
+ * local part are refused with `SMTP_ERR_INVALID_INPUT`, queue those with
+ * `smtp_outbox_enqueue_raw()`), with its Date and Message-ID fixed now,
+ * and the envelope taken from the message (its envelope addresses if
+ * set, else Sender or From, and To, Cc and Bcc; the Bcc header is never
+ * written). Attachment files are read now.
+ *
+ * On success the message is on disk and synced; when `id_out` is not
+ * NULL, `*id_out` receives its queue id (letters, digits and dots). The
+ * id string belongs to the outbox: it stays valid until the next
+ * `smtp_outbox_enqueue_*()` call on this handle or
+ * `smtp_outbox_free()`; copy it to keep it. On failure nothing was
+ * queued and `*id_out` is not written: `SMTP_ERR_SPOOL` when the disk
+ * failed (full, no permission), `SMTP_ERR_BODY_READ` when an attachment
+ * could not be read, `SMTP_ERR_INVALID_INPUT` for a message without From
+ * or recipients.
+ *
+ * `outbox` and `message` must not be NULL; the message is only read and
+ * stays owned by the caller.
+ */
+smtp_result smtp_outbox_enqueue_message(smtp_outbox *outbox,
+                                        const smtp_message *message,
+                                        const char **id_out);
+
+/**
+ * Queues a message the caller formatted completely (headers, empty line,
+ * body): `len` bytes at `data`, stored as they are (LF line endings are
+ * made CRLF when it is delivered).
+ *
+ * Envelope, as for `smtp_client_send_raw()`: with `from` and `to_list`
+ * both given, they are used as they are (`from` one address, "" for the
+ * null sender; `to_list` a comma-separated list) and the bytes are kept
+ * unchanged. With both NULL the envelope is taken from the headers
+ * (Sender or From; To, Cc and Bcc) and the Bcc header lines are removed
+ * before the message is stored. Only one of them NULL gives
+ * `SMTP_ERR_NULL_PARAMETER`.
+ *
+ * `id_out`, the results and the ownership of the id as for
+ * `smtp_outbox_enqueue_message()`. `outbox` must not be NULL; `data` may
+ * be NULL only when `len` is 0; everything is only read during the call.
+ */
+smtp_result smtp_outbox_enqueue_raw(smtp_outbox *outbox,
+                                    const char *from,
+                                    const char *to_list,
+                                    const uint8_t *data,
+                                    size_t len,
+                                    const char **id_out);
+
+/**
+ * Queues the complete message in the file at `path` (a UTF-8 path),
+ * copied into the spool block by block: memory use does not grow with
+ * the message. Envelope, `id_out` and results as for
+ * `smtp_outbox_enqueue_raw()`; a file that cannot be opened gives
+ * `SMTP_ERR_INVALID_INPUT`, a read error later `SMTP_ERR_BODY_READ`
+ * (nothing queued either way). The file may be removed once this
+ * returns.
+ *
+ * `outbox` and `path` must not be NULL.
+ */
+smtp_result smtp_outbox_enqueue_raw_file(smtp_outbox *outbox,
+                                         const char *from,
+                                         const char *to_list,
+                                         const char *path,
+                                         const char **id_out);
+
+/**
+ * Queues a message the caller formatted, completed first exactly as
+ * `smtp_client_send_raw_completed()` completes it (the same arguments:
+ * Bcc removed; To, Subject, and with `author` From, Date, Message-ID and
+ * MIME-Version added when missing; the envelope from `sender`,
+ * `recipients` and, with `SMTP_RAW_RECIPIENTS_FROM_HEADERS` in `flags`,
+ * the header's recipients). For code that falls back to the outbox
+ * when a completed send failed for now. `id_out`, the results and the
+ * ownership of the id as for `smtp_outbox_enqueue_message()`.
+ *
+ * `outbox` must not be NULL; `data` may be NULL only when `len` is 0.
+ */
+smtp_result smtp_outbox_enqueue_raw_completed(smtp_outbox *outbox,
+                                              const char *sender,
+                                              const char *recipients,
+                                              int flags,
+                                              const char *author,
+                                              const char *to,
+                                              const char *subject,
+                                              const uint8_t *data,
+                                              size_t len,
+                                              const char **id_out);
+
+/**
+ * Delivers every queued message that is not held, due or not, over the
+ * open session of `client` (which stays open): each recipient's result
+ * is recorded as it comes; accepted recipients are never sent again;
+ * a 4xx or a connection failure defers the open recipients (retried on
+ * the backoff schedule: about 1 minute, doubling, at most 1 hour); a 5xx
+ * fails that recipient, and once a message is done a bounce (an RFC 3464
+ * delivery status notification) about its failed recipients is queued to
+ * its sender and delivered in the same run. With the client's default
+ * recipient policy the accepted recipients get the message when others
+ * are refused; with `SMTP_RECIPIENTS_ALL_OR_NOTHING` nothing is sent and
+ * the accepted ones stay open.
+ *
+ * Delivery failures are not errors: they are in the report. Returns
+ * `SMTP_OK` once the run is over, with the number of messages delivered
+ * (every recipient accepted), deferred (still queued) and bounced (done,
+ * some recipients failed) written to each of `delivered`, `deferred` and
+ * `bounced` that is not NULL; `smtp_outbox_report_count()` and
+ * `smtp_outbox_report()` give each message. Errors: `SMTP_ERR_SPOOL`
+ * when the spool cannot be read or written, `SMTP_ERR_NOT_CONNECTED`
+ * when the client has no session (connect it first). Messages another
+ * runner is delivering are skipped (`SMTP_OUTBOX_BUSY`).
+ *
+ * `outbox` and `client` must not be NULL. The client's per-recipient
+ * results (`smtp_client_recipient()`) are cleared. Blocks while it
+ * delivers.
+ */
+smtp_result smtp_outbox_flush(smtp_outbox *outbox,
+                              smtp_client *client,
+                              size_t *delivered,
+                              size_t *deferred,
+                              size_t *bounced);
+
+/**
+ * `smtp_outbox_flush()` for the messages whose next attempt has come
+ * (new ones, and deferred ones whose wait is over): what a queue runner
+ * calls periodically (cron, a timer). Same arguments and results.
+ */
+smtp_result smtp_outbox_deliver_due(smtp_outbox *outbox,
+                                    smtp_client *client,
+                                    size_t *delivered,
+                                    size_t *deferred,
+                                    size_t *bounced);
+
+/**
+ * Returns how many messages the last `smtp_outbox_flush()` or
+ * `smtp_outbox_deliver_due()` on this handle tried (or found busy or
+ * broken), bounces it queued and delivered included; 0 before the first
+ * run or for NULL. Does not change `smtp_last_message()`.
+ */
+size_t smtp_outbox_report_count(const smtp_outbox *outbox);
+
+/**
+ * Reads message `index` (0-based, in the order tried) of the last
+ * delivery run: its queue id, its outcome (a `smtp_outbox_outcome`
+ * value), the id of the bounce (or delay warning) queued about it ("" if
+ * none), and the error that deferred or failed it as a whole ("" if
+ * none, e.g. when only some recipients were refused; the reason for
+ * `SMTP_OUTBOX_BROKEN`).
+ *
+ * Returns true and writes all four outputs, or false and writes nothing
+ * (NULL `outbox` or output pointer, `index` out of range). Ownership:
+ * the strings belong to the outbox and stay valid until the next run or
+ * `smtp_outbox_free()`. Does not change `smtp_last_message()`.
+ */
+bool smtp_outbox_report(const smtp_outbox *outbox,
+                        size_t index,
+                        const char **id,
+                        int *outcome,
+                        const char **notification,
+                        const char **error);
+
+/**
+ * Reads the queue into a snapshot that the `smtp_outbox_entry_*()`
+ * accessors read: every message, oldest first, those with broken files
+ * included (see `smtp_outbox_entry_problem()`). Writes the number of
+ * entries to `*count_out` when it is not NULL (also available as
+ * `smtp_outbox_count()`).
+ *
+ * The snapshot replaces the previous one: strings obtained from the
+ * accessors before are invalid afterwards. `SMTP_ERR_SPOOL` when the
+ * directory cannot be read (the old snapshot is then kept). `outbox`
+ * must not be NULL.
+ */
+smtp_result smtp_outbox_list(smtp_outbox *outbox, size_t *count_out);
+
+/**
+ * Returns the number of entries in the snapshot of the last
+ * `smtp_outbox_list()` on this handle (0 before the first, or for NULL).
+ * It does not read the directory. Does not change `smtp_last_message()`.
+ */
+size_t smtp_outbox_count(const smtp_outbox *outbox);
+
+/**
+ * Returns the queue id of entry `index` (0-based) of the snapshot, or
+ * NULL when `outbox` is NULL or `index` is out of range.
+ *
+ * Ownership of this and every string the `smtp_outbox_entry_*()`
+ * accessors return: it belongs to the outbox and stays valid until the
+ * next `smtp_outbox_list()` or `smtp_outbox_free()` on it. None of them
+ * changes `smtp_last_message()`.
+ */
+const char *smtp_outbox_entry_id(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns the envelope sender of entry `index` ("" for the null sender
+ * of a bounce, and for an entry whose state is broken), or NULL when
+ * out of range.
+ */
+const char *smtp_outbox_entry_sender(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns the size in bytes of entry `index` as stored (0 when out of
+ * range or its state is broken).
+ */
+uint64_t smtp_outbox_entry_size(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns how many delivery attempts entry `index` had (0 when out of
+ * range).
+ */
+uint32_t smtp_outbox_entry_attempts(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns when entry `index` was queued, in seconds since 1970-01-01 UTC
+ * (0 when out of range or its state is broken).
+ */
+int64_t smtp_outbox_entry_created(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns when entry `index` is tried next by `smtp_outbox_deliver_due()`,
+ * in seconds since 1970-01-01 UTC (0 when out of range or its state is
+ * broken).
+ */
+int64_t smtp_outbox_entry_next_attempt(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns true when entry `index` is held (`smtp_outbox_hold()`): not
+ * delivered until released. False when out of range.
+ */
+bool smtp_outbox_entry_held(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns true when a connection died after the end of entry `index` was
+ * sent: the server may have it already, and its next delivery may be a
+ * duplicate. False when out of range.
+ */
+bool smtp_outbox_entry_possible_duplicate(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns the error that last deferred entry `index` as a whole ("" if
+ * none), or NULL when out of range.
+ */
+const char *smtp_outbox_entry_last_error(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns what is wrong with the files of entry `index` ("" when
+ * nothing is), e.g. "corrupt state file: truncated (no end line)" or a
+ * message file without state; or NULL when out of range. Such a message
+ * is listed, never delivered, and removed only by `smtp_outbox_remove()`.
+ */
+const char *smtp_outbox_entry_problem(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Returns the number of recipients of entry `index` (0 when out of range
+ * or its state is broken).
+ */
+size_t smtp_outbox_entry_recipient_count(const smtp_outbox *outbox, size_t index);
+
+/**
+ * Reads recipient `recipient` (0-based) of entry `index`: its envelope
+ * address, its status (a `smtp_recipient_status` value) and the server's
+ * last reply about it ("" if none yet), e.g. "550 5.1.1 no such user".
+ *
+ * Returns true and writes all three outputs, or false and writes nothing
+ * (NULL `outbox` or output pointer, an index out of range). The strings
+ * belong to the outbox, as for `smtp_outbox_entry_id()`.
+ */
+bool smtp_outbox_entry_recipient(const smtp_outbox *outbox,
+                                 size_t index,
+                                 size_t recipient,
+                                 const char **address,
+                                 int *status,
+                                 const char **reply);
+
+/**
+ * Holds the message `id`: it stays queued and is not delivered until
+ * released.
+ *
+ * Errors for this and the other control calls: `SMTP_ERR_INVALID_INPUT`
+ * for text that is not a queue id, an id not in the queue, or (but for
+ * `smtp_outbox_remove()`) a message whose state file is broken;
+ * `SMTP_ERR_SPOOL` when a runner is delivering the message right now (try
+ * again) or the disk fails. `outbox` and `id` must not be NULL. The
+ * snapshot of `smtp_outbox_list()` is not changed: list again to see the
+ * effect.
+ */
+smtp_result smtp_outbox_hold(smtp_outbox *outbox, const char *id);
+
+/**
+ * Releases the held message `id`; its schedule is unchanged. Errors as
+ * for `smtp_outbox_hold()`.
+ */
+smtp_result smtp_outbox_release(smtp_outbox *outbox, const char *id);
+
+/**
+ * Makes the message `id` due now (and releases it if held), for the next
+ * `smtp_outbox_deliver_due()`. Errors as for `smtp_outbox_hold()`.
+ */
+smtp_result smtp_outbox_requeue(smtp_outbox *outbox, const char *id);
+
+/**
+ * Removes the message `id` from the queue without delivering it (also
+ * one whose files are broken). No bounce is sent. Errors as for
+ * `smtp_outbox_hold()`.
+ */
+smtp_result smtp_outbox_remove(smtp_outbox *outbox, const char *id);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -134,12 +134,18 @@ impl smtp_client {
         }
     }
 
-    fn session(&mut self) -> Result<&mut Client, Failure> {
+    pub(crate) fn session(&mut self) -> Result<&mut Client, Failure> {
         self.session.as_mut().ok_or_else(|| {
             Failure::Core(Error::NotConnected(
                 "call smtp_client_connect() first".to_string(),
             ))
         })
+    }
+
+    /// Forgets the per-recipient results of the last send (an outbox run
+    /// used the session for other messages).
+    pub(crate) fn forget_recipients(&mut self) {
+        self.recipients.clear();
     }
 
     /// Records the outcome of a send: per-recipient results and the last reply.

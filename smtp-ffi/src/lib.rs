@@ -9,8 +9,9 @@
 //! * `smtp_send()`: one call that connects, authenticates and sends a
 //!   text message, for legacy C and PHP code;
 //! * handles: `smtp_client` (settings, connect, many messages per
-//!   connection, raw messages, per-recipient results, capabilities) and
-//!   `smtp_message` (headers, text and HTML, attachments).
+//!   connection, raw messages, per-recipient results, capabilities),
+//!   `smtp_message` (headers, text and HTML, attachments) and
+//!   `smtp_outbox` (a durable local queue delivered later over a client).
 //!
 //! The rules every function follows (after rustls-ffi):
 //!
@@ -50,6 +51,8 @@ mod client;
 
 mod message;
 
+mod outbox;
+
 // Internals.
 mod args;
 mod guard;
@@ -63,6 +66,7 @@ pub use last::{
     smtp_last_enhanced_code, smtp_last_message, smtp_last_reply_code, smtp_last_reply_text,
 };
 pub use message::*;
+pub use outbox::*;
 pub use result::{smtp_result, smtp_result_str};
 pub use send::smtp_send;
 pub use types::{

@@ -230,13 +230,13 @@ mod tests {
         let numbers: Vec<c_int> = smtp_result::ALL.iter().map(|r| *r as c_int).collect();
         assert_eq!(
             numbers,
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 100, 101, 102, 199]
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 100, 101, 102, 199]
         );
         for r in smtp_result::ALL {
             assert_eq!(smtp_result::from_int(r as c_int), Some(r));
             assert!(!r.description().to_bytes().is_empty());
         }
-        assert_eq!(smtp_result::from_int(16), None);
+        assert_eq!(smtp_result::from_int(17), None);
         assert_eq!(smtp_result::from_int(-1), None);
     }
 

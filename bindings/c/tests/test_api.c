@@ -23,15 +23,15 @@ static void test_result_str_for_every_value(void)
         SMTP_ERR_RECIPIENTS_REFUSED, SMTP_ERR_AUTH, SMTP_ERR_NO_COMPATIBLE_AUTH,
         SMTP_ERR_PLAINTEXT_AUTH_REFUSED, SMTP_ERR_PROTOCOL, SMTP_ERR_INVALID_INPUT,
         SMTP_ERR_UNSUPPORTED, SMTP_ERR_DELIVERY_UNKNOWN, SMTP_ERR_BODY_READ,
-        SMTP_ERR_NOT_CONNECTED, SMTP_ERR_IO, SMTP_ERR_NULL_PARAMETER, SMTP_ERR_INVALID_UTF8,
-        SMTP_ERR_PANIC, SMTP_ERR_OTHER,
+        SMTP_ERR_NOT_CONNECTED, SMTP_ERR_IO, SMTP_ERR_SPOOL, SMTP_ERR_NULL_PARAMETER,
+        SMTP_ERR_INVALID_UTF8, SMTP_ERR_PANIC, SMTP_ERR_OTHER,
     };
-    static const int numbers[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+    static const int numbers[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
                                   100, 101, 102, 199};
     size_t i, j;
     const char *unknown = smtp_result_str(-1);
     CHECK_STR_EQ(unknown, "unknown result code");
-    CHECK_STR_EQ(smtp_result_str(16), "unknown result code");
+    CHECK_STR_EQ(smtp_result_str(17), "unknown result code");
     CHECK_STR_EQ(smtp_result_str(SMTP_OK), "success");
     for (i = 0; i < sizeof all / sizeof all[0]; i++) {
         const char *s = smtp_result_str(all[i]);

@@ -54,8 +54,22 @@ typedef enum {
     SMTP_DIRECTION_RECEIVED = 1,
     SMTP_DIRECTION_INFO = 2,
 } smtp_direction;
+typedef enum {
+    SMTP_OUTBOX_DELIVERED = 0,
+    SMTP_OUTBOX_BOUNCED = 1,
+    SMTP_OUTBOX_DEFERRED = 2,
+    SMTP_OUTBOX_BUSY = 3,
+    SMTP_OUTBOX_BROKEN = 4,
+} smtp_outbox_outcome;
+typedef enum {
+    SMTP_RECIPIENT_PENDING = 0,
+    SMTP_RECIPIENT_DEFERRED = 1,
+    SMTP_RECIPIENT_DELIVERED = 2,
+    SMTP_RECIPIENT_FAILED = 3,
+} smtp_recipient_status;
 typedef struct smtp_client smtp_client;
 typedef struct smtp_message smtp_message;
+typedef struct smtp_outbox smtp_outbox;
 typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
 typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
 const char *smtp_version(void);
@@ -178,3 +192,69 @@ smtp_result smtp_message_inline_file(smtp_message *message,
                                      const char *content_id,
                                      const char *path,
                                      const char *content_type);
+smtp_result smtp_outbox_open(const char *dir, smtp_outbox **outbox_out);
+void smtp_outbox_free(smtp_outbox *outbox);
+smtp_result smtp_outbox_enqueue_message(smtp_outbox *outbox,
+                                        const smtp_message *message,
+                                        const char **id_out);
+smtp_result smtp_outbox_enqueue_raw(smtp_outbox *outbox,
+                                    const char *from,
+                                    const char *to_list,
+                                    const void *data,
+                                    size_t len,
+                                    const char **id_out);
+smtp_result smtp_outbox_enqueue_raw_file(smtp_outbox *outbox,
+                                         const char *from,
+                                         const char *to_list,
+                                         const char *path,
+                                         const char **id_out);
+smtp_result smtp_outbox_enqueue_raw_completed(smtp_outbox *outbox,
+                                              const char *sender,
+                                              const char *recipients,
+                                              int flags,
+                                              const char *author,
+                                              const char *to,
+                                              const char *subject,
+                                              const void *data,
+                                              size_t len,
+                                              const char **id_out);
+smtp_result smtp_outbox_flush(smtp_outbox *outbox,
+                              smtp_client *client,
+                              size_t *delivered,
+                              size_t *deferred,
+                              size_t *bounced);
+smtp_result smtp_outbox_deliver_due(smtp_outbox *outbox,
+                                    smtp_client *client,
+                                    size_t *delivered,
+                                    size_t *deferred,
+                                    size_t *bounced);
+size_t smtp_outbox_report_count(const smtp_outbox *outbox);
+bool smtp_outbox_report(const smtp_outbox *outbox,
+                        size_t index,
+                        const char **id,
+                        int *outcome,
+                        const char **notification,
+                        const char **error);
+smtp_result smtp_outbox_list(smtp_outbox *outbox, size_t *count_out);
+size_t smtp_outbox_count(const smtp_outbox *outbox);
+const char *smtp_outbox_entry_id(const smtp_outbox *outbox, size_t index);
+const char *smtp_outbox_entry_sender(const smtp_outbox *outbox, size_t index);
+uint64_t smtp_outbox_entry_size(const smtp_outbox *outbox, size_t index);
+uint32_t smtp_outbox_entry_attempts(const smtp_outbox *outbox, size_t index);
+int64_t smtp_outbox_entry_created(const smtp_outbox *outbox, size_t index);
+int64_t smtp_outbox_entry_next_attempt(const smtp_outbox *outbox, size_t index);
+bool smtp_outbox_entry_held(const smtp_outbox *outbox, size_t index);
+bool smtp_outbox_entry_possible_duplicate(const smtp_outbox *outbox, size_t index);
+const char *smtp_outbox_entry_last_error(const smtp_outbox *outbox, size_t index);
+const char *smtp_outbox_entry_problem(const smtp_outbox *outbox, size_t index);
+size_t smtp_outbox_entry_recipient_count(const smtp_outbox *outbox, size_t index);
+bool smtp_outbox_entry_recipient(const smtp_outbox *outbox,
+                                 size_t index,
+                                 size_t recipient,
+                                 const char **address,
+                                 int *status,
+                                 const char **reply);
+smtp_result smtp_outbox_hold(smtp_outbox *outbox, const char *id);
+smtp_result smtp_outbox_release(smtp_outbox *outbox, const char *id);
+smtp_result smtp_outbox_requeue(smtp_outbox *outbox, const char *id);
+smtp_result smtp_outbox_remove(smtp_outbox *outbox, const char *id);

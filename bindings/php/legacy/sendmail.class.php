@@ -50,6 +50,17 @@
  * plain text in the CLI), credentials replaced by "[credentials hidden]".
  * send() never throws and never dies.
  *
+ * Queueing (opt-in, off by default: the original returned false): with
+ * $queue_dir set (the 8th constructor argument or the property) to an
+ * outbox directory (see Smtp\Outbox), a message the server could not take
+ * for now (no connection, a timeout, a 4xx reply, a connection lost after
+ * the message was sent) is put in that outbox instead, and send() returns
+ * true: the message is on disk and goes out with the next flush_queue()
+ * (or Smtp\Outbox::deliverDue() from a cron job). $queued_id is its queue
+ * id ("" when it was sent directly); $lasterror still tells why it was
+ * queued. Permanent failures (5xx, bad credentials, bad input) still
+ * return false. The password is never written to the outbox.
+ *
  * The password is kept out of var_dump(), print_r() and stack traces.
  */
 
@@ -98,6 +109,12 @@ class send_mail
     /** @var int|float|null seconds to wait for the connection and each reply (null: default_socket_timeout) */
     public $timeout = null;
 
+    /** @var ?string an outbox directory: queue a message on a transient failure (null: off) */
+    public $queue_dir = null;
+
+    /** @var string the queue id of the message the last send() queued, "" if it queued none */
+    public $queued_id = '';
+
     /** @var null kept for old code that tests it; there is no socket of our own */
     public $fp = null;
 
@@ -124,6 +141,7 @@ class send_mail
      * @param string $welcome the EHLO name ("" for this machine's name)
      * @param bool $debug echo the session
      * @param ?string $ca_file PEM file of a private CA (also: SMTP_CA_FILE)
+     * @param ?string $queue_dir an outbox directory to queue in on a transient failure (see the file comment)
      */
     public function __construct(
         $smtp = '',
@@ -132,7 +150,8 @@ class send_mail
         #[\SensitiveParameter] $authpasswd = '',
         $welcome = '',
         $debug = false,
-        $ca_file = null
+        $ca_file = null,
+        $queue_dir = null
     ) {
         $this->smtp = $smtp;
         $this->auth = $auth;
@@ -141,6 +160,7 @@ class send_mail
         $this->welcome = $welcome;
         $this->debug = $debug;
         $this->ca_file = $ca_file;
+        $this->queue_dir = $queue_dir;
     }
 
     /**
@@ -158,6 +178,7 @@ class send_mail
         $this->lastmessage = '';
         $this->lasterror = '';
         $this->lastact = 'connect';
+        $this->queued_id = '';
         $mailer = null;
         try {
             $to = $this->stringArgument($to, 'to', true);
@@ -182,12 +203,53 @@ class send_mail
             $this->lasterror = $e->getMessage();
             $this->lastmessage = $e->getServerReply() !== '' ? $e->getServerReply() : $e->getMessage();
             $this->show_debug('Failed: ' . $e->getMessage(), 'in');
+            if ($mailer !== null && self::isTransient($e) && $this->queue($mailer, $to, $from, $subject, $message)) {
+                return true;
+            }
             return false;
         } catch (\Throwable $e) {
             // Old code expects true or false, whatever happens.
             $this->lasterror = get_class($e) . ': ' . $e->getMessage();
             $this->lastmessage = $this->lasterror;
             $this->show_debug('Failed: ' . $this->lasterror, 'in');
+            return false;
+        } finally {
+            if ($mailer !== null) {
+                $mailer->close();
+            }
+        }
+    }
+
+    /**
+     * Delivers what the outbox in $queue_dir holds (every message not held,
+     * due or not) through this object's server and credentials. Returns
+     * the number of messages delivered (bounced ones included), or false
+     * when the outbox or the server could not be reached (see $lasterror);
+     * never throws.
+     *
+     * @return int|false
+     */
+    public function flush_queue()
+    {
+        $this->lastmessage = '';
+        $this->lasterror = '';
+        $mailer = null;
+        try {
+            $outbox = new \Smtp\Outbox($this->stringArgument($this->queue_dir, 'queue_dir'));
+            [$server, $port, $local] = $this->server();
+            $mailer = $this->mailer($server, $port, $local, \Smtp\RecipientPolicy::DeliverToAccepted);
+            $report = $outbox->flush($mailer);
+            try {
+                $mailer->quit();
+            } catch (\Smtp\Exception\SmtpException $e) {
+                // Delivered is delivered.
+            }
+            $this->lastmessage = "delivered $report->delivered, bounced $report->bounced, deferred $report->deferred";
+            return $report->delivered + $report->bounced;
+        } catch (\Throwable $e) {
+            $this->lasterror = $e->getMessage();
+            $this->lastmessage = $e->getMessage();
+            $this->show_debug('Failed: ' . $e->getMessage(), 'in');
             return false;
         } finally {
             if ($mailer !== null) {
@@ -360,8 +422,12 @@ class send_mail
      *
      * @throws \Smtp\Exception\SmtpException
      */
-    private function mailer(string $server, ?int $port, bool $local): \Smtp\Mailer
-    {
+    private function mailer(
+        string $server,
+        ?int $port,
+        bool $local,
+        \Smtp\RecipientPolicy $policy = \Smtp\RecipientPolicy::AllOrNothing,
+    ): \Smtp\Mailer {
         $caFile = $this->ca_file;
         if ($caFile === null || $caFile === '') {
             $fromEnv = getenv('SMTP_CA_FILE');
@@ -407,7 +473,7 @@ class send_mail
             timeout: $timeout,
             connectTimeout: $timeout,
             clientName: $welcome === '' ? null : $welcome,
-            recipientPolicy: \Smtp\RecipientPolicy::AllOrNothing,
+            recipientPolicy: $policy,
             transcript: function (\Smtp\TranscriptDirection $direction, string $line): void {
                 if ($direction === \Smtp\TranscriptDirection::Sent) {
                     // "[message chunk, N octets]" is a note, not a command.
@@ -447,10 +513,19 @@ class send_mail
      * MIME-Version added where missing, Bcc removed, the envelope from
      * $from, $to and the header's To, Cc and Bcc.
      *
+     * With $outbox the message is queued there instead, prepared the same
+     * way, and its queue id returned.
+     *
      * @throws \Smtp\Exception\SmtpException
      */
-    private function deliver(\Smtp\Mailer $mailer, string $to, string $from, string $subject, string $message): \Smtp\SendResult
-    {
+    private function deliver(
+        \Smtp\Mailer $mailer,
+        string $to,
+        string $from,
+        string $subject,
+        string $message,
+        ?\Smtp\Outbox $outbox = null,
+    ): \Smtp\SendResult|string {
         // The original ended the data itself with "\n.\n"; code that
         // added it already must not get a stray "." line.
         $message = preg_replace('/\r?\n\.\r?\n$/D', "\n", $message) ?? $message;
@@ -461,7 +536,7 @@ class send_mail
             if ($subject !== '') {
                 $composed->subject($subject);
             }
-            return $mailer->send($composed);
+            return $outbox === null ? $mailer->send($composed) : $outbox->enqueue($composed);
         }
         self::checkOneLine(['to' => $to, 'from' => $from, 'subject' => $subject]);
         // Without a header block of its own, the whole text is the body.
@@ -475,15 +550,61 @@ class send_mail
             }
             $subject = '';
         }
-        return $mailer->sendRawCompleted(
-            $data,
-            recipients: $to,
-            recipientsFromHeaders: true,
-            sender: $from,
-            author: $from,
-            to: $to,
-            subject: $subject,
-        );
+        $arguments = [
+            'recipients' => $to,
+            'recipientsFromHeaders' => true,
+            'sender' => $from,
+            'author' => $from,
+            'to' => $to,
+            'subject' => $subject,
+        ];
+        return $outbox === null
+            ? $mailer->sendRawCompleted($data, ...$arguments)
+            : $outbox->enqueueRawCompleted($data, ...$arguments);
+    }
+
+    /**
+     * Whether a failure is for now (the message may go through later): no
+     * connection or a timeout, a 4xx reply (to the message or to a
+     * recipient), or a connection lost after the message was sent (it is
+     * then retried, at least once, as MTAs do).
+     */
+    private static function isTransient(\Smtp\Exception\SmtpException $e): bool
+    {
+        if ($e instanceof \Smtp\Exception\ConnectionException
+            || $e instanceof \Smtp\Exception\DeliveryUnknownException) {
+            return true;
+        }
+        if ($e instanceof \Smtp\Exception\RecipientsRefusedException) {
+            $recipients = $e->getRecipients();
+            $refused = array_filter($recipients, static fn ($r) => !$r->accepted());
+            // Only when every refusal is temporary (a 5xx would fail again).
+            return $refused !== [] && array_filter($refused, static fn ($r) => !$r->isTemporaryFailure()) === [];
+        }
+        $code = $e->getSmtpCode();
+        return $e instanceof \Smtp\Exception\RejectedException && $code >= 400 && $code < 500;
+    }
+
+    /**
+     * Queues the message in $queue_dir after a transient failure (when
+     * set): true when it is on disk. A failure to queue is added to
+     * $lasterror.
+     */
+    private function queue(\Smtp\Mailer $mailer, $to, $from, $subject, $message): bool
+    {
+        if ($this->queue_dir === null || $this->queue_dir === '') {
+            return false;
+        }
+        try {
+            $outbox = new \Smtp\Outbox($this->stringArgument($this->queue_dir, 'queue_dir'), $mailer->library());
+            $this->queued_id = $this->deliver($mailer, $to, $from, $subject, $message, $outbox);
+            $this->lastmessage = 'queued as ' . $this->queued_id . ' (' . $this->lastmessage . ')';
+            $this->show_debug('Queued as ' . $this->queued_id, 'info');
+            return true;
+        } catch (\Throwable $e) {
+            $this->lasterror .= '; queueing failed too: ' . $e->getMessage();
+            return false;
+        }
     }
 
     /**

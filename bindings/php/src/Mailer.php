@@ -45,7 +45,7 @@ final class Mailer
     private const URL_OPTIONS = [
         'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
         'clientName', 'mechanism', 'recipientPolicy', 'transcript', 'insecurePlaintextAuth',
-        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking', 'longLines', 'options',
+        'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking', 'longLines', 'options', 'outbox',
     ];
 
     private Library $library;
@@ -56,6 +56,9 @@ final class Mailer
     private int $transcriptId = 0;
 
     private ?CData $transcriptCell = null;
+
+    /** The outbox queue() uses when given none. */
+    private ?Outbox $outbox = null;
 
     /**
      * Creates a client (not connected yet: send() or connect() connects).
@@ -97,6 +100,8 @@ final class Mailer
      *              values are strings, numbers or bools (true: "on", false: "off"), set after the
      *              other arguments, so they win; an unknown name or a bad value is an
      *              InvalidInputException naming the option
+     * @param mixed $outbox an Outbox (or its directory) for queue(): messages queued there go out
+     *              later through Outbox::flush() or Outbox::deliverDue() with a Mailer
      * @throws InvalidInputException|LibraryException
      */
     public function __construct(
@@ -122,8 +127,13 @@ final class Mailer
         mixed $chunking = null,
         mixed $longLines = null,
         #[\SensitiveParameter] mixed $options = [],
+        mixed $outbox = null,
     ) {
         $this->library = $library ?? Library::get();
+        if ($outbox !== null && !$outbox instanceof Outbox) {
+            $outbox = new Outbox($outbox, $this->library);
+        }
+        $this->outbox = $outbox;
         $ffi = $this->library->ffi();
         $out = $ffi->new('smtp_client*');
         if ($url !== null) {
@@ -372,6 +382,41 @@ final class Mailer
         $handle = $this->handle();
         $result = $this->library->ffi()->smtp_client_send_message($handle, $native);
         return $this->sendResult($result);
+    }
+
+    /**
+     * Queues a composed message in an outbox instead of sending it now and
+     * returns its queue id: the message is on disk (synced) when this
+     * returns, and goes out with the next Outbox::flush() or
+     * Outbox::deliverDue(). Never connects. $outbox defaults to the one
+     * given to the constructor.
+     *
+     * @throws SmtpException
+     */
+    public function queue(mixed $message, ?Outbox $outbox = null): string
+    {
+        $outbox ??= $this->outbox
+            ?? throw new InvalidInputException('queue(): no outbox; pass one, or give new Mailer(outbox: ...)');
+        return $outbox->enqueue($message);
+    }
+
+    /** The outbox given to the constructor, if any. */
+    public function outbox(): ?Outbox
+    {
+        return $this->outbox;
+    }
+
+    /**
+     * The native client with an open session (connecting first when there
+     * is none), for Outbox::flush().
+     *
+     * @throws SmtpException
+     * @internal
+     */
+    public function sessionHandle(): CData
+    {
+        $this->ensureConnected();
+        return $this->handle();
     }
 
     /**

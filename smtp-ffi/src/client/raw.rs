@@ -144,7 +144,7 @@ impl std::io::Read for CallbackReader {
 ///
 /// # Safety
 /// `from` and `to_list` are NULL or NUL-terminated and valid for the call.
-unsafe fn raw_envelope(
+pub(crate) unsafe fn raw_envelope(
     from: *const c_char,
     to_list: *const c_char,
 ) -> Result<Option<Envelope>, Failure> {
@@ -211,32 +211,46 @@ pub unsafe extern "C" fn smtp_client_send_raw_completed(
                 bytes_arg(data, len, "data")?,
             )
         };
-        if flags & !SMTP_RAW_RECIPIENTS_FROM_HEADERS != 0 {
-            return Err(Failure::invalid(
-                "flags",
-                format!("unknown flags {flags:#x}"),
-            ));
-        }
-        let mut options = RawOptions::new()
-            .recipients_from_headers(flags & SMTP_RAW_RECIPIENTS_FROM_HEADERS != 0);
-        if let Some(sender) = sender {
-            options = options.sender(sender)?;
-        }
-        if let Some(recipients) = recipients.filter(|r| !r.trim().is_empty()) {
-            options = options.recipients(recipients)?;
-        }
-        if let Some(to) = to.filter(|t| !t.trim().is_empty()) {
-            options = options.to_when_missing(to)?;
-        }
-        if let Some(subject) = subject {
-            options = options.subject_when_missing(subject)?;
-        }
-        if let Some(author) = author {
-            options = options.complete_headers(Mailbox::parse(author)?);
-        }
+        let options = completed_options(sender, recipients, flags, author, to, subject)?;
         let mut message = RawMessage::read(data, &options)?;
         c.recipients.clear();
         let outcome = c.session()?.send_raw_message(&mut message);
         c.finish_send(outcome)
     })
+}
+
+/// The options of a completed raw message
+/// (`smtp_client_send_raw_completed()`, `smtp_outbox_enqueue_raw_completed()`).
+pub(crate) fn completed_options(
+    sender: Option<&str>,
+    recipients: Option<&str>,
+    flags: c_int,
+    author: Option<&str>,
+    to: Option<&str>,
+    subject: Option<&str>,
+) -> Result<RawOptions, Failure> {
+    if flags & !SMTP_RAW_RECIPIENTS_FROM_HEADERS != 0 {
+        return Err(Failure::invalid(
+            "flags",
+            format!("unknown flags {flags:#x}"),
+        ));
+    }
+    let mut options =
+        RawOptions::new().recipients_from_headers(flags & SMTP_RAW_RECIPIENTS_FROM_HEADERS != 0);
+    if let Some(sender) = sender {
+        options = options.sender(sender)?;
+    }
+    if let Some(recipients) = recipients.filter(|r| !r.trim().is_empty()) {
+        options = options.recipients(recipients)?;
+    }
+    if let Some(to) = to.filter(|t| !t.trim().is_empty()) {
+        options = options.to_when_missing(to)?;
+    }
+    if let Some(subject) = subject {
+        options = options.subject_when_missing(subject)?;
+    }
+    if let Some(author) = author {
+        options = options.complete_headers(Mailbox::parse(author)?);
+    }
+    Ok(options)
 }

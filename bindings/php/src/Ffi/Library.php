@@ -15,6 +15,7 @@ use Smtp\Exception\LibraryException;
 use Smtp\Exception\RecipientsRefusedException;
 use Smtp\Exception\RejectedException;
 use Smtp\Exception\SmtpException;
+use Smtp\Exception\SpoolException;
 use Smtp\Exception\TimeoutException;
 use Smtp\Exception\TlsException;
 use Smtp\Exception\UnsupportedException;
@@ -388,6 +389,7 @@ final class Library
             11 => UnsupportedException::class,
             12 => DeliveryUnknownException::class,
             13 => AttachmentReadException::class,
+            16 => SpoolException::class,
             102 => LibraryException::class,
             default => SmtpException::class,
         };

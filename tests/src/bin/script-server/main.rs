@@ -4,7 +4,8 @@
 //! bindings' error-mapping tests are in `faults.rs`; `script-server capture
 //! [OPTIONS]`, the capturing mode of the PHP hardening tests (many
 //! connections, STARTTLS attacks, a report of every byte), is in
-//! `capture/` and documented there.
+//! `capture/` and documented there; the outbox tests' scenarios are in
+//! `outbox.rs`.
 //!
 //! It prints `port N` (and `ca PATH`, a PEM file of the test CA, for the
 //! TLS scenarios) on standard output, flushes, serves one connection (a
@@ -25,6 +26,7 @@
 
 mod capture;
 mod faults;
+mod outbox;
 
 use std::io::Write;
 
@@ -144,7 +146,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let name = args.first().cloned().unwrap_or_default();
     if name == "--list" {
-        for (name, what) in SCENARIOS.iter().chain(faults::SCENARIOS) {
+        for (name, what) in SCENARIOS
+            .iter()
+            .chain(faults::SCENARIOS)
+            .chain(outbox::SCENARIOS)
+        {
             println!("{name:<20} {what}");
         }
         println!(
@@ -164,7 +170,9 @@ fn main() {
         }
         return;
     }
-    let scripted = scenario(&name).or_else(|| faults::scenario(&name).map(|s| (s, false)));
+    let scripted = scenario(&name)
+        .or_else(|| faults::scenario(&name).map(|s| (s, false)))
+        .or_else(|| outbox::scenario(&name).map(|s| (s, false)));
     let Some((steps, tls)) = scripted else {
         eprintln!("script-server: unknown scenario {name:?} (see --list)");
         std::process::exit(2);
