@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use super::dsn::{self, Report};
 use super::policy::random_unit;
 use super::state::{one_line, RecipientState, RecipientStatus, State};
-use super::{Outbox, QueueId};
+use super::{Lock, Outbox, QueueId};
 use crate::config::{Config, RecipientPolicy};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
@@ -232,24 +232,19 @@ impl Outbox {
             possible_duplicate: false,
             notification: None,
         };
-        let Some(_lock) = self.try_lock(id)? else {
-            return Ok(Some(blank(Outcome::Busy)));
+        let mut lock = match self.try_lock(id)? {
+            Lock::Held(lock) => lock,
+            Lock::Busy => return Ok(Some(blank(Outcome::Busy))),
+            // Delivered by another runner meanwhile.
+            Lock::Gone => return Ok(None),
         };
-        let (mut state, offset) = match self.read_state(id)? {
-            // Delivered by another runner, or a message file whose enqueue
-            // did not finish (never delivered: listed as such).
-            None => return Ok(None),
-            Some(Err(reason)) => {
-                return Ok(Some(blank(Outcome::Broken(format!(
-                    "corrupt state file: {reason}"
-                )))))
-            }
-            Some(Ok(state)) => state,
+        let (mut state, offset, state_file) = match self.read_state_from(id, &mut lock.file)? {
+            Err(reason) => return Ok(Some(blank(Outcome::Broken(reason)))),
+            Ok(message) => (message.state, message.offset, message.state_file),
         };
         if state.held || (which == Which::Due && state.next_attempt > now) {
             return Ok(None);
         }
-        let path = self.message_path(id);
         let mut error = None;
         let expired = now
             .duration_since(state.created)
@@ -258,22 +253,19 @@ impl Outbox {
             for r in state.recipients.iter_mut().filter(|r| r.status.is_open()) {
                 r.status = RecipientStatus::Failed;
             }
+        } else if let Err(e) = lock.file.seek(SeekFrom::Start(offset)) {
+            return Ok(Some(blank(Outcome::Broken(format!(
+                "cannot read its message file: {e}"
+            )))));
         } else {
-            match File::open(&path).and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
-                Err(e) => {
-                    return Ok(Some(blank(Outcome::Broken(format!(
-                        "cannot read its message file: {e}"
-                    )))))
+            match connection.client() {
+                Err(why) => {
+                    defer_open(&mut state, &why);
+                    error = Some(why);
                 }
-                Ok(mut body) => match connection.client() {
-                    Err(why) => {
-                        defer_open(&mut state, &why);
-                        error = Some(why);
-                    }
-                    Ok(client) => {
-                        error = attempt(client, &mut state, &mut body);
-                    }
-                },
+                Ok(client) => {
+                    error = attempt(client, &mut state, &mut lock.file);
+                }
             }
         }
         let open = state.recipients.iter().any(|r| r.status.is_open());
@@ -299,7 +291,7 @@ impl Outbox {
                     &delayed,
                     false,
                     now,
-                    (&path, offset),
+                    (&lock.file, offset),
                 )?);
                 state.warned = true;
             }
@@ -319,10 +311,10 @@ impl Outbox {
                     &failed,
                     expired,
                     now,
-                    (&path, offset),
+                    (&lock.file, offset),
                 )?);
             }
-            self.remove_files(id)?;
+            self.remove_files(id, state_file)?;
             if failed.is_empty() {
                 Outcome::Delivered
             } else {
@@ -347,7 +339,7 @@ impl Outbox {
         recipients: &[&RecipientState],
         expired: bool,
         now: SystemTime,
-        (message, offset): (&std::path::Path, u64),
+        (message, offset): (&File, u64),
     ) -> Result<QueueId> {
         let head = original_head(message, offset);
         let domain = state
@@ -363,9 +355,9 @@ impl Outbox {
 
 /// The header block of a queued message whose bytes start at `offset`
 /// in its file (empty when unreadable).
-fn original_head(path: &std::path::Path, offset: u64) -> Vec<u8> {
-    match File::open(path).and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
-        Ok(mut file) => Head::read(&mut file, 64 * 1024)
+fn original_head(mut file: &File, offset: u64) -> Vec<u8> {
+    match file.seek(SeekFrom::Start(offset)) {
+        Ok(_) => Head::read(&mut file, 64 * 1024)
             .map(|(head, _)| head.bytes)
             .unwrap_or_default(),
         Err(_) => Vec::new(),

@@ -208,7 +208,10 @@ mod tests {
         assert_eq!(kept.len(), n as u64);
         assert!(kept.is_whole() && kept.is_empty() == (n == 0));
         let id = outbox.enqueue_kept(kept, &mut message, n > 0).unwrap();
-        let queued = fs::read(outbox.message_path(&id)).unwrap();
+        let file = fs::read(outbox.message_path(&id)).unwrap();
+        // The message's bytes follow the envelope that opens its file.
+        let start = memchr::memmem::find(&file, b"\nend\n").unwrap() + 5;
+        let queued = file[start..].to_vec();
         let entry = outbox.entry(&id).unwrap().unwrap();
         assert_eq!(entry.sender, "me@example.org");
         assert_eq!(entry.recipients[0].address, "a@example.net");

@@ -4,15 +4,16 @@
 //! A directory holds `tmp/` (files being written), `queue/` (one `ID.msg`
 //! per message: its first state, as `state.rs` writes it, then its bytes;
 //! and, once it has been tried or changed, an `ID.state` that replaces
-//! that first state) and `lock/` (one lock file per message a runner is
-//! delivering, `flock`ed: released by the kernel if the runner dies). A
+//! that first state). A runner or a control call `flock`s the message
+//! file while it works on it (released by the kernel if the process
+//! dies, so no lock goes stale). A
 //! message is queued once its file has been renamed into `queue/` and the
 //! directory synced (one file, one fsync and one directory fsync: what a
 //! bare durable write costs); until then it is invisible. Credentials are
 //! never written to the spool.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,17 @@ use state::{create_private, sync_dir, State};
 
 /// The most a message file's first state may take (its recipients).
 const PREAMBLE_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// A queued message as read: its state, where its bytes start in its
+/// file, whether it has a state file of its own.
+pub(crate) struct Message {
+    pub(crate) state: State,
+    pub(crate) offset: u64,
+    pub(crate) state_file: bool,
+}
+
+/// A message as read, or what is wrong with its files.
+pub(crate) type Loaded = std::result::Result<Message, String>;
 pub use state::{RecipientState, RecipientStatus};
 
 /// The name of a queued message: letters, digits and dots, sortable by
@@ -114,9 +126,20 @@ pub struct Outbox {
     policy: RetryPolicy,
 }
 
-/// An exclusive lock on one message, released when dropped.
+/// An exclusive lock on one message: its message file, open and
+/// `flock`ed; released when dropped.
 pub(crate) struct MessageLock {
-    _file: File,
+    pub(crate) file: File,
+}
+
+/// What trying to lock a message found.
+pub(crate) enum Lock {
+    /// Locked for this process.
+    Held(MessageLock),
+    /// Another process holds it.
+    Busy,
+    /// It is not (or no longer) in the queue.
+    Gone,
 }
 
 fn spool_error(action: impl Into<String>, source: io::Error) -> Error {
@@ -144,7 +167,7 @@ impl Outbox {
             .permissions()
             .mode()
             & 0o7777;
-        for sub in ["tmp", "queue", "lock"] {
+        for sub in ["tmp", "queue"] {
             let path = dir.join(sub);
             if !path.exists() {
                 match fs::DirBuilder::new().mode(mode).create(&path) {
@@ -292,57 +315,74 @@ impl Outbox {
     /// its message file) and where its bytes start in the message file;
     /// `Ok(None)` when it is not (or no longer) in the queue, `Some(Err)`
     /// with the reason when its files are damaged.
-    pub(crate) fn read_state(
-        &self,
-        id: &QueueId,
-    ) -> Result<Option<std::result::Result<(State, u64), String>>> {
+    pub(crate) fn read_state(&self, id: &QueueId) -> Result<Option<Loaded>> {
         let msg = self.queue_path(id, "msg");
-        let mut file = match File::open(&msg) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(spool_error(format!("reading {}", msg.display()), e)),
-        };
+        match File::open(&msg) {
+            Ok(mut file) => self.read_state_from(id, &mut file).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(spool_error(format!("reading {}", msg.display()), e)),
+        }
+    }
+
+    /// [`Outbox::read_state`] with the message file already open.
+    pub(crate) fn read_state_from(&self, id: &QueueId, file: &mut File) -> Result<Loaded> {
+        let msg = self.queue_path(id, "msg");
         let len = file
             .metadata()
             .map_err(|e| spool_error(format!("reading {}", msg.display()), e))?
             .len();
-        let mut head = Vec::new();
-        (&mut file)
-            .take(PREAMBLE_LIMIT)
-            .read_to_end(&mut head)
+        // Read until the first state's end line, in few reads: most fit in
+        // the first 8 KiB; the message's bytes are not read.
+        let mut head = vec![0u8; 8 * 1024];
+        let mut filled: usize = 0;
+        file.seek(SeekFrom::Start(0))
             .map_err(|e| spool_error(format!("reading {}", msg.display()), e))?;
-        let Some(end) = memchr::memmem::find(&head, b"\nend\n").map(|i| i + 5) else {
-            return Ok(Some(Err(
-                "corrupt message file: no envelope at its start".into()
-            )));
+        let end = loop {
+            let searched = filled.saturating_sub(4);
+            let n = match file.read(&mut head[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(spool_error(format!("reading {}", msg.display()), e)),
+            };
+            filled += n;
+            if let Some(i) = memchr::memmem::find(&head[searched..filled], b"\nend\n") {
+                break searched + i + 5;
+            }
+            if n == 0 || filled as u64 >= PREAMBLE_LIMIT {
+                return Ok(Err("corrupt message file: no envelope at its start".into()));
+            }
+            if filled == head.len() {
+                head.resize(head.len() * 2, 0);
+            }
         };
         let first = match std::str::from_utf8(&head[..end])
             .map_err(|_| "not UTF-8".to_string())
             .and_then(State::parse)
         {
             Ok(state) => state,
-            Err(reason) => return Ok(Some(Err(format!("corrupt message file: {reason}")))),
+            Err(reason) => return Ok(Err(format!("corrupt message file: {reason}"))),
         };
         let offset = end as u64;
         let path = self.queue_path(id, "state");
-        let state = match fs::read(&path) {
+        let (state, state_file) = match fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes)
                 .map_err(|_| "not UTF-8".to_string())
                 .and_then(|text| State::parse(&text))
             {
-                Ok(state) => state,
-                Err(reason) => return Ok(Some(Err(format!("corrupt state file: {reason}")))),
+                Ok(state) => (state, true),
+                Err(reason) => return Ok(Err(format!("corrupt state file: {reason}"))),
             },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => first,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (first, false),
             Err(e) => return Err(spool_error(format!("reading {}", path.display()), e)),
         };
-        Ok(Some(Ok((
-            State {
+        Ok(Ok(Message {
+            state: State {
                 size: len - offset,
                 ..state
             },
             offset,
-        ))))
+            state_file,
+        }))
     }
 
     /// Writes a message's state atomically.
@@ -355,46 +395,72 @@ impl Outbox {
     }
 
     /// Takes a message out of the queue: its message file first (from then
-    /// on it is gone), then its state and lock files. The directory is not
-    /// synced: after a power loss the message may come back and be
-    /// delivered again (at least once, never zero times).
-    pub(crate) fn remove_files(&self, id: &QueueId) -> Result<()> {
+    /// on it is gone), then its state file. The directory is not synced:
+    /// after a power loss the message may come back and be delivered again
+    /// (at least once, never zero times).
+    pub(crate) fn remove_files(&self, id: &QueueId, state_file: bool) -> Result<()> {
         let path = self.queue_path(id, "msg");
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(spool_error(format!("removing {}", path.display()), e)),
         }
-        let _ = fs::remove_file(self.queue_path(id, "state"));
-        let _ = fs::remove_file(self.dir.join("lock").join(&id.0));
+        if state_file {
+            let _ = fs::remove_file(self.queue_path(id, "state"));
+        }
         Ok(())
     }
 
-    /// The path of a message's bytes.
+    /// The path of a message's file.
+    #[cfg(test)]
     pub(crate) fn message_path(&self, id: &QueueId) -> PathBuf {
         self.queue_path(id, "msg")
     }
 
-    /// Locks one message for this process; `Ok(None)` when another process
-    /// holds it (a runner delivering it, or a control call).
-    pub(crate) fn try_lock(&self, id: &QueueId) -> Result<Option<MessageLock>> {
-        let path = self.dir.join("lock").join(&id.0);
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| spool_error(format!("opening {}", path.display()), e))?;
+    /// Locks one message for this process: its message file, opened and
+    /// `flock`ed without waiting.
+    pub(crate) fn try_lock(&self, id: &QueueId) -> Result<Lock> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.queue_path(id, "msg");
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lock::Gone),
+            Err(e) => return Err(spool_error(format!("opening {}", path.display()), e)),
+        };
         // SAFETY: flock on a descriptor this function owns.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(Some(MessageLock { _file: file }));
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(Lock::Busy)
+            } else {
+                Err(spool_error(format!("locking {}", path.display()), e))
+            };
         }
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::WouldBlock {
-            Ok(None)
+        // The holder before us may have delivered and unlinked it.
+        let same = match (file.metadata(), fs::metadata(&path)) {
+            (Ok(open), Ok(now)) => open.ino() == now.ino() && open.dev() == now.dev(),
+            _ => false,
+        };
+        Ok(if same {
+            Lock::Held(MessageLock { file })
         } else {
-            Err(spool_error(format!("locking {}", path.display()), e))
+            Lock::Gone
+        })
+    }
+
+    /// [`Outbox::try_lock`] for a control call: busy and gone are errors.
+    fn lock_for_control(&self, id: &QueueId) -> Result<MessageLock> {
+        match self.try_lock(id)? {
+            Lock::Held(lock) => Ok(lock),
+            Lock::Busy => Err(spool_error(
+                format!("message {id}"),
+                io::Error::new(io::ErrorKind::WouldBlock, "is being delivered now"),
+            )),
+            Lock::Gone => Err(Error::invalid(
+                "queue id",
+                format!("{id} is not in the queue"),
+            )),
         }
     }
 
@@ -435,8 +501,8 @@ impl Outbox {
 
     /// One message, or `None` when it is not in the queue.
     pub fn entry(&self, id: &QueueId) -> Result<Option<Entry>> {
-        Ok(self.read_state(id)?.map(|state| match state {
-            Ok((state, _)) => Entry {
+        Ok(self.read_state(id)?.map(|loaded| match loaded {
+            Ok(Message { state, .. }) => Entry {
                 id: id.clone(),
                 created: state.created,
                 sender: state.sender,
@@ -467,21 +533,10 @@ impl Outbox {
 
     /// Changes a message's state under its lock.
     fn update(&self, id: &QueueId, change: impl FnOnce(&mut State)) -> Result<()> {
-        let _lock = self.try_lock(id)?.ok_or_else(|| {
-            spool_error(
-                format!("message {id}"),
-                io::Error::new(io::ErrorKind::WouldBlock, "is being delivered now"),
-            )
-        })?;
-        let mut state = match self.read_state(id)? {
-            Some(Ok((state, _))) => state,
-            Some(Err(reason)) => return Err(Error::invalid("queue id", format!("{id}: {reason}"))),
-            None => {
-                return Err(Error::invalid(
-                    "queue id",
-                    format!("{id} is not in the queue"),
-                ))
-            }
+        let mut lock = self.lock_for_control(id)?;
+        let mut state = match self.read_state_from(id, &mut lock.file)? {
+            Ok(message) => message.state,
+            Err(reason) => return Err(Error::invalid("queue id", format!("{id}: {reason}"))),
         };
         change(&mut state);
         self.write_state(id, &state)
@@ -507,19 +562,9 @@ impl Outbox {
 
     /// Removes a message from the queue (also one whose files are broken).
     pub fn remove(&self, id: &QueueId) -> Result<()> {
-        let _lock = self.try_lock(id)?.ok_or_else(|| {
-            spool_error(
-                format!("message {id}"),
-                io::Error::new(io::ErrorKind::WouldBlock, "is being delivered now"),
-            )
-        })?;
-        if self.entry(id)?.is_none() {
-            return Err(Error::invalid(
-                "queue id",
-                format!("{id} is not in the queue"),
-            ));
-        }
-        self.remove_files(id)
+        let _lock = self.lock_for_control(id)?;
+        // A broken message may have a state file: try it too.
+        self.remove_files(id, true)
     }
 }
 

@@ -173,12 +173,22 @@ fn a_locked_message_is_left_to_its_holder() {
     let dir = temp_dir("lock");
     let outbox = Outbox::open(&dir).unwrap();
     let id = outbox.enqueue(&envelope(), &mut &b"x\r\n"[..]).unwrap();
-    let lock = outbox.try_lock(&id).unwrap().expect("free");
+    let Lock::Held(lock) = outbox.try_lock(&id).unwrap() else {
+        panic!("free")
+    };
     // flock locks belong to the open file: a second open is refused.
-    assert!(outbox.try_lock(&id).unwrap().is_none());
+    assert!(matches!(outbox.try_lock(&id).unwrap(), Lock::Busy));
     assert!(matches!(outbox.hold(&id), Err(Error::Spool { .. })));
     drop(lock);
-    assert!(outbox.try_lock(&id).unwrap().is_some());
+    assert!(matches!(outbox.try_lock(&id).unwrap(), Lock::Held(_)));
+    // A message delivered and removed by the holder is gone for the next.
+    let Lock::Held(lock) = outbox.try_lock(&id).unwrap() else {
+        panic!("free")
+    };
+    let late = QueueId::parse(id.as_str()).unwrap();
+    outbox.remove_files(&id, false).unwrap();
+    drop(lock);
+    assert!(matches!(outbox.try_lock(&late).unwrap(), Lock::Gone));
     fs::remove_dir_all(&dir).unwrap();
 }
 
