@@ -570,7 +570,7 @@ def outbox_section(h, out, targets):
         r = e["enqueue_us"] / e["bare_us"] if e["bare_us"] else float("nan")
         out.append("| operation | µs per message |")
         out.append("|---|---:|")
-        out.append(f"| `Outbox::enqueue` (message + state files, fsync each, renames, fsync of the queue directory) "
+        out.append(f"| `Outbox::enqueue` (one file: first state then message, fsync, rename, fsync of the queue directory) "
                    f"| {fmt(e['enqueue_us'], 1)} |")
         out.append(f"| bare write + fsync + rename + fsync dir of the same bytes | {fmt(e['bare_us'], 1)} |")
         out.append(f"| ratio | {r:.2f}× |")

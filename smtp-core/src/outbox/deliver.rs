@@ -140,6 +140,14 @@ impl Connection<'_> {
     }
 }
 
+/// A message locked and read for delivery, or why it is not.
+enum Prepared {
+    Ready(super::MessageLock, super::Message),
+    Busy,
+    Gone,
+    Broken(String),
+}
+
 /// Which messages a run takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Which {
@@ -198,31 +206,93 @@ impl Outbox {
         now: SystemTime,
     ) -> Result<DeliveryReport> {
         let mut report = DeliveryReport::default();
-        let mut todo: VecDeque<QueueId> = self.ids()?.into();
+        let mut todo: VecDeque<QueueId> = VecDeque::new();
         let mut seen = HashSet::new();
+        // The queue's messages are locked and read a few ahead by another
+        // thread; notifications queued in this run follow, read here.
+        let ids = self.ids()?;
+        let (ready, prepared) = std::sync::mpsc::sync_channel::<(QueueId, Result<Prepared>)>(4);
+        let ahead = self.clone();
+        let preparing = std::thread::Builder::new()
+            .name("outbox-read".into())
+            .spawn(move || {
+                for id in ids {
+                    let work = ahead.prepare(&id);
+                    if ready.send((id, work)).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| crate::outbox::spool_error("starting a thread", e))?;
+        // Files of delivered messages are freed by another thread, so that
+        // the next message need not wait for it.
+        let (trash, bin) = std::sync::mpsc::channel::<std::path::PathBuf>();
+        let freeing = std::thread::Builder::new()
+            .name("outbox-free".into())
+            .spawn(move || {
+                for path in bin {
+                    let _ = std::fs::remove_file(path);
+                }
+            })
+            .map_err(|e| crate::outbox::spool_error("starting a thread", e))?;
         // Notifications queued in this run go out in it too.
-        while let Some(id) = todo.pop_front() {
+        let mut one = |id: QueueId, work: Result<Prepared>, todo: &mut VecDeque<QueueId>| {
             if !seen.insert(id.clone()) {
-                continue;
+                return Ok(());
             }
-            if let Some(message) = self.deliver_one(&id, &mut connection, which, now)? {
+            if let Some(message) =
+                self.deliver_one(&id, work?, &mut connection, which, now, &trash)?
+            {
                 if let Some(notification) = &message.notification {
                     todo.push_back(notification.clone());
                 }
                 report.messages.push(message);
             }
-        }
+            Ok::<(), Error>(())
+        };
+        let result = (|| {
+            for (id, work) in prepared.iter() {
+                one(id, work, &mut todo)?;
+            }
+            while let Some(id) = todo.pop_front() {
+                let work = self.prepare(&id);
+                one(id, work, &mut todo)?;
+            }
+            Ok(())
+        })();
+        drop(prepared);
+        let _ = preparing.join();
         connection.finish();
-        Ok(report)
+        drop(trash);
+        let _ = freeing.join();
+        result.map(|()| report)
     }
 
     /// One message under its lock; `None` when there was nothing to do.
+    /// Locks a message and reads its state: the file work before a
+    /// delivery, done ahead by another thread while the connection is busy
+    /// with the message before.
+    fn prepare(&self, id: &QueueId) -> Result<Prepared> {
+        let mut lock = match self.try_lock(id)? {
+            Lock::Held(lock) => lock,
+            Lock::Busy => return Ok(Prepared::Busy),
+            // Delivered by another runner meanwhile.
+            Lock::Gone => return Ok(Prepared::Gone),
+        };
+        Ok(match self.read_state_from(id, &mut lock.file)? {
+            Err(reason) => Prepared::Broken(reason),
+            Ok(message) => Prepared::Ready(lock, message),
+        })
+    }
+
     fn deliver_one(
         &self,
         id: &QueueId,
+        prepared: Prepared,
         connection: &mut Connection<'_>,
         which: Which,
         now: SystemTime,
+        trash: &std::sync::mpsc::Sender<std::path::PathBuf>,
     ) -> Result<Option<MessageReport>> {
         let blank = |outcome| MessageReport {
             id: id.clone(),
@@ -232,16 +302,13 @@ impl Outbox {
             possible_duplicate: false,
             notification: None,
         };
-        let mut lock = match self.try_lock(id)? {
-            Lock::Held(lock) => lock,
-            Lock::Busy => return Ok(Some(blank(Outcome::Busy))),
-            // Delivered by another runner meanwhile.
-            Lock::Gone => return Ok(None),
+        let (mut lock, message) = match prepared {
+            Prepared::Ready(lock, message) => (lock, message),
+            Prepared::Busy => return Ok(Some(blank(Outcome::Busy))),
+            Prepared::Gone => return Ok(None),
+            Prepared::Broken(reason) => return Ok(Some(blank(Outcome::Broken(reason)))),
         };
-        let (mut state, offset, state_file) = match self.read_state_from(id, &mut lock.file)? {
-            Err(reason) => return Ok(Some(blank(Outcome::Broken(reason)))),
-            Ok(message) => (message.state, message.offset, message.state_file),
-        };
+        let (mut state, offset, state_file) = (message.state, message.offset, message.state_file);
         if state.held || (which == Which::Due && state.next_attempt > now) {
             return Ok(None);
         }
@@ -314,7 +381,10 @@ impl Outbox {
                     (&lock.file, offset),
                 )?);
             }
-            self.remove_files(id, state_file)?;
+            let done = self.retire(id, state_file)?;
+            // Closed (and unlocked) before another thread frees it.
+            drop(lock);
+            let _ = trash.send(done);
             if failed.is_empty() {
                 Outcome::Delivered
             } else {

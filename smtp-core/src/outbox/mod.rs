@@ -180,6 +180,18 @@ impl Outbox {
                 }
             }
         }
+        // Delivered messages a dead runner had not freed yet.
+        if let Ok(entries) = fs::read_dir(dir.join("tmp")) {
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.ends_with(".done"))
+                {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(Outbox {
             dir,
             policy: RetryPolicy::default(),
@@ -409,6 +421,23 @@ impl Outbox {
             let _ = fs::remove_file(self.queue_path(id, "state"));
         }
         Ok(())
+    }
+
+    /// Takes a delivered message out of the queue by renaming its file into
+    /// `tmp/` as `ID.done` (one directory entry moved: from then on it is
+    /// gone from the queue), and returns that path: freeing the file's
+    /// blocks, the slow part, is left to the caller, off the delivery's
+    /// path. `ID.done` files a dead process left are removed by
+    /// [`Outbox::open`].
+    pub(crate) fn retire(&self, id: &QueueId, state_file: bool) -> Result<PathBuf> {
+        let path = self.queue_path(id, "msg");
+        let done = self.tmp_path(id, "done");
+        fs::rename(&path, &done)
+            .map_err(|e| spool_error(format!("removing {}", path.display()), e))?;
+        if state_file {
+            let _ = fs::remove_file(self.queue_path(id, "state"));
+        }
+        Ok(done)
     }
 
     /// The path of a message's file.
