@@ -157,7 +157,7 @@ fn send_or_queue<R: Read>(
         }
     };
     let duplicate = matches!(error, Error::DeliveryUnknown { .. });
-    match outbox.enqueue_kept(kept, message, duplicate) {
+    match outbox.enqueue_kept(kept, message, &error) {
         Ok(id) => {
             if verbose {
                 eprintln!(

@@ -261,7 +261,13 @@ fn on_failure_with_the_relay_down_queues_then_q_delivers_once() {
     );
     quiet.expect(0);
     assert_eq!(quiet.stderr, "");
-    assert_eq!(listed(&home, &queue).len(), 2);
+    let entries = listed(&home, &queue);
+    assert_eq!(entries.len(), 2);
+    // -bp says why each was queued.
+    for e in &entries {
+        let why = e["last_error"].as_str().unwrap_or_default();
+        assert!(why.contains("connect"), "{e}");
+    }
     // Both go out over one connection to a working server, once each.
     let mut script = hello(&[]);
     for rcpt in ["you@example.test", "other@example.test"] {

@@ -13,7 +13,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::SystemTime;
 
-use super::{spool_error, Outbox, QueueId};
+use super::{spool_error, FirstTry, Outbox, QueueId};
 use crate::error::Result;
 use crate::message::RawMessage;
 use crate::report::SendReport;
@@ -119,16 +119,18 @@ impl Outbox {
     /// Queues a message whose attempt through [`Kept::send_raw`] failed:
     /// the kept bytes, then what the attempt did not read of `message`,
     /// so the queue holds exactly the prepared message, with its envelope
-    /// (addresses as written). With `possible_duplicate` (the connection
-    /// died after the end of the data was sent) the entry says so from the
-    /// start. Errors: [`Error::Spool`](crate::Error::Spool) when the copy is
-    /// incomplete or the disk fails (nothing is queued then), and those of
-    /// [`Outbox::enqueue`].
+    /// (addresses as written). `failure` is why the attempt failed: the
+    /// entry's last error from the start (what `-bp` shows), and, when it
+    /// is [`Error::DeliveryUnknown`](crate::Error::DeliveryUnknown) (the
+    /// connection died after the end of the data was sent), the entry is
+    /// marked a possible duplicate. Errors: [`Error::Spool`](crate::Error::Spool)
+    /// when the copy is incomplete or the disk fails (nothing is queued
+    /// then), and those of [`Outbox::enqueue`].
     pub fn enqueue_kept<R: Read>(
         &self,
         kept: Kept,
         message: &mut RawMessage<R>,
-        possible_duplicate: bool,
+        failure: &crate::Error,
     ) -> Result<QueueId> {
         if let Some(e) = kept.error {
             return Err(spool_error("keeping a copy of the message being sent", e));
@@ -142,7 +144,11 @@ impl Outbox {
             copy_done: false,
             rest: message,
         };
-        self.enqueue_flagged(&envelope, &mut body, SystemTime::now(), possible_duplicate)
+        let first_try = FirstTry {
+            possible_duplicate: matches!(failure, crate::Error::DeliveryUnknown { .. }),
+            error: Some(failure.to_string()),
+        };
+        self.enqueue_flagged(&envelope, &mut body, SystemTime::now(), first_try)
     }
 }
 
@@ -207,7 +213,17 @@ mod tests {
         .unwrap();
         assert_eq!(kept.len(), n as u64);
         assert!(kept.is_whole() && kept.is_empty() == (n == 0));
-        let id = outbox.enqueue_kept(kept, &mut message, n > 0).unwrap();
+        let failure = if n > 0 {
+            crate::Error::DeliveryUnknown {
+                phase: crate::Phase::EndOfData,
+                cause: Box::new(crate::Error::NotConnected("closed".into())),
+            }
+        } else {
+            crate::Error::NotConnected("refused".into())
+        };
+        let id = outbox.enqueue_kept(kept, &mut message, &failure).unwrap();
+        let last = outbox.entry(&id).unwrap().unwrap().last_error;
+        assert_eq!(last, Some(failure.to_string()));
         let file = fs::read(outbox.message_path(&id)).unwrap();
         // The message's bytes follow the envelope that opens its file.
         let start = memchr::memmem::find(&file, b"\nend\n").unwrap() + 5;
@@ -259,7 +275,9 @@ mod tests {
         kept.error = Some(io::Error::other("disk full"));
         kept.file = None;
         assert!(!kept.is_whole());
-        let err = outbox.enqueue_kept(kept, &mut message, false).unwrap_err();
+        let err = outbox
+            .enqueue_kept(kept, &mut message, &crate::Error::NotConnected("x".into()))
+            .unwrap_err();
         assert!(
             matches!(err, crate::Error::Spool { .. }) && err.to_string().contains("disk full"),
             "{err}"

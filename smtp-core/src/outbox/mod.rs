@@ -37,6 +37,13 @@ use state::{create_private, sync_dir, State};
 /// The most a message file's first state may take (its recipients).
 const PREAMBLE_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// What a first attempt made outside the queue left to record.
+#[derive(Debug, Default)]
+pub(crate) struct FirstTry {
+    pub(crate) possible_duplicate: bool,
+    pub(crate) error: Option<String>,
+}
+
 /// A queued message as read: its state, where its bytes start in its
 /// file, whether it has a state file of its own.
 pub(crate) struct Message {
@@ -246,18 +253,18 @@ impl Outbox {
         body: &mut dyn Read,
         now: SystemTime,
     ) -> Result<QueueId> {
-        self.enqueue_flagged(envelope, body, now, false)
+        self.enqueue_flagged(envelope, body, now, FirstTry::default())
     }
 
-    /// [`Outbox::enqueue_at`], with the possible-duplicate flag set from
-    /// the start (a message whose first attempt, outside the queue, lost
-    /// its connection after the end of its data).
+    /// [`Outbox::enqueue_at`] for a message whose first attempt was made
+    /// outside the queue: its error, and whether the connection died after
+    /// the end of its data, recorded from the start.
     pub(crate) fn enqueue_flagged(
         &self,
         envelope: &Envelope,
         body: &mut dyn Read,
         now: SystemTime,
-        possible_duplicate: bool,
+        first_try: FirstTry,
     ) -> Result<QueueId> {
         let id = QueueId::new();
         let tmp = self.tmp_path(&id, "msg");
@@ -269,9 +276,9 @@ impl Outbox {
             attempts: 0,
             next_attempt: now,
             held: false,
-            possible_duplicate,
+            possible_duplicate: first_try.possible_duplicate,
             warned: false,
-            last_error: None,
+            last_error: first_try.error,
             recipients: envelope
                 .to()
                 .iter()
