@@ -202,7 +202,10 @@ CONFIGURATION FILES
 
   Keys: every CONNECTION OPTION below, plus from, password_command,
   log_file, queue and queue_dir (meanings as the command-line options
-  above).
+  above), and the outbox's retry schedule: queue_first_retry (default 1m),
+  queue_factor (2), queue_max_retry (1h), queue_lifetime (5d: then the
+  remaining recipients fail and are bounced), queue_warn_after (off; e.g.
+  4h: one "delayed" notice to the sender). Durations: 90s, 5m, 4h, 5d.
   In a section the url is applied first, so the other keys override what it
   says. A file that holds a password and that others can read gets a
   warning on stderr (per-user file: any group/other read bit; system file:

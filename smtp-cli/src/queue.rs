@@ -41,11 +41,13 @@ pub fn spool_failure(error: &Error) -> Failure {
 }
 
 /// Opens the outbox, or says why it cannot be.
-pub fn open(dir: &Result<PathBuf, Failure>) -> Result<Outbox, Failure> {
+pub fn open(dir: &Result<PathBuf, Failure>, settings: &Settings) -> Result<Outbox, Failure> {
     let dir = dir
         .as_ref()
         .map_err(|f| Failure::new(f.exit, f.message.clone()))?;
-    Outbox::open(dir).map_err(|e| spool_failure(&e))
+    Outbox::open(dir)
+        .map(|outbox| outbox.with_policy(settings.retry))
+        .map_err(|e| spool_failure(&e))
 }
 
 /// Sends (or queues) a sendmail-mode message as `settings.queue` says.
@@ -62,7 +64,7 @@ pub fn send<R: Read>(
         }
         QueueMode::Always => {
             // Nothing is sent: the web request never waits for the relay.
-            let outbox = open(dir)?;
+            let outbox = open(dir, settings)?;
             let id = outbox
                 .enqueue_raw(message)
                 .map_err(|e| read_or_spool_failure(&e))?;
@@ -117,7 +119,7 @@ fn send_or_queue<R: Read>(
     verbose: bool,
     message: &mut RawMessage<R>,
 ) -> Result<Sent, Failure> {
-    let mut spool = open(dir).and_then(|outbox| {
+    let mut spool = open(dir, settings).and_then(|outbox| {
         let kept = outbox.keeper().map_err(|e| spool_failure(&e))?;
         Ok((outbox, kept))
     });

@@ -37,7 +37,18 @@ pub const NO_SERVER: &str = "no server configured: set url in the configuration 
 
 /// The keys smtp-send adds to the library's options ([`smtp_core::OPTIONS`],
 /// which a configuration file may hold too, under the same names).
-pub const KEYS: &[&str] = &["from", "password_command", "log_file", "queue", "queue_dir"];
+pub const KEYS: &[&str] = &[
+    "from",
+    "password_command",
+    "log_file",
+    "queue",
+    "queue_dir",
+    "queue_first_retry",
+    "queue_factor",
+    "queue_max_retry",
+    "queue_lifetime",
+    "queue_warn_after",
+];
 
 /// The queue directory used by root when `queue_dir` is not set.
 pub const SYSTEM_QUEUE_DIR: &str = "/var/spool/smtp-send";
@@ -98,6 +109,9 @@ pub struct Settings {
     pub queue: QueueMode,
     /// The outbox's directory, when configured (see [`queue_dir`]).
     pub queue_dir: Option<PathBuf>,
+    /// The outbox's retry schedule (`queue_first_retry`, `queue_factor`,
+    /// `queue_max_retry`, `queue_lifetime`, `queue_warn_after`).
+    pub retry: smtp_core::RetryPolicy,
 }
 
 impl Settings {
@@ -129,6 +143,12 @@ impl Settings {
                     return Err("queue_dir is empty".into());
                 }
                 self.queue_dir = Some(PathBuf::from(value));
+            }
+            _ if key.starts_with("queue_") && KEYS.contains(&key) => {
+                // The library's one parser of the schedule.
+                self.retry
+                    .set(&key["queue_".len()..], value)
+                    .map_err(|e| format!("{key}: {e}"))?;
             }
             _ => {
                 // A URL or password given here replaces a command given before.

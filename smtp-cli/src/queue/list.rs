@@ -17,7 +17,8 @@ pub fn list(dir: &Result<PathBuf, Failure>, json: bool) -> Result<(), Failure> {
         .as_ref()
         .map_err(|f| Failure::new(f.exit, f.message.clone()))?;
     let entries = if path.exists() {
-        super::open(dir)?
+        smtp_core::Outbox::open(path)
+            .map_err(|e| super::spool_failure(&e))?
             .list()
             .map_err(|e| Failure::new(crate::exit::Exit::TempFail, e.to_string()))?
     } else {

@@ -109,7 +109,7 @@ pub fn run_queue(
     verbose: bool,
     all: bool,
 ) -> Result<(), Failure> {
-    let outbox = super::open(dir)?;
+    let outbox = super::open(dir, settings)?;
     match pass(&outbox, settings, verbose, all)? {
         Some(report) if verbose => eprint!("{}", summary(&report)),
         None if verbose => eprintln!(
@@ -134,7 +134,7 @@ pub fn runner(
     if !settings.has_server() {
         return Err(Failure::config(settings::NO_SERVER));
     }
-    let outbox = super::open(dir)?;
+    let outbox = super::open(dir, settings)?;
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(

@@ -343,3 +343,29 @@ fn queue_mode_and_directory() {
         Path::new("/srv/q")
     );
 }
+
+#[test]
+fn the_outbox_schedule_from_the_file() {
+    let text = "queue_first_retry = 30s\nqueue_lifetime = 2d\nqueue_warn_after = 4h\nqueue_factor = 3\nqueue_max_retry = 30m\n";
+    let s = ConfigFile::parse(text, Path::new("f"))
+        .unwrap()
+        .settings(None)
+        .unwrap();
+    assert_eq!(s.retry.first_retry, Duration::from_secs(30));
+    assert_eq!(s.retry.lifetime, Duration::from_secs(2 * 86_400));
+    assert_eq!(s.retry.warn_after, Some(Duration::from_secs(4 * 3600)));
+    assert_eq!(
+        (s.retry.factor, s.retry.max_retry),
+        (3, Duration::from_secs(1800))
+    );
+    let err = ConfigFile::parse("\nqueue_lifetime = forever\n", Path::new("f"))
+        .and_then(|f| f.settings(None))
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("f:2: queue_lifetime: invalid lifetime"),
+        "{}",
+        err.message
+    );
+    assert!(ConfigFile::parse("queue_retries = 3\n", Path::new("f")).is_err());
+}

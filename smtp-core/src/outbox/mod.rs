@@ -31,7 +31,7 @@ mod state;
 
 pub use deliver::{DeliveryReport, MessageReport, Outcome};
 pub use keep::Kept;
-pub use policy::RetryPolicy;
+pub use policy::{RetryPolicy, RETRY_OPTIONS};
 use state::{create_private, sync_dir, State};
 
 /// The most a message file's first state may take (its recipients).

@@ -59,6 +59,82 @@ impl RetryPolicy {
     }
 }
 
+/// The names [`RetryPolicy::set`] takes.
+pub const RETRY_OPTIONS: &[&str] = &[
+    "first_retry",
+    "factor",
+    "max_retry",
+    "lifetime",
+    "warn_after",
+];
+
+/// A duration as people write it: `90`, `90s`, `5m`, `4h`, `5d`.
+fn duration(name: &'static str, value: &str) -> crate::Result<Duration> {
+    let value = value.trim();
+    let (number, unit) = match value.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => value.split_at(i),
+        None => (value, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .filter(|_| scale > 0)
+        .and_then(|n| n.checked_mul(scale))
+        .map(Duration::from_secs)
+        .ok_or_else(|| crate::Error::InvalidInput {
+            field: name,
+            reason: format!("must be a duration such as 90s, 5m, 4h or 5d, not {value:?}"),
+        })
+}
+
+impl RetryPolicy {
+    /// Sets one part of the schedule by name ([`RETRY_OPTIONS`]), as a
+    /// configuration file gives it: `first_retry`, `max_retry`, `lifetime`
+    /// (durations: `90s`, `5m`, `4h`, `5d`), `factor` (a whole number from
+    /// 1), `warn_after` (a duration, or `off`). An unknown name or a bad
+    /// value is [`Error::InvalidInput`](crate::Error::InvalidInput) and
+    /// changes nothing.
+    pub fn set(&mut self, name: &str, value: &str) -> crate::Result<()> {
+        match name {
+            "first_retry" => self.first_retry = duration("first_retry", value)?,
+            "max_retry" => self.max_retry = duration("max_retry", value)?,
+            "lifetime" => self.lifetime = duration("lifetime", value)?,
+            "warn_after" => {
+                self.warn_after = if matches!(value.trim(), "off" | "0" | "none") {
+                    None
+                } else {
+                    Some(duration("warn_after", value)?)
+                }
+            }
+            "factor" => {
+                self.factor = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|f| *f >= 1)
+                    .ok_or_else(|| crate::Error::InvalidInput {
+                        field: "factor",
+                        reason: format!("must be a whole number from 1, not {value:?}"),
+                    })?
+            }
+            _ => {
+                return Err(crate::Error::InvalidInput {
+                    field: "retry option",
+                    reason: format!("{name:?} is not one; they are {}", RETRY_OPTIONS.join(", ")),
+                })
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A uniform random number in 0..1.
 pub(crate) fn random_unit() -> f64 {
     let bytes: [u8; 8] = crate::message::random_bytes();
@@ -68,6 +144,39 @@ pub(crate) fn random_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schedule_by_name() {
+        let mut p = RetryPolicy::default();
+        for (name, value) in [
+            ("first_retry", "90s"),
+            ("max_retry", "2h"),
+            ("lifetime", "3d"),
+            ("warn_after", "4h"),
+            ("factor", "3"),
+        ] {
+            p.set(name, value).unwrap();
+        }
+        assert_eq!(p.first_retry, Duration::from_secs(90));
+        assert_eq!(p.max_retry, Duration::from_secs(7200));
+        assert_eq!(p.lifetime, Duration::from_secs(3 * 86_400));
+        assert_eq!(p.warn_after, Some(Duration::from_secs(4 * 3600)));
+        assert_eq!(p.factor, 3);
+        p.set("warn_after", "off").unwrap();
+        assert_eq!(p.warn_after, None);
+        p.set("first_retry", "120").unwrap();
+        assert_eq!(p.first_retry, Duration::from_secs(120));
+        for (name, value) in [
+            ("first_retry", "soon"),
+            ("lifetime", "5w"),
+            ("factor", "0"),
+            ("max_retry", ""),
+            ("retries", "3"),
+        ] {
+            assert!(p.set(name, value).is_err(), "{name}={value}");
+        }
+        assert_eq!(p.first_retry, Duration::from_secs(120), "nothing changed");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
