@@ -5,8 +5,8 @@
 #   tests/testbed/install.sh [--with-php]
 #
 # --with-php also installs the PHP command-line interpreter (php8.2-cli where
-# that package exists, else the distribution's php-cli) for the PHP binding
-# tests.
+# that package exists, else the distribution's php-cli), php-fpm and
+# cgi-fcgi (libfcgi-bin) for the PHP binding tests.
 #
 # Idempotent and quiet: packages already installed are skipped, and apt runs
 # (one "apt-get update", one "apt-get install") only when something is
@@ -58,6 +58,12 @@ installed iproute2 || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ "$with_php" = 1 ] && ! command -v php >/dev/null 2>&1; then
     missing+=(php-cli-placeholder)
 fi
+# php-fpm and a FastCGI client, for the PHP tests under a live php-fpm
+# pool (bindings/php/tests/OutboxFpmTest.php).
+if [ "$with_php" = 1 ]; then
+    [ -x /usr/sbin/php-fpm8.2 ] || [ -x /usr/sbin/php-fpm ] || missing+=(php-fpm-placeholder)
+    command -v cgi-fcgi >/dev/null 2>&1 || missing+=(libfcgi-bin)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -79,6 +85,11 @@ if [[ " ${missing[*]} " == *" php-cli-placeholder "* ]]; then
     php_pkg=php-cli
     if apt-cache show php8.2-cli >/dev/null 2>&1; then php_pkg=php8.2-cli; fi
     missing=("${missing[@]/php-cli-placeholder/$php_pkg}")
+fi
+if [[ " ${missing[*]} " == *" php-fpm-placeholder "* ]]; then
+    fpm_pkg=php-fpm
+    if apt-cache show php8.2-fpm >/dev/null 2>&1; then fpm_pkg=php8.2-fpm; fi
+    missing=("${missing[@]/php-fpm-placeholder/$fpm_pkg}")
 fi
 
 if [[ " ${missing[*]} " == *" postfix "* ]]; then
