@@ -499,6 +499,67 @@ fn a_queue_under_a_file_is_exit_75_and_nothing_is_claimed() {
 }
 
 #[test]
+fn a_full_disk_is_exit_75_and_nothing_is_claimed() {
+    // A 256 KiB tmpfs (CI runs as root; elsewhere: reported skipped).
+    let home = TempDir::new("full");
+    let mount = home.path("disk");
+    std::fs::create_dir_all(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
+        .arg(&mount)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        return skipped("cannot mount a tmpfs (needs root)");
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let queue = mount.join("q");
+    // One small message fits and is queued.
+    let out = run(
+        smtp_send(&home, &queue, &url(closed_port())),
+        &[
+            "--queue=always",
+            "-v",
+            "-f",
+            "me@example.test",
+            "you@example.test",
+        ],
+        MESSAGE,
+    );
+    out.expect(0);
+    let kept = queued_id(&out.stderr);
+    // One larger than the disk: exit 75, not claimed, nothing half visible.
+    let big = [MESSAGE, &b"x".repeat(400 * 1024)[..], b"\n"].concat();
+    for mode in ["--queue=always", "--queue=on-failure"] {
+        let out = run(
+            smtp_send(&home, &queue, &url(closed_port())),
+            &[mode, "-v", "-f", "me@example.test", "you@example.test"],
+            &big,
+        );
+        out.expect(75);
+        assert!(out.stderr.contains("NOT queued"), "{mode}: {}", out.stderr);
+        assert!(!out.stderr.contains("queued as"), "{mode}: {}", out.stderr);
+    }
+    let entries = listed(&home, &queue);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["id"], kept.as_str());
+    assert!(entries[0]["problem"].is_null());
+    assert!(
+        std::fs::read_dir(queue.join("tmp"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "a half-written file was left in tmp/"
+    );
+}
+
+#[test]
 fn an_unwritable_queue_is_exit_75_and_nothing_is_claimed() {
     let home = TempDir::new("ro");
     let queue = home.path("q");
