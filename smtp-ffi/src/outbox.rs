@@ -11,8 +11,8 @@ use std::ffi::{c_char, c_int, CString};
 
 use smtp_core::{EncodeOptions, Outbox, QueueId, RawMessage, RawOptions};
 
-use crate::args::{bytes_arg, handle_mut, handle_ref, opt_str_arg, out_arg, str_arg};
-use crate::client::{completed_options, raw_envelope};
+use crate::args::{bytes_arg, handle_mut, handle_ref, out_arg, str_arg};
+use crate::client::{completed_args, raw_envelope};
 use crate::guard;
 use crate::last::c_string;
 use crate::message::smtp_message;
@@ -292,19 +292,9 @@ pub unsafe extern "C" fn smtp_outbox_enqueue_raw_completed(
     id_out: *mut *const c_char,
 ) -> smtp_result {
     with_outbox(outbox, |o| {
-        // SAFETY: strings NULL or NUL-terminated; data NULL or `len`
-        // readable bytes; all valid during the call.
-        let (sender, recipients, author, to, subject, data) = unsafe {
-            (
-                opt_str_arg(sender, "sender")?,
-                opt_str_arg(recipients, "recipients")?,
-                opt_str_arg(author, "author")?,
-                opt_str_arg(to, "to")?,
-                opt_str_arg(subject, "subject")?,
-                bytes_arg(data, len, "data")?,
-            )
-        };
-        let options = completed_options(sender, recipients, flags, author, to, subject)?;
+        // SAFETY: the caller's guarantees are passed on unchanged.
+        let (options, data) =
+            unsafe { completed_args(sender, recipients, flags, author, to, subject, data, len) }?;
         let id = o
             .inner
             .enqueue_raw(&mut RawMessage::read(data, &options)?)?;

@@ -4,8 +4,6 @@ declare(strict_types=1);
 
 namespace Smtp\Tests;
 
-use Smtp\Outbox;
-
 /**
  * php-fpm workers enqueueing at once: 8 PHP processes
  * (tests/fixtures/outbox-worker.php) enqueue 200 messages in all into one
@@ -63,30 +61,7 @@ final class OutboxConcurrencyTest extends SmtpTestCase
             $this->assertCount(self::PER_PROCESS, $result['ids']);
             array_push($ids, ...$result['ids']);
         }
-        $this->assertCount($total, array_unique($ids), 'an id was given twice');
-
-        $outbox = Outbox::open($dir);
-        $listed = array_map(static fn ($m) => $m->id, $outbox->list());
-        sort($listed);
-        sort($ids);
-        $this->assertSame($ids, $listed, 'every enqueued id is listed, nothing else');
-        foreach ($outbox->list() as $m) {
-            $this->assertNull($m->problem);
-        }
-
-        $mailer = $this->mailer('plain');
-        $report = $outbox->flush($mailer);
-        $mailer->quit();
-        $this->assertSame([$total, 0, 0], [$report->delivered, $report->deferred, $report->bounced]);
-        $this->assertSame([], $outbox->list());
-
-        $messages = $bed->waitForMessages($marker, $total, 60.0);
-        $tags = [];
-        foreach ($messages as $content) {
-            $this->assertSame(1, preg_match('/' . preg_quote($marker, '/') . '-(w\d+-\d+)/', $content, $m));
-            $tags[] = $m[1];
-        }
-        $this->assertCount($total, $messages, 'a message arrived twice');
-        $this->assertCount($total, array_unique($tags), 'a message arrived twice');
+        $this->assertCount($total, $ids);
+        $this->assertQueuedThenDeliveredOnce($bed, $dir, $ids, $marker, 'w\\d+-\\d+');
     }
 }

@@ -103,4 +103,39 @@ abstract class SmtpTestCase extends TestCase
         $decoded = iconv_mime_decode($value, ICONV_MIME_DECODE_CONTINUE_ON_ERROR, 'UTF-8');
         return $decoded === false ? $value : $decoded;
     }
+
+    /**
+     * The end of a concurrent-enqueue test: the ids the workers were given
+     * are all different, listed exactly (none broken), and one flush
+     * through the test bed delivers each message once: the bodies carry
+     * "MARKER-TAG" with TAG matching $tag (a regex without delimiters).
+     *
+     * @param list<string> $ids
+     */
+    protected function assertQueuedThenDeliveredOnce(TestBed $bed, string $dir, array $ids, string $marker, string $tag): void
+    {
+        $total = count($ids);
+        $this->assertCount($total, array_unique($ids), 'an id was given twice');
+        $outbox = \Smtp\Outbox::open($dir);
+        $listed = array_map(static fn ($m) => $m->id, $outbox->list());
+        sort($listed);
+        sort($ids);
+        $this->assertSame($ids, $listed, 'every enqueued id is listed, nothing else');
+        foreach ($outbox->list() as $m) {
+            $this->assertNull($m->problem);
+        }
+        $mailer = $this->mailer('plain');
+        $report = $outbox->flush($mailer);
+        $mailer->quit();
+        $this->assertSame([$total, 0, 0], [$report->delivered, $report->deferred, $report->bounced]);
+        $this->assertSame([], $outbox->list());
+        $messages = $bed->waitForMessages($marker, $total, 60.0);
+        $tags = [];
+        foreach ($messages as $content) {
+            $this->assertSame(1, preg_match('/' . preg_quote($marker, '/') . "-($tag)/", $content, $m));
+            $tags[] = $m[1];
+        }
+        $this->assertCount($total, $messages, 'a message arrived twice');
+        $this->assertCount($total, array_unique($tags), 'a message arrived twice');
+    }
 }

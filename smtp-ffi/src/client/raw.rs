@@ -199,19 +199,9 @@ pub unsafe extern "C" fn smtp_client_send_raw_completed(
     len: usize,
 ) -> smtp_result {
     with_client(client, |c| {
-        // SAFETY: strings NULL or NUL-terminated; data NULL or `len`
-        // readable bytes; all valid during the call.
-        let (sender, recipients, author, to, subject, data) = unsafe {
-            (
-                opt_str_arg(sender, "sender")?,
-                opt_str_arg(recipients, "recipients")?,
-                opt_str_arg(author, "author")?,
-                opt_str_arg(to, "to")?,
-                opt_str_arg(subject, "subject")?,
-                bytes_arg(data, len, "data")?,
-            )
-        };
-        let options = completed_options(sender, recipients, flags, author, to, subject)?;
+        // SAFETY: the caller's guarantees are passed on unchanged.
+        let (options, data) =
+            unsafe { completed_args(sender, recipients, flags, author, to, subject, data, len) }?;
         let mut message = RawMessage::read(data, &options)?;
         c.recipients.clear();
         let outcome = c.session()?.send_raw_message(&mut message);
@@ -219,16 +209,35 @@ pub unsafe extern "C" fn smtp_client_send_raw_completed(
     })
 }
 
-/// The options of a completed raw message
-/// (`smtp_client_send_raw_completed()`, `smtp_outbox_enqueue_raw_completed()`).
-pub(crate) fn completed_options(
-    sender: Option<&str>,
-    recipients: Option<&str>,
+/// The arguments of a completed raw message
+/// (`smtp_client_send_raw_completed()`, `smtp_outbox_enqueue_raw_completed()`)
+/// checked: the library's raw-message options and the message's bytes.
+///
+/// # Safety
+/// The strings are NULL or NUL-terminated; `data` is NULL (with `len` 0)
+/// or `len` readable bytes; all valid for the lifetime `'a`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn completed_args<'a>(
+    sender: *const c_char,
+    recipients: *const c_char,
     flags: c_int,
-    author: Option<&str>,
-    to: Option<&str>,
-    subject: Option<&str>,
-) -> Result<RawOptions, Failure> {
+    author: *const c_char,
+    to: *const c_char,
+    subject: *const c_char,
+    data: *const u8,
+    len: usize,
+) -> Result<(RawOptions, &'a [u8]), Failure> {
+    // SAFETY: as the function's contract says.
+    let (sender, recipients, author, to, subject, data) = unsafe {
+        (
+            opt_str_arg(sender, "sender")?,
+            opt_str_arg(recipients, "recipients")?,
+            opt_str_arg(author, "author")?,
+            opt_str_arg(to, "to")?,
+            opt_str_arg(subject, "subject")?,
+            bytes_arg(data, len, "data")?,
+        )
+    };
     if flags & !SMTP_RAW_RECIPIENTS_FROM_HEADERS != 0 {
         return Err(Failure::invalid(
             "flags",
@@ -252,5 +261,5 @@ pub(crate) fn completed_options(
     if let Some(author) = author {
         options = options.complete_headers(Mailbox::parse(author)?);
     }
-    Ok(options)
+    Ok((options, data))
 }
