@@ -3,16 +3,16 @@
 //! server (always), and real delivery through the Postfix + Dovecot test
 //! bed (when `SMTP_TESTBED_ENV` names one; see tests/testbed/README.md).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use common::{Out, TempDir};
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 
@@ -20,32 +20,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 const WAIT: Duration = Duration::from_secs(15);
 
 // ----- running the binary ----------------------------------------------
-
-/// What a run printed and returned.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn expect(&self, code: i32) -> &Out {
-        assert_eq!(
-            self.code, code,
-            "exit status {} (expected {code})\nstdout: {}\nstderr: {}",
-            self.code, self.stdout, self.stderr
-        );
-        if code != 0 {
-            assert!(
-                self.stderr.starts_with("smtp-send: ") || self.stderr.contains("\nsmtp-send: "),
-                "no smtp-send: error line: {:?}",
-                self.stderr
-            );
-        }
-        self
-    }
-}
 
 /// The command with a clean environment: no configuration files, no
 /// SMTP_* variables, and `--queue=never`: here a message the server does
@@ -89,40 +63,6 @@ fn run(mut command: Command, stdin: &[u8]) -> Out {
 fn args(mut command: Command, args: &[&str]) -> Command {
     command.args(args);
     command
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "smtp-send-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, contents: &str, mode: u32) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A loopback port where nothing listens.

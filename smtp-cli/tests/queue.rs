@@ -3,68 +3,23 @@
 //! workspace's scripted server on loopback (and the real test bed when
 //! `SMTP_TESTBED_ENV` names one). Every wait is bounded.
 
+mod common;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{Out, TempDir};
 use smtp_tests::scripted::{converse, expect, hello, reply, Answer, ScriptedServer, Step};
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 const MESSAGE: &[u8] = b"Subject: queued\n\nHello from the outbox.\n";
-
-/// What a run printed and returned.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn expect(&self, code: i32) -> &Out {
-        assert_eq!(
-            self.code, code,
-            "exit status {} (expected {code})\nstdout: {}\nstderr: {}",
-            self.code, self.stdout, self.stderr
-        );
-        self
-    }
-}
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "smtp-send-queue-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700));
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// smtp-send with a clean environment (no configuration files, HOME in
 /// the test's directory), the queue in `queue`, the server at `url`.
