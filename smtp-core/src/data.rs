@@ -272,7 +272,9 @@ pub fn copy_data<R: Read + ?Sized, W: Write + ?Sized>(
         .map(|stats| stats.body_bytes)
 }
 
-/// [`copy_data`] with buffers the caller keeps from one message to the next.
+/// [`copy_data`] with buffers the caller keeps from one message to the
+/// next (the tests check what they keep and wipe).
+#[cfg(test)]
 pub(crate) fn copy_data_with<R: Read + ?Sized, W: Write + ?Sized>(
     body: &mut R,
     out: &mut W,
@@ -285,6 +287,7 @@ pub(crate) fn copy_data_with<R: Read + ?Sized, W: Write + ?Sized>(
 /// Capacity a [`BodyBuffers`] output vector keeps between messages: what
 /// [`copy_data`] needs at [`DEFAULT_BLOCK_SIZE`]; more (a large BDAT
 /// chunk) is given back after the message.
+#[cfg(test)]
 const KEPT_CAPACITY: usize = 3 * DEFAULT_BLOCK_SIZE + 2 * RESERVE_SLACK;
 
 /// The blocks a body is streamed through, kept by a session across
@@ -296,18 +299,15 @@ pub(crate) struct BodyBuffers {
     pub(crate) read: ReadBlock,
     /// Encoded output waiting to be written.
     pub(crate) out: Vec<u8>,
-    /// BDAT: the chunk being sent.
-    pub(crate) chunk: Vec<u8>,
 }
 
+#[cfg(test)]
 impl BodyBuffers {
     /// Clears what a message left and gives back oversized blocks.
     pub(crate) fn recycle(&mut self) {
-        for v in [&mut self.out, &mut self.chunk] {
-            v.clear();
-            if v.capacity() > KEPT_CAPACITY {
-                *v = Vec::new();
-            }
+        self.out.clear();
+        if self.out.capacity() > KEPT_CAPACITY {
+            self.out = Vec::new();
         }
         self.read.recycle();
     }
@@ -386,9 +386,7 @@ fn copy_data_inner<R: Read + ?Sized, W: Write + ?Sized>(
         0 => DEFAULT_BLOCK_SIZE,
         n => n.min(MAX_BLOCK_SIZE),
     };
-    let BodyBuffers {
-        read, out: pending, ..
-    } = buffers;
+    let BodyBuffers { read, out: pending } = buffers;
     // Before each chunk is encoded `pending` holds less than one block, and a
     // chunk of at most one block encodes to at most twice its length, so
     // three blocks plus slack is enough: `pending` never reallocates.

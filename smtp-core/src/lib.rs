@@ -58,6 +58,7 @@ pub mod command;
 mod config;
 #[doc(hidden)]
 pub mod data;
+pub mod engine;
 mod envelope;
 mod error;
 pub mod message;

@@ -1,149 +1,114 @@
-//! The protocol state machine: greeting, EHLO/HELO, STARTTLS, AUTH, the
-//! mail transaction (pipelined when offered), RSET, NOOP, QUIT.
+//! The blocking client: a driver of the protocol [`Engine`] over a TCP
+//! socket, one request at a time on the caller's thread.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use crate::auth::{self, Mechanism};
+use crate::auth::Mechanism;
 use crate::capabilities::Capabilities;
-use crate::command::{self, Command, MailParams};
-use crate::config::{Config, PlaintextAuthPolicy, RecipientPolicy};
-use crate::data::{self, CopyError};
-use crate::error::{Error, Phase, Result, TlsErrorKind};
-use crate::message::{FitBuffers, FitLines};
+use crate::config::Config;
+use crate::data::ReadBlock;
+use crate::engine::{Engine, Outcome, Peer, Step};
+use crate::error::{Error, Result};
 use crate::net::{Connection, Deadline, TlsInfo};
-use crate::reply::{Reply, ReplyBuilder};
-use crate::report::RecipientResult;
+use crate::reply::Reply;
 use crate::report::SendReport;
-use crate::tls::Security;
-use crate::transcript::{Direction, Transcript};
 
-mod authenticate;
 mod send;
-mod transaction;
 
+pub use crate::engine::MAX_AUTH_ROUNDS;
 pub use crate::envelope::Envelope;
-
-/// Most `334` challenges answered in one AUTH exchange.
-pub const MAX_AUTH_ROUNDS: usize = 8;
 
 /// An SMTP session: connected, greeted, TLS and AUTH done as configured,
 /// ready to send any number of messages.
 ///
 /// Dropping a client sends `QUIT` without waiting for the reply.
 pub struct Client {
+    engine: Engine,
     conn: Option<Connection>,
-    config: Config,
-    transcript: Transcript,
-    greeting: Reply,
-    capabilities: Capabilities,
-    authenticated: Option<Mechanism>,
-    /// Why the session can no longer be used, once it cannot.
-    closed: Option<String>,
-    wbuf: Vec<u8>,
-    /// Body blocks reused by every message of the session.
-    body_buffers: data::BodyBuffers,
-    /// The line fitter's buffers, also kept across messages.
-    fit_buffers: FitBuffers,
+    server: String,
+    /// Received bytes, handed to the engine.
+    read_buf: Box<[u8]>,
+    /// The caller's body is read into this, reused across messages.
+    body_block: ReadBlock,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field(
-                "server",
-                &format_args!("{}:{}", self.config.host, self.config.port()),
-            )
+            .field("server", &self.server)
             .field("encrypted", &self.is_encrypted())
-            .field("authenticated", &self.authenticated)
-            .field("closed", &self.closed)
+            .field("authenticated", &self.authenticated_with())
+            .field("closed", &self.engine.closed_reason())
             .finish()
     }
 }
 
+/// Size of the block received bytes are read into.
+const READ_BUF_LEN: usize = 16 * 1024 + 512;
+
 impl Client {
     /// Connects, reads the greeting, says EHLO (HELO if refused), sets up
-    /// TLS as the configured [`Security`] mode says, and authenticates if
-    /// credentials are set.
+    /// TLS as the configured [`Security`](crate::Security) mode says, and
+    /// authenticates if credentials are set.
     pub fn connect(config: Config) -> Result<Client> {
         config.validate()?;
-        let security = config.security();
-        let tls_config = match security {
-            Security::None => None,
-            _ => Some(config.tls.client_config()?),
-        };
         let deadline = Deadline::after(config.timeouts.total);
-        let transcript = Transcript::new(config.transcript.clone());
-        let mut conn = Connection::connect(
-            &config.host,
-            config.port(),
-            config.timeouts.connect,
-            deadline,
-        )?;
-        transcript.line_with(Direction::Info, || format!("connected to {}", conn.peer()));
-        if security == Security::Implicit {
-            let tls_config = tls_config.clone().expect("built for every TLS mode");
-            conn = conn.start_tls(
-                tls_config,
-                crate::tls::server_name(config.tls_server_name())?,
-                config.timeouts.command,
-            )?;
-            transcript.line_with(Direction::Info, || tls_note(conn.tls_info()));
-        }
-        let mut client = Client {
-            conn: Some(conn),
-            transcript,
-            greeting: Reply::new(0, None, Vec::new()),
-            capabilities: Capabilities::default(),
-            authenticated: None,
-            closed: None,
-            wbuf: Vec::with_capacity(1024),
-            body_buffers: data::BodyBuffers::default(),
-            fit_buffers: FitBuffers::default(),
-            config,
+        let server = format!("{}:{}", config.host, config.port());
+        let (host, port, connect) = (config.host.clone(), config.port(), config.timeouts.connect);
+        // The engine checks the settings (TLS too) before anything connects.
+        let mut engine = Engine::new(config, Instant::now())?;
+        let conn = Connection::connect(&host, port, connect, deadline)?;
+        let peer = Peer {
+            remote: Some(conn.peer()),
+            local: conn.local_addr(),
+            host_name: crate::net::local_host_name(),
         };
-        client.greet()?;
-        client.hello()?;
-        if matches!(security, Security::StartTls | Security::StartTlsIfOffered) {
-            let tls_config = tls_config.expect("built for every TLS mode");
-            client.start_tls(tls_config, security == Security::StartTls)?;
+        // The request's overall limit started before the TCP connect.
+        let started = deadline.map_or_else(Instant::now, |d| d.at - d.total);
+        engine.start_connect(peer, started)?;
+        let mut client = Client {
+            engine,
+            conn: Some(conn),
+            server,
+            read_buf: vec![0; READ_BUF_LEN].into_boxed_slice(),
+            body_block: ReadBlock::default(),
+        };
+        match client.drive(None) {
+            Outcome::Connected(result) => result.map(|()| client),
+            other => Err(unexpected(other)),
         }
-        if client.config.credentials.is_some() {
-            client.authenticate()?;
-        }
-        client.set_deadline(None);
-        Ok(client)
     }
 
     /// The server's greeting.
     pub fn greeting(&self) -> &Reply {
-        &self.greeting
+        self.engine.greeting()
     }
 
     /// What the server offers (from the last EHLO: the one over TLS when
     /// TLS is on).
     pub fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.engine.capabilities()
     }
 
     /// True when the session runs over TLS.
     pub fn is_encrypted(&self) -> bool {
-        self.conn.as_ref().is_some_and(Connection::is_tls)
+        self.conn.is_some() && self.engine.is_encrypted()
     }
 
     /// The TLS session details, when TLS is on.
     pub fn tls_info(&self) -> Option<&TlsInfo> {
-        self.conn.as_ref().and_then(Connection::tls_info)
+        self.engine.tls_info()
     }
 
     /// The mechanism we authenticated with, if we did.
     pub fn authenticated_with(&self) -> Option<Mechanism> {
-        self.authenticated
+        self.engine.authenticated_with()
     }
 
     /// True while the session can still be used.
     pub fn is_connected(&self) -> bool {
-        self.conn.is_some()
+        self.conn.is_some() && self.engine.is_open()
     }
 
     /// Sends one message: `MAIL FROM`, one `RCPT TO` per recipient, `DATA`
@@ -162,22 +127,15 @@ impl Client {
     ///
     /// With PIPELINING the envelope goes out in one write. Refused
     /// recipients are reported in the [`SendReport`]; if none is accepted
-    /// (or, with [`RecipientPolicy::AllOrNothing`], any is refused) the
+    /// (or, with [`RecipientPolicy::AllOrNothing`](crate::RecipientPolicy::AllOrNothing), any is refused) the
     /// transaction is reset and [`Error::RecipientsRefused`] returned.
     pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
         self.ensure_open()?;
-        self.set_deadline(Deadline::after(self.config.timeouts.total));
-        // Taken out for the transaction, which borrows them beside `self`.
-        let mut buffers = std::mem::take(&mut self.body_buffers);
-        let mut fit_buffers = std::mem::take(&mut self.fit_buffers);
-        let mut fitted = FitLines::new(body, self.config.long_lines, &mut fit_buffers);
-        let result = self.transaction(envelope, &mut fitted, &mut buffers);
-        fit_buffers.recycle();
-        self.fit_buffers = fit_buffers;
-        buffers.recycle();
-        self.body_buffers = buffers;
-        self.set_deadline(None);
-        result
+        self.engine.start_send(envelope.clone(), Instant::now())?;
+        match self.drive(Some(body)) {
+            Outcome::Sent(result) => result,
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Sends a message held in memory. SIZE and 8BITMIME are derived from
@@ -196,350 +154,149 @@ impl Client {
     /// `NOOP`: checks that the server is still there.
     pub fn noop(&mut self) -> Result<Reply> {
         self.ensure_open()?;
-        let reply = self.command(&Command::Noop)?;
-        if reply.is_positive() {
-            Ok(reply)
-        } else {
-            Err(Error::Rejected {
-                phase: Phase::Noop,
-                reply,
-            })
+        self.engine.start_noop(Instant::now())?;
+        match self.drive(None) {
+            Outcome::Noop(result) => result,
+            other => Err(unexpected(other)),
         }
     }
 
     /// `RSET`: abandons any transaction in progress.
     pub fn reset(&mut self) -> Result<()> {
         self.ensure_open()?;
-        let reply = self.command(&Command::Rset)?;
-        if reply.is_positive() {
-            Ok(())
-        } else {
-            self.close(format!("RSET refused: {reply}"));
-            Err(Error::Rejected {
-                phase: Phase::Rset,
-                reply,
-            })
+        self.engine.start_reset(Instant::now())?;
+        match self.drive(None) {
+            Outcome::Reset(result) => result,
+            other => Err(unexpected(other)),
         }
     }
 
     /// `QUIT`, then closes the connection. The session cannot be used after.
     pub fn quit(&mut self) -> Result<()> {
         self.ensure_open()?;
-        let result = self.command(&Command::Quit);
-        self.close("QUIT was sent".into());
-        match result {
-            Ok(reply) if reply.is_positive() => Ok(()),
-            Ok(reply) => Err(Error::Rejected {
-                phase: Phase::Quit,
-                reply,
-            }),
-            Err(e) => Err(e),
-        }
-    }
-
-    // ----- connection set-up -------------------------------------------
-
-    fn greet(&mut self) -> Result<()> {
-        let timeout = self.config.timeouts.greeting;
-        let reply = self.read_reply(Phase::Greeting, timeout)?;
-        if reply.code() != 220 {
-            self.close(format!("greeting refused: {reply}"));
-            return Err(Error::Rejected {
-                phase: Phase::Greeting,
-                reply,
-            });
-        }
-        self.greeting = reply;
-        Ok(())
-    }
-
-    fn client_name(&self) -> String {
-        if let Some(name) = &self.config.client_name {
-            return name.clone();
-        }
-        if let Some(host) = local_host_name() {
-            return host;
-        }
-        match self.conn.as_ref().and_then(Connection::local_addr) {
-            Some(std::net::SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
-            Some(a) => format!("[{}]", a.ip()),
-            None => "[127.0.0.1]".into(),
-        }
-    }
-
-    /// EHLO, falling back to HELO when the server does not know EHLO.
-    fn hello(&mut self) -> Result<()> {
-        let name = self.client_name();
-        let reply = self.command(&Command::Ehlo(name.clone()))?;
-        if reply.is_positive() {
-            self.capabilities = Capabilities::from_ehlo(&reply);
-            return Ok(());
-        }
-        if !matches!(reply.code(), 500 | 502) {
-            self.close(format!("EHLO refused: {reply}"));
-            return Err(Error::Rejected {
-                phase: Phase::Ehlo,
-                reply,
-            });
-        }
-        self.transcript
-            .line(Direction::Info, "EHLO not supported; falling back to HELO");
-        let reply = self.command(&Command::Helo(name))?;
-        if !reply.is_positive() {
-            self.close(format!("HELO refused: {reply}"));
-            return Err(Error::Rejected {
-                phase: Phase::Helo,
-                reply,
-            });
-        }
-        self.capabilities = Capabilities {
-            server_name: reply.first_line().split(' ').next().unwrap_or("").into(),
-            ..Capabilities::default()
-        };
-        Ok(())
-    }
-
-    fn start_tls(
-        &mut self,
-        tls: std::sync::Arc<rustls::ClientConfig>,
-        required: bool,
-    ) -> Result<()> {
-        if !self.capabilities.starttls {
-            if required {
-                self.polite_close("STARTTLS not offered");
-                return Err(Error::Tls {
-                    phase: Phase::StartTls,
-                    kind: TlsErrorKind::NotOffered,
-                    message: "the server does not offer STARTTLS and TLS is required (security \"starttls\"); nothing else was sent".into(),
-                });
-            }
-            self.transcript.line(
-                Direction::Info,
-                "STARTTLS not offered; continuing without TLS",
-            );
-            return Ok(());
-        }
-        let reply = self.command(&Command::StartTls)?;
-        if reply.code() != 220 {
-            if required {
-                self.polite_close("STARTTLS refused");
-                return Err(Error::Tls {
-                    phase: Phase::StartTls,
-                    kind: TlsErrorKind::StartTlsRefused,
-                    message: format!("the server answered STARTTLS with {reply}; TLS is required, nothing else was sent"),
-                });
-            }
-            self.transcript.line_with(Direction::Info, || {
-                format!("STARTTLS refused ({reply}); continuing without TLS")
-            });
-            return Ok(());
-        }
-        let mut conn = self.conn.take().ok_or_else(|| self.not_connected())?;
-        let injected = match conn.has_unread_input() {
-            Ok(injected) => injected,
-            Err(e) => {
-                conn.shutdown();
-                self.closed = Some("could not check for data injected after STARTTLS".into());
-                return Err(Error::Tls {
-                    phase: Phase::StartTls,
-                    kind: TlsErrorKind::Handshake,
-                    message: format!("could not check whether the server sent data after its 220 reply to STARTTLS ({e}); connection closed before the TLS handshake"),
-                });
-            }
-        };
-        if injected {
-            conn.shutdown();
-            self.closed = Some("data injected after STARTTLS".into());
-            return Err(Error::Tls {
-                phase: Phase::StartTls,
-                kind: TlsErrorKind::InjectedData,
-                message: "the server sent data after its 220 reply to STARTTLS and before the TLS handshake (a response-injection attack or a broken server); connection closed".into(),
-            });
-        }
-        let name = crate::tls::server_name(self.config.tls_server_name())?;
-        match conn.start_tls(tls, name, self.config.timeouts.command) {
-            Ok(conn) => self.conn = Some(conn),
-            Err(e) => {
-                self.closed = Some(format!("TLS handshake failed: {e}"));
-                return Err(e);
-            }
-        }
-        self.transcript
-            .line_with(Direction::Info, || tls_note(self.tls_info()));
-        // RFC 3207 4.2: forget everything learned before TLS.
-        self.capabilities = Capabilities::default();
-        self.hello()
-    }
-
-    // ----- plumbing -----------------------------------------------------
-
-    fn timeout_for(&self, phase: Phase) -> Duration {
-        let t = &self.config.timeouts;
-        match phase {
-            Phase::Greeting => t.greeting,
-            Phase::MailFrom => t.mail,
-            Phase::RcptTo => t.rcpt,
-            Phase::Data => t.data_init,
-            Phase::Body => t.data_block,
-            Phase::EndOfData => t.data_end,
-            Phase::Connect => t.connect,
-            _ => t.command,
-        }
-    }
-
-    /// Sends one command and reads its reply (any code; `421` is an error
-    /// that closes the session).
-    fn command(&mut self, cmd: &Command) -> Result<Reply> {
-        let phase = cmd.phase();
-        let timeout = self.timeout_for(phase);
-        let mut line = std::mem::take(&mut self.wbuf);
-        line.clear();
-        let formatted = cmd.to_wire(&mut line);
-        let written = formatted.and_then(|()| {
-            self.transcript
-                .line_with(Direction::Sent, || cmd.to_transcript());
-            self.write(&line, phase, timeout)
-        });
-        self.wbuf = line;
-        written?;
-        self.read_reply(phase, timeout)
-    }
-
-    fn write(&mut self, bytes: &[u8], phase: Phase, timeout: Duration) -> Result<()> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| Error::NotConnected("closed".into()))?;
-        if let Err(e) = conn.write_all(bytes, phase, timeout) {
-            self.close(format!("write failed: {e}"));
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// Reads one whole reply. Any failure, and a `421`, closes the session.
-    fn read_reply(&mut self, phase: Phase, timeout: Duration) -> Result<Reply> {
-        let until = Instant::now() + timeout;
-        let result = self.read_reply_inner(phase, timeout, until);
-        match result {
-            Ok(reply) if reply.code() == 421 => {
-                self.close(format!("server closing: {reply}"));
-                Err(Error::Rejected { phase, reply })
-            }
-            Ok(reply) => Ok(reply),
-            Err(e) => {
-                self.close(format!("{e}"));
-                Err(e)
-            }
-        }
-    }
-
-    fn read_reply_inner(
-        &mut self,
-        phase: Phase,
-        timeout: Duration,
-        until: Instant,
-    ) -> Result<Reply> {
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| Error::NotConnected("closed".into()))?;
-        let mut builder = ReplyBuilder::new();
-        loop {
-            let line = conn.read_line(phase, timeout, until)?;
-            if self.transcript.enabled() {
-                self.transcript
-                    .line(Direction::Received, &String::from_utf8_lossy(&line));
-            }
-            match builder.push_line(&line) {
-                Ok(Some(reply)) => return Ok(reply),
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(Error::Protocol {
-                        phase,
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
-    }
-
-    fn set_deadline(&mut self, deadline: Option<Deadline>) {
-        if let Some(conn) = self.conn.as_mut() {
-            conn.set_deadline(deadline);
+        self.engine.start_quit(Instant::now())?;
+        match self.drive(None) {
+            Outcome::Quit(result) => result,
+            other => Err(unexpected(other)),
         }
     }
 
     fn ensure_open(&self) -> Result<()> {
         if self.conn.is_some() {
-            Ok(())
-        } else {
-            Err(self.not_connected())
+            if let Some(why) = self.engine.closed_reason() {
+                return Err(Error::NotConnected(why.to_string()));
+            }
+            return Ok(());
+        }
+        Err(Error::NotConnected(
+            self.engine
+                .closed_reason()
+                .unwrap_or("the session is closed")
+                .to_string(),
+        ))
+    }
+
+    /// Runs the engine's request to its end: writes what it gives, reads
+    /// what it waits for, feeds it the body.
+    fn drive(&mut self, mut body: Option<&mut dyn Read>) -> Outcome {
+        loop {
+            match self.engine.poll(Instant::now()) {
+                Step::Done(outcome) => {
+                    self.after_request();
+                    return outcome;
+                }
+                Step::Idle => {
+                    return Outcome::Connected(Err(Error::NotConnected(
+                        "no request is running".into(),
+                    )))
+                }
+                Step::Write => {
+                    let deadline = self.engine.deadline();
+                    let Some(conn) = self.conn.as_mut() else {
+                        self.engine.failed(std::io::ErrorKind::NotConnected.into());
+                        continue;
+                    };
+                    match self
+                        .engine
+                        .with_output(|out| conn.write_some(out, deadline))
+                    {
+                        Ok(n) => self.engine.wrote(n),
+                        Err(e) if crate::net::is_timeout(&e) => {}
+                        Err(e) => self.engine.failed(e),
+                    }
+                }
+                Step::Read => {
+                    let deadline = self.engine.deadline();
+                    let Some(conn) = self.conn.as_mut() else {
+                        self.engine.failed(std::io::ErrorKind::NotConnected.into());
+                        continue;
+                    };
+                    match conn.read_some(&mut self.read_buf, deadline) {
+                        Ok(0) => self.engine.received_eof(),
+                        Ok(n) => {
+                            self.engine.received(&self.read_buf[..n]);
+                            if self.engine.take_quick_ack() {
+                                conn.quick_ack();
+                            }
+                        }
+                        Err(e) if crate::net::is_timeout(&e) => {}
+                        Err(e) => self.engine.failed(e),
+                    }
+                }
+                Step::Body { max } => match body.as_deref_mut() {
+                    Some(reader) => match self.body_block.fill_from(reader, max) {
+                        Ok(bytes) => self.engine.body_data(bytes),
+                        Err(e) => self.engine.body_failed(e),
+                    },
+                    None => self.engine.body_data(&[]),
+                },
+            }
         }
     }
 
-    fn not_connected(&self) -> Error {
-        Error::NotConnected(
-            self.closed
-                .clone()
-                .unwrap_or_else(|| "the session is closed".into()),
-        )
+    /// After a request: wipes the body block; once the engine closed the
+    /// session, writes what it left (QUIT) briefly and closes the socket.
+    fn after_request(&mut self) {
+        self.body_block.recycle();
+        if !self.engine.is_open() {
+            self.close_socket();
+        }
     }
 
-    fn close(&mut self, why: String) {
-        if let Some(conn) = self.conn.take() {
+    fn close_socket(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            let until = Instant::now() + Duration::from_secs(1);
+            while self.engine.output_len() > 0 && Instant::now() < until {
+                match self
+                    .engine
+                    .with_output(|out| conn.write_some(out, Some(until)))
+                {
+                    Ok(n) => self.engine.wrote(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
             conn.shutdown();
-            self.transcript
-                .line_with(Direction::Info, || format!("connection closed: {why}"));
         }
-        self.closed.get_or_insert(why);
-    }
-
-    /// Sends QUIT without waiting long for the answer, then closes.
-    fn polite_close(&mut self, why: &str) {
-        if let Some(conn) = self.conn.as_mut() {
-            let _ = conn.write_all(b"QUIT\r\n", Phase::Quit, Duration::from_secs(1));
-            self.transcript.line(Direction::Sent, "QUIT");
-        }
-        self.close(why.into());
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.as_mut() {
-            let _ = conn.write_all(b"QUIT\r\n", Phase::Quit, Duration::from_secs(1));
-            conn.shutdown();
+        if self.conn.is_some() {
+            self.engine.quit_now();
+            self.close_socket();
         }
     }
 }
 
-fn tls_note(info: Option<&TlsInfo>) -> String {
-    match info {
-        Some(i) => format!("TLS established: {} {}", i.version, i.cipher_suite),
-        None => "TLS established".into(),
+/// An outcome of another request than the one started: a bug, reported
+/// rather than panicking.
+fn unexpected(outcome: Outcome) -> Error {
+    Error::Protocol {
+        phase: crate::Phase::Connect,
+        reason: format!("internal error: unexpected outcome {outcome:?}"),
     }
-}
-
-/// This machine's host name, if it looks like a fully qualified domain
-/// name (servers often refuse bare names in EHLO).
-fn local_host_name() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at
-    // most that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let len = buf.iter().position(|&b| b == 0)?;
-    let name = std::str::from_utf8(&buf[..len]).ok()?;
-    let valid = name.contains('.')
-        && !name.starts_with('.')
-        && !name.ends_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    valid.then(|| name.to_string())
 }
 
 #[cfg(test)]

@@ -135,24 +135,25 @@ fn data_injected_after_the_handshake_began_breaks_the_handshake() {
         .connect();
     let plain = wire(&[EHLO, "STARTTLS"]);
     assert!(cap.received.starts_with(plain.as_bytes()));
-    match &err {
-        Error::Tls {
-            kind: TlsErrorKind::Handshake,
-            phase: Phase::TlsHandshake,
-            ..
-        } => {
-            // The ClientHello, then at most an alert: TLS records only.
-            let after = &cap.received[plain.len()..];
-            assert!(after.starts_with(&[0x16, 0x03]), "{after:?}");
-        }
-        // Only if the machine was so slow that the late line arrived
-        // before the client looked.
-        Error::Tls {
-            kind: TlsErrorKind::InjectedData,
-            ..
-        } => assert_eq!(cap.received_text(), plain),
-        other => panic!("{other:?}"),
-    }
+    // Plaintext where the server's first TLS record should be is named
+    // as the injection it is, however late it comes; TLS's own refusal
+    // is the fallback.
+    assert!(
+        matches!(
+            &err,
+            Error::Tls {
+                kind: TlsErrorKind::InjectedData | TlsErrorKind::Handshake,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The ClientHello, then at most an alert: TLS records only.
+    let after = &cap.received[plain.len()..];
+    assert!(
+        after.is_empty() || after.starts_with(&[0x16, 0x03]),
+        "{after:?}"
+    );
     assert_no_credentials(&cap);
 }
 

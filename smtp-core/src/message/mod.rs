@@ -77,7 +77,7 @@ pub(crate) use address::wire_address;
 pub use address::Mailbox;
 pub use attachment::{Attachment, MAX_FILENAME_CHARS};
 pub(crate) use attachment::{ContentType, Part, Source};
-pub(crate) use fit::{long_line_error, FitBuffers, FitLines};
+pub(crate) use fit::long_line_error;
 pub use fit::{LongLineError, LongLines};
 pub use header::MAX_LINE;
 pub use raw::{envelope_address, envelope_from_headers, RawMessage, RawOptions};

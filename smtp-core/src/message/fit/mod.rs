@@ -43,7 +43,7 @@ mod reader;
 mod repair;
 
 use head::{fold_head, is_field_line, HeadInfo};
-pub(crate) use reader::{long_line_error, FitBuffers, FitLines};
+pub(crate) use reader::long_line_error;
 
 /// Largest text part held back while it may still need re-encoding (1 MiB).
 pub const HOLD_LIMIT: usize = 1024 * 1024;

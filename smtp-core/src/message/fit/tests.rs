@@ -7,7 +7,6 @@ use crate::message::encode::tests::qp_decode;
 use base64::Engine as _;
 use memchr::memmem;
 use proptest::prelude::*;
-use std::io::Read;
 
 fn fit(policy: LongLines, message: &[u8]) -> Result<Vec<u8>, LongLineError> {
     LineFitter::fit_all(policy, message)
@@ -328,28 +327,6 @@ fn streaming_memory_is_bounded() {
     out.clear();
     fitter.finish(&mut out).unwrap();
     assert!(written > 20_000_000);
-}
-
-#[test]
-fn the_reader_reports_the_typed_error() {
-    let m = format!("Subject: x\r\nX-A: {}\r\n\r\nbody\r\n", long_text(1500));
-    let mut buffers = FitBuffers::default();
-    let mut src = m.as_bytes();
-    let mut reader = FitLines::new(&mut src, LongLines::Repair, &mut buffers);
-    let err = reader.prefetch(1024).unwrap_err();
-    assert_eq!(long_line_error(&err).unwrap().line, 2);
-    let m = format!("Subject: x\r\nX-A: {}\r\n\r\nbody\r\n", "a ".repeat(600));
-    let mut src = m.as_bytes();
-    let mut reader = FitLines::new(&mut src, LongLines::Repair, &mut buffers);
-    reader.prefetch(1 << 20).unwrap();
-    assert_eq!(reader.repaired_len(), Some(m.len() + 2 * (1200 / 78)));
-    let mut src: &[u8] = b"Subject: x\r\n\r\nbody\r\n";
-    let mut reader = FitLines::new(&mut src, LongLines::Repair, &mut buffers);
-    reader.prefetch(1 << 20).unwrap();
-    assert_eq!(reader.repaired_len(), None, "nothing to repair");
-    let mut all = Vec::new();
-    reader.read_to_end(&mut all).unwrap();
-    assert_eq!(all, b"Subject: x\r\n\r\nbody\r\n");
 }
 
 fn message_strategy() -> impl Strategy<Value = Vec<u8>> {

@@ -2,18 +2,53 @@
 //! or BDAT chunks, pipelined where the server allows; which failures leave
 //! the delivery unknown; ending a transaction that will not deliver.
 
-use std::io::Read;
+use super::body::{BdatChunks, Body, BDAT_CHUNK};
+use super::wire::SinkFailure;
+use super::Session;
+use crate::command::{Command, MailParams};
+use crate::config::RecipientPolicy;
+use crate::error::{Error, Phase, Result};
+use crate::reply::Reply;
+use crate::report::{RecipientResult, SendReport};
+use crate::transcript::Direction;
+use crate::Envelope;
 
-use super::*;
+impl Session {
+    /// Sends one message; the body comes from the driver.
+    pub(super) async fn send(&mut self, envelope: &Envelope) -> Result<SendReport> {
+        self.ensure_open()?;
+        // Taken out for the transaction, which borrows them beside `self`.
+        let mut body = self
+            .body
+            .take()
+            .unwrap_or_else(|| Body::new(self.link.clone()));
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let mut pending = std::mem::take(&mut self.pending);
+        body.start(self.config.long_lines);
+        let result = self
+            .transaction(envelope, &mut body, &mut chunk, &mut pending)
+            .await;
+        body.recycle();
+        for v in [&mut chunk, &mut pending] {
+            v.clear();
+            if v.capacity() > KEPT_CAPACITY {
+                *v = Vec::new();
+            }
+        }
+        self.body = Some(body);
+        self.chunk = chunk;
+        self.pending = pending;
+        result
+    }
 
-impl Client {
-    pub(super) fn transaction(
+    async fn transaction(
         &mut self,
         envelope: &Envelope,
-        body: &mut FitLines<'_>,
-        buffers: &mut data::BodyBuffers,
+        body: &mut Body,
+        chunk: &mut Vec<u8>,
+        pending: &mut Vec<u8>,
     ) -> Result<SendReport> {
-        let caps = &self.capabilities;
+        let caps = &self.facts.capabilities;
         let smtputf8 = envelope.needs_smtputf8();
         if smtputf8 && !caps.smtputf8 {
             return Err(Error::Unsupported {
@@ -53,14 +88,13 @@ impl Client {
         // with DATA the first PREFETCH octets.
         let mut repaired_len = None;
         if !chunking {
-            body.prefetch(PREFETCH).map_err(body_read_error)?;
+            body.prefetch(PREFETCH).await.map_err(body_read_error)?;
             repaired_len = body.repaired_len();
         }
-        let data::BodyBuffers { read, out, chunk } = buffers;
-        let mut chunks = chunking.then(|| BdatChunks::new(&mut *body, read, out));
+        let mut chunks = chunking.then(|| BdatChunks::new(&mut *body, pending));
         let mut last = false;
         if let Some(source) = chunks.as_mut() {
-            last = source.next(chunk).map_err(body_read_error)?;
+            last = source.next(chunk).await.map_err(body_read_error)?;
             if last && source.repaired() {
                 repaired_len = Some(chunk.len());
             }
@@ -103,28 +137,16 @@ impl Client {
                     .line_with(Direction::Sent, || cmd.to_transcript());
             }
             let body_in_batch = pipeline_body && chunks.is_some();
-            let chunk_apart = body_in_batch && chunk.len() > COPY_LIMIT;
             if body_in_batch {
-                if !chunk_apart {
-                    batch.extend_from_slice(chunk);
-                }
+                batch.extend_from_slice(chunk);
                 self.note_chunk(chunk.len());
             }
-            let mut written = self.write(&batch, Phase::MailFrom, self.config.timeouts.mail);
-            if written.is_ok() && chunk_apart {
-                written = self.write(chunk, Phase::Body, self.config.timeouts.data_block);
-            }
-            if let Err(e) = written {
-                return Err(if body_in_batch && last {
-                    delivery_unknown(Phase::Body, e)
-                } else {
-                    e
-                });
-            }
+            self.link
+                .write(&batch, Phase::MailFrom, self.config.timeouts.mail);
             // Read every reply, even after a failure, so the session stays in step.
             for cmd in &commands {
                 let timeout = self.timeout_for(cmd.phase());
-                match self.read_reply(cmd.phase(), timeout) {
+                match self.read_reply(cmd.phase(), timeout).await {
                     Ok(reply) => replies.push(reply),
                     Err(e) if body_in_batch && last => {
                         return Err(delivery_unknown(cmd.phase(), e))
@@ -134,7 +156,7 @@ impl Client {
             }
         } else {
             for (i, cmd) in commands.iter().enumerate() {
-                let reply = self.command(cmd)?;
+                let reply = self.command(cmd).await?;
                 let mail_failed = i == 0 && !reply.is_positive();
                 replies.push(reply);
                 if mail_failed {
@@ -165,7 +187,7 @@ impl Client {
         };
 
         if !mail_reply.is_positive() {
-            self.abort_transaction(pending_data)?;
+            self.abort_transaction(pending_data).await?;
             return Err(Error::Rejected {
                 phase: Phase::MailFrom,
                 reply: mail_reply,
@@ -176,28 +198,36 @@ impl Client {
             || (self.config.recipient_policy == RecipientPolicy::AllOrNothing
                 && accepted < recipients.len());
         if refuse {
-            self.abort_transaction(pending_data)?;
+            self.abort_transaction(pending_data).await?;
             return Err(Error::RecipientsRefused {
                 refused: recipients.into_iter().filter(|r| !r.accepted()).collect(),
             });
         }
         let reply = match chunks {
-            Some(mut source) => self.send_chunks(&mut source, chunk, last, body_reply)?,
+            Some(mut source) => {
+                self.send_chunks(&mut source, chunk, last, body_reply)
+                    .await?
+            }
             None => {
                 let data_reply = match body_reply {
                     Some(reply) => reply,
-                    None => self.command(&Command::Data)?,
+                    None => self.command(&Command::Data).await?,
                 };
                 if data_reply.code() != 354 {
-                    self.abort_transaction(None)?;
+                    self.abort_transaction(None).await?;
                     return Err(Error::Rejected {
                         phase: Phase::Data,
                         reply: data_reply,
                     });
                 }
-                self.send_body(body, buffers)?;
-                self.read_reply(Phase::EndOfData, self.config.timeouts.data_end)
-                    .map_err(|e| delivery_unknown(Phase::EndOfData, e))?
+                self.send_body(body, pending).await?;
+                let timeout = self.config.timeouts.data_end;
+                match self.read_reply(Phase::EndOfData, timeout).await {
+                    Ok(reply) => reply,
+                    // The terminator did not leave whole: nothing is delivered.
+                    Err(e) if !self.link.end_of_message_written() => return Err(e),
+                    Err(e) => return Err(delivery_unknown(Phase::EndOfData, e)),
+                }
             }
         };
         if !reply.is_positive() {
@@ -213,26 +243,26 @@ impl Client {
     /// pipelined, in which case `first_reply` is its reply) and returns the
     /// reply to the last one. A failure on the last chunk is
     /// [`Error::DeliveryUnknown`]; any I/O failure closes the session.
-    fn send_chunks(
+    async fn send_chunks(
         &mut self,
-        source: &mut BdatChunks<'_, '_>,
+        source: &mut BdatChunks<'_>,
         chunk: &mut Vec<u8>,
         mut last: bool,
         first_reply: Option<Reply>,
     ) -> Result<Reply> {
         let mut reply = match first_reply {
             Some(reply) => reply,
-            None => self.send_chunk(chunk, last)?,
+            None => self.send_chunk(chunk, last).await?,
         };
         while !last {
             if !reply.is_positive() {
-                self.abort_transaction(None)?;
+                self.abort_transaction(None).await?;
                 return Err(Error::Rejected {
                     phase: Phase::Body,
                     reply,
                 });
             }
-            last = match source.next(chunk) {
+            last = match source.next(chunk).await {
                 Ok(last) => last,
                 Err(e) => {
                     // Without LAST the server never delivers the message.
@@ -240,37 +270,31 @@ impl Client {
                     return Err(body_read_error(e));
                 }
             };
-            reply = self.send_chunk(chunk, last)?;
+            reply = self.send_chunk(chunk, last).await?;
         }
         Ok(reply)
     }
 
-    /// Writes `BDAT n [LAST]` and the chunk (in one write up to
-    /// [`COPY_LIMIT`]); reads the reply.
+    /// Writes `BDAT n [LAST]` and the chunk; reads the reply.
     /// A failure on the last chunk leaves the delivery unknown; on any
     /// other it is certain that nothing was delivered (no LAST, no message).
-    fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<Reply> {
+    async fn send_chunk(&mut self, chunk: &[u8], last: bool) -> Result<Reply> {
         let cmd = Command::Bdat {
             size: chunk.len() as u64,
             last,
         };
-        let apart = chunk.len() > COPY_LIMIT;
-        let mut wire = Vec::with_capacity(if apart { 32 } else { chunk.len() + 32 });
+        let mut wire = Vec::with_capacity(32);
         cmd.to_wire(&mut wire)?;
-        if !apart {
-            wire.extend_from_slice(chunk);
-        }
         self.transcript
             .line_with(Direction::Sent, || cmd.to_transcript());
         self.note_chunk(chunk.len());
         let phase = cmd.phase();
-        let outcome = |e| if last { delivery_unknown(phase, e) } else { e };
         let timeout = self.config.timeouts.data_block;
-        self.write(&wire, phase, timeout).map_err(outcome)?;
-        if apart {
-            self.write(chunk, phase, timeout).map_err(outcome)?;
-        }
+        self.link.write(&wire, phase, timeout);
+        self.link.write(chunk, phase, timeout);
+        let outcome = |e| if last { delivery_unknown(phase, e) } else { e };
         self.read_reply(phase, self.timeout_for(phase))
+            .await
             .map_err(outcome)
     }
 
@@ -280,40 +304,30 @@ impl Client {
         });
     }
 
-    /// Streams the body after a 354; on failure the session is closed.
-    fn send_body(&mut self, body: &mut dyn Read, buffers: &mut data::BodyBuffers) -> Result<()> {
+    /// Streams the body after a 354, its end last; on failure the
+    /// session is closed.
+    async fn send_body(&mut self, body: &mut Body, pending: &mut Vec<u8>) -> Result<()> {
         let timeout = self.config.timeouts.data_block;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or_else(|| Error::NotConnected("closed".into()))?;
-        let mut writer = conn.body_writer(timeout);
-        let result = data::copy_data_with(body, &mut writer, data::DEFAULT_BLOCK_SIZE, buffers);
-        match result {
+        match body.encode_data(pending, timeout).await {
             Ok(size) => {
+                self.link
+                    .write_end_of_message(pending, Phase::Body, timeout);
                 self.transcript.line_with(Direction::Sent, || {
                     format!("[message body, {size} octets, then the final dot]")
                 });
                 Ok(())
             }
-            Err(CopyError::Source(e)) => {
-                // Not ending the message means the server discards it.
-                self.close(format!("reading the body failed: {e}"));
-                Err(body_read_error(e))
-            }
-            Err(CopyError::Sink(e)) => {
-                // The terminator did not leave whole: nothing is delivered.
-                let cause = crate::net::io_error(Phase::Body, timeout, e);
-                self.close(format!("sending the body failed: {cause}"));
-                Err(cause)
-            }
-            Err(CopyError::Flush(e)) => {
-                let cause = crate::net::io_error(Phase::Body, timeout, e);
-                self.close(format!("sending the end of the body failed: {cause}"));
-                Err(Error::DeliveryUnknown {
-                    phase: Phase::EndOfData,
-                    cause: Box::new(cause),
-                })
+            Err(e) => {
+                let error = body_read_error(e);
+                if matches!(error, Error::BodyRead(_) | Error::InvalidInput { .. }) {
+                    // Not ending the message means the server discards it.
+                    self.close(format!("reading the body failed: {error}"));
+                } else {
+                    // Writing failed while the body streamed: the
+                    // terminator did not leave, nothing is delivered.
+                    self.close(format!("sending the body failed: {error}"));
+                }
+                Err(error)
             }
         }
     }
@@ -321,13 +335,15 @@ impl Client {
     /// Ends a transaction that will not deliver: a pipelined DATA that got
     /// 354 is answered with an empty message to a server that has no
     /// recipients (RFC 2920 3.1), then RSET.
-    fn abort_transaction(&mut self, data_reply: Option<&Reply>) -> Result<()> {
+    async fn abort_transaction(&mut self, data_reply: Option<&Reply>) -> Result<()> {
         if data_reply.is_some_and(|r| r.code() == 354) {
-            self.write(b".\r\n", Phase::EndOfData, self.config.timeouts.data_block)?;
+            self.link
+                .write(b".\r\n", Phase::EndOfData, self.config.timeouts.data_block);
             self.transcript.line(Direction::Sent, ".");
-            self.read_reply(Phase::EndOfData, self.config.timeouts.data_end)?;
+            self.read_reply(Phase::EndOfData, self.config.timeouts.data_end)
+                .await?;
         }
-        let reply = self.command(&Command::Rset)?;
+        let reply = self.command(&Command::Rset).await?;
         if !reply.is_positive() {
             self.close(format!("RSET refused: {reply}"));
         }
@@ -335,65 +351,9 @@ impl Client {
     }
 }
 
-/// Size of every BDAT chunk but the last.
-pub(crate) const BDAT_CHUNK: usize = 1024 * 1024;
-
-/// Reads the caller's body and cuts it into normalised BDAT chunks of
-/// exactly [`BDAT_CHUNK`] octets (the last one shorter), holding at most
-/// one chunk and one read block.
-struct BdatChunks<'a, 'f> {
-    body: &'a mut FitLines<'f>,
-    normalizer: data::BdatNormalizer,
-    input: &'a mut data::ReadBlock,
-    pending: &'a mut Vec<u8>,
-}
-
-impl<'a, 'f> BdatChunks<'a, 'f> {
-    /// Reads `body` through the session's reused blocks.
-    fn new(
-        body: &'a mut FitLines<'f>,
-        read: &'a mut data::ReadBlock,
-        pending: &'a mut Vec<u8>,
-    ) -> BdatChunks<'a, 'f> {
-        pending.clear();
-        BdatChunks {
-            body,
-            normalizer: data::BdatNormalizer::new(),
-            input: read,
-            pending,
-        }
-    }
-
-    /// Whether the line fitter repaired something so far.
-    fn repaired(&self) -> bool {
-        self.body.repaired()
-    }
-
-    /// Replaces `out` with the next chunk; true when it ends the body.
-    fn next(&mut self, out: &mut Vec<u8>) -> std::io::Result<bool> {
-        out.clear();
-        while self.pending.len() <= BDAT_CHUNK {
-            let input = self
-                .input
-                .fill_from(&mut *self.body, data::DEFAULT_BLOCK_SIZE)?;
-            if input.is_empty() {
-                self.normalizer.finish(self.pending);
-                // Swapped, not copied: both vectors go back to the session.
-                std::mem::swap(out, self.pending);
-                return Ok(true);
-            }
-            self.normalizer.encode(input, self.pending);
-        }
-        out.extend_from_slice(&self.pending[..BDAT_CHUNK]);
-        self.pending.drain(..BDAT_CHUNK);
-        Ok(false)
-    }
-}
-
-/// A chunk up to this size is copied behind its command so that both go
-/// in one write; a larger one is written on its own (its command first),
-/// since a copy would hold the chunk twice.
-const COPY_LIMIT: usize = 64 * 1024;
+/// What the chunk and pending vectors keep between messages: a large
+/// BDAT chunk is given back after its message.
+const KEPT_CAPACITY: usize = 3 * crate::data::DEFAULT_BLOCK_SIZE + 4096;
 
 /// How much of a message is read (and its lines checked) before anything
 /// of it is sent (1 MiB, as much as the first BDAT chunk).
@@ -402,6 +362,11 @@ const PREFETCH: usize = BDAT_CHUNK;
 /// A failure reading the caller's body: a line that could not be fitted
 /// is the caller's input, anything else a read error.
 fn body_read_error(e: std::io::Error) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<SinkFailure>()) {
+        let inner = e.into_inner().expect("checked");
+        let SinkFailure(cause) = *inner.downcast::<SinkFailure>().expect("checked");
+        return cause;
+    }
     match crate::message::long_line_error(&e) {
         Some(long) => Error::invalid("message", long.to_string()),
         None => Error::BodyRead(e),

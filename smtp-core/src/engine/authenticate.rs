@@ -3,21 +3,29 @@
 //! transcript.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use super::*;
+use super::Session;
+use crate::auth;
+use crate::command::{self, Command};
+use crate::config::PlaintextAuthPolicy;
+use crate::error::{Error, Phase, Result};
+use crate::reply::Reply;
+use crate::transcript::Direction;
 
-impl Client {
-    pub(super) fn authenticate(&mut self) -> Result<()> {
+/// Most `334` challenges answered in one AUTH exchange.
+pub const MAX_AUTH_ROUNDS: usize = 8;
+
+impl Session {
+    pub(super) async fn authenticate(&mut self) -> Result<()> {
         let Some(credentials) = self.config.credentials.clone() else {
             return Ok(());
         };
-        let conn = self.conn.as_ref().ok_or_else(|| self.not_connected())?;
-        if !conn.is_tls() {
+        if !self.link.is_tls() {
             let allowed = match self.config.plaintext_auth {
                 PlaintextAuthPolicy::InsecureAlways => true,
-                PlaintextAuthPolicy::LoopbackOnly => conn.peer_is_loopback(),
+                PlaintextAuthPolicy::LoopbackOnly => self.peer.is_some_and(is_loopback),
                 PlaintextAuthPolicy::Never => false,
             };
             if !allowed {
@@ -27,7 +35,7 @@ impl Client {
                 });
             }
         }
-        let offered = self.capabilities.auth.clone();
+        let offered = self.facts.capabilities.auth.clone();
         if offered.is_empty() {
             self.polite_close("no AUTH offered");
             return Err(Error::NoCompatibleAuth {
@@ -106,7 +114,7 @@ impl Client {
         })?;
         let mut rounds = 0;
         loop {
-            let reply = self.read_reply(Phase::Auth, timeout)?;
+            let reply = self.read_reply(Phase::Auth, timeout).await?;
             match reply.code() {
                 235 => {
                     if let Err(e) = sasl.finish(None) {
@@ -115,13 +123,13 @@ impl Client {
                         self.close(format!("AUTH not verified: {e}"));
                         return Err(sasl_error(e, Some(reply)));
                     }
-                    self.authenticated = Some(mechanism);
+                    self.facts.authenticated = Some(mechanism);
                     return Ok(());
                 }
                 334 => {
                     rounds += 1;
                     if rounds > MAX_AUTH_ROUNDS {
-                        self.cancel_auth()?;
+                        self.cancel_auth().await?;
                         return Err(auth_error(
                             format!("the server sent more than {MAX_AUTH_ROUNDS} challenges"),
                             Some(reply),
@@ -134,7 +142,7 @@ impl Client {
                     let challenge = match decode_challenge(reply.first_line()) {
                         Some(c) => c,
                         None => {
-                            self.cancel_auth()?;
+                            self.cancel_auth().await?;
                             return Err(auth_error(
                                 "the server's challenge is not valid base64".into(),
                                 Some(reply),
@@ -149,13 +157,13 @@ impl Client {
                             let response = Command::AuthResponse(encode_sasl(&step.response));
                             let mut probe = Zeroizing::new(Vec::new());
                             if let Err(e) = response.to_wire(&mut probe) {
-                                self.cancel_auth()?;
+                                self.cancel_auth().await?;
                                 return Err(e);
                             }
                             self.send_secret_command(&response)?;
                         }
                         Err(e) => {
-                            self.cancel_auth()?;
+                            self.cancel_auth().await?;
                             return Err(sasl_error(e, None));
                         }
                     }
@@ -174,10 +182,12 @@ impl Client {
 
     /// Sends `*` to abandon an AUTH exchange and reads the server's answer,
     /// so the session stays in step.
-    fn cancel_auth(&mut self) -> Result<()> {
+    async fn cancel_auth(&mut self) -> Result<()> {
         let cancel = Command::AuthResponse(Zeroizing::new("*".into()));
         self.send_secret_command(&cancel)?;
-        let reply = self.read_reply(Phase::Auth, self.config.timeouts.command)?;
+        let reply = self
+            .read_reply(Phase::Auth, self.config.timeouts.command)
+            .await?;
         if reply.code() == 235 {
             // A server that takes the cancel as success is not one to trust.
             self.close("server accepted a cancelled AUTH".into());
@@ -192,7 +202,19 @@ impl Client {
         cmd.to_wire(&mut line)?;
         self.transcript
             .line_with(Direction::Sent, || cmd.to_transcript());
-        self.write(&line, Phase::Auth, self.config.timeouts.command)
+        self.link
+            .write(&line, Phase::Auth, self.config.timeouts.command);
+        Ok(())
+    }
+}
+
+/// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses.
+fn is_loopback(peer: core::net::SocketAddr) -> bool {
+    match peer.ip() {
+        core::net::IpAddr::V4(v4) => v4.is_loopback(),
+        core::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
