@@ -49,6 +49,8 @@
 //! Those modules stay public, hidden from this documentation, for the
 //! fuzz targets and benchmarks; they are not a stable API.
 
+#[cfg(feature = "tokio")]
+mod async_client;
 #[doc(hidden)]
 pub mod auth;
 #[doc(hidden)]
@@ -71,6 +73,8 @@ mod session;
 mod tls;
 mod transcript;
 
+#[cfg(feature = "tokio")]
+pub use async_client::AsyncClient;
 pub use auth::{Credentials, Mechanism, SaslError, Secret, SecretString};
 pub use capabilities::Capabilities;
 pub use config::{

@@ -192,30 +192,35 @@ impl Connection {
         let _ = self.tcp.shutdown(Shutdown::Both);
     }
 
-    /// Asks Linux to acknowledge the next segments at once instead of
-    /// after the delayed-ACK timer. After a TLS 1.3 handshake the server
-    /// sends its session tickets and then (implicit TLS) the greeting; a
-    /// server with Nagle's algorithm on holds the greeting until the
-    /// tickets are acknowledged, which costs 40 ms when we delay the ACK.
-    #[cfg(target_os = "linux")]
+    /// See [`quick_ack_fd`].
     pub(crate) fn quick_ack(&self) {
-        use std::os::fd::AsRawFd;
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket descriptor and a c_int option value of the
-        // size given; failure only loses the optimisation.
-        unsafe {
-            libc::setsockopt(
-                self.tcp.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_QUICKACK,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            quick_ack_fd(self.tcp.as_raw_fd());
         }
     }
+}
 
-    #[cfg(not(target_os = "linux"))]
-    pub(crate) fn quick_ack(&self) {}
+/// Asks Linux to acknowledge the next segments at once instead of after
+/// the delayed-ACK timer. After a TLS 1.3 handshake the server sends its
+/// session tickets and then (implicit TLS) the greeting; a server with
+/// Nagle's algorithm on holds the greeting until the tickets are
+/// acknowledged, which costs 40 ms when we delay the ACK.
+#[cfg(target_os = "linux")]
+pub(crate) fn quick_ack_fd(fd: std::os::fd::RawFd) {
+    let on: libc::c_int = 1;
+    // SAFETY: a socket descriptor the caller owns and a c_int option value
+    // of the size given; failure only loses the optimisation.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// This machine's host name, if it looks like a fully qualified domain

@@ -16,6 +16,8 @@ use crate::report::SendReport;
 
 mod send;
 
+pub(crate) use send::wire_envelope;
+
 pub use crate::engine::MAX_AUTH_ROUNDS;
 pub use crate::envelope::Envelope;
 

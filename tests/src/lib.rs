@@ -1,5 +1,6 @@
 //! Integration-test support.
 pub mod catcher;
+pub mod driver;
 pub mod outbox_support;
 pub mod script;
 pub mod scripted;

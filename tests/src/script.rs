@@ -46,7 +46,8 @@
 
 use std::time::{Duration, Instant};
 
-use smtp_core::{Client, Config, Error};
+use crate::driver::Client;
+use smtp_core::{Config, Error};
 
 use crate::scripted::{
     ehlo_reply, expect, greeting, hello, raw, replies, reply, Capture, ScriptedServer, Step,

@@ -10,9 +10,10 @@ use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::driver::Client;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use smtp_core::{Client, Config, Direction, Envelope, Error};
+use smtp_core::{Config, Direction, Envelope, Error};
 
 use crate::scripted::{expect, hello, reply, Capture, Step, CLIENT_NAME};
 

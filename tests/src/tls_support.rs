@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_core::{Client, Config, Error, Phase, Security, Timeouts, TlsErrorKind};
+use crate::driver::Client;
+use smtp_core::{Config, Error, Phase, Security, Timeouts, TlsErrorKind};
 
 use crate::scripted::tls::{self, Issued, TestCa};
 use crate::scripted::{Capture, ScriptedServer, CLIENT_NAME};

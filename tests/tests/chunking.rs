@@ -5,7 +5,8 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use smtp_core::{Client, Envelope, Error, Phase, RecipientPolicy};
+use smtp_core::{Envelope, Error, Phase, RecipientPolicy};
+use smtp_tests::driver::Client;
 use smtp_tests::scripted::{expect, hello, replies, reply, ScriptedServer, Step, CLIENT_NAME};
 
 const FROM: &str = "sender@example.test";

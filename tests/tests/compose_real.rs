@@ -10,7 +10,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use mail_parser::{HeaderName, MessageParser, MimeHeaders};
-use smtp_core::{Attachment, Client, Config, EncodeOptions, Envelope, Message, Security};
+use smtp_core::{Attachment, Config, EncodeOptions, Envelope, Message, Security};
+use smtp_tests::driver::Client;
 use smtp_tests::testbed::TestBed;
 
 const WAIT: Duration = Duration::from_secs(20);

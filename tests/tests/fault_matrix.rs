@@ -28,7 +28,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use smtp_core::{Client, Config, Envelope, Error, Mechanism, Phase, Security};
+use smtp_core::{Config, Envelope, Error, Mechanism, Phase, Security};
+use smtp_tests::driver::Client;
 use smtp_tests::scripted::{tls::TestCa, Capture, ScriptedServer, Step};
 use smtp_tests::support::{class, envelope, Lines, FROM, TO, TO2};
 

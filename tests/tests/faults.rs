@@ -11,7 +11,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_core::{Client, Config, Envelope, Error, Timeouts};
+use smtp_core::{Config, Envelope, Error, Timeouts};
+use smtp_tests::driver::Client;
 use smtp_tests::fault_tests;
 use smtp_tests::scripted::{
     expect, greeting, reply, respond, tls, Capture, ScriptedServer, Step, CLIENT_NAME,

@@ -6,7 +6,8 @@
 //! exact lines the client sent (RSET where a transaction is abandoned, no
 //! body after a refused envelope).
 
-use smtp_core::{Client, Envelope, Error, RecipientPolicy};
+use smtp_core::{Envelope, Error, RecipientPolicy};
+use smtp_tests::driver::Client;
 use smtp_tests::fault_tests;
 use smtp_tests::scripted::ScriptedServer;
 use smtp_tests::support::{

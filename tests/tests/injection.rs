@@ -16,7 +16,8 @@
 
 use std::path::PathBuf;
 
-use smtp_core::{Attachment, Client, Config, Credentials, Envelope, Error, Message, Security};
+use smtp_core::{Attachment, Config, Credentials, Envelope, Error, Message, Security};
+use smtp_tests::driver::Client;
 use smtp_tests::scripted::{hello, ScriptedServer, CLIENT_NAME};
 use smtp_tests::support::{
     bare_line_breaks, contains, data_content, hangup, mail_line, one_message_script, rcpt_line,

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use smtp_core::{Client, Config, Envelope, Security, Timeouts};
+use smtp_core::{Config, Envelope, Security, Timeouts};
+use smtp_tests::driver::Client;
 use smtp_tests::sink::SmtpSink;
 use smtp_tests::skip::skipped;
 use smtp_tests::support::vm_rss_kib;

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use mail_parser::MessageParser;
-use smtp_core::{Client, Envelope, Error, LongLines};
+use smtp_core::{Envelope, Error, LongLines};
+use smtp_tests::driver::Client;
 use smtp_tests::scripted::{expect, hello, reply, ScriptedServer, Step};
 use smtp_tests::testbed::TestBed;
 

@@ -17,7 +17,8 @@ use std::sync::{Mutex, OnceLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use smtp_core::{Client, Config, Error, Mechanism, Message, HIDDEN};
+use smtp_core::{Config, Error, Mechanism, Message, HIDDEN};
+use smtp_tests::driver::Client;
 use smtp_tests::scripted::{expect, hello, reply, ScriptedServer, Step};
 use smtp_tests::support::{contains, hangup, quit_steps, script, Transcript};
 use smtp_tests::testbed::TestBed;

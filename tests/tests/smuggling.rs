@@ -19,7 +19,8 @@
 use std::time::Duration;
 
 use mail_parser::{MessageParser, MimeHeaders};
-use smtp_core::{Attachment, Client, Envelope, Message, SendReport};
+use smtp_core::{Attachment, Envelope, Message, SendReport};
+use smtp_tests::driver::Client;
 use smtp_tests::scripted::{ScriptedServer, CLIENT_NAME};
 use smtp_tests::skip::skipped;
 use smtp_tests::support::{

@@ -18,7 +18,7 @@
 //! ```text
 //! loop {
 //!     match engine.poll(now()) {
-//!         Step::Write => write engine.output(), then engine.wrote(n)
+//!         Step::Write => write from engine.with_output(..), then engine.wrote(n)
 //!         Step::Read => read until engine.deadline(), then engine.received(bytes)
 //!                       (or engine.received_eof(), or engine.failed(error))
 //!         Step::Body { max } => read the caller's body, engine.body_data(bytes)
@@ -63,7 +63,7 @@ use wire::{Link, Waiting, Wire};
 /// What the engine needs from its driver next.
 #[derive(Debug)]
 pub enum Step {
-    /// Write [`Engine::output`] (by [`Engine::deadline`]), then report
+    /// Write the output ([`Engine::with_output`], by [`Engine::deadline`]), then report
     /// how much went with [`Engine::wrote`].
     Write,
     /// Read from the server (by [`Engine::deadline`]) and hand the bytes

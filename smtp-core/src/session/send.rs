@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use super::{Client, Envelope, SendReport};
+use crate::capabilities::Capabilities;
 use crate::error::Result;
 use crate::message::{wire_address, EncodeOptions, Message, RawMessage, RawOptions};
 
@@ -58,24 +59,32 @@ impl Client {
     /// `assume_8bit`, `BODY=8BITMIME` is declared whenever the server
     /// offers it (for bodies not read ahead).
     pub(crate) fn wire_envelope(&self, envelope: &Envelope, assume_8bit: bool) -> Result<Envelope> {
-        let caps = self.capabilities();
-        let smtputf8 = caps.smtputf8;
-        let convert = |a: &str, field| -> Result<String> {
-            if a.is_empty() {
-                Ok(String::new())
-            } else {
-                wire_address(a, smtputf8, field)
-            }
-        };
-        let from = convert(envelope.from(), "envelope sender")?;
-        let to = envelope
-            .to()
-            .iter()
-            .map(|a| convert(a, "envelope recipient"))
-            .collect::<Result<Vec<_>>>()?;
-        let eight_bit = (assume_8bit || envelope.eight_bit) && caps.eight_bit_mime;
-        let mut wire = Envelope::new(from, to)?.with_8bit_body(eight_bit);
-        wire.size = envelope.size;
-        Ok(wire)
+        wire_envelope(self.capabilities(), envelope, assume_8bit)
     }
+}
+
+/// [`Client::wire_envelope`] for a server offering `caps`.
+pub(crate) fn wire_envelope(
+    caps: &Capabilities,
+    envelope: &Envelope,
+    assume_8bit: bool,
+) -> Result<Envelope> {
+    let smtputf8 = caps.smtputf8;
+    let convert = |a: &str, field| -> Result<String> {
+        if a.is_empty() {
+            Ok(String::new())
+        } else {
+            wire_address(a, smtputf8, field)
+        }
+    };
+    let from = convert(envelope.from(), "envelope sender")?;
+    let to = envelope
+        .to()
+        .iter()
+        .map(|a| convert(a, "envelope recipient"))
+        .collect::<Result<Vec<_>>>()?;
+    let eight_bit = (assume_8bit || envelope.eight_bit) && caps.eight_bit_mime;
+    let mut wire = Envelope::new(from, to)?.with_8bit_body(eight_bit);
+    wire.size = envelope.size;
+    Ok(wire)
 }

@@ -1,0 +1,466 @@
+//! The async client (feature `tokio`): a driver of the protocol
+//! [`Engine`] over a tokio `TcpStream`. Same engine, same rules and the
+//! same errors as the blocking [`Client`](crate::Client).
+//!
+//! Cancellation: a future of this client may be dropped at any await.
+//! Dropping one mid-request leaves the connection out of step with the
+//! server, so the next call closes it and returns
+//! [`Error::NotConnected`]; it never sends on a connection whose state it
+//! does not know. A message whose send was cancelled after its end was
+//! written may have been delivered, like any
+//! [`Error::DeliveryUnknown`].
+
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::auth::Mechanism;
+use crate::capabilities::Capabilities;
+use crate::config::Config;
+use crate::data::DEFAULT_BLOCK_SIZE;
+use crate::engine::{Engine, Outcome, Peer, Step};
+use crate::error::{Error, Phase, Result};
+use crate::message::{Message, RawMessage, RawOptions};
+use crate::reply::Reply;
+use crate::report::SendReport;
+use crate::{Envelope, TlsInfo};
+
+/// An SMTP session driven by tokio: connected, greeted, TLS and AUTH done
+/// as configured, ready to send any number of messages. Its futures are
+/// `Send` (when the body reader is).
+///
+/// Dropping a client queues `QUIT` if the socket takes it at once, and
+/// closes the connection.
+pub struct AsyncClient {
+    engine: Engine,
+    stream: Option<TcpStream>,
+    server: String,
+    read_buf: Box<[u8]>,
+    body_buf: Box<[u8]>,
+}
+
+impl std::fmt::Debug for AsyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncClient")
+            .field("server", &self.server)
+            .field("encrypted", &self.is_encrypted())
+            .field("authenticated", &self.authenticated_with())
+            .field("closed", &self.engine.closed_reason())
+            .finish()
+    }
+}
+
+/// Size of the block received bytes are read into.
+const READ_BUF_LEN: usize = 16 * 1024 + 512;
+
+/// Where a request's message body comes from. A request's future is
+/// `Send` when its reader is.
+enum BodySource<'a, R: ?Sized> {
+    None,
+    Sync(&'a mut R),
+    Async(&'a mut (dyn AsyncRead + Unpin + Send)),
+}
+
+/// No body (the reader type of requests without one).
+type NoBody = BodySource<'static, std::io::Empty>;
+
+impl AsyncClient {
+    /// Connects (every address of the host in order), reads the greeting,
+    /// says EHLO, sets up TLS and authenticates, as
+    /// [`Client::connect`](crate::Client::connect) does.
+    pub async fn connect(config: Config) -> Result<AsyncClient> {
+        config.validate()?;
+        let started = Instant::now();
+        let server = format!("{}:{}", config.host, config.port());
+        let (host, port) = (config.host.clone(), config.port());
+        let (connect_timeout, total) = (config.timeouts.connect, config.timeouts.total);
+        // The engine checks the settings (TLS too) before anything connects.
+        let mut engine = Engine::new(config, started)?;
+        let stream = connect_tcp(&host, port, connect_timeout, total, started).await?;
+        // Every step is written whole; Nagle would only delay the last segment.
+        let _ = stream.set_nodelay(true);
+        let peer = Peer {
+            remote: stream.peer_addr().ok(),
+            local: stream.local_addr().ok(),
+            host_name: crate::net::local_host_name(),
+        };
+        engine.start_connect(peer, started)?;
+        let mut client = AsyncClient {
+            engine,
+            stream: Some(stream),
+            server,
+            read_buf: vec![0; READ_BUF_LEN].into_boxed_slice(),
+            body_buf: vec![0; DEFAULT_BLOCK_SIZE].into_boxed_slice(),
+        };
+        match client.drive(NoBody::None).await {
+            Outcome::Connected(result) => result.map(|()| client),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The server's greeting.
+    pub fn greeting(&self) -> &Reply {
+        self.engine.greeting()
+    }
+
+    /// What the server offers (from the last EHLO).
+    pub fn capabilities(&self) -> &Capabilities {
+        self.engine.capabilities()
+    }
+
+    /// True when the session runs over TLS.
+    pub fn is_encrypted(&self) -> bool {
+        self.stream.is_some() && self.engine.is_encrypted()
+    }
+
+    /// The TLS session details, when TLS is on.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.engine.tls_info()
+    }
+
+    /// The mechanism we authenticated with, if we did.
+    pub fn authenticated_with(&self) -> Option<Mechanism> {
+        self.engine.authenticated_with()
+    }
+
+    /// True while the session can still be used.
+    pub fn is_connected(&self) -> bool {
+        self.stream.is_some() && self.engine.is_open() && !self.engine.is_busy()
+    }
+
+    /// Sends one message, its body read from `body` to its end; see
+    /// [`Client::send`](crate::Client::send).
+    pub async fn send<R>(&mut self, envelope: &Envelope, body: &mut R) -> Result<SendReport>
+    where
+        R: AsyncRead + Unpin + Send + ?Sized,
+    {
+        self.begin()?;
+        self.engine.start_send(envelope.clone(), Instant::now())?;
+        let mut wrapped = AsyncBody(body);
+        let body: BodySource<'_, std::io::Empty> = BodySource::Async(&mut wrapped);
+        match self.drive(body).await {
+            Outcome::Sent(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends a message held in memory; SIZE and 8BITMIME are derived from
+    /// the bytes.
+    pub async fn send_bytes(&mut self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
+        let mut envelope = envelope.clone();
+        if envelope.size.is_none() {
+            envelope.size = Some(message.len() as u64);
+        }
+        if !message.is_ascii() {
+            envelope.eight_bit = true;
+        }
+        let mut body = message;
+        self.send_reader(&envelope, &mut body).await
+    }
+
+    /// Sends a composed message; see
+    /// [`Client::send_message`](crate::Client::send_message). Attachment
+    /// files are read on this task as the message streams.
+    pub async fn send_message(&mut self, message: &Message) -> Result<SendReport> {
+        let options = crate::message::EncodeOptions::for_server(self.capabilities());
+        let mut reader = message.reader(&options)?;
+        let envelope = message.envelope_with(&options, reader.uses_8bit())?;
+        self.send_reader(&envelope, &mut reader).await
+    }
+
+    /// Sends a message the caller formatted completely; see
+    /// [`Client::send_raw`](crate::Client::send_raw). Without an envelope
+    /// it comes from the header fields and `Bcc` is removed.
+    pub async fn send_raw(
+        &mut self,
+        envelope: Option<&Envelope>,
+        raw: &[u8],
+    ) -> Result<SendReport> {
+        let mut bytes = raw;
+        match envelope {
+            Some(envelope) => self.send_reader(envelope, &mut bytes).await,
+            None => {
+                let mut message = RawMessage::read(&mut bytes, &RawOptions::default())?;
+                let envelope =
+                    crate::session::wire_envelope(self.capabilities(), message.envelope(), true)?;
+                let outcome = self.send_reader(&envelope, &mut message).await;
+                outcome.map_err(|e| message.renumber(e))
+            }
+        }
+    }
+
+    /// `NOOP`: checks that the server is still there.
+    pub async fn noop(&mut self) -> Result<Reply> {
+        self.begin()?;
+        self.engine.start_noop(Instant::now())?;
+        match self.drive(NoBody::None).await {
+            Outcome::Noop(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `RSET`: abandons any transaction in progress.
+    pub async fn reset(&mut self) -> Result<()> {
+        self.begin()?;
+        self.engine.start_reset(Instant::now())?;
+        match self.drive(NoBody::None).await {
+            Outcome::Reset(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `QUIT`, then closes the connection.
+    pub async fn quit(&mut self) -> Result<()> {
+        self.begin()?;
+        self.engine.start_quit(Instant::now())?;
+        match self.drive(NoBody::None).await {
+            Outcome::Quit(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends one message whose body comes from a blocking reader (in
+    /// memory, or a file), read on this task as the message streams.
+    /// The future is `Send` when the reader is.
+    pub async fn send_reader<R: Read + ?Sized>(
+        &mut self,
+        envelope: &Envelope,
+        body: &mut R,
+    ) -> Result<SendReport> {
+        self.begin()?;
+        self.engine.start_send(envelope.clone(), Instant::now())?;
+        match self.drive(BodySource::Sync(body)).await {
+            Outcome::Sent(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Checks the client can take a request: a request whose future was
+    /// dropped left the connection out of step, and it is closed now.
+    fn begin(&mut self) -> Result<()> {
+        if self.engine.is_busy() {
+            self.engine
+                .abandon("a request was cancelled before it finished; the connection was closed");
+            self.stream = None;
+        }
+        if self.stream.is_none() || !self.engine.is_open() {
+            return Err(Error::NotConnected(
+                self.engine
+                    .closed_reason()
+                    .unwrap_or("the session is closed")
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn drive<R: Read + ?Sized>(&mut self, mut body: BodySource<'_, R>) -> Outcome {
+        loop {
+            let step = self.engine.poll(Instant::now());
+            let deadline = self.engine.deadline();
+            match step {
+                Step::Done(outcome) => {
+                    if !self.engine.is_open() {
+                        self.close_stream().await;
+                    }
+                    return outcome;
+                }
+                Step::Idle => {
+                    return Outcome::Connected(Err(Error::NotConnected(
+                        "no request is running".into(),
+                    )))
+                }
+                Step::Write => {
+                    let Some(stream) = self.stream.as_ref() else {
+                        self.engine.failed(io::ErrorKind::NotConnected.into());
+                        continue;
+                    };
+                    match until(deadline, stream.writable()).await {
+                        None => {}
+                        Some(Err(e)) => self.engine.failed(e),
+                        Some(Ok(())) => {
+                            match self.engine.with_output(|out| stream.try_write(out)) {
+                                Ok(n) => self.engine.wrote(n),
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                                Err(e) => self.engine.failed(e),
+                            }
+                        }
+                    }
+                }
+                Step::Read => {
+                    let Some(stream) = self.stream.as_ref() else {
+                        self.engine.failed(io::ErrorKind::NotConnected.into());
+                        continue;
+                    };
+                    match until(deadline, stream.readable()).await {
+                        None => {}
+                        Some(Err(e)) => self.engine.failed(e),
+                        Some(Ok(())) => match stream.try_read(&mut self.read_buf) {
+                            Ok(0) => self.engine.received_eof(),
+                            Ok(n) => {
+                                self.engine.received(&self.read_buf[..n]);
+                                if self.engine.take_quick_ack() {
+                                    quick_ack(stream);
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(e) => self.engine.failed(e),
+                        },
+                    }
+                }
+                Step::Body { max } => {
+                    let max = max.min(self.body_buf.len());
+                    let buf = &mut self.body_buf[..max];
+                    let read = match &mut body {
+                        BodySource::None => Ok(0),
+                        BodySource::Sync(reader) => read_retrying(&mut **reader, buf),
+                        BodySource::Async(reader) => reader.read(buf).await,
+                    };
+                    match read {
+                        // A reader reporting more than it has is clamped.
+                        Ok(n) => self.engine.body_data(&buf[..n.min(max)]),
+                        Err(e) => self.engine.body_failed(e),
+                    }
+                    // The block may hold the message: wiped before reuse.
+                    buf.fill(0);
+                }
+            }
+        }
+    }
+
+    /// Writes what the engine left (QUIT) if the socket takes it within a
+    /// second, then closes.
+    async fn close_stream(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            let deadline = Some(Instant::now() + Duration::from_secs(1));
+            while self.engine.output_len() > 0 {
+                match until(deadline, stream.writable()).await {
+                    Some(Ok(())) => match self.engine.with_output(|out| stream.try_write(out)) {
+                        Ok(n) => self.engine.wrote(n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    },
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for AsyncClient {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            if !self.engine.is_busy() && self.engine.is_open() {
+                self.engine.quit_now();
+                let _ = self.engine.with_output(|out| stream.try_write(out));
+            }
+        }
+    }
+}
+
+/// Waits for `ready` until `deadline`: None when the deadline came first
+/// (the engine then decides what timed out).
+async fn until<F: std::future::Future>(deadline: Option<Instant>, ready: F) -> Option<F::Output> {
+    match deadline {
+        Some(at) => tokio::time::timeout_at(tokio::time::Instant::from_std(at), ready)
+            .await
+            .ok(),
+        None => Some(ready.await),
+    }
+}
+
+fn read_retrying<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Opens the TCP connection: every address of `host` in order, each
+/// within the connect timeout and all within the request's total.
+async fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    total: Option<Duration>,
+    started: Instant,
+) -> Result<TcpStream> {
+    let server = format!("{host}:{port}");
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|source| Error::Connect {
+            server: server.clone(),
+            source,
+        })?
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
+    for addr in addrs {
+        let mut limit = timeout;
+        let mut after = timeout;
+        if let Some(total) = total {
+            let left = (started + total).saturating_duration_since(Instant::now());
+            if left < limit {
+                (limit, after) = (left, total);
+            }
+        }
+        if limit.is_zero() {
+            return Err(Error::Timeout {
+                phase: Phase::Connect,
+                after,
+            });
+        }
+        match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
+            Err(_) => {
+                last = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{addr}: no answer within {limit:?}"),
+                )
+            }
+        }
+    }
+    Err(Error::Connect {
+        server,
+        source: last,
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn quick_ack(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    crate::net::quick_ack_fd(stream.as_raw_fd());
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quick_ack(_stream: &TcpStream) {}
+
+/// An `AsyncRead` of unknown size behind a `dyn` pointer.
+struct AsyncBody<'a, R: ?Sized>(&'a mut R);
+
+impl<R: AsyncRead + Unpin + ?Sized> AsyncRead for AsyncBody<'_, R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+fn unexpected(outcome: Outcome) -> Error {
+    Error::Protocol {
+        phase: Phase::Connect,
+        reason: format!("internal error: unexpected outcome {outcome:?}"),
+    }
+}

@@ -1,0 +1,184 @@
+//! The client the tests drive: the blocking `smtp_core::Client`, or, when
+//! `SMTP_TEST_DRIVER=async`, the tokio `AsyncClient` behind the same
+//! blocking methods. Every scripted, fault-matrix and real-server test
+//! runs through this type, so CI runs them once per driver of the one
+//! engine.
+
+use std::io::Read;
+
+use smtp_core::{
+    AsyncClient, Capabilities, Config, Envelope, Mechanism, Message, Reply, Result, SendReport,
+    TlsInfo,
+};
+
+/// Which driver this test run uses.
+pub fn async_driver() -> bool {
+    std::env::var("SMTP_TEST_DRIVER").is_ok_and(|v| v == "async")
+}
+
+/// A session through the driver chosen for this run.
+#[derive(Debug)]
+pub enum Client {
+    /// The blocking client.
+    Blocking(Box<smtp_core::Client>),
+    /// The async client on its own single-threaded runtime.
+    Async(Box<(tokio::runtime::Runtime, AsyncClient)>),
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+impl Client {
+    /// Connects with the driver of this run.
+    pub fn connect(config: Config) -> Result<Client> {
+        if async_driver() {
+            let rt = runtime();
+            let client = rt.block_on(AsyncClient::connect(config))?;
+            Ok(Client::Async(Box::new((rt, client))))
+        } else {
+            smtp_core::Client::connect(config).map(|c| Client::Blocking(Box::new(c)))
+        }
+    }
+
+    /// See `smtp_core::Client::send` (`AsyncClient::send_reader` on the
+    /// async driver).
+    pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
+        match self {
+            Client::Blocking(c) => c.send(envelope, body),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.send_reader(envelope, body))
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::send_bytes`.
+    pub fn send_bytes(&mut self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
+        match self {
+            Client::Blocking(c) => c.send_bytes(envelope, message),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.send_bytes(envelope, message))
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::send_message`.
+    pub fn send_message(&mut self, message: &Message) -> Result<SendReport> {
+        match self {
+            Client::Blocking(c) => c.send_message(message),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.send_message(message))
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::send_raw`.
+    pub fn send_raw(
+        &mut self,
+        envelope: Option<&Envelope>,
+        raw: &mut dyn Read,
+    ) -> Result<SendReport> {
+        match self {
+            Client::Blocking(c) => c.send_raw(envelope, raw),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                match envelope {
+                    Some(envelope) => rt.block_on(c.send_reader(envelope, raw)),
+                    None => {
+                        let mut bytes = Vec::new();
+                        raw.read_to_end(&mut bytes)
+                            .map_err(smtp_core::Error::BodyRead)?;
+                        rt.block_on(c.send_raw(None, &bytes))
+                    }
+                }
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::noop`.
+    pub fn noop(&mut self) -> Result<Reply> {
+        match self {
+            Client::Blocking(c) => c.noop(),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.noop())
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::reset`.
+    pub fn reset(&mut self) -> Result<()> {
+        match self {
+            Client::Blocking(c) => c.reset(),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.reset())
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::quit`.
+    pub fn quit(&mut self) -> Result<()> {
+        match self {
+            Client::Blocking(c) => c.quit(),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.quit())
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::greeting`.
+    pub fn greeting(&self) -> &Reply {
+        match self {
+            Client::Blocking(c) => c.greeting(),
+            Client::Async(b) => b.1.greeting(),
+        }
+    }
+
+    /// See `smtp_core::Client::capabilities`.
+    pub fn capabilities(&self) -> &Capabilities {
+        match self {
+            Client::Blocking(c) => c.capabilities(),
+            Client::Async(b) => b.1.capabilities(),
+        }
+    }
+
+    /// See `smtp_core::Client::is_encrypted`.
+    pub fn is_encrypted(&self) -> bool {
+        match self {
+            Client::Blocking(c) => c.is_encrypted(),
+            Client::Async(b) => b.1.is_encrypted(),
+        }
+    }
+
+    /// See `smtp_core::Client::tls_info`.
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        match self {
+            Client::Blocking(c) => c.tls_info(),
+            Client::Async(b) => b.1.tls_info(),
+        }
+    }
+
+    /// See `smtp_core::Client::authenticated_with`.
+    pub fn authenticated_with(&self) -> Option<Mechanism> {
+        match self {
+            Client::Blocking(c) => c.authenticated_with(),
+            Client::Async(b) => b.1.authenticated_with(),
+        }
+    }
+
+    /// See `smtp_core::Client::is_connected`.
+    pub fn is_connected(&self) -> bool {
+        match self {
+            Client::Blocking(c) => c.is_connected(),
+            Client::Async(b) => b.1.is_connected(),
+        }
+    }
+}
