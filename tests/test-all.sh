@@ -31,9 +31,11 @@ export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-20261206}
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p smtp-core --features tokio --all-targets -- -D warnings
 
 step "documentation"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p smtp-core --features tokio --no-deps --quiet
 
 step "Rust tests (unit, scripted server, real Postfix + Dovecot)"
 # The default plaintext policy against a non-loopback peer is tested in a
@@ -52,6 +54,18 @@ else
   echo "skipping $netns_test: needs root and ip netns"
   cargo test --workspace 2>&1 | tee "$bed/cargo-test.log"
 fi
+
+# The same engine under its second driver: every test that talks to a
+# server through smtp_tests::driver::Client again, with the tokio client.
+step "Rust tests again with the async driver (SMTP_TEST_DRIVER=async)"
+async_tests=""
+for t in batch chunking compose_real fault_matrix faults faults_auth faults_data faults_envelope \
+         injection load long_lines real_server secrets smuggling tls_certificates tls_scripted; do
+  async_tests="$async_tests --test $t"
+done
+# shellcheck disable=SC2086
+SMTP_TEST_DRIVER=async cargo test -p smtp-tests $async_tests 2>&1 | tee -a "$bed/cargo-test.log"
+cargo test -p smtp-core --features tokio --lib --tests 2>&1 | tee -a "$bed/cargo-test.log"
 
 step "C API (bindings/c): header check, C tests, valgrind, ASan/UBSan, install"
 make -C bindings/c install-check

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use tokio::io::Interest;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -63,6 +64,8 @@ enum BodySource<'a, R: ?Sized> {
     None,
     Sync(&'a mut R),
     Async(&'a mut (dyn AsyncRead + Unpin + Send)),
+    /// A batch: the body of message `i` is `[i]`.
+    Many(&'a mut [&'a mut R]),
 }
 
 /// No body (the reader type of requests without one).
@@ -151,13 +154,7 @@ impl AsyncClient {
     /// Sends a message held in memory; SIZE and 8BITMIME are derived from
     /// the bytes.
     pub async fn send_bytes(&mut self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
-        let mut envelope = envelope.clone();
-        if envelope.size.is_none() {
-            envelope.size = Some(message.len() as u64);
-        }
-        if !message.is_ascii() {
-            envelope.eight_bit = true;
-        }
+        let envelope = crate::session::bytes_envelope(envelope, message);
         let mut body = message;
         self.send_reader(&envelope, &mut body).await
     }
@@ -191,6 +188,58 @@ impl AsyncClient {
                 outcome.map_err(|e| message.renumber(e))
             }
         }
+    }
+
+    /// Sends several messages over this session, pipelined across
+    /// messages; see [`Client::send_many`](crate::Client::send_many).
+    /// The bodies are blocking readers (in memory, or files).
+    pub async fn send_many<R: Read>(
+        &mut self,
+        messages: Vec<(Envelope, R)>,
+    ) -> Vec<Result<SendReport>> {
+        let count = messages.len();
+        let started = self
+            .begin()
+            .map(|()| messages.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
+            .and_then(|(envelopes, readers)| {
+                self.engine.start_send_many(envelopes, Instant::now())?;
+                Ok(readers)
+            });
+        let mut readers = match started {
+            Ok(readers) => readers,
+            Err(e) => {
+                let why = e.to_string();
+                return (0..count)
+                    .map(|_| Err(Error::NotConnected(why.clone())))
+                    .collect();
+            }
+        };
+        let mut bodies: Vec<&mut R> = readers.iter_mut().collect();
+        match self.drive(BodySource::Many(&mut bodies)).await {
+            Outcome::SentMany(results) => results,
+            other => {
+                let why = unexpected(other).to_string();
+                (0..count)
+                    .map(|_| Err(Error::NotConnected(why.clone())))
+                    .collect()
+            }
+        }
+    }
+
+    /// [`AsyncClient::send_many`] for messages held in memory, SIZE and
+    /// 8BITMIME derived from the bytes.
+    pub async fn send_many_bytes<B: AsRef<[u8]>>(
+        &mut self,
+        messages: &[(Envelope, B)],
+    ) -> Vec<Result<SendReport>> {
+        let prepared = messages
+            .iter()
+            .map(|(envelope, bytes)| {
+                let bytes = bytes.as_ref();
+                (crate::session::bytes_envelope(envelope, bytes), bytes)
+            })
+            .collect();
+        self.send_many(prepared).await
     }
 
     /// `NOOP`: checks that the server is still there.
@@ -279,14 +328,27 @@ impl AsyncClient {
                         self.engine.failed(io::ErrorKind::NotConnected.into());
                         continue;
                     };
-                    match until(deadline, stream.writable()).await {
+                    // Replies are read while writing, so a batch's replies
+                    // never fill the buffers against its messages.
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    match until(deadline, stream.ready(interest)).await {
                         None => {}
                         Some(Err(e)) => self.engine.failed(e),
-                        Some(Ok(())) => {
-                            match self.engine.with_output(|out| stream.try_write(out)) {
-                                Ok(n) => self.engine.wrote(n),
-                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                                Err(e) => self.engine.failed(e),
+                        Some(Ok(ready)) => {
+                            if ready.is_readable() || ready.is_read_closed() {
+                                match stream.try_read(&mut self.read_buf) {
+                                    Ok(0) => self.engine.received_eof(),
+                                    Ok(n) => self.engine.received(&self.read_buf[..n]),
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                                    Err(e) => self.engine.failed(e),
+                                }
+                            }
+                            if ready.is_writable() {
+                                match self.engine.with_output(|out| stream.try_write(out)) {
+                                    Ok(n) => self.engine.wrote(n),
+                                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                                    Err(e) => self.engine.failed(e),
+                                }
                             }
                         }
                     }
@@ -312,13 +374,17 @@ impl AsyncClient {
                         },
                     }
                 }
-                Step::Body { max } => {
+                Step::Body { max, message } => {
                     let max = max.min(self.body_buf.len());
                     let buf = &mut self.body_buf[..max];
                     let read = match &mut body {
                         BodySource::None => Ok(0),
                         BodySource::Sync(reader) => read_retrying(&mut **reader, buf),
                         BodySource::Async(reader) => reader.read(buf).await,
+                        BodySource::Many(readers) => match readers.get_mut(message) {
+                            Some(reader) => read_retrying(&mut **reader, buf),
+                            None => Ok(0),
+                        },
                     };
                     match read {
                         // A reader reporting more than it has is clamped.

@@ -16,6 +16,7 @@ use crate::report::SendReport;
 
 mod send;
 
+#[cfg(feature = "tokio")]
 pub(crate) use send::wire_envelope;
 
 pub use crate::engine::MAX_AUTH_ROUNDS;
@@ -76,7 +77,7 @@ impl Client {
             read_buf: vec![0; READ_BUF_LEN].into_boxed_slice(),
             body_block: ReadBlock::default(),
         };
-        match client.drive(None) {
+        match client.drive(&mut [], false) {
             Outcome::Connected(result) => result.map(|()| client),
             other => Err(unexpected(other)),
         }
@@ -134,7 +135,7 @@ impl Client {
     pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
         self.ensure_open()?;
         self.engine.start_send(envelope.clone(), Instant::now())?;
-        match self.drive(Some(body)) {
+        match self.drive(&mut [body], false) {
             Outcome::Sent(result) => result,
             other => Err(unexpected(other)),
         }
@@ -143,21 +144,74 @@ impl Client {
     /// Sends a message held in memory. SIZE and 8BITMIME are derived from
     /// the bytes.
     pub fn send_bytes(&mut self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
-        let mut envelope = envelope.clone();
-        if envelope.size.is_none() {
-            envelope.size = Some(message.len() as u64);
+        self.send(&bytes_envelope(envelope, message), &mut &message[..])
+    }
+
+    /// Sends several messages over this session and returns one result
+    /// per message, in order.
+    ///
+    /// With PIPELINING and CHUNKING each message's `MAIL`, `RCPT`s and
+    /// its `BDAT ... LAST` chunk go out behind the previous message's
+    /// without waiting for its replies (within a window of
+    /// [`WINDOW_MESSAGES`](crate::engine::WINDOW_MESSAGES) messages and
+    /// [`WINDOW_BYTES`](crate::engine::WINDOW_BYTES) octets), so a
+    /// thousand small messages take a few round trips instead of a
+    /// thousand; with PIPELINING alone the next message's envelope goes
+    /// with the previous message's final dot (one round trip per message
+    /// instead of two). A message behind another in a BDAT window is
+    /// preceded by `RSET`, so whatever the previous one left, it starts
+    /// clean. Messages over half a BDAT chunk (512 KiB) go on their own.
+    ///
+    /// Every reply is matched to its command: refused recipients, a
+    /// refused message, a failed body are reported for that message only
+    /// and the others go on. When the connection fails, each message
+    /// without its final reply is `NotConnected` (not delivered) or
+    /// [`Error::DeliveryUnknown`] (its end was written), never guessed.
+    pub fn send_many<R: Read>(&mut self, messages: Vec<(Envelope, R)>) -> Vec<Result<SendReport>> {
+        let count = messages.len();
+        if let Err(e) = self.ensure_open() {
+            return (0..count)
+                .map(|_| Err(Error::NotConnected(e.to_string())))
+                .collect();
         }
-        if !message.is_ascii() {
-            envelope.eight_bit = true;
+        let (envelopes, mut readers): (Vec<Envelope>, Vec<R>) = messages.into_iter().unzip();
+        if let Err(e) = self.engine.start_send_many(envelopes, Instant::now()) {
+            let why = e.to_string();
+            return (0..count)
+                .map(|_| Err(Error::NotConnected(why.clone())))
+                .collect();
         }
-        self.send(&envelope, &mut &message[..])
+        let mut bodies: Vec<&mut dyn Read> =
+            readers.iter_mut().map(|r| r as &mut dyn Read).collect();
+        match self.drive(&mut bodies, true) {
+            Outcome::SentMany(results) => results,
+            other => {
+                let why = unexpected(other).to_string();
+                (0..count)
+                    .map(|_| Err(Error::NotConnected(why.clone())))
+                    .collect()
+            }
+        }
+    }
+
+    /// [`Client::send_many`] for messages held in memory, SIZE and
+    /// 8BITMIME derived from the bytes as [`Client::send_bytes`] does.
+    pub fn send_many_bytes<B: AsRef<[u8]>>(
+        &mut self,
+        messages: &[(Envelope, B)],
+    ) -> Vec<Result<SendReport>> {
+        let prepared = messages
+            .iter()
+            .map(|(envelope, bytes)| (bytes_envelope(envelope, bytes.as_ref()), bytes.as_ref()))
+            .collect();
+        self.send_many(prepared)
     }
 
     /// `NOOP`: checks that the server is still there.
     pub fn noop(&mut self) -> Result<Reply> {
         self.ensure_open()?;
         self.engine.start_noop(Instant::now())?;
-        match self.drive(None) {
+        match self.drive(&mut [], false) {
             Outcome::Noop(result) => result,
             other => Err(unexpected(other)),
         }
@@ -167,7 +221,7 @@ impl Client {
     pub fn reset(&mut self) -> Result<()> {
         self.ensure_open()?;
         self.engine.start_reset(Instant::now())?;
-        match self.drive(None) {
+        match self.drive(&mut [], false) {
             Outcome::Reset(result) => result,
             other => Err(unexpected(other)),
         }
@@ -177,7 +231,7 @@ impl Client {
     pub fn quit(&mut self) -> Result<()> {
         self.ensure_open()?;
         self.engine.start_quit(Instant::now())?;
-        match self.drive(None) {
+        match self.drive(&mut [], false) {
             Outcome::Quit(result) => result,
             other => Err(unexpected(other)),
         }
@@ -199,8 +253,11 @@ impl Client {
     }
 
     /// Runs the engine's request to its end: writes what it gives, reads
-    /// what it waits for, feeds it the body.
-    fn drive(&mut self, mut body: Option<&mut dyn Read>) -> Outcome {
+    /// what it waits for, feeds it the bodies. With `both_ways` (a batch,
+    /// whose replies pile up while its messages are written) it reads
+    /// whatever arrives while it writes, so neither side's buffers fill
+    /// up against the other.
+    fn drive(&mut self, bodies: &mut [&mut dyn Read], both_ways: bool) -> Outcome {
         loop {
             match self.engine.poll(Instant::now()) {
                 Step::Done(outcome) => {
@@ -218,10 +275,47 @@ impl Client {
                         self.engine.failed(std::io::ErrorKind::NotConnected.into());
                         continue;
                     };
-                    match self
-                        .engine
-                        .with_output(|out| conn.write_some(out, deadline))
-                    {
+                    if both_ways {
+                        match conn.wait_both_ways(deadline) {
+                            Ok((readable, writable)) => {
+                                if readable {
+                                    match conn.try_read(&mut self.read_buf) {
+                                        Ok(0) => self.engine.received_eof(),
+                                        Ok(n) => self.engine.received(&self.read_buf[..n]),
+                                        Err(e) if crate::net::is_timeout(&e) => {}
+                                        Err(e) => self.engine.failed(e),
+                                    }
+                                }
+                                if writable {
+                                    let tls = self.engine.output_is_tls();
+                                    let written = self.engine.with_output(|out| {
+                                        if tls {
+                                            conn.try_write_tls_records(out)
+                                        } else {
+                                            conn.try_write(out)
+                                        }
+                                    });
+                                    match written {
+                                        Ok(n) => self.engine.wrote(n),
+                                        Err(e) if crate::net::is_timeout(&e) => {}
+                                        Err(e) => self.engine.failed(e),
+                                    }
+                                }
+                            }
+                            Err(e) if crate::net::is_timeout(&e) => {}
+                            Err(e) => self.engine.failed(e),
+                        }
+                        continue;
+                    }
+                    let tls = self.engine.output_is_tls();
+                    let written = self.engine.with_output(|out| {
+                        if tls {
+                            conn.write_tls_records(out, deadline)
+                        } else {
+                            conn.write_some(out, deadline)
+                        }
+                    });
+                    match written {
                         Ok(n) => self.engine.wrote(n),
                         Err(e) if crate::net::is_timeout(&e) => {}
                         Err(e) => self.engine.failed(e),
@@ -245,8 +339,8 @@ impl Client {
                         Err(e) => self.engine.failed(e),
                     }
                 }
-                Step::Body { max } => match body.as_deref_mut() {
-                    Some(reader) => match self.body_block.fill_from(reader, max) {
+                Step::Body { max, message } => match bodies.get_mut(message) {
+                    Some(reader) => match self.body_block.fill_from(&mut **reader, max) {
                         Ok(bytes) => self.engine.body_data(bytes),
                         Err(e) => self.engine.body_failed(e),
                     },
@@ -271,7 +365,7 @@ impl Client {
             while self.engine.output_len() > 0 && Instant::now() < until {
                 match self
                     .engine
-                    .with_output(|out| conn.write_some(out, Some(until)))
+                    .with_output(|out| conn.write_tls_records(out, Some(until)))
                 {
                     Ok(n) => self.engine.wrote(n),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -290,6 +384,19 @@ impl Drop for Client {
             self.close_socket();
         }
     }
+}
+
+/// `envelope` with SIZE and 8BITMIME taken from the message's bytes
+/// (unless set).
+pub(crate) fn bytes_envelope(envelope: &Envelope, message: &[u8]) -> Envelope {
+    let mut envelope = envelope.clone();
+    if envelope.size.is_none() {
+        envelope.size = Some(message.len() as u64);
+    }
+    if !message.is_ascii() {
+        envelope.eight_bit = true;
+    }
+    envelope
 }
 
 /// An outcome of another request than the one started: a bug, reported

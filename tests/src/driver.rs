@@ -101,6 +101,31 @@ impl Client {
         }
     }
 
+    /// See `smtp_core::Client::send_many`.
+    pub fn send_many<R: Read>(&mut self, messages: Vec<(Envelope, R)>) -> Vec<Result<SendReport>> {
+        match self {
+            Client::Blocking(c) => c.send_many(messages),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.send_many(messages))
+            }
+        }
+    }
+
+    /// See `smtp_core::Client::send_many_bytes`.
+    pub fn send_many_bytes<B: AsRef<[u8]>>(
+        &mut self,
+        messages: &[(Envelope, B)],
+    ) -> Vec<Result<SendReport>> {
+        match self {
+            Client::Blocking(c) => c.send_many_bytes(messages),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.send_many_bytes(messages))
+            }
+        }
+    }
+
     /// See `smtp_core::Client::noop`.
     pub fn noop(&mut self) -> Result<Reply> {
         match self {

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smtp_core::{
-    Client, Config, Direction, Envelope, Error, Mechanism, PlaintextAuthPolicy, RecipientPolicy,
-    Security, TlsErrorKind,
+    Config, Direction, Envelope, Error, Mechanism, PlaintextAuthPolicy, RecipientPolicy, Security,
+    TlsErrorKind,
 };
+use smtp_tests::driver::Client;
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 

@@ -60,6 +60,12 @@ impl Body {
         (self.done && self.fitter.repaired()).then(|| self.fitted.len() - self.pos)
     }
 
+    /// True when the whole body is read ahead and, even with every line
+    /// ending doubled, makes one BDAT chunk of at most `chunk` octets.
+    pub(crate) fn fits_one_chunk(&self, chunk: usize) -> bool {
+        self.done && (self.fitted.len() - self.pos) * 2 + 2 <= chunk
+    }
+
     /// Reads and fits until `want` octets are ready or the message ended,
     /// so that a message of that size is refused before anything of it
     /// is sent.

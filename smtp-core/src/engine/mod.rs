@@ -51,12 +51,14 @@ use crate::transcript::{Direction, Transcript};
 use crate::{Envelope, TlsInfo};
 
 mod authenticate;
+mod batch;
 mod body;
 mod setup;
 mod transaction;
 mod wire;
 
 pub use authenticate::MAX_AUTH_ROUNDS;
+pub use batch::{WINDOW_BYTES, WINDOW_MESSAGES};
 
 use wire::{Link, Waiting, Wire};
 
@@ -74,6 +76,9 @@ pub enum Step {
     Body {
         /// Most octets wanted now.
         max: usize,
+        /// Which message of the request (0 for a single send; the
+        /// position in the batch for [`Engine::start_send_many`]).
+        message: usize,
     },
     /// The request finished.
     Done(Outcome),
@@ -88,6 +93,8 @@ pub enum Outcome {
     Connected(Result<()>),
     /// [`Engine::start_send`].
     Sent(Result<SendReport>),
+    /// [`Engine::start_send_many`]: one result per message, in order.
+    SentMany(Vec<Result<SendReport>>),
     /// [`Engine::start_noop`].
     Noop(Result<Reply>),
     /// [`Engine::start_reset`].
@@ -237,6 +244,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts sending several messages over this session, pipelined
+    /// across messages when the server allows (see
+    /// [`Client::send_many`](crate::Client::send_many)); the body of
+    /// message `i` is asked for with `Step::Body { message: i, .. }`.
+    pub fn start_send_many(&mut self, envelopes: Vec<Envelope>, now: Instant) -> Result<()> {
+        let session = self.begin(now, true)?;
+        self.run(session, |mut s| async move {
+            let outcome = s.send_many(&envelopes).await;
+            (s, Outcome::SentMany(outcome))
+        });
+        Ok(())
+    }
+
     /// Starts a `NOOP`.
     pub fn start_noop(&mut self, now: Instant) -> Result<()> {
         let session = self.begin(now, false)?;
@@ -351,7 +371,10 @@ impl Engine {
             let w = self.link.lock();
             let pending_output = !w.output().is_empty();
             match w.waiting {
-                Waiting::Body(max) => return Step::Body { max },
+                Waiting::Body(max) => {
+                    let message = w.body_index();
+                    return Step::Body { max, message };
+                }
                 _ if pending_output => return Step::Write,
                 Waiting::Input => return Step::Read,
                 Waiting::Flush | Waiting::Nothing => {}
@@ -370,6 +393,12 @@ impl Engine {
     /// how many it took (report them with [`Engine::wrote`]).
     pub fn with_output<R>(&self, write: impl FnOnce(&[u8]) -> R) -> R {
         write(self.link.lock().output())
+    }
+
+    /// True when the output is TLS records (from the start of the
+    /// handshake on), false while it is plaintext.
+    pub fn output_is_tls(&self) -> bool {
+        self.link.is_tls()
     }
 
     /// Octets waiting to be written.

@@ -41,16 +41,11 @@ impl Session {
         result
     }
 
-    async fn transaction(
-        &mut self,
-        envelope: &Envelope,
-        body: &mut Body,
-        chunk: &mut Vec<u8>,
-        pending: &mut Vec<u8>,
-    ) -> Result<SendReport> {
+    /// What the server must offer for this envelope, checked before
+    /// anything is sent.
+    pub(super) fn check_envelope(&self, envelope: &Envelope) -> Result<()> {
         let caps = &self.facts.capabilities;
-        let smtputf8 = envelope.needs_smtputf8();
-        if smtputf8 && !caps.smtputf8 {
+        if envelope.needs_smtputf8() && !caps.smtputf8 {
             return Err(Error::Unsupported {
                 extension: "SMTPUTF8",
                 reason:
@@ -74,6 +69,37 @@ impl Session {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// The MAIL parameters for `envelope`; a repaired message declares
+    /// the size that will be sent.
+    pub(super) fn mail_params(
+        &self,
+        envelope: &Envelope,
+        repaired_len: Option<usize>,
+    ) -> MailParams {
+        let caps = &self.facts.capabilities;
+        let mut params = MailParams {
+            size: envelope.size.filter(|_| caps.size.is_some()),
+            eight_bit: envelope.eight_bit,
+            smtputf8: envelope.needs_smtputf8(),
+        };
+        if let (Some(len), Some(size)) = (repaired_len, params.size) {
+            params.size = Some(size.max(len as u64));
+        }
+        params
+    }
+
+    pub(super) async fn transaction(
+        &mut self,
+        envelope: &Envelope,
+        body: &mut Body,
+        chunk: &mut Vec<u8>,
+        pending: &mut Vec<u8>,
+    ) -> Result<SendReport> {
+        self.check_envelope(envelope)?;
+        let caps = &self.facts.capabilities;
         let pipelined = self.config.pipelining && caps.pipelining;
         let chunking = self.config.chunking && caps.chunking;
         // With "all or nothing", the body waits until every RCPT reply is
@@ -99,15 +125,7 @@ impl Session {
                 repaired_len = Some(chunk.len());
             }
         }
-        let mut params = MailParams {
-            size: envelope.size.filter(|_| caps.size.is_some()),
-            eight_bit: envelope.eight_bit,
-            smtputf8,
-        };
-        // A repaired message is longer: declare what will be sent.
-        if let (Some(len), Some(size)) = (repaired_len, params.size) {
-            params.size = Some(size.max(len as u64));
-        }
+        let params = self.mail_params(envelope, repaired_len);
 
         let mut commands = Vec::with_capacity(envelope.to.len() + 2);
         commands.push(Command::MailFrom {
@@ -298,7 +316,7 @@ impl Session {
             .map_err(outcome)
     }
 
-    fn note_chunk(&self, size: usize) {
+    pub(super) fn note_chunk(&self, size: usize) {
         self.transcript.line_with(Direction::Sent, || {
             format!("[message chunk, {size} octets]")
         });
@@ -306,7 +324,7 @@ impl Session {
 
     /// Streams the body after a 354, its end last; on failure the
     /// session is closed.
-    async fn send_body(&mut self, body: &mut Body, pending: &mut Vec<u8>) -> Result<()> {
+    pub(super) async fn send_body(&mut self, body: &mut Body, pending: &mut Vec<u8>) -> Result<()> {
         let timeout = self.config.timeouts.data_block;
         match body.encode_data(pending, timeout).await {
             Ok(size) => {
@@ -335,7 +353,7 @@ impl Session {
     /// Ends a transaction that will not deliver: a pipelined DATA that got
     /// 354 is answered with an empty message to a server that has no
     /// recipients (RFC 2920 3.1), then RSET.
-    async fn abort_transaction(&mut self, data_reply: Option<&Reply>) -> Result<()> {
+    pub(super) async fn abort_transaction(&mut self, data_reply: Option<&Reply>) -> Result<()> {
         if data_reply.is_some_and(|r| r.code() == 354) {
             self.link
                 .write(b".\r\n", Phase::EndOfData, self.config.timeouts.data_block);
@@ -353,15 +371,15 @@ impl Session {
 
 /// What the chunk and pending vectors keep between messages: a large
 /// BDAT chunk is given back after its message.
-const KEPT_CAPACITY: usize = 3 * crate::data::DEFAULT_BLOCK_SIZE + 4096;
+pub(super) const KEPT_CAPACITY: usize = 3 * crate::data::DEFAULT_BLOCK_SIZE + 4096;
 
 /// How much of a message is read (and its lines checked) before anything
 /// of it is sent (1 MiB, as much as the first BDAT chunk).
-const PREFETCH: usize = BDAT_CHUNK;
+pub(super) const PREFETCH: usize = BDAT_CHUNK;
 
 /// A failure reading the caller's body: a line that could not be fitted
 /// is the caller's input, anything else a read error.
-fn body_read_error(e: std::io::Error) -> Error {
+pub(super) fn body_read_error(e: std::io::Error) -> Error {
     if e.get_ref().is_some_and(|inner| inner.is::<SinkFailure>()) {
         let inner = e.into_inner().expect("checked");
         let SinkFailure(cause) = *inner.downcast::<SinkFailure>().expect("checked");
@@ -375,7 +393,7 @@ fn body_read_error(e: std::io::Error) -> Error {
 
 /// A failure once the end of the message may have reached the server:
 /// the message may or may not have been accepted. A 421 stays a refusal.
-fn delivery_unknown(phase: Phase, cause: Error) -> Error {
+pub(super) fn delivery_unknown(phase: Phase, cause: Error) -> Error {
     match cause {
         e @ (Error::Rejected { .. } | Error::DeliveryUnknown { .. }) => e,
         cause => Error::DeliveryUnknown {

@@ -96,6 +96,8 @@ pub(crate) struct Wire {
     /// The handshake just finished: the driver should acknowledge fast.
     quick_ack: bool,
     body: BodyInbox,
+    /// Which message of the request the body being read belongs to.
+    body_index: usize,
     pub(crate) waiting: Waiting,
 }
 
@@ -119,8 +121,14 @@ impl Wire {
             expect_tls_record: false,
             quick_ack: false,
             body: BodyInbox::default(),
+            body_index: 0,
             waiting: Waiting::Nothing,
         }
+    }
+
+    /// The message whose body is being read.
+    pub(crate) fn body_index(&self) -> usize {
+        self.body_index
     }
 
     pub(crate) fn set_now(&mut self, now: Instant) {
@@ -233,6 +241,7 @@ impl Wire {
     /// Drops what a finished request left: unread body, marks, deadlines.
     pub(crate) fn end_request(&mut self) {
         self.body = BodyInbox::default();
+        self.body_index = 0;
         self.end_mark = None;
         self.read_deadline = None;
         self.total = None;
@@ -411,6 +420,23 @@ impl Link {
         let mut w = self.lock();
         w.queue(bytes, phase, timeout);
         w.end_mark = Some(w.queued_total);
+    }
+
+    /// Starts reading the body of message `index` of the request.
+    pub(crate) fn next_body(&self, index: usize) {
+        let mut w = self.lock();
+        w.body = BodyInbox::default();
+        w.body_index = index;
+    }
+
+    /// Octets ever queued for writing.
+    pub(crate) fn queued_total(&self) -> u64 {
+        self.lock().queued_total
+    }
+
+    /// Octets ever written.
+    pub(crate) fn written_total(&self) -> u64 {
+        self.lock().written_total
     }
 
     /// True once every octet up to the end of the message was written.

@@ -1,0 +1,522 @@
+//! Many messages over one session, pipelined across messages (RFC 2920
+//! 3.1, RFC 3030): with CHUNKING, each message's envelope and its one
+//! `BDAT ... LAST` chunk go out behind the previous message's without
+//! waiting, within a bounded window; with PIPELINING alone, the next
+//! message's `MAIL`, `RCPT`s and `DATA` go in the same write as the
+//! previous message's final dot. Every reply is still read in order and
+//! matched to its command, so each message's result is exact; when the
+//! connection fails, each message without its final reply is reported
+//! as not delivered or as [`Error::DeliveryUnknown`], by whether its end
+//! had been written.
+
+use std::collections::VecDeque;
+
+use super::body::{BdatChunks, Body, BDAT_CHUNK};
+use super::transaction::{body_read_error, delivery_unknown, KEPT_CAPACITY, PREFETCH};
+use super::Session;
+use crate::command::Command;
+use crate::config::RecipientPolicy;
+use crate::error::{Error, Phase, Result};
+use crate::report::{RecipientResult, SendReport};
+use crate::transcript::Direction;
+use crate::Envelope;
+
+/// Most messages whose final reply may be outstanding at once.
+pub const WINDOW_MESSAGES: usize = 1000;
+
+/// Most octets of messages whose final reply may be outstanding at once.
+pub const WINDOW_BYTES: usize = 4 * 1024 * 1024;
+
+/// A message whose commands are written and whose replies are not all in.
+struct Flight {
+    index: usize,
+    /// An `RSET` goes first (a message behind another in the window:
+    /// whatever the previous one left, this one starts clean).
+    rset: bool,
+    /// Where the message's end lies in the output.
+    end: u64,
+    /// Octets written for it.
+    bytes: usize,
+}
+
+/// How the connection ended, for the messages it leaves without replies.
+struct Broken {
+    why: String,
+    /// The server closed with a reply (421): nothing after it was taken.
+    certain: bool,
+}
+
+type Results = Vec<Option<Result<SendReport>>>;
+
+impl Session {
+    /// Sends every message of `envelopes`; one result per message.
+    pub(super) async fn send_many(&mut self, envelopes: &[Envelope]) -> Vec<Result<SendReport>> {
+        let mut results: Results = envelopes.iter().map(|_| None).collect();
+        let mut body = self
+            .body
+            .take()
+            .unwrap_or_else(|| Body::new(self.link.clone()));
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let mut pending = std::mem::take(&mut self.pending);
+        let caps = &self.facts.capabilities;
+        let pipelined = self.config.pipelining && caps.pipelining;
+        let chunking = self.config.chunking && caps.chunking;
+        // "All or nothing" needs every RCPT reply before any body.
+        let across =
+            pipelined && self.config.recipient_policy == RecipientPolicy::DeliverToAccepted;
+        if self.closed.is_none() {
+            self.transcript.line_with(Direction::Info, || {
+                format!(
+                    "sending {} messages{}",
+                    envelopes.len(),
+                    match (across, chunking) {
+                        (true, true) => ", pipelined with BDAT",
+                        (true, false) => ", pipelined after each final dot",
+                        _ => "",
+                    }
+                )
+            });
+        }
+        let run = Run {
+            envelopes,
+            body: &mut body,
+            chunk: &mut chunk,
+            pending: &mut pending,
+        };
+        match (across, chunking) {
+            (true, true) => self.many_with_bdat(run, &mut results).await,
+            (true, false) => self.many_with_data(run, &mut results).await,
+            _ => self.many_one_by_one(run, &mut results).await,
+        }
+        body.recycle();
+        for v in [&mut chunk, &mut pending] {
+            v.clear();
+            if v.capacity() > KEPT_CAPACITY {
+                *v = Vec::new();
+            }
+        }
+        self.body = Some(body);
+        self.chunk = chunk;
+        self.pending = pending;
+        let why = self.closed.clone().unwrap_or_default();
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(not_sent(&why))))
+            .collect()
+    }
+
+    /// Without pipelining across messages: one transaction after another.
+    async fn many_one_by_one(&mut self, run: Run<'_>, results: &mut Results) {
+        for (i, envelope) in run.envelopes.iter().enumerate() {
+            if self.closed.is_some() {
+                return;
+            }
+            self.link.next_body(i);
+            run.body.start(self.config.long_lines);
+            let outcome = self
+                .transaction(envelope, run.body, run.chunk, run.pending)
+                .await;
+            results[i] = Some(outcome);
+        }
+    }
+
+    /// Starts message `i`: its body's start read and checked, nothing sent.
+    async fn prepare(
+        &mut self,
+        i: usize,
+        envelope: &Envelope,
+        body: &mut Body,
+        want: usize,
+    ) -> Result<()> {
+        self.link.next_body(i);
+        body.start(self.config.long_lines);
+        self.check_envelope(envelope)?;
+        body.prefetch(want).await.map_err(body_read_error)
+    }
+
+    /// PIPELINING and CHUNKING: a window of messages, each `[RSET] MAIL
+    /// RCPT... BDAT n LAST` and its chunk, written without waiting.
+    async fn many_with_bdat(&mut self, run: Run<'_>, results: &mut Results) {
+        let Run {
+            envelopes,
+            body,
+            chunk,
+            pending,
+        } = run;
+        let mut window: VecDeque<Flight> = VecDeque::new();
+        let mut window_bytes = 0usize;
+        let mut broken: Option<Broken> = None;
+        let mut first = true;
+        for (i, envelope) in envelopes.iter().enumerate() {
+            if self.closed.is_some() {
+                break;
+            }
+            if let Err(e) = self.prepare(i, envelope, body, BDAT_CHUNK).await {
+                results[i] = Some(Err(e));
+                continue;
+            }
+            if !body.fits_one_chunk(BDAT_CHUNK) {
+                // A large message goes on its own, chunk after chunk.
+                self.land(
+                    &mut window,
+                    &mut window_bytes,
+                    &mut broken,
+                    envelopes,
+                    results,
+                )
+                .await;
+                if self.closed.is_some() {
+                    break;
+                }
+                results[i] = Some(self.transaction(envelope, body, chunk, pending).await);
+                first = self.closed.is_none() && results[i].as_ref().is_some_and(|r| r.is_ok());
+                continue;
+            }
+            let mut chunks = BdatChunks::new(body, pending);
+            let last = match chunks.next(chunk).await {
+                Ok(last) => last,
+                Err(e) => {
+                    results[i] = Some(Err(body_read_error(e)));
+                    continue;
+                }
+            };
+            debug_assert!(last, "fits_one_chunk said so");
+            let repaired_len = chunks.repaired().then_some(chunk.len());
+            let mut commands = Vec::with_capacity(envelope.to.len() + 3);
+            let rset = !first;
+            if rset {
+                commands.push(Command::Rset);
+            }
+            commands.push(Command::MailFrom {
+                from: envelope.from.clone(),
+                params: self.mail_params(envelope, repaired_len),
+            });
+            commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
+            commands.push(Command::Bdat {
+                size: chunk.len() as u64,
+                last: true,
+            });
+            let mut wire = Vec::with_capacity(64 * commands.len() + chunk.len());
+            if let Err(e) = commands.iter().try_for_each(|c| c.to_wire(&mut wire)) {
+                results[i] = Some(Err(e));
+                continue;
+            }
+            for cmd in &commands {
+                self.transcript
+                    .line_with(Direction::Sent, || cmd.to_transcript());
+            }
+            self.note_chunk(chunk.len());
+            wire.extend_from_slice(chunk);
+            self.link
+                .write(&wire, Phase::MailFrom, self.config.timeouts.mail);
+            window.push_back(Flight {
+                index: i,
+                rset,
+                end: self.link.queued_total(),
+                bytes: wire.len(),
+            });
+            window_bytes += wire.len();
+            first = false;
+            while window.len() >= WINDOW_MESSAGES || window_bytes >= WINDOW_BYTES {
+                self.land_one(
+                    &mut window,
+                    &mut window_bytes,
+                    &mut broken,
+                    envelopes,
+                    results,
+                )
+                .await;
+            }
+        }
+        self.land(
+            &mut window,
+            &mut window_bytes,
+            &mut broken,
+            envelopes,
+            results,
+        )
+        .await;
+    }
+
+    /// Reads the replies of every message in the window.
+    async fn land(
+        &mut self,
+        window: &mut VecDeque<Flight>,
+        window_bytes: &mut usize,
+        broken: &mut Option<Broken>,
+        envelopes: &[Envelope],
+        results: &mut Results,
+    ) {
+        while !window.is_empty() {
+            self.land_one(window, window_bytes, broken, envelopes, results)
+                .await;
+        }
+    }
+
+    /// Reads the replies of the oldest message in the window.
+    async fn land_one(
+        &mut self,
+        window: &mut VecDeque<Flight>,
+        window_bytes: &mut usize,
+        broken: &mut Option<Broken>,
+        envelopes: &[Envelope],
+        results: &mut Results,
+    ) {
+        let Some(flight) = window.pop_front() else {
+            return;
+        };
+        *window_bytes -= flight.bytes;
+        if let Some(b) = broken.as_ref() {
+            results[flight.index] = Some(Err(self.lost(&flight, b)));
+            return;
+        }
+        let envelope = &envelopes[flight.index];
+        match self.read_flight(&flight, envelope).await {
+            Ok(outcome) => results[flight.index] = Some(outcome),
+            Err(e) => {
+                let certain = matches!(e, Error::Rejected { .. });
+                *broken = Some(Broken {
+                    why: e.to_string(),
+                    certain,
+                });
+                let end_written = self.link.written_total() >= flight.end;
+                results[flight.index] = Some(Err(if end_written {
+                    delivery_unknown(Phase::EndOfData, e)
+                } else {
+                    e
+                }));
+            }
+        }
+    }
+
+    /// The replies of one message in order: its result, or Err when the
+    /// connection failed on the way.
+    async fn read_flight(
+        &mut self,
+        flight: &Flight,
+        envelope: &Envelope,
+    ) -> Result<Result<SendReport>> {
+        if flight.rset {
+            // A refused RSET shows in the MAIL reply that follows.
+            self.read_reply(Phase::Rset, self.timeout_for(Phase::Rset))
+                .await?;
+        }
+        let mail = self
+            .read_reply(Phase::MailFrom, self.timeout_for(Phase::MailFrom))
+            .await?;
+        let mut recipients = Vec::with_capacity(envelope.to.len());
+        for address in &envelope.to {
+            let reply = self
+                .read_reply(Phase::RcptTo, self.timeout_for(Phase::RcptTo))
+                .await?;
+            recipients.push(RecipientResult {
+                address: address.clone(),
+                reply,
+            });
+        }
+        let last = self
+            .read_reply(Phase::EndOfData, self.timeout_for(Phase::EndOfData))
+            .await?;
+        Ok(judge(mail, recipients, last))
+    }
+
+    /// The result of a message the connection failed before answering.
+    fn lost(&self, flight: &Flight, broken: &Broken) -> Error {
+        let end_written = self.link.written_total() >= flight.end;
+        if end_written && !broken.certain {
+            Error::DeliveryUnknown {
+                phase: Phase::EndOfData,
+                cause: Box::new(Error::NotConnected(format!(
+                    "the connection failed before this message's reply ({})",
+                    broken.why
+                ))),
+            }
+        } else {
+            not_sent(&broken.why)
+        }
+    }
+
+    /// PIPELINING without CHUNKING: each message's envelope and `DATA` go
+    /// out with the previous message's final dot; its final reply is read
+    /// with them.
+    async fn many_with_data(&mut self, run: Run<'_>, results: &mut Results) {
+        let Run {
+            envelopes,
+            body,
+            pending,
+            ..
+        } = run;
+        // The message whose final dot is written and whose reply is not in.
+        let mut awaiting: Option<(usize, Vec<RecipientResult>)> = None;
+        for (i, envelope) in envelopes.iter().enumerate() {
+            if self.closed.is_some() {
+                break;
+            }
+            if let Err(e) = self.prepare(i, envelope, body, PREFETCH).await {
+                results[i] = Some(Err(e));
+                continue;
+            }
+            let params = self.mail_params(envelope, body.repaired_len());
+            let mut commands = Vec::with_capacity(envelope.to.len() + 2);
+            commands.push(Command::MailFrom {
+                from: envelope.from.clone(),
+                params,
+            });
+            commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
+            commands.push(Command::Data);
+            let mut wire = Vec::with_capacity(64 * commands.len());
+            if let Err(e) = commands.iter().try_for_each(|c| c.to_wire(&mut wire)) {
+                results[i] = Some(Err(e));
+                continue;
+            }
+            for cmd in &commands {
+                self.transcript
+                    .line_with(Direction::Sent, || cmd.to_transcript());
+            }
+            self.link
+                .write(&wire, Phase::MailFrom, self.config.timeouts.mail);
+            if let Some((previous, recipients)) = awaiting.take() {
+                results[previous] = Some(self.final_reply(recipients).await);
+                if self.closed.is_some() {
+                    // This message's commands may be written, its body is
+                    // not: it was not delivered.
+                    break;
+                }
+            }
+            let (mail, recipients, data) = match self.data_envelope_replies(envelope).await {
+                Ok(replies) => replies,
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    break;
+                }
+            };
+            let refusal = if !mail.is_positive() {
+                Some(Error::Rejected {
+                    phase: Phase::MailFrom,
+                    reply: mail,
+                })
+            } else if !recipients.iter().any(RecipientResult::accepted) {
+                Some(Error::RecipientsRefused {
+                    refused: recipients.clone(),
+                })
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                // A 354 is answered with an empty message, then RSET.
+                let aborted = self.abort_transaction(Some(&data)).await;
+                results[i] = Some(Err(refusal));
+                if aborted.is_err() {
+                    break;
+                }
+                continue;
+            }
+            if data.code() != 354 {
+                let aborted = self.abort_transaction(None).await;
+                results[i] = Some(Err(Error::Rejected {
+                    phase: Phase::Data,
+                    reply: data,
+                }));
+                if aborted.is_err() {
+                    break;
+                }
+                continue;
+            }
+            if let Err(e) = self.send_body(body, pending).await {
+                results[i] = Some(Err(e));
+                break;
+            }
+            awaiting = Some((i, recipients));
+        }
+        if let Some((previous, recipients)) = awaiting.take() {
+            results[previous] = Some(self.final_reply(recipients).await);
+        }
+    }
+}
+
+impl Session {
+    /// The replies to `MAIL`, each `RCPT` and `DATA`, in order.
+    async fn data_envelope_replies(
+        &mut self,
+        envelope: &Envelope,
+    ) -> Result<(crate::Reply, Vec<RecipientResult>, crate::Reply)> {
+        let mail = self
+            .read_reply(Phase::MailFrom, self.timeout_for(Phase::MailFrom))
+            .await?;
+        let mut recipients = Vec::with_capacity(envelope.to.len());
+        for address in &envelope.to {
+            let reply = self
+                .read_reply(Phase::RcptTo, self.timeout_for(Phase::RcptTo))
+                .await?;
+            recipients.push(RecipientResult {
+                address: address.clone(),
+                reply,
+            });
+        }
+        let data = self
+            .read_reply(Phase::Data, self.timeout_for(Phase::Data))
+            .await?;
+        Ok((mail, recipients, data))
+    }
+
+    /// The reply to a message's final dot.
+    async fn final_reply(&mut self, recipients: Vec<RecipientResult>) -> Result<SendReport> {
+        let timeout = self.config.timeouts.data_end;
+        match self.read_reply(Phase::EndOfData, timeout).await {
+            Ok(reply) if reply.is_positive() => Ok(SendReport { recipients, reply }),
+            Ok(reply) => Err(Error::Rejected {
+                phase: Phase::EndOfData,
+                reply,
+            }),
+            // The terminator did not leave whole: nothing is delivered.
+            Err(e) if !self.link.end_of_message_written() => Err(e),
+            Err(e) => Err(delivery_unknown(Phase::EndOfData, e)),
+        }
+    }
+}
+
+/// What one message's batch needs beside the session.
+struct Run<'a> {
+    envelopes: &'a [Envelope],
+    body: &'a mut Body,
+    chunk: &'a mut Vec<u8>,
+    pending: &'a mut Vec<u8>,
+}
+
+/// A message's result from its replies.
+fn judge(
+    mail: crate::Reply,
+    recipients: Vec<RecipientResult>,
+    last: crate::Reply,
+) -> Result<SendReport> {
+    if !mail.is_positive() {
+        return Err(Error::Rejected {
+            phase: Phase::MailFrom,
+            reply: mail,
+        });
+    }
+    if !recipients.iter().any(RecipientResult::accepted) {
+        return Err(Error::RecipientsRefused {
+            refused: recipients,
+        });
+    }
+    if !last.is_positive() {
+        return Err(Error::Rejected {
+            phase: Phase::EndOfData,
+            reply: last,
+        });
+    }
+    Ok(SendReport {
+        recipients,
+        reply: last,
+    })
+}
+
+/// The result of a message never sent because the connection ended.
+fn not_sent(why: &str) -> Error {
+    Error::NotConnected(if why.is_empty() {
+        "the message was not sent: the session is closed".into()
+    } else {
+        format!("the message was not sent: the connection ended earlier in the batch ({why})")
+    })
+}
