@@ -135,6 +135,16 @@ impl AsyncClient {
         self.stream.is_some() && self.engine.is_open() && !self.engine.is_busy()
     }
 
+    /// True when the server sent something unasked (or closed the
+    /// connection) while the session was idle: a pool does not reuse it.
+    pub(crate) fn input_waiting(&self) -> bool {
+        let Some(stream) = self.stream.as_ref() else {
+            return true;
+        };
+        let mut probe = [0u8; 1];
+        !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Sends one message, its body read from `body` to its end; see
     /// [`Client::send`](crate::Client::send).
     pub async fn send<R>(&mut self, envelope: &Envelope, body: &mut R) -> Result<SendReport>

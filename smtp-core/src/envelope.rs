@@ -53,6 +53,14 @@ impl Envelope {
         self
     }
 
+    /// The same envelope for other recipients (checked like [`Envelope::new`]).
+    pub(crate) fn with_recipients(&self, to: Vec<String>) -> Result<Envelope> {
+        let mut other = Envelope::new(self.from.clone(), to)?;
+        other.size = self.size;
+        other.eight_bit = self.eight_bit;
+        Ok(other)
+    }
+
     /// The sender (empty for the null sender).
     pub fn from(&self) -> &str {
         &self.from

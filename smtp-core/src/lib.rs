@@ -66,6 +66,7 @@ mod error;
 pub mod message;
 mod net;
 pub mod outbox;
+mod pool;
 #[doc(hidden)]
 pub mod reply;
 mod report;
@@ -87,6 +88,9 @@ pub use message::{
 };
 pub use net::TlsInfo;
 pub use outbox::{Outbox, QueueId, RetryPolicy};
+#[cfg(feature = "tokio")]
+pub use pool::{AsyncPool, AsyncPooledClient};
+pub use pool::{Pool, PoolOptions, PooledClient, POOL_OPTIONS};
 pub use reply::{EnhancedCode, Reply};
 pub use report::{RecipientResult, SendReport};
 pub use session::{Client, Envelope, MAX_AUTH_ROUNDS};

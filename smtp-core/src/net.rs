@@ -229,6 +229,20 @@ impl Connection {
         Ok((readable, fd.revents & libc::POLLOUT != 0))
     }
 
+    /// True when the socket can be read now: bytes or the end of the
+    /// stream wait (an idle session should have neither).
+    pub(crate) fn readable_now(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut fd = libc::pollfd {
+            fd: self.tcp.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, its count given; no waiting.
+        let n = unsafe { libc::poll(&mut fd, 1, 0) };
+        n != 0
+    }
+
     /// One write that never blocks.
     pub(crate) fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
         use std::os::fd::AsRawFd;

@@ -237,6 +237,12 @@ impl Client {
         }
     }
 
+    /// True when the server sent something unasked (or closed the
+    /// connection) while the session was idle: a pool does not reuse it.
+    pub(crate) fn input_waiting(&self) -> bool {
+        self.conn.as_ref().is_none_or(Connection::readable_now)
+    }
+
     fn ensure_open(&self) -> Result<()> {
         if self.conn.is_some() {
             if let Some(why) = self.engine.closed_reason() {

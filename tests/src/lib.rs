@@ -4,6 +4,7 @@ pub mod driver;
 pub mod outbox_support;
 pub mod script;
 pub mod scripted;
+pub mod scripted_sequence;
 pub mod sink;
 pub mod skip;
 pub mod support;

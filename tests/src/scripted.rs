@@ -536,7 +536,9 @@ struct Session {
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-fn serve(
+/// Runs `script` for the next connection on `listener` (a clone may be
+/// passed: the listening socket stays open while other clones exist).
+pub(crate) fn serve(
     listener: TcpListener,
     script: Vec<Step>,
     tls: Option<Arc<rustls::ServerConfig>>,

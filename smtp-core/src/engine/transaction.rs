@@ -161,12 +161,15 @@ impl Session {
             }
             self.link
                 .write(&batch, Phase::MailFrom, self.config.timeouts.mail);
+            let end = self.link.queued_total();
             // Read every reply, even after a failure, so the session stays in step.
             for cmd in &commands {
                 let timeout = self.timeout_for(cmd.phase());
                 match self.read_reply(cmd.phase(), timeout).await {
                     Ok(reply) => replies.push(reply),
-                    Err(e) if body_in_batch && last => {
+                    // Only once the whole last chunk left may the server
+                    // have the message.
+                    Err(e) if body_in_batch && last && self.link.written_total() >= end => {
                         return Err(delivery_unknown(cmd.phase(), e))
                     }
                     Err(e) => return Err(e),
