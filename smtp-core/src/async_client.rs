@@ -207,6 +207,17 @@ impl AsyncClient {
         &mut self,
         messages: Vec<(Envelope, R)>,
     ) -> Vec<Result<SendReport>> {
+        self.send_many_with(messages, |_, _| {}).await
+    }
+
+    /// [`AsyncClient::send_many`], calling `on_result(i, result)` for each
+    /// message as its result comes in, before the client reads or writes
+    /// anything more (see [`Client::send_many_with`](crate::Client::send_many_with)).
+    pub async fn send_many_with<R: Read>(
+        &mut self,
+        messages: Vec<(Envelope, R)>,
+        mut on_result: impl FnMut(usize, &Result<SendReport>) + Send,
+    ) -> Vec<Result<SendReport>> {
         let count = messages.len();
         let started = self
             .begin()
@@ -225,7 +236,10 @@ impl AsyncClient {
             }
         };
         let mut bodies: Vec<&mut R> = readers.iter_mut().collect();
-        match self.drive(BodySource::Many(&mut bodies)).await {
+        match self
+            .drive_with(BodySource::Many(&mut bodies), &mut on_result)
+            .await
+        {
             Outcome::SentMany(results) => results,
             other => {
                 let why = unexpected(other).to_string();
@@ -317,9 +331,29 @@ impl AsyncClient {
         Ok(())
     }
 
-    async fn drive<R: Read + ?Sized>(&mut self, mut body: BodySource<'_, R>) -> Outcome {
+    async fn drive<R: Read + ?Sized>(&mut self, body: BodySource<'_, R>) -> Outcome {
+        self.drive_with(body, &mut |_, _| {}).await
+    }
+
+    /// [`AsyncClient::drive`], handing each batch result to `on_result`
+    /// as it comes, before anything more is read or written.
+    async fn drive_with<R: Read + ?Sized>(
+        &mut self,
+        mut body: BodySource<'_, R>,
+        on_result: &mut (dyn FnMut(usize, &Result<SendReport>) + Send),
+    ) -> Outcome {
         loop {
             let step = self.engine.poll(Instant::now());
+            for i in self.engine.take_finished() {
+                // The last results are in the outcome once the batch ended.
+                let result = match &step {
+                    Step::Done(Outcome::SentMany(results)) => results.get(i),
+                    _ => self.engine.batch_result(i),
+                };
+                if let Some(result) = result {
+                    on_result(i, result);
+                }
+            }
             let deadline = self.engine.deadline();
             match step {
                 Step::Done(outcome) => {

@@ -168,6 +168,19 @@ impl Client {
     /// without its final reply is `NotConnected` (not delivered) or
     /// [`Error::DeliveryUnknown`] (its end was written), never guessed.
     pub fn send_many<R: Read>(&mut self, messages: Vec<(Envelope, R)>) -> Vec<Result<SendReport>> {
+        self.send_many_with(messages, |_, _| {})
+    }
+
+    /// [`Client::send_many`], calling `on_result(i, result)` for each
+    /// message as its result comes in, before the client reads or writes
+    /// anything more: a caller that records results durably (an outbox)
+    /// loses at most the messages whose reply is being handled when it
+    /// dies, never a whole batch.
+    pub fn send_many_with<R: Read>(
+        &mut self,
+        messages: Vec<(Envelope, R)>,
+        mut on_result: impl FnMut(usize, &Result<SendReport>),
+    ) -> Vec<Result<SendReport>> {
         let count = messages.len();
         if let Err(e) = self.ensure_open() {
             return (0..count)
@@ -183,7 +196,7 @@ impl Client {
         }
         let mut bodies: Vec<&mut dyn Read> =
             readers.iter_mut().map(|r| r as &mut dyn Read).collect();
-        match self.drive(&mut bodies, true) {
+        match self.drive_with(&mut bodies, true, &mut on_result) {
             Outcome::SentMany(results) => results,
             other => {
                 let why = unexpected(other).to_string();
@@ -264,8 +277,30 @@ impl Client {
     /// whatever arrives while it writes, so neither side's buffers fill
     /// up against the other.
     fn drive(&mut self, bodies: &mut [&mut dyn Read], both_ways: bool) -> Outcome {
+        self.drive_with(bodies, both_ways, &mut |_, _| {})
+    }
+
+    /// [`Client::drive`], handing each batch result to `on_result` as it
+    /// comes, before anything more is read or written.
+    fn drive_with(
+        &mut self,
+        bodies: &mut [&mut dyn Read],
+        both_ways: bool,
+        on_result: &mut dyn FnMut(usize, &Result<SendReport>),
+    ) -> Outcome {
         loop {
-            match self.engine.poll(Instant::now()) {
+            let step = self.engine.poll(Instant::now());
+            for i in self.engine.take_finished() {
+                // The last results are in the outcome once the batch ended.
+                let result = match &step {
+                    Step::Done(Outcome::SentMany(results)) => results.get(i),
+                    _ => self.engine.batch_result(i),
+                };
+                if let Some(result) = result {
+                    on_result(i, result);
+                }
+            }
+            match step {
                 Step::Done(outcome) => {
                     self.after_request();
                     return outcome;

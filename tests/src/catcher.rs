@@ -3,10 +3,12 @@
 //! 8BITMIME and ENHANCEDSTATUSCODES, and recipients refused by their
 //! local part (`reject-...` gets 550, `tempfail-...` gets 450, like the
 //! test bed). Each message is recorded when its final dot arrives, before
-//! the 250 is written, together with whether the client sent anything on
-//! that connection afterwards ([`Caught::confirmed`]): a client that did
-//! had read the 250, so a later copy of such a message is a duplicate
-//! that was not caused by a crash between the dot and the state write.
+//! the 250 is written, together with whether the client afterwards sent
+//! on that connection something it could only send once it had read the
+//! 250 ([`Caught::confirmed`]): the next message's body (it follows a 354
+//! that follows the 250) or any command but the blind, pipelined MAIL,
+//! RCPT and DATA. A later copy of a confirmed message is a duplicate that
+//! was not caused by a crash between the reply and the state write.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,8 +29,8 @@ pub struct Caught {
     /// The message as sent, dot-stuffing removed, CRLF line ends, without
     /// the final dot line.
     pub body: Vec<u8>,
-    /// The client sent another command on the connection after this
-    /// message's final dot (so it had the 250).
+    /// The client sent, after this message's final dot, something it
+    /// could only send once it had the 250 (see the module documentation).
     pub confirmed: bool,
 }
 
@@ -160,14 +162,21 @@ fn serve(stream: TcpStream, number: usize, seen: &Mutex<Seen>) {
             Ok(_) => {}
         }
         let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        let upper = text.to_ascii_uppercase();
+        // A pipelining client sends the next envelope with the final dot,
+        // before it has the 250: only a line it could not send without
+        // the reply (anything but MAIL, RCPT, DATA) confirms the message.
+        let blind =
+            upper.starts_with("MAIL FROM:") || upper.starts_with("RCPT TO:") || upper == "DATA";
         {
             let mut s = seen.lock().unwrap();
-            if let Some(i) = unconfirmed.take() {
-                s.messages[i].confirmed = true;
+            if !blind {
+                if let Some(i) = unconfirmed.take() {
+                    s.messages[i].confirmed = true;
+                }
             }
             s.lines.push(text.clone());
         }
-        let upper = text.to_ascii_uppercase();
         let ok = if upper.starts_with("EHLO") {
             send("250-catcher.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES")
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
@@ -199,6 +208,11 @@ fn serve(stream: TcpStream, number: usize, seen: &Mutex<Seen>) {
                 };
                 {
                     let mut s = seen.lock().unwrap();
+                    // A body comes only after the 354, which came after
+                    // the previous message's 250: the client had that.
+                    if let Some(i) = unconfirmed.take() {
+                        s.messages[i].confirmed = true;
+                    }
                     s.messages.push(Caught {
                         connection: number,
                         from: from.take().unwrap_or_default(),

@@ -24,7 +24,7 @@ pub struct ScriptedSequence {
 
 impl ScriptedSequence {
     /// Listens on 127.0.0.1 and runs `scripts[i]` (see
-    /// [`steps`](crate::script::steps)) for the `i`-th connection.
+    /// [`steps`]) for the `i`-th connection.
     pub fn start(scripts: &[&str]) -> ScriptedSequence {
         let scripts: Vec<_> = scripts.iter().map(|s| steps(s)).collect();
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");

@@ -46,12 +46,31 @@ struct Broken {
     certain: bool,
 }
 
-type Results = Vec<Option<Result<SendReport>>>;
+/// Which messages of the batch have their result (handed to the driver
+/// through the link as each comes, so a caller can record it at once).
+struct Results {
+    link: super::wire::Link,
+    done: Vec<bool>,
+}
+
+impl Results {
+    fn set(&mut self, index: usize, result: Result<SendReport>) {
+        self.done[index] = true;
+        self.link.finished(index, result);
+    }
+
+    fn is_set(&self, index: usize) -> bool {
+        self.done[index]
+    }
+}
 
 impl Session {
     /// Sends every message of `envelopes`; one result per message.
-    pub(super) async fn send_many(&mut self, envelopes: &[Envelope]) -> Vec<Result<SendReport>> {
-        let mut results: Results = envelopes.iter().map(|_| None).collect();
+    pub(super) async fn send_many(&mut self, envelopes: &[Envelope]) {
+        let mut results = Results {
+            link: self.link.clone(),
+            done: vec![false; envelopes.len()],
+        };
         let mut body = self
             .body
             .take()
@@ -99,10 +118,11 @@ impl Session {
         self.chunk = chunk;
         self.pending = pending;
         let why = self.closed.clone().unwrap_or_default();
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(not_sent(&why))))
-            .collect()
+        for i in 0..envelopes.len() {
+            if !results.is_set(i) {
+                results.set(i, Err(not_sent(&why)));
+            }
+        }
     }
 
     /// Without pipelining across messages: one transaction after another.
@@ -116,7 +136,7 @@ impl Session {
             let outcome = self
                 .transaction(envelope, run.body, run.chunk, run.pending)
                 .await;
-            results[i] = Some(outcome);
+            results.set(i, outcome);
         }
     }
 
@@ -152,7 +172,7 @@ impl Session {
                 break;
             }
             if let Err(e) = self.prepare(i, envelope, body, BDAT_CHUNK).await {
-                results[i] = Some(Err(e));
+                results.set(i, Err(e));
                 continue;
             }
             if !body.fits_one_chunk(BDAT_CHUNK) {
@@ -168,15 +188,16 @@ impl Session {
                 if self.closed.is_some() {
                     break;
                 }
-                results[i] = Some(self.transaction(envelope, body, chunk, pending).await);
-                first = self.closed.is_none() && results[i].as_ref().is_some_and(|r| r.is_ok());
+                let outcome = self.transaction(envelope, body, chunk, pending).await;
+                first = self.closed.is_none() && outcome.is_ok();
+                results.set(i, outcome);
                 continue;
             }
             let mut chunks = BdatChunks::new(body, pending);
             let last = match chunks.next(chunk).await {
                 Ok(last) => last,
                 Err(e) => {
-                    results[i] = Some(Err(body_read_error(e)));
+                    results.set(i, Err(body_read_error(e)));
                     continue;
                 }
             };
@@ -198,7 +219,7 @@ impl Session {
             });
             let mut wire = Vec::with_capacity(64 * commands.len() + chunk.len());
             if let Err(e) = commands.iter().try_for_each(|c| c.to_wire(&mut wire)) {
-                results[i] = Some(Err(e));
+                results.set(i, Err(e));
                 continue;
             }
             for cmd in &commands {
@@ -267,12 +288,12 @@ impl Session {
         };
         *window_bytes -= flight.bytes;
         if let Some(b) = broken.as_ref() {
-            results[flight.index] = Some(Err(self.lost(&flight, b)));
+            results.set(flight.index, Err(self.lost(&flight, b)));
             return;
         }
         let envelope = &envelopes[flight.index];
         match self.read_flight(&flight, envelope).await {
-            Ok(outcome) => results[flight.index] = Some(outcome),
+            Ok(outcome) => results.set(flight.index, outcome),
             Err(e) => {
                 let certain = matches!(e, Error::Rejected { .. });
                 *broken = Some(Broken {
@@ -280,11 +301,14 @@ impl Session {
                     certain,
                 });
                 let end_written = self.link.written_total() >= flight.end;
-                results[flight.index] = Some(Err(if end_written {
-                    delivery_unknown(Phase::EndOfData, e)
-                } else {
-                    e
-                }));
+                results.set(
+                    flight.index,
+                    Err(if end_written {
+                        delivery_unknown(Phase::EndOfData, e)
+                    } else {
+                        e
+                    }),
+                );
             }
         }
     }
@@ -353,7 +377,7 @@ impl Session {
                 break;
             }
             if let Err(e) = self.prepare(i, envelope, body, PREFETCH).await {
-                results[i] = Some(Err(e));
+                results.set(i, Err(e));
                 continue;
             }
             let params = self.mail_params(envelope, body.repaired_len());
@@ -366,7 +390,7 @@ impl Session {
             commands.push(Command::Data);
             let mut wire = Vec::with_capacity(64 * commands.len());
             if let Err(e) = commands.iter().try_for_each(|c| c.to_wire(&mut wire)) {
-                results[i] = Some(Err(e));
+                results.set(i, Err(e));
                 continue;
             }
             for cmd in &commands {
@@ -376,7 +400,8 @@ impl Session {
             self.link
                 .write(&wire, Phase::MailFrom, self.config.timeouts.mail);
             if let Some((previous, recipients)) = awaiting.take() {
-                results[previous] = Some(self.final_reply(recipients).await);
+                let outcome = self.final_reply(recipients).await;
+                results.set(previous, outcome);
                 if self.closed.is_some() {
                     // This message's commands may be written, its body is
                     // not: it was not delivered.
@@ -386,7 +411,7 @@ impl Session {
             let (mail, recipients, data) = match self.data_envelope_replies(envelope).await {
                 Ok(replies) => replies,
                 Err(e) => {
-                    results[i] = Some(Err(e));
+                    results.set(i, Err(e));
                     break;
                 }
             };
@@ -405,7 +430,7 @@ impl Session {
             if let Some(refusal) = refusal {
                 // A 354 is answered with an empty message, then RSET.
                 let aborted = self.abort_transaction(Some(&data)).await;
-                results[i] = Some(Err(refusal));
+                results.set(i, Err(refusal));
                 if aborted.is_err() {
                     break;
                 }
@@ -413,23 +438,26 @@ impl Session {
             }
             if data.code() != 354 {
                 let aborted = self.abort_transaction(None).await;
-                results[i] = Some(Err(Error::Rejected {
-                    phase: Phase::Data,
-                    reply: data,
-                }));
+                results.set(
+                    i,
+                    Err(Error::Rejected {
+                        phase: Phase::Data,
+                        reply: data,
+                    }),
+                );
                 if aborted.is_err() {
                     break;
                 }
                 continue;
             }
             if let Err(e) = self.send_body(body, pending).await {
-                results[i] = Some(Err(e));
+                results.set(i, Err(e));
                 break;
             }
             awaiting = Some((i, recipients));
         }
         if let Some((previous, recipients)) = awaiting.take() {
-            results[previous] = Some(self.final_reply(recipients).await);
+            results.set(previous, self.final_reply(recipients).await);
         }
     }
 }

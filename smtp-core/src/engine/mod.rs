@@ -168,6 +168,10 @@ pub struct Engine {
     task: Option<Task>,
     facts: Facts,
     closed: Option<String>,
+    /// The results of a batch, as they come.
+    batch: Vec<Option<Result<SendReport>>>,
+    /// Messages of the batch whose result came since the driver last asked.
+    newly_finished: Vec<usize>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -211,6 +215,8 @@ impl Engine {
             task: None,
             facts: Facts::default(),
             closed: None,
+            batch: Vec::new(),
+            newly_finished: Vec::new(),
         })
     }
 
@@ -250,9 +256,11 @@ impl Engine {
     /// message `i` is asked for with `Step::Body { message: i, .. }`.
     pub fn start_send_many(&mut self, envelopes: Vec<Envelope>, now: Instant) -> Result<()> {
         let session = self.begin(now, true)?;
+        self.batch = (0..envelopes.len()).map(|_| None).collect();
+        self.newly_finished.clear();
         self.run(session, |mut s| async move {
-            let outcome = s.send_many(&envelopes).await;
-            (s, Outcome::SentMany(outcome))
+            s.send_many(&envelopes).await;
+            (s, Outcome::SentMany(Vec::new()))
         });
         Ok(())
     }
@@ -356,8 +364,20 @@ impl Engine {
                 return Step::Idle;
             };
             let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready((session, outcome)) = task.as_mut().poll(&mut cx) {
+            let polled = task.as_mut().poll(&mut cx);
+            self.collect_finished();
+            if let Poll::Ready((session, mut outcome)) = polled {
                 self.task = None;
+                if let Outcome::SentMany(results) = &mut outcome {
+                    *results = std::mem::take(&mut self.batch)
+                        .into_iter()
+                        .map(|r| {
+                            r.unwrap_or_else(|| {
+                                Err(Error::NotConnected("the message was not sent".into()))
+                            })
+                        })
+                        .collect();
+                }
                 self.link.lock().end_request();
                 if let Some(why) = &session.closed {
                     self.closed.get_or_insert_with(|| why.clone());
@@ -382,6 +402,29 @@ impl Engine {
         }
         // Unreachable by construction: every wait names what it waits for.
         Step::Read
+    }
+
+    /// The messages of a running batch whose result came in since the last
+    /// call, in the order they came (see [`Engine::batch_result`]). A
+    /// caller that must record each result before anything more happens
+    /// (the outbox) does so between polls.
+    pub fn take_finished(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.newly_finished)
+    }
+
+    /// The result of message `index` of the running batch, once it came.
+    pub fn batch_result(&self, index: usize) -> Option<&Result<SendReport>> {
+        self.batch.get(index).and_then(Option::as_ref)
+    }
+
+    fn collect_finished(&mut self) {
+        let finished = std::mem::take(&mut self.link.lock().finished);
+        for (index, result) in finished {
+            if let Some(slot) = self.batch.get_mut(index) {
+                *slot = Some(result);
+                self.newly_finished.push(index);
+            }
+        }
     }
 
     /// The instant by which the driver must poll again (a timeout), if any.

@@ -98,6 +98,8 @@ pub(crate) struct Wire {
     body: BodyInbox,
     /// Which message of the request the body being read belongs to.
     body_index: usize,
+    /// Messages of a batch whose result is in, in the order they came.
+    pub(crate) finished: Vec<(usize, Result<crate::report::SendReport>)>,
     pub(crate) waiting: Waiting,
 }
 
@@ -122,6 +124,7 @@ impl Wire {
             quick_ack: false,
             body: BodyInbox::default(),
             body_index: 0,
+            finished: Vec::new(),
             waiting: Waiting::Nothing,
         }
     }
@@ -427,6 +430,11 @@ impl Link {
         let mut w = self.lock();
         w.body = BodyInbox::default();
         w.body_index = index;
+    }
+
+    /// Message `index` of a batch has its result.
+    pub(crate) fn finished(&self, index: usize, result: Result<crate::report::SendReport>) {
+        self.lock().finished.push((index, result));
     }
 
     /// Octets ever queued for writing.

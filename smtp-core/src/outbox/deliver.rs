@@ -140,6 +140,37 @@ impl Connection<'_> {
     }
 }
 
+/// Most messages sent in one pipelined run.
+const BATCH: usize = 100;
+
+/// A message past its checks, waiting in a batch to be sent: its lock
+/// (the open message file, read as the body) and the rest.
+struct Pending {
+    lock: super::MessageLock,
+    meta: Meta,
+}
+
+/// What a batch knows of one message beside its file.
+struct Meta {
+    id: QueueId,
+    state: State,
+    offset: u64,
+    /// Whether a state file exists beside the message (see `retire`).
+    state_file: bool,
+    /// Too old: its open recipients failed; nothing is sent.
+    expired: bool,
+    /// Recorded: its report and, once it left the queue, the file to free.
+    settled: Option<(MessageReport, Option<std::path::PathBuf>)>,
+}
+
+/// What [`Outbox::begin`] made of a message.
+enum Begun {
+    /// Nothing to send: done (reported, or not worth a line).
+    Done(Option<MessageReport>),
+    /// To be sent in the next batch.
+    Send(Pending),
+}
+
 /// A message locked and read for delivery, or why it is not.
 enum Prepared {
     Ready(super::MessageLock, super::Message),
@@ -235,31 +266,56 @@ impl Outbox {
                 }
             })
             .map_err(|e| crate::outbox::spool_error("starting a thread", e))?;
-        // Notifications queued in this run go out in it too.
-        let mut one = |id: QueueId, work: Result<Prepared>, todo: &mut VecDeque<QueueId>| {
-            if !seen.insert(id.clone()) {
-                return Ok(());
-            }
-            if let Some(message) =
-                self.deliver_one(&id, work?, &mut connection, which, now, &trash)?
-            {
-                if let Some(notification) = &message.notification {
-                    todo.push_back(notification.clone());
-                }
-                report.messages.push(message);
-            }
-            Ok::<(), Error>(())
-        };
+        // Messages go out in batches over the one connection, pipelined
+        // across messages; notifications queued in this run follow.
+        let mut batch: Vec<Pending> = Vec::new();
         let result = (|| {
+            let mut step = |id: QueueId,
+                            work: Result<Prepared>,
+                            batch: &mut Vec<Pending>,
+                            report: &mut DeliveryReport,
+                            connection: &mut Connection<'_>| {
+                if !seen.insert(id.clone()) {
+                    return Ok(());
+                }
+                match self.begin(&id, work?, which, now)? {
+                    Begun::Done(Some(message)) => report.messages.push(message),
+                    Begun::Done(None) => {}
+                    Begun::Send(pending) => {
+                        batch.push(pending);
+                        if batch.len() >= BATCH {
+                            self.send_batch(batch, connection, now, &trash, report)?;
+                        }
+                    }
+                }
+                Ok::<(), Error>(())
+            };
             for (id, work) in prepared.iter() {
-                one(id, work, &mut todo)?;
+                step(id, work, &mut batch, &mut report, &mut connection)?;
             }
-            while let Some(id) = todo.pop_front() {
+            self.send_batch(&mut batch, &mut connection, now, &trash, &mut report)?;
+            let mut next = 0;
+            loop {
+                // Notifications queued by the messages reported so far.
+                todo.extend(
+                    report.messages[next..]
+                        .iter()
+                        .filter_map(|m| m.notification.clone()),
+                );
+                next = report.messages.len();
+                let Some(id) = todo.pop_front() else {
+                    break;
+                };
                 let work = self.prepare(&id);
-                one(id, work, &mut todo)?;
+                step(id, work, &mut batch, &mut report, &mut connection)?;
+                if todo.is_empty() {
+                    self.send_batch(&mut batch, &mut connection, now, &trash, &mut report)?;
+                }
             }
             Ok(())
         })();
+        // A spool error mid-run leaves the locked messages as they were.
+        drop(batch);
         drop(prepared);
         let _ = preparing.join();
         connection.finish();
@@ -285,15 +341,16 @@ impl Outbox {
         })
     }
 
-    fn deliver_one(
+    /// The checks before a message is sent: held, not due, expired (its
+    /// open recipients fail now) or broken ones are done here; the others
+    /// come back ready to send, their file at the message's start.
+    fn begin(
         &self,
         id: &QueueId,
         prepared: Prepared,
-        connection: &mut Connection<'_>,
         which: Which,
         now: SystemTime,
-        trash: &std::sync::mpsc::Sender<std::path::PathBuf>,
-    ) -> Result<Option<MessageReport>> {
+    ) -> Result<Begun> {
         let blank = |outcome| MessageReport {
             id: id.clone(),
             outcome,
@@ -304,15 +361,16 @@ impl Outbox {
         };
         let (mut lock, message) = match prepared {
             Prepared::Ready(lock, message) => (lock, message),
-            Prepared::Busy => return Ok(Some(blank(Outcome::Busy))),
-            Prepared::Gone => return Ok(None),
-            Prepared::Broken(reason) => return Ok(Some(blank(Outcome::Broken(reason)))),
+            Prepared::Busy => return Ok(Begun::Done(Some(blank(Outcome::Busy)))),
+            Prepared::Gone => return Ok(Begun::Done(None)),
+            Prepared::Broken(reason) => {
+                return Ok(Begun::Done(Some(blank(Outcome::Broken(reason)))))
+            }
         };
         let (mut state, offset, state_file) = (message.state, message.offset, message.state_file);
         if state.held || (which == Which::Due && state.next_attempt > now) {
-            return Ok(None);
+            return Ok(Begun::Done(None));
         }
-        let mut error = None;
         let expired = now
             .duration_since(state.created)
             .is_ok_and(|age| age > self.policy.lifetime);
@@ -321,20 +379,131 @@ impl Outbox {
                 r.status = RecipientStatus::Failed;
             }
         } else if let Err(e) = lock.file.seek(SeekFrom::Start(offset)) {
-            return Ok(Some(blank(Outcome::Broken(format!(
+            return Ok(Begun::Done(Some(blank(Outcome::Broken(format!(
                 "cannot read its message file: {e}"
-            )))));
-        } else {
+            ))))));
+        }
+        // Nothing open (a runner died between recording the last reply and
+        // retiring the message): settled without sending.
+        let nothing_open = !state.recipients.iter().any(|r| r.status.is_open());
+        Ok(Begun::Send(Pending {
+            lock,
+            meta: Meta {
+                id: id.clone(),
+                state,
+                offset,
+                state_file,
+                expired: expired || nothing_open,
+                settled: None,
+            },
+        }))
+    }
+
+    /// Sends the batch's messages (those not expired) over the connection,
+    /// pipelined across messages; each one's outcome is recorded (state
+    /// written, or the message retired, and the sender notified) as its
+    /// reply comes, before the client reads or writes anything more.
+    fn send_batch(
+        &self,
+        batch: &mut Vec<Pending>,
+        connection: &mut Connection<'_>,
+        now: SystemTime,
+        trash: &std::sync::mpsc::Sender<std::path::PathBuf>,
+        report: &mut DeliveryReport,
+    ) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut files = Vec::with_capacity(batch.len());
+        let mut metas = Vec::with_capacity(batch.len());
+        for p in batch.iter_mut() {
+            files.push(Some(&mut p.lock.file));
+            metas.push(&mut p.meta);
+        }
+        let mut spool_error: Option<Error> = None;
+        let mut settle = |meta: &mut Meta, error: Option<String>| {
+            if spool_error.is_some() {
+                return;
+            }
+            match self.settle(meta, error, now) {
+                Ok(settled) => meta.settled = Some(settled),
+                Err(e) => spool_error = Some(e),
+            }
+        };
+        let sending: Vec<usize> = (0..metas.len()).filter(|&i| !metas[i].expired).collect();
+        if !sending.is_empty() {
             match connection.client() {
                 Err(why) => {
-                    defer_open(&mut state, &why);
-                    error = Some(why);
+                    for &i in &sending {
+                        defer_open(&mut metas[i].state, &why);
+                        settle(metas[i], Some(why.clone()));
+                    }
                 }
                 Ok(client) => {
-                    error = attempt(client, &mut state, &mut lock.file);
+                    let mut envelopes: Vec<(usize, Envelope)> = Vec::with_capacity(sending.len());
+                    for &i in &sending {
+                        match open_envelope(client, &metas[i].state) {
+                            Ok(envelope) => envelopes.push((i, envelope)),
+                            Err(e) => {
+                                // An address this server cannot take
+                                // (SMTPUTF8): for good.
+                                fail_open(&mut metas[i].state, &e.to_string());
+                                settle(metas[i], Some(e.to_string()));
+                            }
+                        }
+                    }
+                    let messages: Vec<(Envelope, &mut File)> = envelopes
+                        .iter()
+                        .map(|(i, e)| (e.clone(), files[*i].take().expect("each file once")))
+                        .collect();
+                    client.send_many_with(messages, |k, result| {
+                        let (i, envelope) = &envelopes[k];
+                        let meta = &mut *metas[*i];
+                        let error = record_outcome(&mut meta.state, envelope, result);
+                        settle(meta, error);
+                    });
                 }
             }
         }
+        for meta in metas.iter_mut().filter(|m| m.settled.is_none()) {
+            settle(meta, None);
+        }
+        if let Some(e) = spool_error {
+            return Err(e);
+        }
+        for pending in batch.drain(..) {
+            let Pending { lock, meta } = pending;
+            let (message, done) = meta.settled.expect("every message settled above");
+            // Closed (and unlocked) before another thread frees it.
+            drop(lock);
+            if let Some(done) = done {
+                let _ = trash.send(done);
+            }
+            report.messages.push(message);
+        }
+        Ok(())
+    }
+
+    /// Records an attempt: the message leaves the queue when no recipient
+    /// is open (bounced to the sender for those that failed), or is
+    /// deferred on the schedule (its state written). Returns its report
+    /// and, when it left the queue, the file to free.
+    fn settle(
+        &self,
+        meta: &mut Meta,
+        error: Option<String>,
+        now: SystemTime,
+    ) -> Result<(MessageReport, Option<std::path::PathBuf>)> {
+        let Meta {
+            id,
+            state,
+            offset,
+            state_file,
+            expired,
+            ..
+        } = meta;
+        let (id, offset, state_file, expired) = (&*id, *offset, *state_file, *expired);
+        let mut done = None;
         let open = state.recipients.iter().any(|r| r.status.is_open());
         let mut notification = None;
         let outcome = if open {
@@ -354,15 +523,15 @@ impl Outbox {
                     .collect();
                 notification = Some(self.notify(
                     Report::Delayed,
-                    &state,
+                    state,
                     &delayed,
                     false,
                     now,
-                    (&lock.file, offset),
+                    (id, offset),
                 )?);
                 state.warned = true;
             }
-            self.write_state(id, &state)?;
+            self.write_state(id, state)?;
             Outcome::Deferred { next }
         } else {
             let failed: Vec<&RecipientState> = state
@@ -374,31 +543,29 @@ impl Outbox {
             if !failed.is_empty() && !state.sender.is_empty() {
                 notification = Some(self.notify(
                     Report::Failed,
-                    &state,
+                    state,
                     &failed,
                     expired,
                     now,
-                    (&lock.file, offset),
+                    (id, offset),
                 )?);
             }
-            let done = self.retire(id, state_file)?;
-            // Closed (and unlocked) before another thread frees it.
-            drop(lock);
-            let _ = trash.send(done);
+            done = Some(self.retire(id, state_file)?);
             if failed.is_empty() {
                 Outcome::Delivered
             } else {
                 Outcome::Bounced
             }
         };
-        Ok(Some(MessageReport {
+        let report = MessageReport {
             id: id.clone(),
             outcome,
             recipients: state.recipients.clone(),
             error,
             possible_duplicate: state.possible_duplicate,
             notification,
-        }))
+        };
+        Ok((report, done))
     }
 
     /// Queues a notification about `recipients` to the message's sender.
@@ -409,9 +576,12 @@ impl Outbox {
         recipients: &[&RecipientState],
         expired: bool,
         now: SystemTime,
-        (message, offset): (&File, u64),
+        (message, offset): (&QueueId, u64),
     ) -> Result<QueueId> {
-        let head = original_head(message, offset);
+        // Opened again: the batch may be reading the message file.
+        let head = File::open(self.message_path(message))
+            .map(|file| original_head(&file, offset))
+            .unwrap_or_default();
         let domain = state
             .sender
             .rsplit_once('@')
@@ -442,33 +612,33 @@ fn defer_open(state: &mut State, why: &str) {
     }
 }
 
-/// Sends the message to its open recipients and records each result.
-/// Returns the error of the attempt as a whole, if it failed so.
-fn attempt(client: &mut Client, state: &mut State, body: &mut File) -> Option<String> {
+/// The envelope of a message's open recipients, in wire form for this
+/// server.
+fn open_envelope(client: &Client, state: &State) -> Result<Envelope> {
     let open: Vec<String> = state
         .recipients
         .iter()
         .filter(|r| r.status.is_open())
         .map(|r| r.address.clone())
         .collect();
-    let envelope = Envelope::new(state.sender.clone(), open)
+    Envelope::new(state.sender.clone(), open)
         .map(|e| e.with_size(state.size).with_8bit_body(state.eight_bit))
-        .and_then(|e| client.wire_envelope(&e, false));
-    let envelope = match envelope {
-        Ok(envelope) => envelope,
-        Err(e) => {
-            // An address this server cannot take (SMTPUTF8): for good.
-            fail_open(state, &e.to_string());
-            return Some(e.to_string());
-        }
-    };
-    match client.send(&envelope, body) {
+        .and_then(|e| client.wire_envelope(&e, false))
+}
+
+/// Records one message's result; the error of the attempt as a whole.
+fn record_outcome(
+    state: &mut State,
+    envelope: &Envelope,
+    result: &Result<crate::report::SendReport>,
+) -> Option<String> {
+    match result {
         Ok(report) => {
-            record(state, &envelope, &report.recipients);
+            record(state, envelope, &report.recipients);
             None
         }
         Err(Error::RecipientsRefused { refused }) => {
-            record(state, &envelope, &refused);
+            record(state, envelope, refused);
             None
         }
         Err(e) => {

@@ -448,7 +448,6 @@ impl Outbox {
     }
 
     /// The path of a message's file.
-    #[cfg(test)]
     pub(crate) fn message_path(&self, id: &QueueId) -> PathBuf {
         self.queue_path(id, "msg")
     }
