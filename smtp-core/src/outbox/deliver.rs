@@ -242,7 +242,7 @@ impl Outbox {
         // The queue's messages are locked and read a few ahead by another
         // thread; notifications queued in this run follow, read here.
         let ids = self.ids()?;
-        let (ready, prepared) = std::sync::mpsc::sync_channel::<(QueueId, Result<Prepared>)>(4);
+        let (ready, prepared) = std::sync::mpsc::sync_channel::<(QueueId, Result<Prepared>)>(2 * BATCH);
         let ahead = self.clone();
         let preparing = std::thread::Builder::new()
             .name("outbox-read".into())
@@ -252,17 +252,6 @@ impl Outbox {
                     if ready.send((id, work)).is_err() {
                         break;
                     }
-                }
-            })
-            .map_err(|e| crate::outbox::spool_error("starting a thread", e))?;
-        // Files of delivered messages are freed by another thread, so that
-        // the next message need not wait for it.
-        let (trash, bin) = std::sync::mpsc::channel::<std::path::PathBuf>();
-        let freeing = std::thread::Builder::new()
-            .name("outbox-free".into())
-            .spawn(move || {
-                for path in bin {
-                    let _ = std::fs::remove_file(path);
                 }
             })
             .map_err(|e| crate::outbox::spool_error("starting a thread", e))?;
@@ -284,7 +273,7 @@ impl Outbox {
                     Begun::Send(pending) => {
                         batch.push(pending);
                         if batch.len() >= BATCH {
-                            self.send_batch(batch, connection, now, &trash, report)?;
+                            self.send_batch(batch, connection, now, report)?;
                         }
                     }
                 }
@@ -293,7 +282,7 @@ impl Outbox {
             for (id, work) in prepared.iter() {
                 step(id, work, &mut batch, &mut report, &mut connection)?;
             }
-            self.send_batch(&mut batch, &mut connection, now, &trash, &mut report)?;
+            self.send_batch(&mut batch, &mut connection, now, &mut report)?;
             let mut next = 0;
             loop {
                 // Notifications queued by the messages reported so far.
@@ -309,7 +298,7 @@ impl Outbox {
                 let work = self.prepare(&id);
                 step(id, work, &mut batch, &mut report, &mut connection)?;
                 if todo.is_empty() {
-                    self.send_batch(&mut batch, &mut connection, now, &trash, &mut report)?;
+                    self.send_batch(&mut batch, &mut connection, now, &mut report)?;
                 }
             }
             Ok(())
@@ -319,8 +308,6 @@ impl Outbox {
         drop(prepared);
         let _ = preparing.join();
         connection.finish();
-        drop(trash);
-        let _ = freeing.join();
         result.map(|()| report)
     }
 
@@ -408,7 +395,6 @@ impl Outbox {
         batch: &mut Vec<Pending>,
         connection: &mut Connection<'_>,
         now: SystemTime,
-        trash: &std::sync::mpsc::Sender<std::path::PathBuf>,
         report: &mut DeliveryReport,
     ) -> Result<()> {
         if batch.is_empty() {
@@ -477,7 +463,8 @@ impl Outbox {
             // Closed (and unlocked) before another thread frees it.
             drop(lock);
             if let Some(done) = done {
-                let _ = trash.send(done);
+                // Its blocks are freed off the delivery's path.
+                self.freer.free(done);
             }
             report.messages.push(message);
         }

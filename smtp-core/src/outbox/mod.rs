@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::message::RawMessage;
 
 mod deliver;
+mod free;
 mod dsn;
 mod keep;
 mod policy;
@@ -131,6 +132,9 @@ pub struct Entry {
 pub struct Outbox {
     dir: PathBuf,
     policy: RetryPolicy,
+    /// Frees delivered messages' files in the background; shared by the
+    /// clones, finished when the last one is dropped.
+    freer: std::sync::Arc<free::Freer>,
 }
 
 /// An exclusive lock on one message: its message file, open and
@@ -187,6 +191,7 @@ impl Outbox {
                 }
             }
         }
+        let freer = std::sync::Arc::new(free::Freer::default());
         // Delivered messages a dead runner had not freed yet.
         if let Ok(entries) = fs::read_dir(dir.join("tmp")) {
             for entry in entries.flatten() {
@@ -195,13 +200,14 @@ impl Outbox {
                     .to_str()
                     .is_some_and(|n| n.ends_with(".done"))
                 {
-                    let _ = fs::remove_file(entry.path());
+                    freer.free(entry.path());
                 }
             }
         }
         Ok(Outbox {
             dir,
             policy: RetryPolicy::default(),
+            freer,
         })
     }
 
