@@ -164,7 +164,7 @@ impl AsyncClient {
     /// Sends a message held in memory; SIZE and 8BITMIME are derived from
     /// the bytes.
     pub async fn send_bytes(&mut self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
-        let envelope = crate::session::bytes_envelope(envelope, message);
+        let envelope = crate::client::bytes_envelope(envelope, message);
         let mut body = message;
         self.send_reader(&envelope, &mut body).await
     }
@@ -193,7 +193,7 @@ impl AsyncClient {
             None => {
                 let mut message = RawMessage::read(&mut bytes, &RawOptions::default())?;
                 let envelope =
-                    crate::session::wire_envelope(self.capabilities(), message.envelope(), true)?;
+                    crate::client::wire_envelope(self.capabilities(), message.envelope(), true)?;
                 let outcome = self.send_reader(&envelope, &mut message).await;
                 outcome.map_err(|e| message.renumber(e))
             }
@@ -260,7 +260,7 @@ impl AsyncClient {
             .iter()
             .map(|(envelope, bytes)| {
                 let bytes = bytes.as_ref();
-                (crate::session::bytes_envelope(envelope, bytes), bytes)
+                (crate::client::bytes_envelope(envelope, bytes), bytes)
             })
             .collect();
         self.send_many(prepared).await

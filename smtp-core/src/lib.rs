@@ -55,6 +55,7 @@ mod async_client;
 pub mod auth;
 #[doc(hidden)]
 pub mod capabilities;
+mod client;
 #[doc(hidden)]
 pub mod command;
 mod config;
@@ -70,7 +71,6 @@ mod pool;
 #[doc(hidden)]
 pub mod reply;
 mod report;
-mod session;
 mod tls;
 mod transcript;
 
@@ -78,6 +78,7 @@ mod transcript;
 pub use async_client::AsyncClient;
 pub use auth::{Credentials, Mechanism, SaslError, Secret, SecretString};
 pub use capabilities::Capabilities;
+pub use client::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use config::{
     split_host_port, Config, ConfigOption, PlaintextAuthPolicy, RecipientPolicy, Timeouts, OPTIONS,
 };
@@ -93,7 +94,6 @@ pub use pool::{AsyncPool, AsyncPooledClient};
 pub use pool::{Pool, PoolOptions, PooledClient, POOL_OPTIONS};
 pub use reply::{EnhancedCode, Reply};
 pub use report::{RecipientResult, SendReport};
-pub use session::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use tls::Security;
 pub use transcript::{Direction, TranscriptFn, HIDDEN};
 

@@ -12,11 +12,11 @@ use super::dsn::{self, Report};
 use super::policy::random_unit;
 use super::state::{one_line, RecipientState, RecipientStatus, State};
 use super::{Lock, Outbox, QueueId};
+use crate::client::Client;
 use crate::config::{Config, RecipientPolicy};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::message::raw::head::Head;
-use crate::session::Client;
 
 /// What happened to one message in a delivery run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +242,8 @@ impl Outbox {
         // The queue's messages are locked and read a few ahead by another
         // thread; notifications queued in this run follow, read here.
         let ids = self.ids()?;
-        let (ready, prepared) = std::sync::mpsc::sync_channel::<(QueueId, Result<Prepared>)>(2 * BATCH);
+        let (ready, prepared) =
+            std::sync::mpsc::sync_channel::<(QueueId, Result<Prepared>)>(2 * BATCH);
         let ahead = self.clone();
         let preparing = std::thread::Builder::new()
             .name("outbox-read".into())

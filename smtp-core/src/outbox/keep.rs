@@ -14,10 +14,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::time::SystemTime;
 
 use super::{spool_error, FirstTry, Outbox, QueueId};
+use crate::client::Client;
 use crate::error::Result;
 use crate::message::RawMessage;
 use crate::report::SendReport;
-use crate::session::Client;
 
 /// The bytes a sending attempt read from a raw message (see
 /// [`Kept::send_raw`] and [`Outbox::enqueue_kept`]).

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::message::RawMessage;
 
 mod deliver;
-mod free;
 mod dsn;
+mod free;
 mod keep;
 mod policy;
 mod state;

@@ -7,11 +7,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::{recipient_groups, stale_connection, Idle, Limiter, PoolOptions, Shelf};
+use crate::client::Client;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::report::SendReport;
-use crate::session::Client;
 use crate::Envelope;
 
 /// A pool of blocking sessions to one server, shared by threads

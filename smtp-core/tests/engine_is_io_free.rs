@@ -1,0 +1,48 @@
+//! The protocol engine has no I/O of its own: no sockets, no clock, no
+//! threads, no files (the drivers have them). A check on its source, so
+//! that a change bringing one in fails here and says where.
+
+use std::path::Path;
+
+const FORBIDDEN: &[&str] = &[
+    "std::net",
+    "TcpStream",
+    "Instant::now",
+    "SystemTime::now",
+    "std::thread",
+    "thread::",
+    "std::fs",
+    "libc::",
+    "tokio",
+];
+
+#[test]
+fn the_engine_names_no_socket_clock_thread_or_file() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("src/engine") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("readable source");
+        // Tests may use the clock to make an engine; the engine may not.
+        let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            if line.starts_with("//") {
+                continue;
+            }
+            for word in FORBIDDEN {
+                assert!(
+                    !line.contains(word),
+                    "{}:{}: the engine uses {word}: {line}",
+                    path.display(),
+                    n + 1
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} engine files found");
+}
