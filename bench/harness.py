@@ -30,6 +30,7 @@ import time
 
 from harness_common import (BENCH, DOMAIN, ROOT, SENDER, TARGET, Client, best_of, cell_fail,
                             fmt, log, ratio)
+from harness_speed import async_section, batch_section
 
 
 # ----- clients ----------------------------------------------------------------
@@ -588,7 +589,7 @@ def machine_description():
             f"lettre {lettre}; PHPMailer {phpmailer}")
 
 
-SECTIONS = ["latency", "throughput", "big", "encoder", "outbox"]
+SECTIONS = ["latency", "throughput", "big", "encoder", "outbox", "batch", "async"]
 
 
 def main():
@@ -603,8 +604,12 @@ def main():
                    help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--outbox-count", type=int,
                    help="queued messages the outbox drains in section 5 (default 10000, 200 with --quick)")
+    p.add_argument("--batch-count", type=int,
+                   help="messages in the batch section's one connection (default 1000, 20 with --quick)")
+    p.add_argument("--async-count", type=int,
+                   help="messages in the async section, per row (default 2000, 40 with --quick)")
     p.add_argument("--reps", type=int,
-                   help="runs per client in sections 2 and 3 when a run is short (best kept; default 3, 1 with --quick)")
+                   help="runs per client in sections 2, 3, 6 and 7 when a run is short (best kept; default 3, 1 with --quick)")
     p.add_argument("--out", help="also write the table (Markdown) to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (client logs)")
     a = p.parse_args()
@@ -617,7 +622,11 @@ def main():
     a.outbox_enqueue = 50 if a.quick else 2000
     a.latency_count0 = 8 if a.quick else 100
     a.latency_count = 3 if a.quick else 25
+    a.batch_count = a.batch_count or (20 if a.quick else 1000)
+    a.async_count = a.async_count or (40 if a.quick else 2000)
     sections = set(a.sections.split(","))
+    if not sections <= set(SECTIONS):
+        p.error(f"--sections: unknown {','.join(sorted(sections - set(SECTIONS)))}")
 
     h = Harness(a)
 
@@ -643,6 +652,10 @@ def main():
             encoder_section(h, out, targets)
         if "outbox" in sections:
             outbox_section(h, out, targets)
+        if "batch" in sections:
+            batch_section(h, out, targets)
+        if "async" in sections:
+            async_section(h, out, targets)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
