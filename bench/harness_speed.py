@@ -68,9 +68,9 @@ def batch_section(h, out, targets):
                    f"| {fmt(rtts, 3)} | {r1['turns']} | {fmt(speedup, 1)}× | {ratio(s1, bound)} "
                    f"| {fmt(r0['cpu'] / n * 1e6, 1)} | {r0['runs']}/{r1['runs']} |")
     out.append("")
-    out.append(f"Postfix's own time per message bounds every row at 0 ms: the batch saves the client's waiting, "
-               f"not the server's work, so the speed-up at {rtt:g} ms is at most (one by one @{rtt:g}) / "
-               f"(one by one @0).")
+    out.append(f"At 0 ms every row takes about Postfix's own time per message: a batch saves the client's "
+               f"waiting, not the server's work, so its speed-up at {rtt:g} ms cannot go much beyond "
+               f"(one by one @{rtt:g}) / (batch @0).")
     out.append("")
     v = found.get("batch")
     if v and v[4] is not None:
