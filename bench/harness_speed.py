@@ -36,7 +36,8 @@ def batch_section(h, out, targets):
                "messages with one `Client::send_many_bytes` call; the last row sends them with "
                f"`Client::send_bytes` one after the other (the latency rows' client). Round trips per message = "
                f"(s @{rtt:g} − s @0) / {n} / {rtt:g} ms; *turns* = client bursts after server data that the proxy "
-               f"counted over the whole connection at {rtt:g} ms (EHLO, AUTH and QUIT are 3 of them). "
+               f"counted over the whole connection at {rtt:g} ms, its set-up (EHLO, each AUTH step) and QUIT "
+               "included (one by one shows how many those are: turns − messages). "
                f"*Speed-up* = one by one @{rtt:g} / this row @{rtt:g}; *vs bound* = this row @{rtt:g} / "
                f"(3 × {rtt:g} ms + 1.2 × this row @0).")
     out.append("")
