@@ -28,27 +28,12 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCH = os.path.join(ROOT, "bench")
-TARGET = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
-SENDER = "bench@example.test"
-DOMAIN = "example.test"
-
-
-def log(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+from harness_common import (BENCH, DOMAIN, ROOT, SENDER, TARGET, Client, best_of, cell_fail,
+                            fmt, log, ratio)
+from harness_speed import async_section, batch_section
 
 
 # ----- clients ----------------------------------------------------------------
-
-class Client:
-    """One client program and how to run it."""
-
-    def __init__(self, key, label, cmd, env=None, available=True, why=""):
-        self.key, self.label, self.cmd = key, label, cmd
-        self.env = env or {}
-        self.available, self.why = available, why
-
 
 def php_binding_client():
     """The PHP binding column: only when bindings/php/src exists."""
@@ -322,44 +307,7 @@ class Harness:
         }
 
 
-# ----- the three sections ---------------------------------------------------
-
-def best_of(h, keys, reps, quick_below, run_one):
-    """Runs each client once, then (in rounds, so that every client sees
-    the same machine load) up to reps - 1 more times for clients whose run
-    took less than quick_below seconds; keeps each client's fastest run."""
-    rows = {}
-    for rep in range(reps):
-        for key in keys:
-            prev = rows.get(key)
-            if rep > 0 and not (prev and prev["ok"] and prev["seconds"] < quick_below):
-                continue
-            r = run_one(key)
-            r["runs"] = (prev or {}).get("runs", 0) + 1
-            if prev is None or (r["ok"] and r["seconds"] < prev["seconds"]):
-                rows[key] = r
-            elif prev is not None:
-                prev["runs"] = r["runs"]
-            if not r["ok"]:
-                rows[key] = r
-    return rows
-
-
-def fmt(x, digits=1, na="–"):
-    if x is None:
-        return na
-    return f"{x:,.{digits}f}"
-
-
-def ratio(a, b, digits=2):
-    if a is None or b is None or b == 0:
-        return "–"
-    return f"{a / b:.{digits}f}×"
-
-
-def cell_fail(r):
-    return r.get("na") or "FAILED"
-
+# ----- the sections ---------------------------------------------------------
 
 def latency_section(h, out, targets):
     a = h.args
@@ -641,6 +589,9 @@ def machine_description():
             f"lettre {lettre}; PHPMailer {phpmailer}")
 
 
+SECTIONS = ["latency", "throughput", "big", "encoder", "outbox", "batch", "async"]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -649,12 +600,16 @@ def main():
     p.add_argument("--count", type=int, help="messages in the throughput run (default 2000)")
     p.add_argument("--big-mb", type=int, help="size of the large message in MB (default 100)")
     p.add_argument("--throughput-server", choices=["sink", "postfix", "both"], default="sink")
-    p.add_argument("--sections", default="latency,throughput,big,encoder,outbox",
-                   help="comma-separated subset of latency,throughput,big,encoder,outbox")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help="comma-separated subset of " + ",".join(SECTIONS))
     p.add_argument("--outbox-count", type=int,
                    help="queued messages the outbox drains in section 5 (default 10000, 200 with --quick)")
+    p.add_argument("--batch-count", type=int,
+                   help="messages in the batch section's one connection (default 1000, 20 with --quick)")
+    p.add_argument("--async-count", type=int,
+                   help="messages in the async section, per row (default 2000, 40 with --quick)")
     p.add_argument("--reps", type=int,
-                   help="runs per client in sections 2 and 3 when a run is short (best kept; default 3, 1 with --quick)")
+                   help="runs per client in sections 2, 3, 6 and 7 when a run is short (best kept; default 3, 1 with --quick)")
     p.add_argument("--out", help="also write the table (Markdown) to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (client logs)")
     a = p.parse_args()
@@ -667,7 +622,11 @@ def main():
     a.outbox_enqueue = 50 if a.quick else 2000
     a.latency_count0 = 8 if a.quick else 100
     a.latency_count = 3 if a.quick else 25
+    a.batch_count = a.batch_count or (20 if a.quick else 1000)
+    a.async_count = a.async_count or (40 if a.quick else 2000)
     sections = set(a.sections.split(","))
+    if not sections <= set(SECTIONS):
+        p.error(f"--sections: unknown {','.join(sorted(sections - set(SECTIONS)))}")
 
     h = Harness(a)
 
@@ -693,6 +652,10 @@ def main():
             encoder_section(h, out, targets)
         if "outbox" in sections:
             outbox_section(h, out, targets)
+        if "batch" in sections:
+            batch_section(h, out, targets)
+        if "async" in sections:
+            async_section(h, out, targets)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1

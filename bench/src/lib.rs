@@ -7,6 +7,11 @@
 //!   over one connection;
 //! * `bench-raw`: the baseline, a plain socket speaking just enough SMTP and
 //!   copying the prepared message file to the socket with `std::io::copy`;
+//! * `bench-batch`: `Client::send_many_bytes`, many messages in one
+//!   pipelined request over one connection;
+//! * `bench-async`: the `AsyncClient` on a tokio runtime over one or more
+//!   connections, or (`--threads`) as many OS threads with a blocking
+//!   `Client` each;
 //! * `latency-proxy`: a TCP proxy on loopback that delays each direction by
 //!   half a round-trip time without serialising the traffic, and counts
 //!   round trips;
@@ -118,6 +123,25 @@ impl Settings {
             chunking: flag("BENCH_CHUNKING", true),
             stream: flag("BENCH_STREAM", false),
         })
+    }
+}
+
+impl Settings {
+    /// The client configuration every smtp-core client of the harness
+    /// uses (`bench-rust` spells out the same): no TLS on loopback, a
+    /// fixed client name, generous timeouts, PIPELINING and CHUNKING as
+    /// asked, AUTH PLAIN when credentials are set.
+    pub fn config(&self) -> smtp_core::Config {
+        let config = smtp_core::Config::new(self.host.clone(), self.port)
+            .with_security(smtp_core::Security::None)
+            .with_client_name("bench.example.test")
+            .with_timeouts(smtp_core::Timeouts::uniform(Duration::from_secs(120)))
+            .with_pipelining(self.pipelining)
+            .with_chunking(self.chunking);
+        match &self.credentials {
+            Some((user, password)) => config.with_password(user.clone(), password.clone()),
+            None => config,
+        }
     }
 }
 
