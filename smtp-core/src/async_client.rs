@@ -398,24 +398,27 @@ impl AsyncClient {
                     }
                 }
                 Step::Read => {
-                    let Some(stream) = self.stream.as_ref() else {
+                    let batch = matches!(body, BodySource::Many(_));
+                    let Some(stream) = self.stream.as_mut() else {
                         self.engine.failed(io::ErrorKind::NotConnected.into());
                         continue;
                     };
-                    match until(deadline, stream.readable()).await {
+                    // Through AsyncRead: tokio takes a short read as "no
+                    // more for now" and waits, with no extra system call.
+                    match until(deadline, stream.read(&mut self.read_buf)).await {
                         None => {}
-                        Some(Err(e)) => self.engine.failed(e),
-                        Some(Ok(())) => match stream.try_read(&mut self.read_buf) {
-                            Ok(0) => self.engine.received_eof(),
-                            Ok(n) => {
-                                self.engine.received(&self.read_buf[..n]);
-                                if self.engine.take_quick_ack() {
-                                    quick_ack(stream);
-                                }
+                        Some(Ok(0)) => self.engine.received_eof(),
+                        Some(Ok(n)) => {
+                            self.engine.received(&self.read_buf[..n]);
+                            // While a batch's replies come, acknowledge at
+                            // once: a server may hold its last replies until
+                            // the earlier ones are acknowledged.
+                            if self.engine.take_quick_ack() || batch {
+                                quick_ack(stream);
                             }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                            Err(e) => self.engine.failed(e),
-                        },
+                        }
+                        Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Some(Err(e)) => self.engine.failed(e),
                     }
                 }
                 Step::Body { max, message } => {
@@ -431,12 +434,15 @@ impl AsyncClient {
                         },
                     };
                     match read {
-                        // A reader reporting more than it has is clamped.
-                        Ok(n) => self.engine.body_data(&buf[..n.min(max)]),
+                        Ok(n) => {
+                            // A reader reporting more than it has is clamped.
+                            let n = n.min(max);
+                            self.engine.body_data(&buf[..n]);
+                            // What it held of the message: wiped before reuse.
+                            buf[..n].fill(0);
+                        }
                         Err(e) => self.engine.body_failed(e),
                     }
-                    // The block may hold the message: wiped before reuse.
-                    buf.fill(0);
                 }
             }
         }

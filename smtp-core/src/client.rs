@@ -322,7 +322,10 @@ impl Client {
                                 if readable {
                                     match conn.try_read(&mut self.read_buf) {
                                         Ok(0) => self.engine.received_eof(),
-                                        Ok(n) => self.engine.received(&self.read_buf[..n]),
+                                        Ok(n) => {
+                                            self.engine.received(&self.read_buf[..n]);
+                                            conn.quick_ack();
+                                        }
                                         Err(e) if crate::net::is_timeout(&e) => {}
                                         Err(e) => self.engine.failed(e),
                                     }
@@ -372,7 +375,10 @@ impl Client {
                         Ok(0) => self.engine.received_eof(),
                         Ok(n) => {
                             self.engine.received(&self.read_buf[..n]);
-                            if self.engine.take_quick_ack() {
+                            // After the TLS handshake, and while a batch's
+                            // replies come: acknowledge at once (a server
+                            // may hold data until the last is acknowledged).
+                            if self.engine.take_quick_ack() || both_ways {
                                 conn.quick_ack();
                             }
                         }
