@@ -1,7 +1,9 @@
 //! No message lost while the relay is down: 1,000 messages sent by 8
-//! concurrent processes (PHP's mail() through `smtp-send -t -i`, and
-//! `smtp-send` itself) to a relay that refuses connections are queued
-//! (`--queue=on-failure`, exit 0), then `smtp-send -q` against the real
+//! concurrent processes (PHP's mail() through `smtp-send -t -i`,
+//! `smtp-send` itself, and a C program using the C API: `smtp_send()`,
+//! then `smtp_outbox_enqueue_raw()` when it fails) to a relay that refuses
+//! connections are queued (`--queue=on-failure`, exit 0), all into one
+//! spool, then `smtp-send -q` against the real
 //! Postfix of the test bed delivers every one of them exactly once (each
 //! marker found once in the Maildir). Every process and wait is bounded.
 
@@ -88,14 +90,105 @@ fn php_available() -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// How a worker sends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// One PHP process calling mail() in a loop (smtp-send as sendmail).
+    Php,
+    /// One `smtp-send` process per message.
+    SmtpSend,
+    /// One C process: `smtp_send()`, and the outbox when it fails.
+    C,
+}
+
+/// Compiles the C worker (tests/c/relay_worker.c) against the workspace's
+/// libsmtp; `None` (with why) when there is no C compiler.
+fn c_worker() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/deps/relay_down-HASH -> target/<profile>
+    let lib_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("no target directory")?
+        .to_path_buf();
+    if !lib_dir.join("libsmtp.so").exists() {
+        // `cargo test --workspace` builds it; a lone `-p smtp-cli` may not.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "smtp-ffi"])
+            .status()
+            .map_err(|e| format!("cargo build -p smtp-ffi: {e}"))?;
+        if !status.success() || !lib_dir.join("libsmtp.so").exists() {
+            return Err(format!("no libsmtp.so in {}", lib_dir.display()));
+        }
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("relay-worker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // The library's SONAME is libsmtp.so.0: both names point at the build.
+    for name in ["libsmtp.so", "libsmtp.so.0"] {
+        let link = dir.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(lib_dir.join("libsmtp.so"), &link)
+            .map_err(|e| e.to_string())?;
+    }
+    let lib_dir = dir.clone();
+    let out = dir.join("relay_worker");
+    let status = Command::new("cc")
+        .arg("-std=c11")
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg(format!("-I{}", manifest.join("../include").display()))
+        .arg(manifest.join("tests/c/relay_worker.c"))
+        .arg("-o")
+        .arg(&out)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-lsmtp")
+        .status()
+        .map_err(|e| format!("cc: {e}"))?;
+    if !status.success() {
+        return Err(format!("cc failed: {status}"));
+    }
+    Ok(out)
+}
+
 /// One worker: `PER_WORKER` messages, each with its own marker, through
-/// PHP's mail() (one PHP process calling it in a loop) or through one
-/// `smtp-send` process per message.
-fn worker(n: usize, php: bool, queue: &Path, down: &str, to: &str, from: &str, base: &str) {
+/// PHP's mail() (one PHP process calling it in a loop), through one
+/// `smtp-send` process per message, or through the C API.
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    n: usize,
+    kind: Kind,
+    c_program: Option<&Path>,
+    queue: &Path,
+    (down, down_port): (&str, u16),
+    to: &str,
+    from: &str,
+    base: &str,
+) {
     let markers: Vec<String> = (0..PER_WORKER)
         .map(|i| format!("{base}-{}", n * PER_WORKER + i))
         .collect();
-    if php {
+    if kind == Kind::C {
+        let program = c_program.expect("compiled");
+        let mut c = Command::new(program);
+        c.env_clear().args([
+            queue.display().to_string(),
+            down_port.to_string(),
+            from.to_string(),
+            to.to_string(),
+            base.to_string(),
+            (n * PER_WORKER).to_string(),
+            PER_WORKER.to_string(),
+        ]);
+        let (code, out, err) = run(c, b"", Duration::from_secs(180));
+        assert_eq!(code, 0, "C worker: {out}{err}");
+        assert!(
+            out.contains(&format!("queued={PER_WORKER} failed=0")),
+            "{out}{err}"
+        );
+    } else if kind == Kind::Php {
         let subjects = markers
             .iter()
             .map(|m| format!("'{m}'"))
@@ -147,13 +240,23 @@ fn a_thousand_messages_from_eight_processes_survive_a_relay_down() {
     };
     let php = php_available();
     if !php {
-        skipped("php is not installed: every worker uses smtp-send directly");
+        skipped("php is not installed: its workers use smtp-send directly");
     }
+    let c_program = match c_worker() {
+        Ok(path) => Some(path),
+        Err(why) => {
+            skipped(&format!(
+                "no C worker ({why}): its workers use smtp-send directly"
+            ));
+            None
+        }
+    };
     let dir: PathBuf =
         std::env::temp_dir().join(format!("smtp-send-relay-down-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let queue = dir.join("queue");
-    let down = format!("smtp://127.0.0.1:{}?security=none&timeout=5", closed_port());
+    let down_port = closed_port();
+    let down = format!("smtp://127.0.0.1:{down_port}?security=none&timeout=5");
     let to = format!("relay-down@{}", bed.domain);
     let from = format!("www@{}", bed.domain);
     let base = TestBed::unique_marker("relay-down");
@@ -161,8 +264,15 @@ fn a_thousand_messages_from_eight_processes_survive_a_relay_down() {
     thread::scope(|s| {
         for n in 0..WORKERS {
             let (queue, down, to, from, base) = (&queue, &down, &to, &from, &base);
-            // Half through PHP's mail(), half through smtp-send itself.
-            s.spawn(move || worker(n, php && n % 2 == 0, queue, down, to, from, base));
+            let c_program = c_program.as_deref();
+            // Three through PHP's mail(), three through smtp-send itself,
+            // two through the C API.
+            let kind = match n % 3 {
+                0 if php => Kind::Php,
+                2 if c_program.is_some() => Kind::C,
+                _ => Kind::SmtpSend,
+            };
+            s.spawn(move || worker(n, kind, c_program, queue, (down, down_port), to, from, base));
         }
     });
     let queued_in = started.elapsed();
@@ -220,4 +330,7 @@ fn a_thousand_messages_from_eight_processes_survive_a_relay_down() {
         WORKERS * PER_WORKER
     );
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(dir) = c_program.as_deref().and_then(Path::parent) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
