@@ -129,8 +129,7 @@ fn c_worker() -> Result<PathBuf, String> {
     for name in ["libsmtp.so", "libsmtp.so.0"] {
         let link = dir.join(name);
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(lib_dir.join("libsmtp.so"), &link)
-            .map_err(|e| e.to_string())?;
+        std::os::unix::fs::symlink(lib_dir.join("libsmtp.so"), &link).map_err(|e| e.to_string())?;
     }
     let lib_dir = dir.clone();
     let out = dir.join("relay_worker");
@@ -245,7 +244,7 @@ fn a_thousand_messages_from_eight_processes_survive_a_relay_down() {
     let c_program = match c_worker() {
         Ok(path) => Some(path),
         Err(why) => {
-            skipped(&format!(
+            skipped(format!(
                 "no C worker ({why}): its workers use smtp-send directly"
             ));
             None
