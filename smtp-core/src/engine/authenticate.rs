@@ -203,7 +203,7 @@ impl Session {
         self.transcript
             .line_with(Direction::Sent, || cmd.to_transcript());
         self.link
-            .write(&line, Phase::Auth, self.config.timeouts.command);
+            .write_secret(&line, Phase::Auth, self.config.timeouts.command);
         Ok(())
     }
 }

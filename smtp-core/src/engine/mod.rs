@@ -54,6 +54,8 @@ mod authenticate;
 mod batch;
 mod body;
 mod setup;
+#[cfg(test)]
+mod tests;
 mod transaction;
 mod wire;
 

@@ -95,6 +95,11 @@ pub(crate) struct Wire {
     expect_tls_record: bool,
     /// The handshake just finished: the driver should acknowledge fast.
     quick_ack: bool,
+    /// The output holds credentials in clear: wiped once written.
+    wipe: bool,
+    /// How many times the output was wiped (the tests look).
+    #[cfg(test)]
+    pub(crate) wipes: usize,
     body: BodyInbox,
     /// Which message of the request the body being read belongs to.
     body_index: usize,
@@ -122,6 +127,9 @@ impl Wire {
             tls: None,
             expect_tls_record: false,
             quick_ack: false,
+            wipe: false,
+            #[cfg(test)]
+            wipes: 0,
             body: BodyInbox::default(),
             body_index: 0,
             finished: Vec::new(),
@@ -156,6 +164,13 @@ impl Wire {
         self.written += n;
         self.written_total += n as u64;
         if self.written == self.out.len() {
+            if std::mem::take(&mut self.wipe) {
+                zeroize::Zeroize::zeroize(&mut self.out);
+                #[cfg(test)]
+                {
+                    self.wipes += 1;
+                }
+            }
             self.out.clear();
             self.written = 0;
             self.write_deadline = None;
@@ -416,6 +431,16 @@ impl Link {
     /// Queues bytes to write within `timeout`; never waits.
     pub(crate) fn write(&self, bytes: &[u8], phase: Phase, timeout: Duration) {
         self.lock().queue(bytes, phase, timeout);
+    }
+
+    /// Queues a line that carries credentials: the output buffer is wiped
+    /// once it has been written (with TLS the buffer holds only records).
+    pub(crate) fn write_secret(&self, bytes: &[u8], phase: Phase, timeout: Duration) {
+        let mut w = self.lock();
+        w.queue(bytes, phase, timeout);
+        if w.tls.is_none() {
+            w.wipe = true;
+        }
     }
 
     /// Queues the end of a message and remembers where it ends.
