@@ -356,10 +356,12 @@ typedef struct {
      */
     const char *sender;
     /**
-     * Raw message: `recipient_count` envelope recipients, each one
-     * address (`addr`, `<addr>` or `Name <addr>`), NUL-terminated UTF-8.
-     * May be NULL only when `recipient_count` is 0 (the message is then
-     * refused with `SMTP_ERR_INVALID_INPUT`: it needs a recipient).
+     * Raw message: `recipient_count` envelope recipients, NUL-terminated
+     * UTF-8, each one address (`addr`, `<addr>` or `Name <addr>`) or a
+     * comma-separated list of them as in `smtp_client_send_raw()`'s
+     * `to_list`. May be NULL only when `recipient_count` is 0 (the
+     * message is then refused with `SMTP_ERR_INVALID_INPUT`: it needs a
+     * recipient).
      */
     const char *const *recipients;
     /**

@@ -177,8 +177,8 @@ static void test_a_refused_recipient_stays_with_its_message(void)
 {
     enum { N = 6 };
     static char data[N][1024];
-    char marker[128], from[256], good[256], rx[256], ry[256], rz[256];
-    const char *to_good[1], *to_rx[1], *to_both[2], *to_bad[1];
+    char marker[128], from[256], good[256], rx[256], ry[256], rz[256], list[600];
+    const char *to_good[1], *to_rx[1], *to_both[2], *to_bad[1], *to_list[1];
     smtp_batch_message items[N];
     smtp_message *m;
     int want[N] = {1, 0, 1, 0, 0, 1}, counts[N], i, code = 0;
@@ -195,6 +195,8 @@ static void test_a_refused_recipient_stays_with_its_message(void)
     to_both[1] = addr(ry, sizeof ry, "reject-y");
     to_bad[0] = "not an address";
     addr(rz, sizeof rz, "reject-z");
+    snprintf(list, sizeof list, "Good <%s>, %s", good, rz); /* an element may hold a list */
+    to_list[0] = list;
     for (i = 0; i < N; i++) format_raw(data[i], sizeof data[i], from, good, marker, i);
     items[0] = raw_item(from, to_good, 1, data[0]);
     items[1] = raw_item(from, to_rx, 1, data[1]);   /* every recipient refused */
@@ -207,7 +209,7 @@ static void test_a_refused_recipient_stays_with_its_message(void)
     CHECK_OK(smtp_message_set_text(m, "to a refused recipient\n"));
     memset(&items[4], 0, sizeof items[4]);
     items[4].message = m;
-    items[5] = raw_item(from, to_good, 1, data[5]);
+    items[5] = raw_item(from, to_list, 1, data[5]);
 
     c = plain_client();
     CHECK(c != NULL);
@@ -237,6 +239,13 @@ static void test_a_refused_recipient_stays_with_its_message(void)
     CHECK(smtp_client_batch_recipient_count(c, 3) == 0);
     check_outcome(c, 4, SMTP_ERR_RECIPIENTS_REFUSED, 550);
     check_outcome(c, 5, SMTP_OK, 250);
+    CHECK(smtp_client_batch_recipient_count(c, 5) == 2);
+    CHECK(smtp_client_batch_recipient(c, 5, 0, &address, &code, &enhanced, &text));
+    CHECK_STR_EQ(address, good);
+    CHECK(code == 250);
+    CHECK(smtp_client_batch_recipient(c, 5, 1, &address, &code, &enhanced, &text));
+    CHECK_STR_EQ(address, rz);
+    CHECK(code == 550);
     CHECK(smtp_client_is_connected(c));
 
     /* A failed call (a NULL recipient) sends nothing and empties the

@@ -31,10 +31,12 @@ pub struct smtp_batch_message {
     /// `Name <addr>`; "" for the null sender). NUL-terminated UTF-8;
     /// must not be NULL for a raw message.
     pub sender: *const c_char,
-    /// Raw message: `recipient_count` envelope recipients, each one
-    /// address (`addr`, `<addr>` or `Name <addr>`), NUL-terminated UTF-8.
-    /// May be NULL only when `recipient_count` is 0 (the message is then
-    /// refused with `SMTP_ERR_INVALID_INPUT`: it needs a recipient).
+    /// Raw message: `recipient_count` envelope recipients, NUL-terminated
+    /// UTF-8, each one address (`addr`, `<addr>` or `Name <addr>`) or a
+    /// comma-separated list of them as in `smtp_client_send_raw()`'s
+    /// `to_list`. May be NULL only when `recipient_count` is 0 (the
+    /// message is then refused with `SMTP_ERR_INVALID_INPUT`: it needs a
+    /// recipient).
     pub recipients: *const *const c_char,
     /// Raw message: the number of entries in `recipients`.
     pub recipient_count: usize,
@@ -350,24 +352,16 @@ fn prepare<'a>(item: &Item<'a>, options: &EncodeOptions) -> Result<(Envelope, Bo
     }
 }
 
-/// A raw message's envelope: each recipient one address, parsed as
-/// `smtp_client_send_raw()` parses its envelope.
+/// A raw message's envelope, parsed as `smtp_client_send_raw()` parses
+/// its envelope: each element of `recipients` one address or a
+/// comma-separated list of them (none empty).
 fn raw_envelope(sender: &str, recipients: &[&str]) -> Result<Envelope, Error> {
     let mut from: Option<String> = None;
     let mut to = Vec::with_capacity(recipients.len());
-    for (j, recipient) in recipients.iter().enumerate() {
-        let one = Envelope::parse(sender, recipient)?;
-        if one.to().len() != 1 {
-            return Err(Error::InvalidInput {
-                field: "recipient address",
-                reason: format!(
-                    "recipients[{j}] holds {} addresses; give one per element",
-                    one.to().len()
-                ),
-            });
-        }
-        from.get_or_insert_with(|| one.from().to_owned());
-        to.extend_from_slice(one.to());
+    for recipient in recipients {
+        let part = Envelope::parse(sender, recipient)?;
+        from.get_or_insert_with(|| part.from().to_owned());
+        to.extend_from_slice(part.to());
     }
     match from {
         Some(from) => Envelope::new(from, to),
@@ -636,20 +630,23 @@ mod tests {
     }
 
     #[test]
-    fn each_recipient_is_one_address() {
+    fn each_recipient_is_an_address_or_a_list() {
         let e = raw_envelope(
             "Me <me@example.test>",
-            &["a@example.test", "B <b@example.test>"],
+            &["a@example.test", "B <b@example.test>, c@example.test"],
         )
         .unwrap();
         assert_eq!(e.from(), "me@example.test");
-        assert_eq!(e.to(), ["a@example.test", "b@example.test"]);
+        assert_eq!(
+            e.to(),
+            ["a@example.test", "b@example.test", "c@example.test"]
+        );
         let e = raw_envelope("", &["a@example.test"]).unwrap();
         assert_eq!(e.from(), "");
         for bad in [
-            &["a@example.test, b@example.test"][..],
             &[][..],
             &[""][..],
+            &["a@example.test", " "][..],
             &["not an address"][..],
         ] {
             let error = raw_envelope("me@example.test", bad).unwrap_err();
