@@ -11,6 +11,7 @@ use Smtp\Exception\LibraryException;
 use Smtp\Exception\SmtpException;
 use Smtp\Ffi\Library;
 use Smtp\Internal\Arg;
+use Smtp\Internal\Batch;
 use Smtp\Internal\ClientSettings;
 use Smtp\Internal\TranscriptRouter;
 
@@ -411,6 +412,46 @@ final class Mailer
         $handle = $this->handle();
         $result = $this->library->ffi()->smtp_client_send_raw_file($handle, $fromText, $toList, $path);
         return $this->sendResult($result);
+    }
+
+    /**
+     * Sends many messages over the open session (connecting first if
+     * there is none), pipelined across messages: with PIPELINING and
+     * CHUNKING hundreds of small messages take a few round trips instead
+     * of two or more each.
+     *
+     * Each item is a Message, or a raw message the caller formatted with
+     * its envelope: `['data' => $bytes, 'from' => $sender, 'to' => $recipients]`
+     * (as sendRaw()'s arguments: 'from' "" for the null sender, 'to' a
+     * string "a@x, b@y" or a list; the bytes go out unchanged).
+     *
+     * Returns one entry per item, in order (a list, whatever the keys):
+     * the SendResult of a message the server accepted, or the exception a
+     * send() of that message alone would have thrown, returned rather than
+     * thrown so that one failed message never hides the others' results.
+     * A refused recipient stays with its message: SendResult::refused(),
+     * or a RecipientsRefusedException when all of them were refused. When
+     * the connection fails midway, each message without its reply is a
+     * ConnectionException (SMTP_ERR_NOT_CONNECTED: not sent) or a
+     * DeliveryUnknownException (its end was written: it may have arrived).
+     *
+     * Thrown: InvalidInputException for an item of another shape (before
+     * anything is sent), and the exception of a failed connect.
+     *
+     * @param mixed $messages iterable<Message|array{data: string, from: string, to: string|list<string>}>
+     * @return list<SendResult|SmtpException>
+     * @throws SmtpException
+     */
+    public function sendMany(mixed $messages): array
+    {
+        $batch = Batch::of($this->library, $messages);
+        if ($batch->count() === 0) {
+            return [];
+        }
+        $this->ensureConnected();
+        $handle = $this->handle();
+        $this->finish($batch->send($handle));
+        return $batch->results($handle);
     }
 
     /**
