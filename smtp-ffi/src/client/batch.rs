@@ -145,7 +145,9 @@ impl BatchSlot {
 /// replies (a few round trips for hundreds of small messages); with
 /// PIPELINING alone the next message's envelope goes with the previous
 /// message's end. Every reply is still matched to its message, so each
-/// message has its own exact outcome.
+/// message has its own exact outcome. (With
+/// `SMTP_RECIPIENTS_ALL_OR_NOTHING` the messages go one after the other:
+/// every RCPT reply is needed before a body.)
 ///
 /// Returns `SMTP_OK` once every message has its outcome, whatever the
 /// outcomes are: a refused or failed message is not an error of the call.
