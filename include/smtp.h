@@ -339,6 +339,56 @@ typedef struct smtp_message smtp_message;
 typedef struct smtp_outbox smtp_outbox;
 
 /**
+ * One message of a batch for `smtp_client_send_batch()`: either a
+ * composed message (`message`), or a raw message the caller formatted
+ * with its envelope (`sender`, `recipients`, `data`). Zero-initialise it
+ * (`smtp_batch_message m = {0};`) and set the fields of one kind; the
+ * fields of the other kind must stay NULL / 0.
+ *
+ * Every pointer is only read during `smtp_client_send_batch()`: the
+ * caller keeps ownership and may free everything once it returns.
+ */
+typedef struct {
+    /**
+     * Raw message: the envelope sender, one address (`addr`, `<addr>` or
+     * `Name <addr>`; "" for the null sender). NUL-terminated UTF-8;
+     * must not be NULL for a raw message.
+     */
+    const char *sender;
+    /**
+     * Raw message: `recipient_count` envelope recipients, NUL-terminated
+     * UTF-8, each one address (`addr`, `<addr>` or `Name <addr>`) or a
+     * comma-separated list of them as in `smtp_client_send_raw()`'s
+     * `to_list`. May be NULL only when `recipient_count` is 0 (the
+     * message is then refused with `SMTP_ERR_INVALID_INPUT`: it needs a
+     * recipient).
+     */
+    const char *const *recipients;
+    /**
+     * Raw message: the number of entries in `recipients`.
+     */
+    size_t recipient_count;
+    /**
+     * Raw message: the complete message (headers, empty line, body), `len`
+     * bytes sent as they are (LF or CRLF line endings, sent as CRLF;
+     * dot-stuffed as needed). SIZE and 8BITMIME are declared from the
+     * bytes, as `smtp_client_send_raw()` does. May be NULL only when
+     * `len` is 0.
+     */
+    const uint8_t *data;
+    /**
+     * Raw message: the number of bytes at `data`.
+     */
+    size_t len;
+    /**
+     * A composed message (see `smtp_message_new()`) to send instead,
+     * envelope and encoding chosen as `smtp_client_send_message()` does;
+     * NULL for a raw message. Only read: it stays owned by the caller.
+     */
+    const smtp_message *message;
+} smtp_batch_message;
+
+/**
  * A body source for `smtp_client_send_raw_callback()`: copies up to `len`
  * bytes of the message into `buf` and returns how many it copied; 0 means
  * the message is complete, and a negative value means it could not be
@@ -598,6 +648,135 @@ smtp_result smtp_client_quit(smtp_client *client);
  * ended by QUIT, a 421 or a fatal error). NULL gives false.
  */
 bool smtp_client_is_connected(const smtp_client *client);
+
+/**
+ * Sends `count` messages (see `smtp_batch_message`) over the open
+ * session, pipelined across messages: with PIPELINING and CHUNKING the
+ * commands and bodies of many messages go out without waiting for
+ * replies (a few round trips for hundreds of small messages); with
+ * PIPELINING alone the next message's envelope goes with the previous
+ * message's end. Every reply is still matched to its message, so each
+ * message has its own exact outcome. (With
+ * `SMTP_RECIPIENTS_ALL_OR_NOTHING` the messages go one after the other:
+ * every RCPT reply is needed before a body.)
+ *
+ * Returns `SMTP_OK` once every message has its outcome, whatever the
+ * outcomes are: a refused or failed message is not an error of the call.
+ * The number of messages the server accepted is written to `*sent_out`
+ * when `sent_out` is not NULL (compare it with `count`), and
+ * `smtp_last_message()` says "N of M messages accepted". Each message's
+ * outcome is read with `smtp_client_batch_result()` (its result code
+ * and text), `smtp_client_batch_reply()` (the server's reply) and
+ * `smtp_client_batch_recipient()` (per recipient), by its index in
+ * `messages`. Outcomes as for one send: with the default recipient
+ * policy a message goes to its accepted recipients; a message whose
+ * every recipient is refused is `SMTP_ERR_RECIPIENTS_REFUSED`, and the
+ * other messages are sent all the same. When the connection fails
+ * during the batch, each message without its final reply is
+ * `SMTP_ERR_NOT_CONNECTED` (it was not sent) or
+ * `SMTP_ERR_DELIVERY_UNKNOWN` (its end was written: the server may have
+ * accepted it, check before sending it again); connect again before
+ * sending more.
+ *
+ * Checked per message, before anything is sent: an address that does
+ * not parse, a raw message without recipients or a composed message
+ * that cannot be encoded makes that message `SMTP_ERR_INVALID_INPUT`
+ * (or the error of the step that failed), and the others are sent.
+ *
+ * Errors of the call itself, with nothing sent and an empty report:
+ * `SMTP_ERR_NULL_PARAMETER` for a NULL `client`, NULL `messages` with
+ * `count` > 0, or a NULL pointer where a message needs one (a raw
+ * message's `sender`, `recipients` with a count, one of its recipients,
+ * `data` with a length); `SMTP_ERR_INVALID_UTF8` for a string that is
+ * not UTF-8; `SMTP_ERR_INVALID_INPUT` for an element that sets both
+ * `message` and a raw field. `smtp_last_message()` names the element,
+ * e.g. "NULL pointer passed for `messages[3].recipients[1]`".
+ * `SMTP_ERR_NOT_CONNECTED` when the client has no usable session (see
+ * `smtp_client_is_connected()`; connect it first). `count` 0 sends
+ * nothing and returns `SMTP_OK`.
+ *
+ * Every pointer is only read during the call. The report replaces the
+ * previous batch's (on success and on failure), and the per-recipient
+ * results of single sends (`smtp_client_recipient()`) are cleared.
+ * Blocks until every message has its outcome.
+ */
+smtp_result smtp_client_send_batch(smtp_client *client,
+                                   const smtp_batch_message *messages,
+                                   size_t count,
+                                   size_t *sent_out);
+
+/**
+ * Returns how many messages the last `smtp_client_send_batch()` on this
+ * client reported on (its `count`); 0 before the first batch, after a
+ * failed call, after a connect, or for NULL. Does not change
+ * `smtp_last_message()`.
+ */
+size_t smtp_client_batch_count(const smtp_client *client);
+
+/**
+ * Reads the outcome of message `index` (0-based, its index in the
+ * `messages` of the last `smtp_client_send_batch()`): its result (a
+ * `smtp_result` value: `SMTP_OK` when the server accepted it) and a
+ * text as `smtp_last_message()` would have given for it alone: the
+ * server's final reply (e.g. "250 2.0.0 Ok: queued as 4XyZ"), or what
+ * went wrong (with the server's reply when there was one).
+ *
+ * Returns true and writes both outputs, or false and writes nothing
+ * (NULL `client` or output pointer, `index` out of range). Ownership:
+ * the string belongs to the client and stays valid until its next
+ * `smtp_client_send_batch()`, `smtp_client_connect()` or
+ * `smtp_client_free()`. Does not change `smtp_last_message()`.
+ */
+bool smtp_client_batch_result(const smtp_client *client,
+                              size_t index,
+                              int *result,
+                              const char **message);
+
+/**
+ * Reads the server reply that decided message `index` of the last batch
+ * (what `smtp_last_reply_code()`, `smtp_last_enhanced_code()` and
+ * `smtp_last_reply_text()` would have given for it alone): the final
+ * reply of an accepted message (250), the refusal of a refused one
+ * (e.g. 550, "5.1.1", the text); code 0 and "" when no reply was
+ * involved (e.g. a connection failure, invalid input).
+ *
+ * Returns true and writes all three outputs, or false and writes nothing
+ * (NULL `client` or output pointer, `index` out of range). Ownership and
+ * lifetime as for `smtp_client_batch_result()`.
+ */
+bool smtp_client_batch_reply(const smtp_client *client,
+                             size_t index,
+                             int *code,
+                             const char **enhanced,
+                             const char **text);
+
+/**
+ * Returns how many per-recipient replies message `index` of the last
+ * batch has: every recipient of an accepted message (some may have been
+ * refused while the others got it), the refused ones of a message that
+ * failed with `SMTP_ERR_RECIPIENTS_REFUSED`, 0 otherwise. 0 for NULL or
+ * an `index` out of range.
+ */
+size_t smtp_client_batch_recipient_count(const smtp_client *client, size_t index);
+
+/**
+ * Reads the server's reply for recipient `recipient` (0-based, in the
+ * order given) of message `index` of the last batch, as
+ * `smtp_client_recipient()` does for a single send: the address, the
+ * reply code (250 accepted, 550 refused...), the enhanced status code
+ * ("" if none) and the reply text.
+ *
+ * Returns true and writes all four outputs, or false and writes nothing
+ * (NULL `client` or output pointer, an index out of range). Ownership
+ * and lifetime as for `smtp_client_batch_result()`.
+ */
+bool smtp_client_batch_recipient(const smtp_client *client,
+                                 size_t index,
+                                 size_t recipient,
+                                 const char **address,
+                                 int *code,
+                                 const char **enhanced,
+                                 const char **text);
 
 /**
  * Returns the number of recipients the last send reported on (see

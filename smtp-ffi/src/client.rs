@@ -1,6 +1,7 @@
 //! `smtp_client`: a connection handle for everything beyond the one-call
 //! `smtp_send()`: settings, explicit connect, many messages over one
-//! session, raw messages, per-recipient results, server capabilities.
+//! session, raw messages, batches, per-recipient results, server
+//! capabilities.
 
 use std::ffi::{c_char, c_int, CString};
 
@@ -13,10 +14,12 @@ use crate::message::smtp_message;
 use crate::result::{smtp_result, Failure};
 use crate::settings::config_for;
 
+mod batch;
 mod info;
 mod raw;
 mod setters;
 
+pub use batch::*;
 pub use info::*;
 pub use raw::*;
 pub use setters::*;
@@ -36,6 +39,8 @@ pub struct smtp_client {
     session: Option<Client>,
     info: Option<SessionInfo>,
     recipients: Vec<RecipientSlot>,
+    /// Each message of the last `smtp_client_send_batch()`.
+    batch: Vec<batch::BatchSlot>,
 }
 
 /// One recipient of the last send, turned into C strings only when the
@@ -131,6 +136,7 @@ impl smtp_client {
             session: None,
             info: None,
             recipients: Vec::new(),
+            batch: Vec::new(),
         }
     }
 
@@ -317,6 +323,7 @@ pub unsafe extern "C" fn smtp_client_connect(client: *mut smtp_client) -> smtp_r
         c.session = None;
         c.info = None;
         c.recipients.clear();
+        c.batch.clear();
         let session = Client::connect(c.config.clone())?;
         c.info = Some(SessionInfo::of(&session));
         last::set_reply(session.greeting());

@@ -104,23 +104,45 @@ pub(crate) fn set_message(message: &str) {
 
 /// Records a failure: its text, plus the server's reply when one was involved.
 pub(crate) fn set_failure(failure: &Failure) {
+    store(Some(&failure_text(failure)), failure_reply(failure));
+}
+
+/// A failure's text for people: what went wrong, with the server's reply
+/// when one was involved ("... (server said: 550 5.1.1 ...)").
+pub(crate) fn failure_text(failure: &Failure) -> String {
     match failure {
-        Failure::Null(name) => set_message(&format!("NULL pointer passed for `{name}`")),
-        Failure::Utf8(name) => set_message(&format!("`{name}` is not valid UTF-8")),
-        Failure::Core(error) => {
-            let mut text = error.to_string();
-            let reply = error.reply();
-            if let Some(reply) = reply {
-                let said = reply.to_string();
-                if !text.contains(&said) {
-                    text.push_str(" (server said: ");
-                    text.push_str(&said);
-                    text.push(')');
-                }
-            }
-            store(Some(&text), reply);
+        Failure::Null(name) => format!("NULL pointer passed for `{name}`"),
+        Failure::Utf8(name) => format!("`{name}` is not valid UTF-8"),
+        Failure::At { path, inner } => match inner.as_ref() {
+            Failure::Null(_) => format!("NULL pointer passed for `{path}`"),
+            Failure::Utf8(_) => format!("`{path}` is not valid UTF-8"),
+            other => format!("{path}: {}", failure_text(other)),
+        },
+        Failure::Core(error) => error_text(error),
+    }
+}
+
+/// The server reply that goes with a failure, if any.
+fn failure_reply(failure: &Failure) -> Option<&Reply> {
+    match failure {
+        Failure::Core(error) => error.reply(),
+        Failure::At { inner, .. } => failure_reply(inner),
+        Failure::Null(_) | Failure::Utf8(_) => None,
+    }
+}
+
+/// An error's text, with the server's reply when the text lacks it.
+pub(crate) fn error_text(error: &smtp_core::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(reply) = error.reply() {
+        let said = reply.to_string();
+        if !text.contains(&said) {
+            text.push_str(" (server said: ");
+            text.push_str(&said);
+            text.push(')');
         }
     }
+    text
 }
 
 /// Returns the last server reply or error text of the calling thread, as

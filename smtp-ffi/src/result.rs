@@ -177,6 +177,10 @@ pub(crate) enum Failure {
     Utf8(&'static str),
     /// From smtp-core (including invalid input it detected).
     Core(Error),
+    /// A failure in one element of an array argument, e.g.
+    /// `messages[3].recipients[1]` for a NULL recipient: `inner` with
+    /// its field name replaced by `path`.
+    At { path: String, inner: Box<Failure> },
 }
 
 impl Failure {
@@ -185,6 +189,16 @@ impl Failure {
             Failure::Null(_) => smtp_result::SMTP_ERR_NULL_PARAMETER,
             Failure::Utf8(_) => smtp_result::SMTP_ERR_INVALID_UTF8,
             Failure::Core(e) => e.into(),
+            Failure::At { inner, .. } => inner.code(),
+        }
+    }
+
+    /// This failure, found in the array element at `path` (a string
+    /// argument's name becomes the path).
+    pub(crate) fn at(self, path: String) -> Failure {
+        Failure::At {
+            path,
+            inner: Box::new(self),
         }
     }
 

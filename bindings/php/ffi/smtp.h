@@ -70,6 +70,14 @@ typedef enum {
 typedef struct smtp_client smtp_client;
 typedef struct smtp_message smtp_message;
 typedef struct smtp_outbox smtp_outbox;
+typedef struct {
+    const char *sender;
+    const char *const *recipients;
+    size_t recipient_count;
+    const uint8_t *data;
+    size_t len;
+    const smtp_message *message;
+} smtp_batch_message;
 typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
 typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
 const char *smtp_version(void);
@@ -96,6 +104,28 @@ smtp_result smtp_client_noop(smtp_client *client);
 smtp_result smtp_client_reset(smtp_client *client);
 smtp_result smtp_client_quit(smtp_client *client);
 bool smtp_client_is_connected(const smtp_client *client);
+smtp_result smtp_client_send_batch(smtp_client *client,
+                                   const smtp_batch_message *messages,
+                                   size_t count,
+                                   size_t *sent_out);
+size_t smtp_client_batch_count(const smtp_client *client);
+bool smtp_client_batch_result(const smtp_client *client,
+                              size_t index,
+                              int *result,
+                              const char **message);
+bool smtp_client_batch_reply(const smtp_client *client,
+                             size_t index,
+                             int *code,
+                             const char **enhanced,
+                             const char **text);
+size_t smtp_client_batch_recipient_count(const smtp_client *client, size_t index);
+bool smtp_client_batch_recipient(const smtp_client *client,
+                                 size_t index,
+                                 size_t recipient,
+                                 const char **address,
+                                 int *code,
+                                 const char **enhanced,
+                                 const char **text);
 size_t smtp_client_recipient_count(const smtp_client *client);
 bool smtp_client_recipient(const smtp_client *client,
                            size_t index,

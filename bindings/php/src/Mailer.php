@@ -11,6 +11,8 @@ use Smtp\Exception\LibraryException;
 use Smtp\Exception\SmtpException;
 use Smtp\Ffi\Library;
 use Smtp\Internal\Arg;
+use Smtp\Internal\Batch;
+use Smtp\Internal\ClientSettings;
 use Smtp\Internal\TranscriptRouter;
 
 /**
@@ -156,7 +158,9 @@ final class Mailer
         }
         $this->handle = $out;
         try {
-            $this->configure(
+            ClientSettings::apply(
+                $this->library,
+                $out,
                 $security,
                 $user,
                 $password,
@@ -168,10 +172,10 @@ final class Mailer
                 $clientName,
                 $mechanism,
                 $recipientPolicy,
-                $transcript,
                 $insecurePlaintextAuth,
                 $dangerousAcceptInvalidCerts,
             );
+            $this->registerTranscript($transcript);
             // Both default to on in the library (used when offered).
             if ($pipelining !== null) {
                 $this->library->check($ffi->smtp_client_set_pipelining($out, Arg::flag($pipelining, 'pipelining')));
@@ -180,9 +184,9 @@ final class Mailer
                 $this->library->check($ffi->smtp_client_set_chunking($out, Arg::flag($chunking, 'chunking')));
             }
             if ($longLines !== null) {
-                $this->library->check($ffi->smtp_client_set_long_lines($out, self::longLines($ffi, $longLines)));
+                $this->library->check($ffi->smtp_client_set_long_lines($out, ClientSettings::longLines($ffi, $longLines)));
             }
-            $this->setOptions($options);
+            ClientSettings::setOptions($this->library, $out, $options);
         } catch (\Throwable $e) {
             // A constructor that throws gets no __destruct: free here.
             $this->close();
@@ -212,137 +216,29 @@ final class Mailer
     }
 
     /**
-     * The smtp_long_lines value for 'repair' or 'refuse' (any case).
-     *
-     * @throws InvalidInputException
-     */
-    private static function longLines(FFI $ffi, mixed $value): int
-    {
-        return match (is_string($value) ? strtolower($value) : null) {
-            'repair' => $ffi->SMTP_LONG_LINES_REPAIR,
-            'refuse' => $ffi->SMTP_LONG_LINES_REFUSE,
-            default => throw new InvalidInputException("longLines must be 'repair' or 'refuse', got "
-                . Arg::describe($value)),
-        };
-    }
-
-    /**
-     * Sets each name => value of $options through smtp_client_set_option(),
-     * in order: the library's names (an unknown one, or a bad value, is its
-     * InvalidInputException naming the option), values as text.
+     * Sends each transcript line to $transcript, through the one C
+     * callback of the library and this client's id (TranscriptRouter).
      *
      * @throws SmtpException
      */
-    private function setOptions(#[\SensitiveParameter] mixed $options): void
+    private function registerTranscript(mixed $transcript): void
     {
-        if (!is_array($options)) {
-            throw new InvalidInputException('options must be an array of name => value, got ' . Arg::describe($options));
+        if ($transcript === null) {
+            return;
+        }
+        if (!is_callable($transcript)) {
+            throw new InvalidInputException('transcript must be callable, got ' . Arg::describe($transcript));
         }
         $ffi = $this->library->ffi();
-        foreach ($options as $name => $value) {
-            if (!is_string($name)) {
-                throw new InvalidInputException("options must be keyed by option name, got key #$name");
-            }
-            $name = Arg::text($name, 'option name');
-            $field = "option $name";
-            $text = match (true) {
-                $value === true => 'on',
-                $value === false => 'off',
-                // Never quoted in a message: the value may be a password.
-                default => Arg::text($value, $field),
-            };
-            $this->library->check($ffi->smtp_client_set_option($this->handle, $name, $text));
-        }
-    }
-
-    /** @throws SmtpException */
-    private function configure(
-        mixed $security,
-        mixed $user,
-        #[\SensitiveParameter] mixed $password,
-        #[\SensitiveParameter] mixed $token,
-        mixed $caFile,
-        mixed $timeout,
-        mixed $connectTimeout,
-        mixed $totalTimeout,
-        mixed $clientName,
-        mixed $mechanism,
-        mixed $recipientPolicy,
-        mixed $transcript,
-        mixed $insecurePlaintextAuth,
-        mixed $dangerousAcceptInvalidCerts,
-    ): void {
-        $ffi = $this->library->ffi();
-        $handle = $this->handle;
-        if ($security !== null) {
-            $this->library->check($ffi->smtp_client_set_security($handle, Security::of($security)->value));
-        }
-        if ($token !== null) {
-            if ($password !== null) {
-                throw new InvalidInputException('give a password or a token, not both');
-            }
-            $user = Arg::text($user ?? '', 'user');
-            if ($user === '') {
-                throw new InvalidInputException('a token needs a user name');
-            }
-            $this->library->check($ffi->smtp_client_set_bearer_token($handle, $user, Arg::secret($token, 'token')));
-        } elseif ($user !== null) {
-            $user = Arg::text($user, 'user');
-            if ($user !== '' && $password === null) {
-                throw new InvalidInputException('a user name needs a password (or a token)');
-            }
-            $secret = $password === null ? null : Arg::secret($password, 'password');
-            $this->library->check($ffi->smtp_client_set_credentials($handle, $user, $secret));
-        } elseif ($password !== null) {
-            throw new InvalidInputException('a password needs a user name');
-        }
-        foreach (Arg::paths($caFile, 'caFile') as $path) {
-            $this->library->check($ffi->smtp_client_add_ca_file($handle, $path));
-        }
-        if ($timeout !== null || $connectTimeout !== null || $totalTimeout !== null) {
-            $this->library->check($ffi->smtp_client_set_timeouts(
-                $handle,
-                Arg::milliseconds($connectTimeout, 'connectTimeout'),
-                Arg::milliseconds($timeout, 'timeout'),
-                Arg::milliseconds($totalTimeout, 'totalTimeout'),
-            ));
-        }
-        if ($clientName !== null) {
-            $this->library->check($ffi->smtp_client_set_client_name($handle, Arg::text($clientName, 'clientName')));
-        }
-        if ($mechanism !== null) {
-            $this->library->check($ffi->smtp_client_set_mechanism($handle, Arg::text($mechanism, 'mechanism')));
-        }
-        if ($recipientPolicy !== null) {
-            $policy = $recipientPolicy instanceof RecipientPolicy
-                ? $recipientPolicy
-                : (is_int($recipientPolicy) ? RecipientPolicy::tryFrom($recipientPolicy) : null);
-            if ($policy === null) {
-                throw new InvalidInputException('recipientPolicy must be a Smtp\RecipientPolicy case, got '
-                    . Arg::describe($recipientPolicy));
-            }
-            $this->library->check($ffi->smtp_client_set_recipient_policy($handle, $policy->value));
-        }
-        if (Arg::flag($insecurePlaintextAuth, 'insecurePlaintextAuth')) {
-            $this->library->check($ffi->smtp_client_set_insecure_plaintext_auth($handle, true));
-        }
-        if (Arg::flag($dangerousAcceptInvalidCerts, 'dangerousAcceptInvalidCerts')) {
-            $this->library->check($ffi->smtp_client_set_dangerous_accept_invalid_certs($handle, true));
-        }
-        if ($transcript !== null) {
-            if (!is_callable($transcript)) {
-                throw new InvalidInputException('transcript must be callable, got ' . Arg::describe($transcript));
-            }
-            $this->transcriptId = TranscriptRouter::register($transcript);
-            $cell = $ffi->new('int32_t');
-            $cell->cdata = $this->transcriptId;
-            $this->transcriptCell = $cell;
-            $this->library->check($ffi->smtp_client_set_transcript(
-                $handle,
-                $this->library->transcriptCallback(),
-                $ffi->cast('void*', FFI::addr($cell)),
-            ));
-        }
+        $this->transcriptId = TranscriptRouter::register($transcript);
+        $cell = $ffi->new('int32_t');
+        $cell->cdata = $this->transcriptId;
+        $this->transcriptCell = $cell;
+        $this->library->check($ffi->smtp_client_set_transcript(
+            $this->handle,
+            $this->library->transcriptCallback(),
+            $ffi->cast('void*', FFI::addr($cell)),
+        ));
     }
 
     /**
@@ -516,6 +412,46 @@ final class Mailer
         $handle = $this->handle();
         $result = $this->library->ffi()->smtp_client_send_raw_file($handle, $fromText, $toList, $path);
         return $this->sendResult($result);
+    }
+
+    /**
+     * Sends many messages over the open session (connecting first if
+     * there is none), pipelined across messages: with PIPELINING and
+     * CHUNKING hundreds of small messages take a few round trips instead
+     * of two or more each.
+     *
+     * Each item is a Message, or a raw message the caller formatted with
+     * its envelope: `['data' => $bytes, 'from' => $sender, 'to' => $recipients]`
+     * (as sendRaw()'s arguments: 'from' "" for the null sender, 'to' a
+     * string "a@x, b@y" or a list; the bytes go out unchanged).
+     *
+     * Returns one entry per item, in order (a list, whatever the keys):
+     * the SendResult of a message the server accepted, or the exception a
+     * send() of that message alone would have thrown, returned rather than
+     * thrown so that one failed message never hides the others' results.
+     * A refused recipient stays with its message: SendResult::refused(),
+     * or a RecipientsRefusedException when all of them were refused. When
+     * the connection fails midway, each message without its reply is a
+     * ConnectionException (SMTP_ERR_NOT_CONNECTED: not sent) or a
+     * DeliveryUnknownException (its end was written: it may have arrived).
+     *
+     * Thrown: InvalidInputException for an item of another shape (before
+     * anything is sent), and the exception of a failed connect.
+     *
+     * @param mixed $messages iterable<Message|array{data: string, from: string, to: string|list<string>}>
+     * @return list<SendResult|SmtpException>
+     * @throws SmtpException
+     */
+    public function sendMany(mixed $messages): array
+    {
+        $batch = Batch::of($this->library, $messages);
+        if ($batch->count() === 0) {
+            return [];
+        }
+        $this->ensureConnected();
+        $handle = $this->handle();
+        $this->finish($batch->send($handle));
+        return $batch->results($handle);
     }
 
     /**

@@ -375,8 +375,30 @@ final class Library
         $code = (int) $ffi->smtp_last_reply_code();
         $enhanced = (string) $ffi->smtp_last_enhanced_code();
         $text = (string) $ffi->smtp_last_reply_text();
+        $recipients = $result === 5 && $client !== null ? $this->recipients($client) : [];
+        return $this->exception($result, $message, $code, $enhanced, $text, $recipients, $previous);
+    }
+
+    /**
+     * The exception for result code $result (a `smtp_result` other than
+     * SMTP_OK) with its details: the text ("" for the code's own), the
+     * server's reply code, enhanced code and text, and for refused
+     * recipients each recipient's reply. The class follows the code.
+     *
+     * @param list<RecipientResult> $recipients
+     * @internal
+     */
+    public function exception(
+        int $result,
+        string $message,
+        int $code = 0,
+        string $enhanced = '',
+        string $text = '',
+        array $recipients = [],
+        ?\Throwable $previous = null,
+    ): SmtpException {
         if ($message === '') {
-            $message = (string) $ffi->smtp_result_str($result);
+            $message = (string) $this->ffi->smtp_result_str($result);
         }
         $class = match ($result) {
             1, 9, 14, 15 => ConnectionException::class,
@@ -394,8 +416,8 @@ final class Library
             default => SmtpException::class,
         };
         $exception = new $class($message, $result, $code, $enhanced, $text, $previous);
-        if ($exception instanceof RecipientsRefusedException && $client !== null) {
-            $exception->withRecipients($this->recipients($client));
+        if ($exception instanceof RecipientsRefusedException) {
+            $exception->withRecipients($recipients);
         }
         return $exception;
     }

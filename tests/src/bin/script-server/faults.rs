@@ -1,11 +1,13 @@
 //! The scenarios of the bindings' error-mapping tests (the PHP suite's
 //! ExceptionsTest and TranscriptTest): a server that never greets, one
-//! that greets with garbage, a refused sender, no SMTPUTF8 on offer, and a
-//! connection dropped once the message went out. Each serves one
-//! connection like the other scenarios of this program.
+//! that greets with garbage, a refused sender, no SMTPUTF8 on offer, a
+//! connection dropped once the message went out, and batches (the C and
+//! PHP batch tests) that fail in the middle of a pipelined window. Each
+//! serves one connection like the other scenarios of this program.
 
 use std::time::Duration;
 
+use smtp_tests::script::steps;
 use smtp_tests::scripted::{converse, expect, hello, raw, reply, Answer, Step};
 use smtp_tests::support::hangup;
 
@@ -21,6 +23,16 @@ pub const SCENARIOS: &[(&str, &str)] = &[
     (
         "drop-after-data",
         "takes one message, then closes without a reply to its end",
+    ),
+    (
+        "batch-421",
+        "a batch of 4 (PIPELINING, CHUNKING): #0 queued, #1's recipient refused, \
+         421 and close before #2",
+    ),
+    (
+        "batch-drop",
+        "a batch of 3 (PIPELINING, CHUNKING): #0 queued, then closes before the \
+         replies to #1 and #2",
     ),
 ];
 
@@ -64,8 +76,36 @@ pub fn scenario(name: &str) -> Option<Vec<Step>> {
             ]);
             steps
         }
+        // Every message of a window is written before any reply: MAIL,
+        // RCPT and BDAT LAST, each but the first behind an RSET.
+        "batch-421" => steps(&format!(
+            "hello PIPELINING, CHUNKING; {}\
+             > 250 2.1.0 Ok | 250 2.1.5 Ok | 250 2.0.0 Ok: queued as Q0; \
+             > 250 2.0.0 Ok | 250 2.1.0 Ok | 550 5.1.1 <rcpt@example.test>: Recipient refused \
+             | 554 5.5.1 Error: no valid recipients; \
+             > 421 4.7.0 Too busy, closing; close",
+            batch_commands(4)
+        )),
+        "batch-drop" => steps(&format!(
+            "hello PIPELINING, CHUNKING; {}\
+             > 250 2.1.0 Ok | 250 2.1.5 Ok | 250 2.0.0 Ok: queued as Q0; close",
+            batch_commands(3)
+        )),
         _ => return None,
     })
+}
+
+/// What a client writes for a BDAT window of `n` one-recipient messages.
+fn batch_commands(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            if i == 0 {
+                "mail; rcpt; bdat; "
+            } else {
+                "< RSET; mail; rcpt; bdat; "
+            }
+        })
+        .collect()
 }
 
 /// What a client may send once its transaction failed: RSET and NOOP are
