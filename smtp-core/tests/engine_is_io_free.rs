@@ -22,7 +22,9 @@ fn the_engine_names_no_socket_clock_thread_or_file() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).expect("src/engine") {
         let path = entry.expect("an entry").path();
-        if path.extension().is_none_or(|e| e != "rs") {
+        // tests.rs is the engine's test module (`#[cfg(test)] mod tests`):
+        // a test may read the clock to start an engine.
+        if path.extension().is_none_or(|e| e != "rs") || path.ends_with("tests.rs") {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("readable source");
