@@ -1679,19 +1679,21 @@ smtp_result smtp_outbox_requeue(smtp_outbox *outbox, const char *id);
 smtp_result smtp_outbox_remove(smtp_outbox *outbox, const char *id);
 
 /**
- * Creates a pool for the server of `url`, not connected yet:
+ * Creates a pool for a server, not connected yet. `url` is a URL,
  * `smtp://[user[:password]@]host[:port][?options]` or `smtps://...`,
  * with the same defaults and options as `smtp_client_new_url()`
- * (security, auth, client_name, ca_file, timeout, token...). Sessions
- * open as sends need them. The pool options are not URL options: set
- * them with `smtp_pool_set_option()`.
+ * (security, auth, client_name, ca_file, timeout, token...); or a server
+ * as `smtp_client_new()` takes it ("mail.example.org", "host:port",
+ * "[::1]:25"; the port then follows the security mode, 465 for implicit
+ * TLS, else 587). Sessions open as sends need them. The pool options are
+ * not URL options: set them with `smtp_pool_set_option()`.
  *
  * On success writes a new handle to `*pool_out`; the caller owns it and
  * frees it with `smtp_pool_free()`. On failure (`SMTP_ERR_INVALID_INPUT`
- * for a bad URL) nothing is written. `url` and `pool_out` must not be
- * NULL. `url` is copied; the password in it is wiped from the library's
- * memory when the pool is freed. Thread-safety: may be called from any
- * thread.
+ * for a bad URL or server) nothing is written. `url` and `pool_out` must
+ * not be NULL. `url` is copied; the password in it is wiped from the
+ * library's memory when the pool is freed. Thread-safety: may be called
+ * from any thread.
  */
 smtp_result smtp_pool_new(const char *url, smtp_pool **pool_out);
 

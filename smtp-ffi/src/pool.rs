@@ -194,19 +194,21 @@ fn read_pool<T: Copy>(
     })
 }
 
-/// Creates a pool for the server of `url`, not connected yet:
+/// Creates a pool for a server, not connected yet. `url` is a URL,
 /// `smtp://[user[:password]@]host[:port][?options]` or `smtps://...`,
 /// with the same defaults and options as `smtp_client_new_url()`
-/// (security, auth, client_name, ca_file, timeout, token...). Sessions
-/// open as sends need them. The pool options are not URL options: set
-/// them with `smtp_pool_set_option()`.
+/// (security, auth, client_name, ca_file, timeout, token...); or a server
+/// as `smtp_client_new()` takes it ("mail.example.org", "host:port",
+/// "[::1]:25"; the port then follows the security mode, 465 for implicit
+/// TLS, else 587). Sessions open as sends need them. The pool options are
+/// not URL options: set them with `smtp_pool_set_option()`.
 ///
 /// On success writes a new handle to `*pool_out`; the caller owns it and
 /// frees it with `smtp_pool_free()`. On failure (`SMTP_ERR_INVALID_INPUT`
-/// for a bad URL) nothing is written. `url` and `pool_out` must not be
-/// NULL. `url` is copied; the password in it is wiped from the library's
-/// memory when the pool is freed. Thread-safety: may be called from any
-/// thread.
+/// for a bad URL or server) nothing is written. `url` and `pool_out` must
+/// not be NULL. `url` is copied; the password in it is wiped from the
+/// library's memory when the pool is freed. Thread-safety: may be called
+/// from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn smtp_pool_new(
     url: *const c_char,
@@ -216,12 +218,6 @@ pub unsafe extern "C" fn smtp_pool_new(
         // SAFETY: NULL or a NUL-terminated string valid during the call.
         let url = unsafe { str_arg(url, "url") }?;
         let out = out_arg(pool_out, "pool_out")?;
-        if !url.contains("://") {
-            return Err(Failure::invalid(
-                "URL",
-                "must start with smtp:// or smtps://",
-            ));
-        }
         let config = config_for(url, 0)?;
         let pool = smtp_pool {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -635,15 +631,21 @@ mod tests {
     }
 
     #[test]
-    fn only_urls() {
+    fn urls_and_servers() {
         let mut p = ptr::null_mut();
         // SAFETY: valid strings and output pointer.
         unsafe {
-            let r = smtp_pool_new(c"mail.example.org".as_ptr(), &mut p);
-            assert_eq!(r, smtp_result::SMTP_ERR_INVALID_INPUT);
-            let r = smtp_pool_new(c"smtp://h?max_connections=2".as_ptr(), &mut p);
-            assert_eq!(r, smtp_result::SMTP_ERR_INVALID_INPUT);
+            for bad in [c"smtp://h?max_connections=2", c"", c"h:x", c"[::1"] {
+                let r = smtp_pool_new(bad.as_ptr(), &mut p);
+                assert_eq!(r, smtp_result::SMTP_ERR_INVALID_INPUT, "{bad:?}");
+            }
+            assert!(p.is_null());
+            for good in [c"mail.example.org", c"127.0.0.1:2525", c"[::1]:25", c"smtps://h"] {
+                let r = smtp_pool_new(good.as_ptr(), &mut p);
+                assert_eq!(r, smtp_result::SMTP_OK, "{good:?}");
+                smtp_pool_free(p);
+                p = ptr::null_mut();
+            }
         }
-        assert!(p.is_null());
     }
 }

@@ -265,7 +265,7 @@ static void test_bad_options_and_null_arguments_are_typed_errors(void)
     CHECK_CONTAINS(smtp_last_message(), "`url`");
     CHECK_RESULT(smtp_pool_new("smtp://127.0.0.1:1", NULL), SMTP_ERR_NULL_PARAMETER);
     CHECK_CONTAINS(smtp_last_message(), "`pool_out`");
-    CHECK_RESULT(smtp_pool_new("127.0.0.1", &p), SMTP_ERR_INVALID_INPUT);
+    CHECK_RESULT(smtp_pool_new("127.0.0.1:x", &p), SMTP_ERR_INVALID_INPUT);
     CHECK_RESULT(smtp_pool_new("smtp://127.0.0.1:1?bogus=1", &p), SMTP_ERR_INVALID_INPUT);
     CHECK(p == NULL); /* written only on success */
     CHECK_RESULT(smtp_pool_new("smtp://\xff\xfe", &p), SMTP_ERR_INVALID_UTF8);
@@ -328,8 +328,13 @@ static void test_bad_options_and_null_arguments_are_typed_errors(void)
                  SMTP_ERR_NOT_CONNECTED);
     smtp_pool_free(p);
 
-    /* A pool freed without ever being used. */
+    /* Pools freed without ever being used: a URL, and a server as
+     * smtp_client_new() takes it. */
     CHECK_OK(smtp_pool_new("smtps://u:secret@127.0.0.1:1", &untouched));
+    smtp_pool_free(untouched);
+    untouched = NULL;
+    CHECK_OK(smtp_pool_new("[::1]:25", &untouched));
+    CHECK(untouched != NULL);
     smtp_pool_free(untouched);
     smtp_message_free(m);
 }
