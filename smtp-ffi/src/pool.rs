@@ -640,7 +640,12 @@ mod tests {
                 assert_eq!(r, smtp_result::SMTP_ERR_INVALID_INPUT, "{bad:?}");
             }
             assert!(p.is_null());
-            for good in [c"mail.example.org", c"127.0.0.1:2525", c"[::1]:25", c"smtps://h"] {
+            for good in [
+                c"mail.example.org",
+                c"127.0.0.1:2525",
+                c"[::1]:25",
+                c"smtps://h",
+            ] {
                 let r = smtp_pool_new(good.as_ptr(), &mut p);
                 assert_eq!(r, smtp_result::SMTP_OK, "{good:?}");
                 smtp_pool_free(p);
