@@ -339,6 +339,32 @@ typedef struct smtp_message smtp_message;
 typedef struct smtp_outbox smtp_outbox;
 
 /**
+ * A pool of connections to one server, shared by threads. Opaque: create
+ * it with `smtp_pool_new()`, free it with `smtp_pool_free()`.
+ *
+ * A send (`smtp_pool_send_raw()`, `smtp_pool_send_message()`) borrows an
+ * idle session, or opens a new one while fewer than `max_connections`
+ * are open, or waits (up to the connect timeout) for one to come back;
+ * the session goes back to the pool when the send returns. An idle
+ * session the server closed meanwhile is replaced before the message
+ * starts, never reported as the message's failure. Idle sessions are
+ * closed after `idle_timeout`, sessions retired after
+ * `max_messages_per_connection`, and `rate` spaces the messages of the
+ * whole pool (see `smtp_pool_set_option()`).
+ *
+ * Settings (`smtp_pool_set_option()`) are fixed by the first send: the
+ * pool is built then, with the settings of that moment.
+ *
+ * Thread-safety: every function but `smtp_pool_free()` may be called on
+ * the same pool from any number of threads at once; that is what a pool
+ * is for. The outcome of a send (`smtp_last_message()`,
+ * `smtp_pool_recipient()`) belongs to the thread that sent.
+ * `smtp_pool_free()` must be the last call, once no other thread uses
+ * the pool.
+ */
+typedef struct smtp_pool smtp_pool;
+
+/**
  * One message of a batch for `smtp_client_send_batch()`: either a
  * composed message (`message`), or a raw message the caller formatted
  * with its envelope (`sender`, `recipients`, `data`). Zero-initialise it
@@ -1651,6 +1677,171 @@ smtp_result smtp_outbox_requeue(smtp_outbox *outbox, const char *id);
  * `smtp_outbox_hold()`.
  */
 smtp_result smtp_outbox_remove(smtp_outbox *outbox, const char *id);
+
+/**
+ * Creates a pool for a server, not connected yet. `url` is a URL,
+ * `smtp://[user[:password]@]host[:port][?options]` or `smtps://...`,
+ * with the same defaults and options as `smtp_client_new_url()`
+ * (security, auth, client_name, ca_file, timeout, token...); or a server
+ * as `smtp_client_new()` takes it ("mail.example.org", "host:port",
+ * "[::1]:25"; the port then follows the security mode, 465 for implicit
+ * TLS, else 587). Sessions open as sends need them. The pool options are
+ * not URL options: set them with `smtp_pool_set_option()`.
+ *
+ * On success writes a new handle to `*pool_out`; the caller owns it and
+ * frees it with `smtp_pool_free()`. On failure (`SMTP_ERR_INVALID_INPUT`
+ * for a bad URL or server) nothing is written. `url` and `pool_out` must
+ * not be NULL. `url` is copied; the password in it is wiped from the
+ * library's memory when the pool is freed. Thread-safety: may be called
+ * from any thread.
+ */
+smtp_result smtp_pool_new(const char *url, smtp_pool **pool_out);
+
+/**
+ * Sets one option by name, before the pool's first send.
+ *
+ * Pool options: "max_connections" (sessions open at once, 1 to 1024,
+ * default 4), "idle_timeout" (an idle session is closed after this,
+ * default "60s"), "max_messages_per_connection" (a session is closed
+ * after this many messages, default 100; "none" for no limit),
+ * "noop_after" (an idle session older than this answers NOOP before it
+ * is reused, default "30s"), "rate" (messages per second for the whole
+ * pool, e.g. "2.5"; default none), "max_recipients" (a message with more
+ * recipients goes in several transactions; default none), "backoff" and
+ * "max_backoff" (the pause after the server said it is overloaded, 421
+ * or a 4.7.x "too many", doubled up to the maximum; default "1s" and
+ * "60s"). Durations are "500ms", "90s", "5m", "2h" or seconds.
+ *
+ * Every option of `smtp_client_set_option()` is accepted too ("user",
+ * "password", "security", "ca_file", "timeout", "connect_timeout",
+ * "auth", "client_name", "recipient_policy", "long_lines"...): the
+ * sessions of the pool are made with them.
+ *
+ * An unknown name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
+ * `smtp_last_message()` naming the option (for an unknown name, listing
+ * the pool's and the client's options); nothing changes then. After the
+ * pool's first send (or after `smtp_pool_close()`) the settings are fixed:
+ * every call gives `SMTP_ERR_INVALID_INPUT` and changes nothing.
+ *
+ * `pool`, `name` and `value` must not be NULL; both strings are copied
+ * (a password is wiped from the library's memory when replaced or
+ * freed). Thread-safety: may be called from any thread.
+ */
+smtp_result smtp_pool_set_option(smtp_pool *pool, const char *name, const char *value);
+
+/**
+ * Sends a message the caller formatted completely (headers, empty line,
+ * body): `len` bytes at `data`, on a session of the pool, with the
+ * envelope `from` (one address, "" for the null sender) and `to_list`
+ * (a comma-separated list; display names allowed). The bytes go out as
+ * they are (LF or CRLF line endings, sent as CRLF; dot-stuffed; SIZE and
+ * 8BITMIME declared from the bytes), as with `smtp_client_send_raw()`.
+ * With more recipients than `max_recipients` the message goes in several
+ * transactions.
+ *
+ * Returns `SMTP_OK` once the server accepted the message;
+ * `smtp_last_message()` then holds its final reply (e.g. "250 2.0.0 Ok:
+ * queued as 4XyZ") and `smtp_pool_recipient()` each recipient's reply
+ * (with the default recipient policy some may have been refused while
+ * the others got it). Otherwise an error as for
+ * `smtp_client_send_raw()` (`SMTP_ERR_RECIPIENTS_REFUSED` with the
+ * refused recipients in `smtp_pool_recipient()`), or the error of
+ * opening a session (`SMTP_ERR_CONNECT`, `SMTP_ERR_AUTH`...);
+ * `SMTP_ERR_TIMEOUT` when every session stayed busy for the connect
+ * timeout; `SMTP_ERR_NOT_CONNECTED` after `smtp_pool_close()`. A session
+ * found dead before the message started is replaced and the message sent
+ * on the new one.
+ *
+ * `pool`, `from` and `to_list` must not be NULL (an envelope taken from
+ * the headers needs a client: `smtp_client_send_raw()`); `data` may be
+ * NULL only when `len` is 0. The data is only read during the call.
+ * Blocks until done (and first within the `rate`). Thread-safety: may be
+ * called from any number of threads at once.
+ */
+smtp_result smtp_pool_send_raw(smtp_pool *pool,
+                               const char *from,
+                               const char *to_list,
+                               const uint8_t *data,
+                               size_t len);
+
+/**
+ * Sends a composed message on a session of the pool: envelope and
+ * encoding as for `smtp_client_send_message()` (from the message, for
+ * what the server offers). Results as for `smtp_pool_send_raw()`.
+ *
+ * `pool` and `message` must not be NULL. The message is only read, and
+ * stays owned by the caller; several threads may send the same message
+ * at once, as long as none changes it meanwhile. Thread-safety: may be
+ * called from any number of threads at once.
+ */
+smtp_result smtp_pool_send_message(smtp_pool *pool, const smtp_message *message);
+
+/**
+ * Returns how many per-recipient replies the calling thread's last send
+ * through `pool` left: every recipient of an accepted message, the
+ * refused ones after `SMTP_ERR_RECIPIENTS_REFUSED`, 0 otherwise (and
+ * for NULL, or when this thread's last pool send went through another
+ * pool). Does not change `smtp_last_message()`. Thread-safety: per
+ * thread, like `smtp_last_message()`.
+ */
+size_t smtp_pool_recipient_count(const smtp_pool *pool);
+
+/**
+ * Reads the server's reply for recipient `index` (0-based, in the order
+ * given) of the calling thread's last send through `pool`, as
+ * `smtp_client_recipient()` does for a client: the address, the reply
+ * code (250 accepted, 550 refused...), the enhanced status code ("" if
+ * none) and the reply text.
+ *
+ * Returns true and writes all four outputs, or false and writes nothing
+ * (NULL `pool` or output pointer, `index` out of range, no send through
+ * this pool being this thread's last). Ownership: the strings belong to
+ * the library and stay valid until the calling thread's next
+ * `smtp_pool_send_*()` call (on any pool), or its exit. Does not change
+ * `smtp_last_message()`. Thread-safety: per thread.
+ */
+bool smtp_pool_recipient(const smtp_pool *pool,
+                         size_t index,
+                         const char **address,
+                         int *code,
+                         const char **enhanced,
+                         const char **text);
+
+/**
+ * Returns how many sessions the pool has open now: idle ones, lent ones
+ * (sending) and ones being opened; never more than `max_connections`.
+ * 0 before the first send, and for NULL. Does not change
+ * `smtp_last_message()`. Thread-safety: may be called from any thread.
+ */
+size_t smtp_pool_open_connections(const smtp_pool *pool);
+
+/**
+ * Returns how many of the pool's sessions are idle now (open, waiting
+ * for the next send). 0 before the first send, and for NULL. Does not
+ * change `smtp_last_message()`. Thread-safety: may be called from any
+ * thread.
+ */
+size_t smtp_pool_idle_connections(const smtp_pool *pool);
+
+/**
+ * Closes the pool: every idle session says QUIT (waiting for the reply)
+ * and is closed now; a session still sending on another thread is closed
+ * when that send returns. Later sends give `SMTP_ERR_NOT_CONNECTED`, and
+ * the settings stay fixed: a closed pool cannot be opened again (free it,
+ * and make a new one). Closing a closed pool does nothing. Blocks while
+ * the idle sessions say QUIT. `pool` must not be NULL. Thread-safety: may
+ * be called from any thread, while others send.
+ */
+smtp_result smtp_pool_close(smtp_pool *pool);
+
+/**
+ * Frees a pool: its idle sessions send QUIT without waiting for the
+ * reply and are closed, and the credentials are wiped. NULL is a no-op.
+ * No other thread may be using the pool, or use it afterwards: this is
+ * the last call on it. Strings from `smtp_pool_recipient()` stay valid
+ * (they belong to the calling thread) until its next pool send.
+ */
+void smtp_pool_free(smtp_pool *pool);
 
 #ifdef __cplusplus
 }  // extern "C"

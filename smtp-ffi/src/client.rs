@@ -44,21 +44,22 @@ pub struct smtp_client {
 }
 
 /// One recipient of the last send, turned into C strings only when the
-/// caller asks for it (most bulk senders never do).
-struct RecipientSlot {
+/// caller asks for it (most bulk senders never do). Also what a pool's
+/// send leaves for the calling thread (`pool.rs`).
+pub(crate) struct RecipientSlot {
     result: RecipientResult,
     entry: std::cell::OnceCell<RecipientEntry>,
 }
 
 impl RecipientSlot {
-    fn new(result: RecipientResult) -> RecipientSlot {
+    pub(crate) fn new(result: RecipientResult) -> RecipientSlot {
         RecipientSlot {
             result,
             entry: std::cell::OnceCell::new(),
         }
     }
 
-    fn entry(&self) -> &RecipientEntry {
+    pub(crate) fn entry(&self) -> &RecipientEntry {
         self.entry.get_or_init(|| RecipientEntry::of(&self.result))
     }
 }
@@ -106,11 +107,11 @@ fn mechanism_c_name(m: Mechanism) -> &'static std::ffi::CStr {
 }
 
 /// One recipient's reply, as C strings.
-struct RecipientEntry {
-    address: CString,
-    code: c_int,
-    enhanced: CString,
-    text: CString,
+pub(crate) struct RecipientEntry {
+    pub(crate) address: CString,
+    pub(crate) code: c_int,
+    pub(crate) enhanced: CString,
+    pub(crate) text: CString,
 }
 
 impl RecipientEntry {
@@ -215,7 +216,7 @@ fn read_client<T: Copy>(
     })
 }
 
-fn write_out<T>(out: *mut T, value: T) {
+pub(crate) fn write_out<T>(out: *mut T, value: T) {
     // SAFETY: `out` was checked non-NULL by `out_arg`, and the caller
     // guarantees it points to writable storage for a T.
     unsafe { out.write(value) };

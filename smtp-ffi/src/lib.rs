@@ -10,8 +10,9 @@
 //!   text message, for legacy C and PHP code;
 //! * handles: `smtp_client` (settings, connect, many messages per
 //!   connection, raw messages, per-recipient results, capabilities),
-//!   `smtp_message` (headers, text and HTML, attachments) and
-//!   `smtp_outbox` (a durable local queue delivered later over a client).
+//!   `smtp_message` (headers, text and HTML, attachments),
+//!   `smtp_outbox` (a durable local queue delivered later over a client)
+//!   and `smtp_pool` (a few connections shared by many threads).
 //!
 //! The rules every function follows (after rustls-ffi):
 //!
@@ -53,6 +54,8 @@ mod message;
 
 mod outbox;
 
+mod pool;
+
 // Internals.
 mod args;
 mod guard;
@@ -67,6 +70,7 @@ pub use last::{
 };
 pub use message::*;
 pub use outbox::*;
+pub use pool::*;
 pub use result::{smtp_result, smtp_result_str};
 pub use send::smtp_send;
 pub use types::{

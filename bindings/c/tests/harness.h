@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -253,6 +254,53 @@ static inline int count_delivered(const char *marker)
     }
     if (d) closedir(d);
     return n;
+}
+
+/* Numbered messages (test_batch, test_pool): message NNN carries
+ * "MARKER-NNN-end" (e.g. in its subject). Reads one pass of the Maildir:
+ * for each message delivered since `since` that carries "MARKER-NNN-end"
+ * with NNN < n, counts[NNN]++. */
+static inline void count_numbered(const char *marker, time_t since, int *counts, int n)
+{
+    char dir[4096], path[8192];
+    size_t mlen = strlen(marker);
+    DIR *d;
+    struct dirent *e;
+    memset(counts, 0, sizeof(int) * (size_t)n);
+    snprintf(dir, sizeof dir, "%s/new", tb.maildir);
+    d = opendir(dir);
+    while (d && (e = readdir(d)) != NULL) {
+        struct stat st;
+        char *content, *p;
+        int i;
+        if (e->d_name[0] == '.') continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        /* Only this run's messages: the bed's Maildir holds thousands. */
+        if (stat(path, &st) != 0 || st.st_mtime < since) continue;
+        content = h_read_file(path);
+        p = content ? strstr(content, marker) : NULL;
+        if (p && sscanf(p + mlen, "-%d-end", &i) == 1 && i >= 0 && i < n) counts[i]++;
+        free(content);
+    }
+    if (d) closedir(d);
+}
+
+/* Waits (up to ~30 s) until every message i has arrived want[i] times,
+ * then a little longer for a copy too many; leaves the counts in
+ * counts[]. */
+static inline void wait_numbered(const char *marker, time_t since, const int *want, int *counts,
+                                 int n)
+{
+    struct timespec pause = {0, 200 * 1000 * 1000};
+    int tries, i, missing = n;
+    for (tries = 0; tries < 150 && missing; tries++) {
+        count_numbered(marker, since, counts, n);
+        for (missing = 0, i = 0; i < n; i++)
+            if (counts[i] < want[i]) missing++;
+        if (missing) nanosleep(&pause, NULL);
+    }
+    nanosleep(&pause, NULL);
+    count_numbered(marker, since, counts, n);
 }
 
 /* A testbed address: local@domain in buf. */

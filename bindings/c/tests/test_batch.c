@@ -8,8 +8,6 @@
  * server: bad arguments are typed errors naming the element, never a
  * crash, and leave nothing sent.
  */
-#include <sys/stat.h>
-
 #include "harness.h"
 #include "script_server.h"
 
@@ -22,50 +20,6 @@ static int format_raw(char *buf, size_t len, const char *from, const char *to, c
     return snprintf(buf, len,
                     "From: %s\r\nTo: %s\r\nSubject: %s-%03d-end\r\n\r\nbatch message %d\r\n",
                     from, to, marker, i, i);
-}
-
-/* Reads one pass of the Maildir: for each message delivered since
- * `since` that carries "MARKER-NNN-end" with NNN < n, counts[NNN]++. */
-static void count_batch(const char *marker, time_t since, int *counts, int n)
-{
-    char dir[4096], path[8192];
-    size_t mlen = strlen(marker);
-    DIR *d;
-    struct dirent *e;
-    memset(counts, 0, sizeof(int) * (size_t)n);
-    snprintf(dir, sizeof dir, "%s/new", tb.maildir);
-    d = opendir(dir);
-    while (d && (e = readdir(d)) != NULL) {
-        struct stat st;
-        char *content, *p;
-        int i;
-        if (e->d_name[0] == '.') continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        /* Only this run's messages: the bed's Maildir holds thousands. */
-        if (stat(path, &st) != 0 || st.st_mtime < since) continue;
-        content = h_read_file(path);
-        p = content ? strstr(content, marker) : NULL;
-        if (p && sscanf(p + mlen, "-%d-end", &i) == 1 && i >= 0 && i < n) counts[i]++;
-        free(content);
-    }
-    if (d) closedir(d);
-}
-
-/* Waits (up to ~30 s) until every message i has arrived want[i] times,
- * then a little longer for a copy too many; leaves the counts in
- * counts[]. */
-static void wait_batch(const char *marker, time_t since, const int *want, int *counts, int n)
-{
-    struct timespec pause = {0, 200 * 1000 * 1000};
-    int tries, i, missing = n;
-    for (tries = 0; tries < 150 && missing; tries++) {
-        count_batch(marker, since, counts, n);
-        for (missing = 0, i = 0; i < n; i++)
-            if (counts[i] < want[i]) missing++;
-        if (missing) nanosleep(&pause, NULL);
-    }
-    nanosleep(&pause, NULL);
-    count_batch(marker, since, counts, n);
 }
 
 /* A raw element of a batch (the strings must outlive the call). */
@@ -166,7 +120,7 @@ static void test_fifty_messages_arrive_once_each(void)
     CHECK_OK(smtp_client_quit(c));
     smtp_client_free(c);
 
-    wait_batch(marker, since, want, counts, BATCH);
+    wait_numbered(marker, since, want, counts, BATCH);
     for (i = 0; i < BATCH; i++)
         if (counts[i] != 1) h_fail(__FILE__, __LINE__, "message %d arrived %d times", i, counts[i]);
     for (i = 0; i < BATCH; i++) smtp_message_free(composed[i]);
@@ -260,7 +214,7 @@ static void test_a_refused_recipient_stays_with_its_message(void)
     want[0] = 2;
     smtp_client_free(c);
 
-    wait_batch(marker, since, want, counts, N);
+    wait_numbered(marker, since, want, counts, N);
     for (i = 0; i < N; i++)
         if (counts[i] != want[i])
             h_fail(__FILE__, __LINE__, "message %d arrived %d times, expected %d", i, counts[i],

@@ -70,6 +70,7 @@ typedef enum {
 typedef struct smtp_client smtp_client;
 typedef struct smtp_message smtp_message;
 typedef struct smtp_outbox smtp_outbox;
+typedef struct smtp_pool smtp_pool;
 typedef struct {
     const char *sender;
     const char *const *recipients;
@@ -288,3 +289,22 @@ smtp_result smtp_outbox_hold(smtp_outbox *outbox, const char *id);
 smtp_result smtp_outbox_release(smtp_outbox *outbox, const char *id);
 smtp_result smtp_outbox_requeue(smtp_outbox *outbox, const char *id);
 smtp_result smtp_outbox_remove(smtp_outbox *outbox, const char *id);
+smtp_result smtp_pool_new(const char *url, smtp_pool **pool_out);
+smtp_result smtp_pool_set_option(smtp_pool *pool, const char *name, const char *value);
+smtp_result smtp_pool_send_raw(smtp_pool *pool,
+                               const char *from,
+                               const char *to_list,
+                               const void *data,
+                               size_t len);
+smtp_result smtp_pool_send_message(smtp_pool *pool, const smtp_message *message);
+size_t smtp_pool_recipient_count(const smtp_pool *pool);
+bool smtp_pool_recipient(const smtp_pool *pool,
+                         size_t index,
+                         const char **address,
+                         int *code,
+                         const char **enhanced,
+                         const char **text);
+size_t smtp_pool_open_connections(const smtp_pool *pool);
+size_t smtp_pool_idle_connections(const smtp_pool *pool);
+smtp_result smtp_pool_close(smtp_pool *pool);
+void smtp_pool_free(smtp_pool *pool);

@@ -5,8 +5,8 @@ declare(strict_types=1);
 namespace Smtp\Tests;
 
 /**
- * examples/php/send.php (the seed's program) and examples/php/modern.php
- * run against the test bed in a child process.
+ * examples/php/send.php (the seed's program), examples/php/modern.php and
+ * examples/php/pool.php run against the test bed in a child process.
  */
 final class ExamplesTest extends SmtpTestCase
 {
@@ -72,5 +72,37 @@ final class ExamplesTest extends SmtpTestCase
         $delivered = $bed->waitForMessage($marker);
         $this->assertStringContainsString('multipart/mixed', $delivered);
         $this->assertStringContainsString('text/csv', $delivered);
+    }
+
+    public function testThePoolExample(): void
+    {
+        $bed = $this->bed();
+        $marker = TestBed::marker('php-example-pool');
+        $jobs = tempnam(sys_get_temp_dir(), 'pool-jobs-');
+        $lines = [];
+        for ($i = 0; $i < 3; $i++) {
+            $lines[] = json_encode(['to' => $bed->address('pool-example'), 'subject' => "$marker-$i",
+                'text' => "job $i\n"]);
+        }
+        $lines[] = json_encode(['to' => 'not an address', 'subject' => 'bad job']);
+        file_put_contents($jobs, implode("\n", $lines) . "\n");
+        $url = sprintf('smtp://%s@localhost:%d?ca_file=%s', rawurlencode($bed->user()), $bed->port('submission'),
+            rawurlencode($bed->caFile()));
+        try {
+            [$rc, $output] = self::runExample(
+                [self::example('pool.php'), $bed->address('pool-example-sender'), $jobs],
+                ['SMTP_URL' => $url, 'SMTP_PASSWORD' => $bed->password()],
+            );
+        } finally {
+            unlink($jobs);
+        }
+        // The bad job is reported, and the worker went on.
+        $this->assertSame(1, $rc, $output);
+        $this->assertSame(3, substr_count($output, '250 2.0.0 '), $output);
+        $this->assertStringContainsString('InvalidInputException', $output);
+        $this->assertNoSecret($output);
+        for ($i = 0; $i < 3; $i++) {
+            $bed->waitForMessage("$marker-$i");
+        }
     }
 }

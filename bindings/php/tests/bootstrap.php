@@ -12,6 +12,7 @@ declare(strict_types=1);
 require_once dirname(__DIR__) . '/autoload.php';
 require_once __DIR__ . '/TestBed.php';
 require_once __DIR__ . '/ScriptedServer.php';
+require_once __DIR__ . '/IdleProxy.php';
 require_once __DIR__ . '/SmtpTestCase.php';
 require_once __DIR__ . '/Wire.php';
 

@@ -430,16 +430,38 @@ final class Library
      */
     public function recipients(CData $client): array
     {
+        return $this->readRecipients('smtp_client_recipient_count', 'smtp_client_recipient', $client);
+    }
+
+    /**
+     * The per-recipient replies of this thread's last send through the pool.
+     *
+     * @return list<RecipientResult>
+     * @internal
+     */
+    public function poolRecipients(CData $pool): array
+    {
+        return $this->readRecipients('smtp_pool_recipient_count', 'smtp_pool_recipient', $pool);
+    }
+
+    /**
+     * Per-recipient replies through a count function and an accessor
+     * taking (handle, index, &address, &code, &enhanced, &text).
+     *
+     * @return list<RecipientResult>
+     */
+    private function readRecipients(string $countFunction, string $function, CData $handle): array
+    {
         $ffi = $this->ffi;
-        $count = (int) $ffi->smtp_client_recipient_count($client);
+        $count = (int) $ffi->$countFunction($handle);
         $address = $ffi->new('const char*');
         $code = $ffi->new('int');
         $enhanced = $ffi->new('const char*');
         $text = $ffi->new('const char*');
         $out = [];
         for ($i = 0; $i < $count; $i++) {
-            $ok = $ffi->smtp_client_recipient(
-                $client,
+            $ok = $ffi->$function(
+                $handle,
                 $i,
                 FFI::addr($address),
                 FFI::addr($code),
