@@ -233,6 +233,32 @@ fn too_many_recipients_go_in_several_transactions() {
     assert_eq!(caps[0].bodies.len(), 2);
 }
 
+#[test]
+fn a_refused_group_does_not_hide_the_delivered_ones() {
+    // Two transactions (two recipients, then one): the second is refused
+    // at MAIL. The report lists all three; only the third is refused.
+    let sequence = ScriptedSequence::start(&[
+        "hello; transaction a@x.test b@x.test; mail; > 451 4.3.0 try later; < RSET; > 250 Ok; quit",
+    ]);
+    let pool = Pool::new(
+        sequence.config(),
+        PoolOptions {
+            max_recipients: Some(2),
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap();
+    let envelope = Envelope::new(FROM, ["a@x.test", "b@x.test", "c@x.test"]).unwrap();
+    let report = pool.send_bytes(&envelope, MESSAGE).unwrap();
+    assert_eq!(report.recipients.len(), 3);
+    let refused: Vec<&str> = report.refused().map(|r| r.address.as_str()).collect();
+    assert_eq!(refused, ["c@x.test"]);
+    assert_eq!(report.refused().next().unwrap().reply.code(), 451);
+    pool.close();
+    let caps = sequence.finish();
+    assert!(caps[0].errors.is_empty(), "{:?}", caps[0].errors);
+}
+
 // ----- the real Postfix --------------------------------------------------------
 
 fn bed_message(bed: &TestBed, marker: &str, i: usize) -> (Envelope, Vec<u8>) {

@@ -128,10 +128,10 @@ impl AsyncPool {
                 Ok(Ok(permit)) => permit,
                 Ok(Err(_)) => return Err(Error::NotConnected("the pool is closed".into())),
                 Err(_) => {
-                    return Err(Error::Timeout {
-                        phase: crate::Phase::Connect,
-                        after: timeout,
-                    })
+                    return Err(super::blocking::busy(
+                        inner.options.max_connections,
+                        timeout,
+                    ))
                 }
             };
         loop {
@@ -189,20 +189,13 @@ impl AsyncPool {
     /// rate limit; see [`Pool::send_bytes`](super::Pool::send_bytes).
     pub async fn send_bytes(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
         let groups = recipient_groups(envelope.to(), self.inner.options.max_recipients);
-        let mut report: Option<SendReport> = None;
+        let mut groups_sent = super::GroupReport::default();
         for group in groups {
             let part = envelope.with_recipients(group)?;
-            let sent = self.send_part(&part, message).await?;
-            report = Some(match report {
-                None => sent,
-                Some(mut so_far) => {
-                    so_far.recipients.extend(sent.recipients);
-                    so_far.reply = sent.reply;
-                    so_far
-                }
-            });
+            let sent = self.send_part(&part, message).await;
+            groups_sent.add(part.to(), sent)?;
         }
-        report.ok_or_else(|| Error::invalid("envelope", "no recipients"))
+        groups_sent.finish()
     }
 
     async fn send_part(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {

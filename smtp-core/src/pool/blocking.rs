@@ -158,10 +158,10 @@ impl Pool {
             }
             let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
-                return Err(Error::Timeout {
-                    phase: crate::Phase::Connect,
-                    after: inner.config.timeouts.connect,
-                });
+                return Err(busy(
+                    inner.options.max_connections,
+                    inner.config.timeouts.connect,
+                ));
             }
             let (guard, _) = inner
                 .returned
@@ -216,20 +216,13 @@ impl Pool {
     /// (the report lists every recipient; the reply is the last one's).
     pub fn send_bytes(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
         let groups = recipient_groups(envelope.to(), self.inner.options.max_recipients);
-        let mut report: Option<SendReport> = None;
+        let mut groups_sent = super::GroupReport::default();
         for group in groups {
             let part = envelope.with_recipients(group)?;
-            let sent = self.with_session(|client| client.send_bytes(&part, message), true)?;
-            report = Some(match report {
-                None => sent,
-                Some(mut so_far) => {
-                    so_far.recipients.extend(sent.recipients);
-                    so_far.reply = sent.reply;
-                    so_far
-                }
-            });
+            let sent = self.with_session(|client| client.send_bytes(&part, message), true);
+            groups_sent.add(part.to(), sent)?;
         }
-        report.ok_or_else(|| Error::invalid("envelope", "no recipients"))
+        groups_sent.finish()
     }
 
     /// Sends a composed message (see [`Client::send_message`]).
@@ -399,4 +392,12 @@ fn close_all(clients: Vec<Client>) {
     for mut client in clients {
         let _ = client.quit();
     }
+}
+
+/// Every session stayed lent for as long as a connect may take: not a
+/// server's timeout, the pool's own limit.
+pub(crate) fn busy(max: usize, waited: std::time::Duration) -> Error {
+    Error::NotConnected(format!(
+        "all {max} sessions of the pool stayed busy for {waited:?} (max_connections)"
+    ))
 }

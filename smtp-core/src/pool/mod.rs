@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Phase, Result};
+use crate::report::SendReport;
 
 #[cfg(feature = "tokio")]
 mod async_pool;
@@ -189,16 +190,10 @@ impl<C> Shelf<C> {
         options: &PoolOptions,
         expired: &mut Vec<C>,
     ) -> Option<Idle<C>> {
-        while let Some(idle) = self.idle.pop_front() {
-            if now.saturating_duration_since(idle.since) >= options.idle_timeout {
-                self.open -= 1;
-                expired.push(idle.client);
-                continue;
-            }
-            // Oldest first in the deque: the rest are older still.
-            return Some(idle);
-        }
-        None
+        // Every session past its time goes, not only those in the way.
+        self.expire(now, options, expired);
+        // Most recently used first: the likeliest to be alive.
+        self.idle.pop_front()
     }
 
     /// Closes every idle session past its time (handed back to close).
@@ -310,6 +305,93 @@ pub(crate) fn stale_connection(error: &Error) -> bool {
         Error::Io { phase, .. } => envelope(phase),
         Error::Rejected { phase, reply } => reply.code() == 421 && envelope(phase),
         _ => false,
+    }
+}
+
+/// The transactions of one message sent in recipient groups, as one
+/// report. A group the server refused with a reply (at MAIL, a RCPT, the
+/// data) has that reply on each of its recipients, so the groups already
+/// delivered are never hidden behind an error (a caller retrying the
+/// whole message would send it to them twice). A failure without a
+/// reply (the connection) stops the sending: it is returned as it is when
+/// no group was delivered yet, else as `DeliveryUnknown` saying how many
+/// recipients have the message.
+#[derive(Default)]
+pub(crate) struct GroupReport {
+    report: Option<SendReport>,
+}
+
+impl GroupReport {
+    /// Adds one group's outcome; Err to stop (a failure without a reply).
+    pub(crate) fn add(&mut self, group: &[String], sent: Result<SendReport>) -> Result<()> {
+        let part = match sent {
+            Ok(report) => report,
+            Err(Error::RecipientsRefused { refused }) => SendReport {
+                reply: refused
+                    .first()
+                    .map(|r| r.reply.clone())
+                    .unwrap_or_else(|| crate::Reply::new(554, None, Vec::new())),
+                recipients: refused,
+            },
+            Err(Error::Rejected { reply, .. }) => SendReport {
+                recipients: group
+                    .iter()
+                    .map(|address| crate::RecipientResult {
+                        address: address.clone(),
+                        reply: reply.clone(),
+                    })
+                    .collect(),
+                reply,
+            },
+            Err(e) => {
+                let delivered = self.delivered();
+                if delivered == 0 {
+                    return Err(e);
+                }
+                return Err(Error::DeliveryUnknown {
+                    phase: Phase::MailFrom,
+                    cause: Box::new(Error::NotConnected(format!(
+                        "{delivered} recipients in earlier transactions have the message; \
+                         the next group failed: {e}"
+                    ))),
+                });
+            }
+        };
+        self.report = Some(match self.report.take() {
+            None => part,
+            Some(mut so_far) => {
+                so_far.recipients.extend(part.recipients);
+                if part.reply.is_positive() || !so_far.reply.is_positive() {
+                    so_far.reply = part.reply;
+                }
+                so_far
+            }
+        });
+        Ok(())
+    }
+
+    fn delivered(&self) -> usize {
+        self.report
+            .as_ref()
+            .map_or(0, |r| r.recipients.iter().filter(|r| r.accepted()).count())
+    }
+
+    /// The report of every group: an error when no recipient has it.
+    pub(crate) fn finish(self) -> Result<SendReport> {
+        let report = self
+            .report
+            .ok_or_else(|| Error::invalid("envelope", "no recipients"))?;
+        if report
+            .recipients
+            .iter()
+            .any(crate::RecipientResult::accepted)
+        {
+            Ok(report)
+        } else {
+            Err(Error::RecipientsRefused {
+                refused: report.recipients,
+            })
+        }
     }
 }
 
