@@ -198,8 +198,8 @@ fn read_pool<T: Copy>(
 /// `smtp://[user[:password]@]host[:port][?options]` or `smtps://...`,
 /// with the same defaults and options as `smtp_client_new_url()`
 /// (security, auth, client_name, ca_file, timeout, token...); or a server
-/// as `smtp_client_new()` takes it ("mail.example.org", "host:port",
-/// "[::1]:25"; the port then follows the security mode, 465 for implicit
+/// as `smtp_client_new()` takes it (`"mail.example.org"`, `"host:port"`,
+/// `"[::1]:25"`; the port then follows the security mode, 465 for implicit
 /// TLS, else 587). Sessions open as sends need them. The pool options are
 /// not URL options: set them with `smtp_pool_set_option()`.
 ///
