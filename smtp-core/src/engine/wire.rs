@@ -108,6 +108,19 @@ pub(crate) struct Wire {
     pub(crate) waiting: Waiting,
 }
 
+impl BodyInbox {
+    /// Empties it for the next body, keeping a block of ordinary size.
+    fn reset(&mut self) {
+        self.data.clear();
+        if self.data.capacity() > 256 * 1024 {
+            self.data = Vec::new();
+        }
+        self.pos = 0;
+        self.ended = false;
+        self.error = None;
+    }
+}
+
 impl Wire {
     pub(crate) fn new(now: Instant) -> Wire {
         Wire {
@@ -258,7 +271,7 @@ impl Wire {
 
     /// Drops what a finished request left: unread body, marks, deadlines.
     pub(crate) fn end_request(&mut self) {
-        self.body = BodyInbox::default();
+        self.body.reset();
         self.body_index = 0;
         self.end_mark = None;
         self.read_deadline = None;
@@ -453,7 +466,7 @@ impl Link {
     /// Starts reading the body of message `index` of the request.
     pub(crate) fn next_body(&self, index: usize) {
         let mut w = self.lock();
-        w.body = BodyInbox::default();
+        w.body.reset();
         w.body_index = index;
     }
 
