@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 
 use super::body::{BdatChunks, Body, BDAT_CHUNK};
-use super::transaction::{body_read_error, delivery_unknown, KEPT_CAPACITY, PREFETCH};
+use super::transaction::{body_read_error, delivery_unknown, PREFETCH};
 use super::Session;
 use crate::command::Command;
 use crate::config::RecipientPolicy;
@@ -71,12 +71,7 @@ impl Session {
             link: self.link.clone(),
             done: vec![false; envelopes.len()],
         };
-        let mut body = self
-            .body
-            .take()
-            .unwrap_or_else(|| Body::new(self.link.clone()));
-        let mut chunk = std::mem::take(&mut self.chunk);
-        let mut pending = std::mem::take(&mut self.pending);
+        let (mut body, mut chunk, mut pending) = self.take_buffers();
         let caps = &self.facts.capabilities;
         let pipelined = self.config.pipelining && caps.pipelining;
         let chunking = self.config.chunking && caps.chunking;
@@ -107,16 +102,7 @@ impl Session {
             (true, false) => self.many_with_data(run, &mut results).await,
             _ => self.many_one_by_one(run, &mut results).await,
         }
-        body.recycle();
-        for v in [&mut chunk, &mut pending] {
-            v.clear();
-            if v.capacity() > KEPT_CAPACITY {
-                *v = Vec::new();
-            }
-        }
-        self.body = Some(body);
-        self.chunk = chunk;
-        self.pending = pending;
+        self.put_buffers(body, chunk, pending);
         let why = self.closed.clone().unwrap_or_default();
         for i in 0..envelopes.len() {
             if !results.is_set(i) {
@@ -325,19 +311,7 @@ impl Session {
             self.read_reply(Phase::Rset, self.timeout_for(Phase::Rset))
                 .await?;
         }
-        let mail = self
-            .read_reply(Phase::MailFrom, self.timeout_for(Phase::MailFrom))
-            .await?;
-        let mut recipients = Vec::with_capacity(envelope.to.len());
-        for address in &envelope.to {
-            let reply = self
-                .read_reply(Phase::RcptTo, self.timeout_for(Phase::RcptTo))
-                .await?;
-            recipients.push(RecipientResult {
-                address: address.clone(),
-                reply,
-            });
-        }
+        let (mail, recipients) = self.envelope_replies(envelope).await?;
         let last = self
             .read_reply(Phase::EndOfData, self.timeout_for(Phase::EndOfData))
             .await?;
@@ -463,11 +437,11 @@ impl Session {
 }
 
 impl Session {
-    /// The replies to `MAIL`, each `RCPT` and `DATA`, in order.
-    async fn data_envelope_replies(
+    /// The replies to `MAIL` and each `RCPT`, in order.
+    async fn envelope_replies(
         &mut self,
         envelope: &Envelope,
-    ) -> Result<(crate::Reply, Vec<RecipientResult>, crate::Reply)> {
+    ) -> Result<(crate::Reply, Vec<RecipientResult>)> {
         let mail = self
             .read_reply(Phase::MailFrom, self.timeout_for(Phase::MailFrom))
             .await?;
@@ -481,6 +455,15 @@ impl Session {
                 reply,
             });
         }
+        Ok((mail, recipients))
+    }
+
+    /// The replies to `MAIL`, each `RCPT` and `DATA`, in order.
+    async fn data_envelope_replies(
+        &mut self,
+        envelope: &Envelope,
+    ) -> Result<(crate::Reply, Vec<RecipientResult>, crate::Reply)> {
+        let (mail, recipients) = self.envelope_replies(envelope).await?;
         let data = self
             .read_reply(Phase::Data, self.timeout_for(Phase::Data))
             .await?;

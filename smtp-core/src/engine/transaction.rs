@@ -17,17 +17,31 @@ impl Session {
     /// Sends one message; the body comes from the driver.
     pub(super) async fn send(&mut self, envelope: &Envelope) -> Result<SendReport> {
         self.ensure_open()?;
-        // Taken out for the transaction, which borrows them beside `self`.
-        let mut body = self
-            .body
-            .take()
-            .unwrap_or_else(|| Body::new(self.link.clone()));
-        let mut chunk = std::mem::take(&mut self.chunk);
-        let mut pending = std::mem::take(&mut self.pending);
+        let (mut body, mut chunk, mut pending) = self.take_buffers();
         body.start(self.config.long_lines);
         let result = self
             .transaction(envelope, &mut body, &mut chunk, &mut pending)
             .await;
+        self.put_buffers(body, chunk, pending);
+        result
+    }
+
+    /// The body reader and blocks kept across messages, taken out for a
+    /// transaction (which borrows them beside `self`).
+    pub(super) fn take_buffers(&mut self) -> (Body, Vec<u8>, Vec<u8>) {
+        let body = self
+            .body
+            .take()
+            .unwrap_or_else(|| Body::new(self.link.clone()));
+        (
+            body,
+            std::mem::take(&mut self.chunk),
+            std::mem::take(&mut self.pending),
+        )
+    }
+
+    /// Puts them back, giving back what a large message needed.
+    pub(super) fn put_buffers(&mut self, mut body: Body, mut chunk: Vec<u8>, mut pending: Vec<u8>) {
         body.recycle();
         for v in [&mut chunk, &mut pending] {
             v.clear();
@@ -38,7 +52,6 @@ impl Session {
         self.body = Some(body);
         self.chunk = chunk;
         self.pending = pending;
-        result
     }
 
     /// What the server must offer for this envelope, checked before
@@ -374,7 +387,7 @@ impl Session {
 
 /// What the chunk and pending vectors keep between messages: a large
 /// BDAT chunk is given back after its message.
-pub(super) const KEPT_CAPACITY: usize = 3 * crate::data::DEFAULT_BLOCK_SIZE + 4096;
+const KEPT_CAPACITY: usize = 3 * crate::data::DEFAULT_BLOCK_SIZE + 4096;
 
 /// How much of a message is read (and its lines checked) before anything
 /// of it is sent (1 MiB, as much as the first BDAT chunk).
