@@ -266,6 +266,22 @@ impl AsyncClient {
         self.send_many(prepared).await
     }
 
+    /// Sends composed messages over this session, pipelined across
+    /// messages; see [`Client::send_many_messages`](crate::Client::send_many_messages).
+    pub async fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
+        use crate::client::send::{merge_results, prepare_messages, split_prepared};
+        let prepared = prepare_messages(self.capabilities(), messages);
+        let (sendable, mut results) = split_prepared(prepared);
+        let sent = self
+            .send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect())
+            .await;
+        merge_results(&mut results, sent);
+        results
+            .into_iter()
+            .map(|r| r.expect("every slot filled"))
+            .collect()
+    }
+
     /// `NOOP`: checks that the server is still there.
     pub async fn noop(&mut self) -> Result<Reply> {
         self.begin()?;

@@ -14,7 +14,7 @@ use crate::net::{Connection, Deadline, TlsInfo};
 use crate::reply::Reply;
 use crate::report::SendReport;
 
-mod send;
+pub(crate) mod send;
 
 #[cfg(feature = "tokio")]
 pub(crate) use send::wire_envelope;

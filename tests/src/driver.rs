@@ -126,6 +126,17 @@ impl Client {
         }
     }
 
+    /// See `smtp_core::Client::send_many_messages`.
+    pub fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
+        match self {
+            Client::Blocking(c) => c.send_many_messages(messages),
+            Client::Async(b) => {
+                let (rt, c) = &mut **b;
+                rt.block_on(c.send_many_messages(messages))
+            }
+        }
+    }
+
     /// See `smtp_core::Client::noop`.
     pub fn noop(&mut self) -> Result<Reply> {
         match self {

@@ -275,6 +275,52 @@ fn postfix_takes_a_batch_of_300_with_bdat_each_once() {
 }
 
 #[test]
+fn postfix_takes_composed_messages_in_one_batch() {
+    let Some(bed) = TestBed::get() else {
+        eprintln!("SMTP_TESTBED_ENV not set: real-server test skipped");
+        return;
+    };
+    let marker = TestBed::unique_marker("batch-composed");
+    let messages: Vec<smtp_core::Message> = (0..20)
+        .map(|i| {
+            let mut m = smtp_core::Message::new();
+            m.from(&format!("Sender <sender@{}>", bed.domain))
+                .unwrap()
+                .to(&format!("Rcpt <rcpt@{}>", bed.domain))
+                .unwrap()
+                .subject(&format!("composed {i} — grüße"))
+                .unwrap()
+                // The marker, ASCII, in the body: readable in any encoding.
+                .text(&format!("{marker} {i:04}\n你好.\n"));
+            m
+        })
+        .collect();
+    let mut client = Client::connect(bed.submission_config()).expect("connect");
+    let results = client.send_many_messages(&messages);
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.is_ok(), "message {i}: {r:?}");
+    }
+    client.quit().expect("QUIT");
+    assert_each_once(bed, &marker, 20);
+}
+
+fn assert_each_once(bed: &TestBed, marker: &str, n: usize) {
+    let markers: Vec<String> = (0..n).map(|i| format!("{marker} {i:04}")).collect();
+    let wanted: Vec<(&str, usize)> = markers.iter().map(|m| (m.as_str(), 1)).collect();
+    let found = bed
+        .wait_for_markers(&wanted, Duration::from_secs(60))
+        .expect("every message delivered");
+    for (i, copies) in found.iter().enumerate() {
+        assert_eq!(
+            copies.len(),
+            1,
+            "message {i} delivered {} times",
+            copies.len()
+        );
+    }
+}
+
+#[test]
 fn postfix_takes_a_batch_of_100_with_data_each_once() {
     let Some(bed) = TestBed::get() else {
         eprintln!("SMTP_TESTBED_ENV not set: real-server test skipped");

@@ -7,7 +7,7 @@ use std::io::Read;
 use super::{Client, Envelope, SendReport};
 use crate::capabilities::Capabilities;
 use crate::error::Result;
-use crate::message::{wire_address, EncodeOptions, Message, RawMessage, RawOptions};
+use crate::message::{wire_address, EncodeOptions, Message, MessageReader, RawMessage, RawOptions};
 
 impl Client {
     /// Sends a composed message: encodes it for what the server offers
@@ -22,6 +22,21 @@ impl Client {
         let mut reader = message.reader(&options)?;
         let envelope = message.envelope_with(&options, reader.uses_8bit())?;
         self.send(&envelope, &mut reader)
+    }
+
+    /// Sends composed messages over this session, pipelined across
+    /// messages as [`Client::send_many`] does; one result per message, in
+    /// order (a message that cannot be encoded has its error, the others
+    /// go on). Each message is encoded as it streams.
+    pub fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
+        let prepared = prepare_messages(self.capabilities(), messages);
+        let (sendable, mut results) = split_prepared(prepared);
+        let sent = self.send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect());
+        merge_results(&mut results, sent);
+        results
+            .into_iter()
+            .map(|r| r.expect("every slot filled"))
+            .collect()
     }
 
     /// Sends a message the caller formatted completely (headers and body).
@@ -87,4 +102,56 @@ pub(crate) fn wire_envelope(
     let mut wire = Envelope::new(from, to)?.with_8bit_body(eight_bit);
     wire.size = envelope.size;
     Ok(wire)
+}
+
+/// Each composed message's envelope and reader for a server offering
+/// `caps`, or why it cannot be sent.
+pub(crate) fn prepare_messages<'m>(
+    caps: &Capabilities,
+    messages: &'m [Message],
+) -> Vec<Result<(Envelope, MessageReader<'m>)>> {
+    let options = EncodeOptions::for_server(caps);
+    messages
+        .iter()
+        .map(|message| {
+            let reader = message.reader(&options)?;
+            let envelope = message.envelope_with(&options, reader.uses_8bit())?;
+            Ok((envelope, reader))
+        })
+        .collect()
+}
+
+/// The messages to send (with their place in the list) and the result
+/// slots, the ones that could not be prepared already filled.
+#[allow(clippy::type_complexity)]
+pub(crate) fn split_prepared<R>(
+    prepared: Vec<Result<(Envelope, R)>>,
+) -> (Vec<(usize, Envelope, R)>, Vec<Option<Result<SendReport>>>) {
+    let mut sendable = Vec::with_capacity(prepared.len());
+    let mut results = Vec::with_capacity(prepared.len());
+    for (i, p) in prepared.into_iter().enumerate() {
+        match p {
+            Ok((envelope, reader)) => {
+                sendable.push((i, envelope, reader));
+                results.push(None);
+            }
+            Err(e) => results.push(Some(Err(e))),
+        }
+    }
+    (sendable, results)
+}
+
+/// Fills the empty slots, in order, with the results of the messages sent.
+pub(crate) fn merge_results(
+    slots: &mut [Option<Result<SendReport>>],
+    sent: Vec<Result<SendReport>>,
+) {
+    let mut sent = sent.into_iter();
+    for slot in slots.iter_mut().filter(|s| s.is_none()) {
+        *slot = Some(sent.next().unwrap_or_else(|| {
+            Err(crate::Error::NotConnected(
+                "the message was not sent".into(),
+            ))
+        }));
+    }
 }
