@@ -272,6 +272,25 @@ impl TestBed {
         Ok(found.swap_remove(0))
     }
 
+    /// Waits (bounded, 60 s) until each of `"{marker} 0000"` to
+    /// `"{marker} {n-1:04}"` was delivered, and checks each exactly once
+    /// (panics otherwise): the check of the batch and pool tests.
+    pub fn assert_each_once(&self, marker: &str, n: usize) {
+        let markers: Vec<String> = (0..n).map(|i| format!("{marker} {i:04}")).collect();
+        let wanted: Vec<(&str, usize)> = markers.iter().map(|m| (m.as_str(), 1)).collect();
+        let found = self
+            .wait_for_markers(&wanted, Duration::from_secs(60))
+            .expect("every message delivered");
+        for (i, copies) in found.iter().enumerate() {
+            assert_eq!(
+                copies.len(),
+                1,
+                "message {i} delivered {} times",
+                copies.len()
+            );
+        }
+    }
+
     /// Like wait_for_message but returns all messages containing marker once
     /// `count` are present (in delivery order as far as the Maildir file names
     /// tell; possibly more than `count`).

@@ -250,19 +250,7 @@ fn real_batch(bed: &TestBed, chunking: bool, n: usize) {
         assert!(r.is_ok(), "message {i}: {r:?}");
     }
     client.quit().expect("QUIT");
-    let markers: Vec<String> = (0..n).map(|i| format!("{marker} {i:04}")).collect();
-    let wanted: Vec<(&str, usize)> = markers.iter().map(|m| (m.as_str(), 1)).collect();
-    let found = bed
-        .wait_for_markers(&wanted, Duration::from_secs(60))
-        .expect("every message delivered");
-    for (i, copies) in found.iter().enumerate() {
-        assert_eq!(
-            copies.len(),
-            1,
-            "message {i} delivered {} times",
-            copies.len()
-        );
-    }
+    bed.assert_each_once(&marker, n);
 }
 
 #[test]
@@ -301,23 +289,7 @@ fn postfix_takes_composed_messages_in_one_batch() {
         assert!(r.is_ok(), "message {i}: {r:?}");
     }
     client.quit().expect("QUIT");
-    assert_each_once(bed, &marker, 20);
-}
-
-fn assert_each_once(bed: &TestBed, marker: &str, n: usize) {
-    let markers: Vec<String> = (0..n).map(|i| format!("{marker} {i:04}")).collect();
-    let wanted: Vec<(&str, usize)> = markers.iter().map(|m| (m.as_str(), 1)).collect();
-    let found = bed
-        .wait_for_markers(&wanted, Duration::from_secs(60))
-        .expect("every message delivered");
-    for (i, copies) in found.iter().enumerate() {
-        assert_eq!(
-            copies.len(),
-            1,
-            "message {i} delivered {} times",
-            copies.len()
-        );
-    }
+    bed.assert_each_once(&marker, 20);
 }
 
 #[test]

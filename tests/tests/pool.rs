@@ -270,22 +270,6 @@ fn bed_message(bed: &TestBed, marker: &str, i: usize) -> (Envelope, Vec<u8>) {
     (Envelope::new(from, [to]).unwrap(), bytes.into_bytes())
 }
 
-fn assert_each_once(bed: &TestBed, marker: &str, n: usize) {
-    let markers: Vec<String> = (0..n).map(|i| format!("{marker} {i:04}")).collect();
-    let wanted: Vec<(&str, usize)> = markers.iter().map(|m| (m.as_str(), 1)).collect();
-    let found = bed
-        .wait_for_markers(&wanted, Duration::from_secs(60))
-        .expect("every message delivered");
-    for (i, copies) in found.iter().enumerate() {
-        assert_eq!(
-            copies.len(),
-            1,
-            "message {i} delivered {} times",
-            copies.len()
-        );
-    }
-}
-
 #[test]
 fn eight_threads_share_two_postfix_sessions() {
     let Some(bed) = TestBed::get() else {
@@ -318,7 +302,7 @@ fn eight_threads_share_two_postfix_sessions() {
     });
     assert!(most_open.load(Ordering::SeqCst) <= 2);
     pool.close();
-    assert_each_once(bed, &marker, 40);
+    bed.assert_each_once(&marker, 40);
 }
 
 #[test]
@@ -360,5 +344,5 @@ fn eight_tasks_share_an_async_pool_on_postfix() {
         }
         pool.close();
     });
-    assert_each_once(bed, &marker, 40);
+    bed.assert_each_once(&marker, 40);
 }

@@ -27,6 +27,10 @@ pub const WINDOW_MESSAGES: usize = 1000;
 /// Most octets of messages whose final reply may be outstanding at once.
 pub const WINDOW_BYTES: usize = 4 * 1024 * 1024;
 
+/// Most commands whose reply may be outstanding at once (messages with
+/// many recipients fill the window by their `RCPT`s).
+pub const WINDOW_COMMANDS: usize = 10_000;
+
 /// A message whose commands are written and whose replies are not all in.
 struct Flight {
     index: usize,
@@ -37,6 +41,23 @@ struct Flight {
     end: u64,
     /// Octets written for it.
     bytes: usize,
+    /// Commands written for it (each has a reply to come).
+    commands: usize,
+}
+
+/// What the window holds: octets and commands whose replies are to come.
+#[derive(Default)]
+struct Load {
+    bytes: usize,
+    commands: usize,
+}
+
+impl Load {
+    fn full(&self, messages: usize) -> bool {
+        messages >= WINDOW_MESSAGES
+            || self.bytes >= WINDOW_BYTES
+            || self.commands >= WINDOW_COMMANDS
+    }
 }
 
 /// How the connection ended, for the messages it leaves without replies.
@@ -150,7 +171,7 @@ impl Session {
             pending,
         } = run;
         let mut window: VecDeque<Flight> = VecDeque::new();
-        let mut window_bytes = 0usize;
+        let mut load = Load::default();
         let mut broken: Option<Broken> = None;
         let mut first = true;
         for (i, envelope) in envelopes.iter().enumerate() {
@@ -163,14 +184,8 @@ impl Session {
             }
             if !body.fits_one_chunk(BDAT_CHUNK) {
                 // A large message goes on its own, chunk after chunk.
-                self.land(
-                    &mut window,
-                    &mut window_bytes,
-                    &mut broken,
-                    envelopes,
-                    results,
-                )
-                .await;
+                self.land(&mut window, &mut load, &mut broken, envelopes, results)
+                    .await;
                 if self.closed.is_some() {
                     break;
                 }
@@ -221,41 +236,31 @@ impl Session {
                 rset,
                 end: self.link.queued_total(),
                 bytes: wire.len(),
+                commands: commands.len(),
             });
-            window_bytes += wire.len();
+            load.bytes += wire.len();
+            load.commands += commands.len();
             first = false;
-            while window.len() >= WINDOW_MESSAGES || window_bytes >= WINDOW_BYTES {
-                self.land_one(
-                    &mut window,
-                    &mut window_bytes,
-                    &mut broken,
-                    envelopes,
-                    results,
-                )
-                .await;
+            while load.full(window.len()) {
+                self.land_one(&mut window, &mut load, &mut broken, envelopes, results)
+                    .await;
             }
         }
-        self.land(
-            &mut window,
-            &mut window_bytes,
-            &mut broken,
-            envelopes,
-            results,
-        )
-        .await;
+        self.land(&mut window, &mut load, &mut broken, envelopes, results)
+            .await;
     }
 
     /// Reads the replies of every message in the window.
     async fn land(
         &mut self,
         window: &mut VecDeque<Flight>,
-        window_bytes: &mut usize,
+        load: &mut Load,
         broken: &mut Option<Broken>,
         envelopes: &[Envelope],
         results: &mut Results,
     ) {
         while !window.is_empty() {
-            self.land_one(window, window_bytes, broken, envelopes, results)
+            self.land_one(window, load, broken, envelopes, results)
                 .await;
         }
     }
@@ -264,7 +269,7 @@ impl Session {
     async fn land_one(
         &mut self,
         window: &mut VecDeque<Flight>,
-        window_bytes: &mut usize,
+        load: &mut Load,
         broken: &mut Option<Broken>,
         envelopes: &[Envelope],
         results: &mut Results,
@@ -272,7 +277,8 @@ impl Session {
         let Some(flight) = window.pop_front() else {
             return;
         };
-        *window_bytes -= flight.bytes;
+        load.bytes -= flight.bytes;
+        load.commands -= flight.commands;
         if let Some(b) = broken.as_ref() {
             results.set(flight.index, Err(self.lost(&flight, b)));
             return;

@@ -60,7 +60,7 @@ mod transaction;
 mod wire;
 
 pub use authenticate::MAX_AUTH_ROUNDS;
-pub use batch::{WINDOW_BYTES, WINDOW_MESSAGES};
+pub use batch::{WINDOW_BYTES, WINDOW_COMMANDS, WINDOW_MESSAGES};
 
 use wire::{Link, Waiting, Wire};
 

@@ -143,6 +143,28 @@ fn a_reply_split_anywhere_is_the_same_reply() {
     }
 }
 
+#[test]
+fn a_flooding_server_is_cut_off() {
+    let now = Instant::now();
+    let mut engine = Engine::new(config(), now).unwrap();
+    engine.start_connect(peer(), now).unwrap();
+    written(&mut engine, now);
+    // Greeting, then far more replies than anything asked for, in pieces.
+    engine.received(b"220 hi\r\n");
+    let junk = b"250 ok\r\n".repeat(64 * 1024);
+    for _ in 0..20 {
+        engine.received(&junk);
+    }
+    let (_, outcome) = written(&mut engine, now);
+    match outcome {
+        Some(Outcome::Connected(Err(Error::Protocol { reason, .. }))) => {
+            assert!(reason.contains("no command had asked"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(engine.link.lock().input.capacity() < 2 * wire::MAX_UNREAD);
+}
+
 impl Step {
     fn is_read(&self) -> bool {
         matches!(self, Step::Read)

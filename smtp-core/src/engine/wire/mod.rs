@@ -50,7 +50,15 @@ enum Failure {
     Tls(rustls::Error),
     /// Plaintext arrived where the TLS handshake should start.
     Injected,
+    /// More unread input than any reply to what was sent can be.
+    Flood,
 }
+
+/// Most received octets held unread. A batch window has at most
+/// [`WINDOW_COMMANDS`](crate::engine::WINDOW_COMMANDS) commands in flight,
+/// whose replies take a small part of this; a server sending more is
+/// flooding the client.
+pub(crate) const MAX_UNREAD: usize = 8 * 1024 * 1024;
 
 /// The overall limit of one request: when it passes, whatever step is
 /// running fails with a timeout that reports `total`.
@@ -74,7 +82,7 @@ pub(crate) struct Wire {
     /// The time the driver last gave.
     now: Instant,
     /// Received plaintext: `input[start..]` is unread.
-    input: Vec<u8>,
+    pub(crate) input: Vec<u8>,
     start: usize,
     /// Bytes to write: `out[written..]` is still to go.
     out: Vec<u8>,
@@ -210,8 +218,13 @@ impl Wire {
                 return;
             }
         }
+        // What was read goes; a batch's replies keep arriving while
+        // earlier ones are read, so the buffer would never empty itself.
         if self.start == self.input.len() {
             self.input.clear();
+            self.start = 0;
+        } else if self.start >= 64 * 1024 {
+            self.input.drain(..self.start);
             self.start = 0;
         }
         match self.tls.as_deref_mut() {
@@ -222,6 +235,11 @@ impl Wire {
                 }
                 self.queued_total = self.written_total + (self.out.len() - self.written) as u64;
             }
+        }
+        if self.unread_input() > MAX_UNREAD {
+            self.input = Vec::new();
+            self.start = 0;
+            self.failure = Some(Failure::Flood);
         }
     }
 
@@ -333,6 +351,7 @@ impl Wire {
                     phase,
                     source: io::Error::new(io::ErrorKind::InvalidData, e),
                 },
+                Failure::Flood => flood(phase),
                 Failure::Injected => Error::Tls {
                     phase: Phase::StartTls,
                     kind: TlsErrorKind::InjectedData,
@@ -615,3 +634,14 @@ impl std::fmt::Display for SinkFailure {
 }
 
 impl std::error::Error for SinkFailure {}
+
+/// The error for a server that sent more than [`MAX_UNREAD`] unasked.
+pub(crate) fn flood(phase: Phase) -> Error {
+    Error::Protocol {
+        phase,
+        reason: format!(
+            "the server sent more than {} KiB that no command had asked for yet; connection closed",
+            MAX_UNREAD / 1024
+        ),
+    }
+}

@@ -142,6 +142,7 @@ fn handshake_error(failure: Failure, timeout: Duration) -> Error {
                 message,
             }
         }
+        Failure::Flood => super::flood(phase),
         Failure::Injected => Error::Tls {
             phase: Phase::StartTls,
             kind: TlsErrorKind::InjectedData,
