@@ -46,10 +46,11 @@ pub fn check(data: &[u8]) {
             size: Some(data.len() as u64),
             eight_bit: true,
             smtputf8: false,
+            ..MailParams::default()
         },
     };
     check_command(&mail, MAX_COMMAND_LINE);
-    check_command(&Command::RcptTo(text.to_owned()), MAX_COMMAND_LINE);
+    check_command(&Command::rcpt(text), MAX_COMMAND_LINE);
     check_command(&Command::Ehlo(text.to_owned()), MAX_COMMAND_LINE);
 
     if validate_client_name(text).is_ok() {

@@ -31,6 +31,10 @@ pub struct Capabilities {
     pub enhanced_status_codes: bool,
     /// `DSN` (RFC 3461).
     pub dsn: bool,
+    /// `REQUIRETLS` (RFC 8689).
+    pub requiretls: bool,
+    /// `MT-PRIORITY` (RFC 6710).
+    pub mt_priority: bool,
     /// Every extension line as the server sent it (after the first line).
     pub raw: Vec<String>,
     /// True when these came from EHLO; false after a fallback to HELO
@@ -75,6 +79,8 @@ impl Capabilities {
                 "STARTTLS" => caps.starttls = true,
                 "ENHANCEDSTATUSCODES" => caps.enhanced_status_codes = true,
                 "DSN" => caps.dsn = true,
+                "REQUIRETLS" => caps.requiretls = true,
+                "MT-PRIORITY" => caps.mt_priority = true,
                 _ => {}
             }
         }

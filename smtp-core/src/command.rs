@@ -4,6 +4,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::dsn::{DsnReturn, RecipientParams};
 use crate::error::{Error, Phase, Result};
 
 /// Longest `AUTH` line (RFC 4954 section 4: 12288 octets including CRLF).
@@ -17,8 +18,15 @@ pub const MAX_DOMAIN: usize = 255;
 /// Longest reverse- or forward-path including the angle brackets (RFC 5321 4.5.3.1.3).
 pub const MAX_PATH: usize = 256;
 
+/// How much longer a `MAIL` or `RCPT` line may be with DSN parameters
+/// (RFC 3461 section 4: 100 and 500 characters more).
+const DSN_MAIL_EXTRA: usize = 100;
+const DSN_RCPT_EXTRA: usize = 500;
+/// And with REQUIRETLS and MT-PRIORITY, whose words are short.
+const OTHER_MAIL_EXTRA: usize = 40;
+
 /// Optional `MAIL FROM` parameters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailParams {
     /// `SIZE=` (RFC 1870), sent when the server offers SIZE.
     pub size: Option<u64>,
@@ -26,6 +34,14 @@ pub struct MailParams {
     pub eight_bit: bool,
     /// `SMTPUTF8` (RFC 6531).
     pub smtputf8: bool,
+    /// `RET=` (RFC 3461).
+    pub ret: Option<DsnReturn>,
+    /// `ENVID=`, already xtext-encoded (RFC 3461).
+    pub envid: Option<String>,
+    /// `REQUIRETLS` (RFC 8689).
+    pub require_tls: bool,
+    /// `MT-PRIORITY=` (RFC 6710).
+    pub priority: Option<i8>,
 }
 
 /// A command, as a value: formatted on the wire by [`Command::to_wire`] and
@@ -56,8 +72,13 @@ pub enum Command {
         /// Parameters.
         params: MailParams,
     },
-    /// `RCPT TO:<path>`.
-    RcptTo(String),
+    /// `RCPT TO:<path> params`.
+    RcptTo {
+        /// The forward path.
+        to: String,
+        /// `NOTIFY` and `ORCPT` (RFC 3461).
+        params: RecipientParams,
+    },
     /// `DATA`.
     Data,
     /// `BDAT size [LAST]` (RFC 3030); the chunk follows on the wire.
@@ -73,6 +94,16 @@ pub enum Command {
     Noop,
     /// `QUIT`.
     Quit,
+}
+
+impl Command {
+    /// `RCPT TO:<to>` without parameters.
+    pub fn rcpt(to: impl Into<String>) -> Command {
+        Command::RcptTo {
+            to: to.into(),
+            params: RecipientParams::default(),
+        }
+    }
 }
 
 /// What `Debug` prints in place of a SASL response or credential.
@@ -101,7 +132,11 @@ impl std::fmt::Debug for Command {
                 .field("from", from)
                 .field("params", params)
                 .finish(),
-            Command::RcptTo(to) => f.debug_tuple("RcptTo").field(to).finish(),
+            Command::RcptTo { to, params } => f
+                .debug_struct("RcptTo")
+                .field("to", to)
+                .field("params", params)
+                .finish(),
             Command::Data => f.write_str("Data"),
             Command::Bdat { size, last } => f
                 .debug_struct("Bdat")
@@ -133,7 +168,7 @@ impl Command {
             Command::StartTls => Phase::StartTls,
             Command::Auth { .. } | Command::AuthResponse(_) => Phase::Auth,
             Command::MailFrom { .. } => Phase::MailFrom,
-            Command::RcptTo(_) => Phase::RcptTo,
+            Command::RcptTo { .. } => Phase::RcptTo,
             Command::Data => Phase::Data,
             Command::Bdat { last: true, .. } => Phase::EndOfData,
             Command::Bdat { last: false, .. } => Phase::Body,
@@ -183,11 +218,33 @@ impl Command {
                 if params.smtputf8 {
                     push(" SMTPUTF8");
                 }
+                if let Some(ret) = params.ret {
+                    push(" RET=");
+                    push(ret.as_str());
+                }
+                if let Some(envid) = &params.envid {
+                    push(" ENVID=");
+                    push(envid);
+                }
+                if params.require_tls {
+                    push(" REQUIRETLS");
+                }
+                if let Some(priority) = params.priority {
+                    push(&format!(" MT-PRIORITY={priority}"));
+                }
             }
-            Command::RcptTo(to) => {
+            Command::RcptTo { to, params } => {
                 push("RCPT TO:<");
                 push(to);
                 push(">");
+                if let Some(notify) = params.notify {
+                    push(" NOTIFY=");
+                    push(&notify.to_param());
+                }
+                if let Some(orcpt) = &params.orcpt {
+                    push(" ORCPT=");
+                    push(orcpt);
+                }
             }
             Command::Data => push("DATA"),
             Command::Bdat { size, last } => {
@@ -204,6 +261,19 @@ impl Command {
         let bad = line.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0));
         let limit = match self {
             Command::Auth { .. } | Command::AuthResponse(_) => MAX_AUTH_LINE,
+            Command::MailFrom { params, .. } => {
+                let mut limit = MAX_COMMAND_LINE;
+                if params.ret.is_some() || params.envid.is_some() {
+                    limit += DSN_MAIL_EXTRA;
+                }
+                if params.require_tls || params.priority.is_some() {
+                    limit += OTHER_MAIL_EXTRA;
+                }
+                limit
+            }
+            Command::RcptTo { params, .. } if params.notify.is_some() || params.orcpt.is_some() => {
+                MAX_COMMAND_LINE + DSN_RCPT_EXTRA
+            }
             _ => MAX_COMMAND_LINE,
         };
         let too_long = line.len() + 2 > limit;
@@ -228,7 +298,7 @@ impl Command {
             Command::Ehlo(_) | Command::Helo(_) => "client name",
             Command::Auth { .. } | Command::AuthResponse(_) => "authentication data",
             Command::MailFrom { .. } => "sender address",
-            Command::RcptTo(_) => "recipient address",
+            Command::RcptTo { .. } => "recipient address",
             _ => "command",
         }
     }
@@ -442,11 +512,37 @@ mod tests {
                 size: Some(10),
                 eight_bit: true,
                 smtputf8: true,
+                ..MailParams::default()
             },
         };
         assert_eq!(
             wire(&mail).unwrap(),
             "MAIL FROM:<a@b.c> SIZE=10 BODY=8BITMIME SMTPUTF8\r\n"
+        );
+        let extended = Command::MailFrom {
+            from: "a@b.c".into(),
+            params: MailParams {
+                ret: Some(DsnReturn::Headers),
+                envid: Some("q+2B1".into()),
+                require_tls: true,
+                priority: Some(-3),
+                ..MailParams::default()
+            },
+        };
+        assert_eq!(
+            wire(&extended).unwrap(),
+            "MAIL FROM:<a@b.c> RET=HDRS ENVID=q+2B1 REQUIRETLS MT-PRIORITY=-3\r\n"
+        );
+        let rcpt = Command::RcptTo {
+            to: "x@y.z".into(),
+            params: RecipientParams {
+                notify: Some(crate::Notify::SUCCESS | crate::Notify::DELAY),
+                orcpt: Some("rfc822;x+2By@y.z".into()),
+            },
+        };
+        assert_eq!(
+            wire(&rcpt).unwrap(),
+            "RCPT TO:<x@y.z> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;x+2By@y.z\r\n"
         );
         let null = Command::MailFrom {
             from: String::new(),
@@ -454,7 +550,7 @@ mod tests {
         };
         assert_eq!(wire(&null).unwrap(), "MAIL FROM:<>\r\n");
         assert_eq!(
-            wire(&Command::RcptTo("x@y.z".into())).unwrap(),
+            wire(&Command::rcpt("x@y.z")).unwrap(),
             "RCPT TO:<x@y.z>\r\n"
         );
     }
@@ -463,7 +559,7 @@ mod tests {
     fn rejects_line_breaks_in_every_argument() {
         for evil in ["a\r\nRSET", "a\nb", "a\rb", "a\0b"] {
             assert!(wire(&Command::Ehlo(evil.into())).is_err());
-            assert!(wire(&Command::RcptTo(evil.into())).is_err());
+            assert!(wire(&Command::rcpt(evil)).is_err());
             assert!(wire(&Command::AuthResponse(Zeroizing::new(evil.into()))).is_err());
             let mail = Command::MailFrom {
                 from: evil.into(),
@@ -523,15 +619,15 @@ mod tests {
             "Auth { mechanism: \"LOGIN\", initial_response: None }"
         );
         assert_eq!(
-            format!("{:?}", Command::RcptTo("a@b".into())),
-            "RcptTo(\"a@b\")"
+            format!("{:?}", Command::rcpt("a@b")),
+            "RcptTo { to: \"a@b\", params: RecipientParams { notify: None, orcpt: None } }"
         );
     }
 
     #[test]
     fn command_length_limits() {
         let long = format!("{}@x.org", "a".repeat(600));
-        assert!(wire(&Command::RcptTo(long)).is_err());
+        assert!(wire(&Command::rcpt(long)).is_err());
         let ir = Zeroizing::new("A".repeat(5000));
         let auth = Command::Auth {
             mechanism: "XOAUTH2",

@@ -31,6 +31,11 @@ pub struct SendReport {
     pub recipients: Vec<RecipientResult>,
     /// The server's reply to the end of the message (often holds a queue id).
     pub reply: Reply,
+    /// Extensions the message asked for that the server does not offer
+    /// and that were left out as the caller allowed (`"DSN"` with
+    /// [`Envelope::with_dsn_if_offered`](crate::Envelope::with_dsn_if_offered),
+    /// `"MT-PRIORITY"`); empty when everything asked for was sent.
+    pub omitted_extensions: Vec<&'static str>,
 }
 
 impl SendReport {

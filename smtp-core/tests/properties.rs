@@ -335,7 +335,7 @@ proptest! {
         prop_assert!(Envelope::new("a@example.org", [evil.as_str()]).is_err());
         prop_assert!(Message::new().envelope_from(&evil).is_err());
         let mut out = Vec::new();
-        prop_assert!(Command::RcptTo(evil.clone()).to_wire(&mut out).is_err());
+        prop_assert!(Command::rcpt(evil.clone()).to_wire(&mut out).is_err());
         let mail = Command::MailFrom { from: evil.clone(), params: MailParams::default() };
         prop_assert!(mail.to_wire(&mut out).is_err());
         prop_assert!(Command::Ehlo(evil).to_wire(&mut out).is_err());

@@ -372,6 +372,10 @@ virtual_mailbox_maps = static:maildir/
 virtual_uid_maps = static:$MAIL_UID
 virtual_gid_maps = static:$MAIL_GID
 virtual_mailbox_limit = 0
+# undeliverable-*@example.test is accepted, then bounced (for the DSN tests).
+transport_maps = regexp:$PF_CONF/transport
+# ...which smtpd would otherwise refuse at RCPT as an unknown address.
+smtpd_reject_unlisted_recipient = no
 mailbox_size_limit = 0
 message_size_limit = 209715200
 
@@ -410,6 +414,10 @@ EOF
 # Matched against the recipient address (case-insensitively).
 /^reject-[^@]*@example\.test$/     550 5.1.1 Recipient refused by the test bed
 /^tempfail-[^@]*@example\.test$/   450 4.2.0 Temporary failure by the test bed
+EOF
+    cat >"$PF_CONF/transport" <<'EOF'
+# Accepted at RCPT, then bounced by the error agent (delivery status tests).
+/^undeliverable-[^@]*@example\.test$/   error:5.1.1 undeliverable by the test bed
 EOF
     cat >"$PF_CONF/auth_required" <<'EOF'
 /./   REJECT Authentication required (test bed)

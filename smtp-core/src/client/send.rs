@@ -101,6 +101,7 @@ pub(crate) fn wire_envelope(
     let eight_bit = (assume_8bit || envelope.eight_bit) && caps.eight_bit_mime;
     let mut wire = Envelope::new(from, to)?.with_8bit_body(eight_bit);
     wire.size = envelope.size;
+    wire.ext = envelope.ext.clone();
     Ok(wire)
 }
 

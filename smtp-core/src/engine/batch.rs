@@ -16,6 +16,7 @@ use super::transaction::{body_read_error, delivery_unknown, PREFETCH};
 use super::Session;
 use crate::command::Command;
 use crate::config::RecipientPolicy;
+use crate::dsn::Omitted;
 use crate::error::{Error, Phase, Result};
 use crate::report::{RecipientResult, SendReport};
 use crate::transcript::Direction;
@@ -72,11 +73,16 @@ struct Broken {
 struct Results {
     link: super::wire::Link,
     done: Vec<bool>,
+    /// The extensions each message goes without (known once it is prepared).
+    omitted: Vec<Omitted>,
 }
 
 impl Results {
-    fn set(&mut self, index: usize, result: Result<SendReport>) {
+    fn set(&mut self, index: usize, mut result: Result<SendReport>) {
         self.done[index] = true;
+        if let Ok(report) = &mut result {
+            report.omitted_extensions = self.omitted[index].names();
+        }
         self.link.finished(index, result);
     }
 
@@ -91,6 +97,7 @@ impl Session {
         let mut results = Results {
             link: self.link.clone(),
             done: vec![false; envelopes.len()],
+            omitted: vec![Omitted::default(); envelopes.len()],
         };
         let (mut body, mut chunk, mut pending) = self.take_buffers();
         let caps = &self.facts.capabilities;
@@ -154,11 +161,12 @@ impl Session {
         envelope: &Envelope,
         body: &mut Body,
         want: usize,
-    ) -> Result<()> {
+    ) -> Result<Omitted> {
         self.link.next_body(i);
         body.start(self.config.long_lines);
-        self.check_envelope(envelope)?;
-        body.prefetch(want).await.map_err(body_read_error)
+        let omitted = self.check_envelope(envelope)?;
+        body.prefetch(want).await.map_err(body_read_error)?;
+        Ok(omitted)
     }
 
     /// PIPELINING and CHUNKING: a window of messages, each `[RSET] MAIL
@@ -178,10 +186,14 @@ impl Session {
             if self.closed.is_some() {
                 break;
             }
-            if let Err(e) = self.prepare(i, envelope, body, BDAT_CHUNK).await {
-                results.set(i, Err(e));
-                continue;
-            }
+            let omitted = match self.prepare(i, envelope, body, BDAT_CHUNK).await {
+                Ok(omitted) => omitted,
+                Err(e) => {
+                    results.set(i, Err(e));
+                    continue;
+                }
+            };
+            results.omitted[i] = omitted;
             if !body.fits_one_chunk(BDAT_CHUNK) {
                 // A large message goes on its own, chunk after chunk.
                 self.land(&mut window, &mut load, &mut broken, envelopes, results)
@@ -209,11 +221,7 @@ impl Session {
             if rset {
                 commands.push(Command::Rset);
             }
-            commands.push(Command::MailFrom {
-                from: envelope.from.clone(),
-                params: self.mail_params(envelope, repaired_len),
-            });
-            commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
+            self.envelope_commands(envelope, repaired_len, omitted, &mut commands);
             commands.push(Command::Bdat {
                 size: chunk.len() as u64,
                 last: true,
@@ -356,17 +364,16 @@ impl Session {
             if self.closed.is_some() {
                 break;
             }
-            if let Err(e) = self.prepare(i, envelope, body, PREFETCH).await {
-                results.set(i, Err(e));
-                continue;
-            }
-            let params = self.mail_params(envelope, body.repaired_len());
+            let omitted = match self.prepare(i, envelope, body, PREFETCH).await {
+                Ok(omitted) => omitted,
+                Err(e) => {
+                    results.set(i, Err(e));
+                    continue;
+                }
+            };
+            results.omitted[i] = omitted;
             let mut commands = Vec::with_capacity(envelope.to.len() + 2);
-            commands.push(Command::MailFrom {
-                from: envelope.from.clone(),
-                params,
-            });
-            commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
+            self.envelope_commands(envelope, body.repaired_len(), omitted, &mut commands);
             commands.push(Command::Data);
             let mut wire = Vec::with_capacity(64 * commands.len());
             if let Err(e) = commands.iter().try_for_each(|c| c.to_wire(&mut wire)) {
@@ -480,7 +487,11 @@ impl Session {
     async fn final_reply(&mut self, recipients: Vec<RecipientResult>) -> Result<SendReport> {
         let timeout = self.config.timeouts.data_end;
         match self.read_reply(Phase::EndOfData, timeout).await {
-            Ok(reply) if reply.is_positive() => Ok(SendReport { recipients, reply }),
+            Ok(reply) if reply.is_positive() => Ok(SendReport {
+                recipients,
+                reply,
+                omitted_extensions: Vec::new(),
+            }),
             Ok(reply) => Err(Error::Rejected {
                 phase: Phase::EndOfData,
                 reply,
@@ -526,6 +537,7 @@ fn judge(
     Ok(SendReport {
         recipients,
         reply: last,
+        omitted_extensions: Vec::new(),
     })
 }
 

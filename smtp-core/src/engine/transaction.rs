@@ -7,6 +7,7 @@ use super::wire::SinkFailure;
 use super::Session;
 use crate::command::{Command, MailParams};
 use crate::config::RecipientPolicy;
+use crate::dsn::Omitted;
 use crate::error::{Error, Phase, Result};
 use crate::reply::Reply;
 use crate::report::{RecipientResult, SendReport};
@@ -55,9 +56,57 @@ impl Session {
     }
 
     /// What the server must offer for this envelope, checked before
-    /// anything is sent.
-    pub(super) fn check_envelope(&self, envelope: &Envelope) -> Result<()> {
+    /// anything is sent; the extensions to leave out, noted in the
+    /// transcript.
+    pub(super) fn check_envelope(&mut self, envelope: &Envelope) -> Result<Omitted> {
+        let omitted = self.extensions_to_omit(envelope)?;
+        if omitted.has(Omitted::DSN) {
+            self.transcript.line(
+                Direction::Info,
+                "the server does not offer DSN: sending without NOTIFY, ORCPT, RET and ENVID, as asked",
+            );
+        }
+        if omitted.has(Omitted::MT_PRIORITY) {
+            self.transcript.line(
+                Direction::Info,
+                "the server does not offer MT-PRIORITY: sending without it",
+            );
+        }
+        Ok(omitted)
+    }
+
+    /// The extensions this envelope asks for and the server lacks, or why
+    /// the message cannot go to this server.
+    fn extensions_to_omit(&self, envelope: &Envelope) -> Result<Omitted> {
         let caps = &self.facts.capabilities;
+        let ext = &envelope.ext;
+        let mut omitted = Omitted::default();
+        if ext.require_tls {
+            if !(self.facts.tls_info.is_some() && self.link.is_tls()) {
+                return Err(Error::Unsupported {
+                    extension: "REQUIRETLS",
+                    reason: "REQUIRETLS needs a TLS session, and this one is not encrypted".into(),
+                });
+            }
+            if !caps.requiretls {
+                return Err(Error::Unsupported {
+                    extension: "REQUIRETLS",
+                    reason: "the message requires TLS all the way (REQUIRETLS) and the server does not offer REQUIRETLS".into(),
+                });
+            }
+        }
+        if ext.wants_dsn() && !caps.dsn {
+            if !ext.dsn_if_offered {
+                return Err(Error::Unsupported {
+                    extension: "DSN",
+                    reason: "delivery status notifications were asked for (NOTIFY, ORCPT, RET or ENVID) and the server does not offer DSN".into(),
+                });
+            }
+            omitted.add(Omitted::DSN);
+        }
+        if ext.priority.is_some() && !caps.mt_priority {
+            omitted.add(Omitted::MT_PRIORITY);
+        }
         if envelope.needs_smtputf8() && !caps.smtputf8 {
             return Err(Error::Unsupported {
                 extension: "SMTPUTF8",
@@ -82,26 +131,48 @@ impl Session {
                 });
             }
         }
-        Ok(())
+        Ok(omitted)
     }
 
-    /// The MAIL parameters for `envelope`; a repaired message declares
-    /// the size that will be sent.
-    pub(super) fn mail_params(
+    /// The MAIL and RCPT commands for `envelope`, without the parameters
+    /// of the `omitted` extensions; a repaired message declares the size
+    /// that will be sent.
+    pub(super) fn envelope_commands(
         &self,
         envelope: &Envelope,
         repaired_len: Option<usize>,
-    ) -> MailParams {
+        omitted: Omitted,
+        commands: &mut Vec<Command>,
+    ) {
         let caps = &self.facts.capabilities;
+        let ext = &envelope.ext;
+        let dsn = !omitted.has(Omitted::DSN);
         let mut params = MailParams {
             size: envelope.size.filter(|_| caps.size.is_some()),
             eight_bit: envelope.eight_bit,
             smtputf8: envelope.needs_smtputf8(),
+            ret: ext.ret.filter(|_| dsn),
+            envid: ext.envid.clone().filter(|_| dsn),
+            require_tls: ext.require_tls,
+            priority: ext.priority.filter(|_| !omitted.has(Omitted::MT_PRIORITY)),
         };
         if let (Some(len), Some(size)) = (repaired_len, params.size) {
             params.size = Some(size.max(len as u64));
         }
-        params
+        commands.push(Command::MailFrom {
+            from: envelope.from.clone(),
+            params,
+        });
+        for (i, to) in envelope.to.iter().enumerate() {
+            let params = match ext.recipients.get(i) {
+                Some(params) if dsn => params.clone(),
+                _ => Default::default(),
+            };
+            commands.push(Command::RcptTo {
+                to: to.clone(),
+                params,
+            });
+        }
     }
 
     pub(super) async fn transaction(
@@ -111,7 +182,7 @@ impl Session {
         chunk: &mut Vec<u8>,
         pending: &mut Vec<u8>,
     ) -> Result<SendReport> {
-        self.check_envelope(envelope)?;
+        let omitted = self.check_envelope(envelope)?;
         let caps = &self.facts.capabilities;
         let pipelined = self.config.pipelining && caps.pipelining;
         let chunking = self.config.chunking && caps.chunking;
@@ -138,14 +209,8 @@ impl Session {
                 repaired_len = Some(chunk.len());
             }
         }
-        let params = self.mail_params(envelope, repaired_len);
-
         let mut commands = Vec::with_capacity(envelope.to.len() + 2);
-        commands.push(Command::MailFrom {
-            from: envelope.from.clone(),
-            params,
-        });
-        commands.extend(envelope.to.iter().map(|to| Command::RcptTo(to.clone())));
+        self.envelope_commands(envelope, repaired_len, omitted, &mut commands);
         if pipeline_body {
             commands.push(match chunks {
                 Some(_) => Command::Bdat {
@@ -270,7 +335,11 @@ impl Session {
                 reply,
             });
         }
-        Ok(SendReport { recipients, reply })
+        Ok(SendReport {
+            recipients,
+            reply,
+            omitted_extensions: omitted.names(),
+        })
     }
 
     /// Sends the BDAT chunks still to go (the first one too unless it was

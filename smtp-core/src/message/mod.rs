@@ -58,6 +58,7 @@
 mod address;
 mod attachment;
 mod date;
+mod delivery;
 mod encode;
 mod fit;
 mod header;
@@ -148,6 +149,7 @@ pub struct Message {
     parts: Vec<Part>,
     envelope_from: Option<String>,
     envelope_to: Vec<String>,
+    delivery: delivery::Delivery,
 }
 
 impl Default for Message {
@@ -179,6 +181,7 @@ impl Message {
             parts: Vec::new(),
             envelope_from: None,
             envelope_to: Vec::new(),
+            delivery: delivery::Delivery::default(),
         }
     }
 
@@ -418,7 +421,8 @@ impl Message {
                 to.push(wire);
             }
         }
-        Ok(Envelope::new(from, to)?.with_8bit_body(eight_bit))
+        let envelope = Envelope::new(from, to)?.with_8bit_body(eight_bit);
+        self.delivery.apply(envelope, options.smtputf8)
     }
 
     /// A reader that produces the whole message (headers and body, CRLF

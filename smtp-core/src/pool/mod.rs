@@ -332,6 +332,7 @@ impl GroupReport {
                     .map(|r| r.reply.clone())
                     .unwrap_or_else(|| crate::Reply::new(554, None, Vec::new())),
                 recipients: refused,
+                omitted_extensions: Vec::new(),
             },
             Err(Error::Rejected { reply, .. }) => SendReport {
                 recipients: group
@@ -342,6 +343,7 @@ impl GroupReport {
                     })
                     .collect(),
                 reply,
+                omitted_extensions: Vec::new(),
             },
             Err(e) => {
                 let delivered = self.delivered();
@@ -361,6 +363,11 @@ impl GroupReport {
             None => part,
             Some(mut so_far) => {
                 so_far.recipients.extend(part.recipients);
+                for name in part.omitted_extensions {
+                    if !so_far.omitted_extensions.contains(&name) {
+                        so_far.omitted_extensions.push(name);
+                    }
+                }
                 if part.reply.is_positive() || !so_far.reply.is_positive() {
                     so_far.reply = part.reply;
                 }
