@@ -829,6 +829,17 @@ bool smtp_client_recipient(const smtp_client *client,
                            const char **text);
 
 /**
+ * Returns the extensions the last message sent went without because the
+ * server does not offer them and the message allowed it, comma-separated
+ * ("DSN", "MT-PRIORITY", "DSN,MT-PRIORITY"); "" when it went with
+ * everything it asked for, or after a failed send.
+ *
+ * NULL if the client is NULL. The string belongs to the client and stays
+ * valid until the next send or `smtp_client_free()`.
+ */
+const char *smtp_client_omitted_extensions(const smtp_client *client);
+
+/**
  * Returns the extensions the server announced in its last EHLO reply (the
  * one over TLS when TLS is on), one per line as the server wrote them,
  * e.g. "PIPELINING\nSIZE 10240000\nAUTH PLAIN LOGIN\n8BITMIME"; "" after a
@@ -1346,6 +1357,74 @@ smtp_result smtp_message_inline_file(smtp_message *message,
                                      const char *content_id,
                                      const char *path,
                                      const char *content_type);
+
+/**
+ * Asks delivery status notifications to return the whole message
+ * (`"FULL"`) or its header only (`"HDRS"`).
+ *
+ * `message` and `ret` must not be NULL. Anything but FULL or HDRS (any
+ * case) gives `SMTP_ERR_INVALID_INPUT`.
+ */
+smtp_result smtp_message_set_dsn_return(smtp_message *message, const char *ret);
+
+/**
+ * Sets the envelope identifier (ENVID) that notifications carry back.
+ * Any text: `+`, `=`, controls and non-ASCII characters are escaped
+ * (xtext); at most 100 characters once escaped, else
+ * `SMTP_ERR_INVALID_INPUT`.
+ *
+ * `message` and `id` must not be NULL. Copied.
+ */
+smtp_result smtp_message_set_envelope_id(smtp_message *message, const char *id);
+
+/**
+ * Asks for notifications (NOTIFY) for `recipient`, or for every
+ * recipient when `recipient` is NULL. `notify` is `"NEVER"` or a
+ * comma-separated list of `SUCCESS`, `FAILURE` and `DELAY` (any case).
+ *
+ * `message` and `notify` must not be NULL. NEVER combined with another,
+ * or an unknown word, gives `SMTP_ERR_INVALID_INPUT`. A recipient that
+ * is not among the message's envelope recipients makes the send fail
+ * with `SMTP_ERR_INVALID_INPUT` before anything is sent.
+ */
+smtp_result smtp_message_set_notify(smtp_message *message,
+                                    const char *recipient,
+                                    const char *notify);
+
+/**
+ * Gives the original recipient (ORCPT) of `recipient`: the address the
+ * message was first sent to, before forwarding. Sent as `rfc822;` xtext,
+ * or in RFC 6533's 7-bit `utf-8;` form for a non-ASCII address.
+ *
+ * No argument may be NULL. An invalid address gives
+ * `SMTP_ERR_INVALID_INPUT`.
+ */
+smtp_result smtp_message_set_original_recipient(smtp_message *message,
+                                                const char *recipient,
+                                                const char *original);
+
+/**
+ * With `on`, a server that does not offer DSN gets the message without
+ * the DSN parameters (and `smtp_client_omitted_extensions()` says
+ * "DSN"); by default such a send fails with `SMTP_ERR_UNSUPPORTED`
+ * before anything is sent.
+ */
+smtp_result smtp_message_set_dsn_if_offered(smtp_message *message, bool on);
+
+/**
+ * With `on`, the message carries REQUIRETLS: it must travel over TLS
+ * all the way. The send fails with `SMTP_ERR_UNSUPPORTED`, before
+ * anything is sent, unless the session is TLS and the server offers
+ * REQUIRETLS.
+ */
+smtp_result smtp_message_set_require_tls(smtp_message *message, bool on);
+
+/**
+ * Sets MT-PRIORITY, -9 (lowest) to 9, sent when the server offers it
+ * (otherwise left out, and `smtp_client_omitted_extensions()` says
+ * "MT-PRIORITY"). Out of range gives `SMTP_ERR_INVALID_INPUT`.
+ */
+smtp_result smtp_message_set_priority(smtp_message *message, int priority);
 
 /**
  * Opens the outbox in the directory `dir`, creating it (mode 0700) and

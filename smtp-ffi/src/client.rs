@@ -39,6 +39,8 @@ pub struct smtp_client {
     session: Option<Client>,
     info: Option<SessionInfo>,
     recipients: Vec<RecipientSlot>,
+    /// The extensions the last message went without ("DSN,MT-PRIORITY").
+    omitted: std::ffi::CString,
     /// Each message of the last `smtp_client_send_batch()`.
     batch: Vec<batch::BatchSlot>,
 }
@@ -138,6 +140,7 @@ impl smtp_client {
             info: None,
             recipients: Vec::new(),
             batch: Vec::new(),
+            omitted: std::ffi::CString::default(),
         }
     }
 
@@ -160,6 +163,7 @@ impl smtp_client {
         match outcome {
             Ok(report) => {
                 last::set_reply(&report.reply);
+                self.omitted = omitted_list(&report.omitted_extensions);
                 self.recipients = report
                     .recipients
                     .into_iter()
@@ -168,6 +172,7 @@ impl smtp_client {
                 Ok(())
             }
             Err(error) => {
+                self.omitted = std::ffi::CString::default();
                 if let Error::RecipientsRefused { refused } = &error {
                     self.recipients = refused.iter().cloned().map(RecipientSlot::new).collect();
                 }
@@ -175,6 +180,12 @@ impl smtp_client {
             }
         }
     }
+}
+
+/// `"DSN,MT-PRIORITY"` from a report's omitted extensions.
+pub(crate) fn omitted_list(names: &[&'static str]) -> std::ffi::CString {
+    // Extension names are ASCII keywords without NUL.
+    std::ffi::CString::new(names.join(",")).unwrap_or_default()
 }
 
 /// Runs the body of a client function returning `smtp_result`. After a

@@ -51,6 +51,8 @@ mod send;
 mod client;
 
 mod message;
+// Delivery options of a message (DSN, REQUIRETLS, MT-PRIORITY).
+mod delivery;
 
 mod outbox;
 

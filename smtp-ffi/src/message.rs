@@ -55,7 +55,7 @@ pub unsafe extern "C" fn smtp_message_free(message: *mut smtp_message) {
 }
 
 /// Runs a fallible setter on a message handle.
-fn with_message(
+pub(crate) fn with_message(
     message: *mut smtp_message,
     f: impl FnOnce(&mut Message) -> Result<(), Failure>,
 ) -> smtp_result {

@@ -134,6 +134,7 @@ bool smtp_client_recipient(const smtp_client *client,
                            int *code,
                            const char **enhanced,
                            const char **text);
+const char *smtp_client_omitted_extensions(const smtp_client *client);
 const char *smtp_client_capabilities(const smtp_client *client);
 bool smtp_client_has_extension(const smtp_client *client, const char *keyword);
 const char *smtp_client_auth_mechanisms(const smtp_client *client);
@@ -223,6 +224,17 @@ smtp_result smtp_message_inline_file(smtp_message *message,
                                      const char *content_id,
                                      const char *path,
                                      const char *content_type);
+smtp_result smtp_message_set_dsn_return(smtp_message *message, const char *ret);
+smtp_result smtp_message_set_envelope_id(smtp_message *message, const char *id);
+smtp_result smtp_message_set_notify(smtp_message *message,
+                                    const char *recipient,
+                                    const char *notify);
+smtp_result smtp_message_set_original_recipient(smtp_message *message,
+                                                const char *recipient,
+                                                const char *original);
+smtp_result smtp_message_set_dsn_if_offered(smtp_message *message, bool on);
+smtp_result smtp_message_set_require_tls(smtp_message *message, bool on);
+smtp_result smtp_message_set_priority(smtp_message *message, int priority);
 smtp_result smtp_outbox_open(const char *dir, smtp_outbox **outbox_out);
 void smtp_outbox_free(smtp_outbox *outbox);
 smtp_result smtp_outbox_enqueue_message(smtp_outbox *outbox,

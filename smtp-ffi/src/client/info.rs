@@ -46,6 +46,20 @@ pub unsafe extern "C" fn smtp_client_recipient(
     })
 }
 
+/// Returns the extensions the last message sent went without because the
+/// server does not offer them and the message allowed it, comma-separated
+/// ("DSN", "MT-PRIORITY", "DSN,MT-PRIORITY"); "" when it went with
+/// everything it asked for, or after a failed send.
+///
+/// NULL if the client is NULL. The string belongs to the client and stays
+/// valid until the next send or `smtp_client_free()`.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_omitted_extensions(
+    client: *const smtp_client,
+) -> *const c_char {
+    read_client(client, std::ptr::null(), |c| c.omitted.as_ptr())
+}
+
 fn info_str(
     client: *const smtp_client,
     f: impl FnOnce(&SessionInfo) -> Option<*const c_char>,

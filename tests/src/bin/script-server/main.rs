@@ -61,6 +61,15 @@ const SCENARIOS: &[(&str, &str)] = &[
         "one-message",
         "one message from sender@ to rcpt@example.test, QUIT",
     ),
+    (
+        "dsn-offered",
+        "DSN and MT-PRIORITY offered; one message (any parameters), QUIT",
+    ),
+    (
+        "dsn-missing",
+        "nothing offered; one message (any parameters), QUIT",
+    ),
+    ("dsn-refused", "nothing offered; QUIT only (no message)"),
 ];
 
 fn scenario(name: &str) -> Option<(Vec<Step>, bool)> {
@@ -138,6 +147,12 @@ fn scenario(name: &str) -> Option<(Vec<Step>, bool)> {
             false,
         ),
         "one-message" => (one_message_script(&[], FROM, &[TO], false), false),
+        "dsn-offered" => (
+            one_message_script(&["DSN", "MT-PRIORITY"], FROM, &[TO], false),
+            false,
+        ),
+        "dsn-missing" => (one_message_script(&[], FROM, &[TO], false), false),
+        "dsn-refused" => (script(vec![hello(&[]), quit_steps()]), false),
         _ => return None,
     })
 }
