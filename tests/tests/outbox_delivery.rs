@@ -461,3 +461,46 @@ fn two_runners_on_one_spool_never_deliver_a_message_twice() {
     let by_runner: Vec<usize> = reports.iter().map(|r| r.done()).collect();
     eprintln!("two runners delivered {by_runner:?}");
 }
+
+#[test]
+fn queued_dsn_parameters_survive_the_spool_and_notify_never_gets_no_bounce() {
+    let outbox = outbox("dsn-params", |_| {});
+    let env = Envelope::new(FROM, [A, B])
+        .unwrap()
+        .with_dsn_return(smtp_core::DsnReturn::Headers)
+        .with_envelope_id("q+1")
+        .unwrap()
+        .with_recipient_notify(A, smtp_core::Notify::SUCCESS | smtp_core::Notify::FAILURE)
+        .unwrap()
+        .with_recipient_notify(B, smtp_core::Notify::NEVER)
+        .unwrap()
+        .with_original_recipient(B, "list@example.test")
+        .unwrap();
+    let id = outbox
+        .enqueue(&env, &mut marked_message("dsn-params", 3).as_slice())
+        .unwrap();
+    // Read back from the spool by a second handle: the state file carries them.
+    let reopened = Outbox::open(outbox.dir()).unwrap().with_policy(no_jitter());
+    drop(outbox);
+    let server = ScriptedServer::start(steps(&format!(
+        "hello PIPELINING, ENHANCEDSTATUSCODES, DSN
+         < MAIL FROM:<{FROM}> RET=HDRS ENVID=q+2B1
+         < RCPT TO:<{A}> NOTIFY=SUCCESS,FAILURE
+         < RCPT TO:<{B}> NOTIFY=NEVER ORCPT=rfc822
+         < DATA
+         > 250 2.1.0 Ok | 250 2.1.5 Ok | 550 5.1.1 <{B}>: User unknown | 354 go ahead
+         body; > 250 2.0.0 Ok: queued as 4F3A
+         quit"
+    )));
+    let report = reopened.deliver_due(&server.config()).unwrap();
+    let cap = server.finish();
+    cap.assert_clean();
+    assert_eq!(cap.bodies.len(), 1, "the message and no bounce");
+    assert!(cap.received_text().contains(&format!(
+        "RCPT TO:<{B}> NOTIFY=NEVER ORCPT=rfc822;list@example.test\r\n"
+    )));
+    assert_eq!(report.messages.len(), 1, "{report:?}");
+    let first = &report.messages[0];
+    assert_eq!((&first.id, &first.outcome), (&id, &Outcome::Bounced));
+    assert!(first.notification.is_none(), "NOTIFY=NEVER: no bounce");
+}

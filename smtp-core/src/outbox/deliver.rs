@@ -8,15 +8,15 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::time::SystemTime;
 
-use super::dsn::{self, Report};
+use super::dsn::{wants_notification, Report};
 use super::policy::random_unit;
 use super::state::{one_line, RecipientState, RecipientStatus, State};
 use super::{Lock, Outbox, QueueId};
 use crate::client::Client;
 use crate::config::{Config, RecipientPolicy};
+use crate::dsn::Notify;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
-use crate::message::raw::head::Head;
 
 /// What happened to one message in a delivery run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -508,15 +508,18 @@ impl Outbox {
                     .recipients
                     .iter()
                     .filter(|r| r.status.is_open())
+                    .filter(|r| wants_notification(state, r, Notify::DELAY))
                     .collect();
-                notification = Some(self.notify(
-                    Report::Delayed,
-                    state,
-                    &delayed,
-                    false,
-                    now,
-                    (id, offset),
-                )?);
+                if !delayed.is_empty() {
+                    notification = Some(self.notify(
+                        Report::Delayed,
+                        state,
+                        &delayed,
+                        false,
+                        now,
+                        (id, offset),
+                    )?);
+                }
                 state.warned = true;
             }
             self.write_state(id, state)?;
@@ -527,12 +530,17 @@ impl Outbox {
                 .iter()
                 .filter(|r| r.status == RecipientStatus::Failed)
                 .collect();
+            let bounced: Vec<&RecipientState> = failed
+                .iter()
+                .copied()
+                .filter(|r| wants_notification(state, r, Notify::FAILURE))
+                .collect();
             // Never a bounce of a bounce: a null sender gets none.
-            if !failed.is_empty() && !state.sender.is_empty() {
+            if !bounced.is_empty() && !state.sender.is_empty() {
                 notification = Some(self.notify(
                     Report::Failed,
                     state,
-                    &failed,
+                    &bounced,
                     expired,
                     now,
                     (id, offset),
@@ -555,41 +563,6 @@ impl Outbox {
         };
         Ok((report, done))
     }
-
-    /// Queues a notification about `recipients` to the message's sender.
-    fn notify(
-        &self,
-        report: Report,
-        state: &State,
-        recipients: &[&RecipientState],
-        expired: bool,
-        now: SystemTime,
-        (message, offset): (&QueueId, u64),
-    ) -> Result<QueueId> {
-        // Opened again: the batch may be reading the message file.
-        let head = File::open(self.message_path(message))
-            .map(|file| original_head(&file, offset))
-            .unwrap_or_default();
-        let domain = state
-            .sender
-            .rsplit_once('@')
-            .map_or("localhost", |(_, d)| d);
-        let message_id = format!("<{}@{domain}>", crate::message::new_id_local());
-        let bytes = dsn::build(report, state, recipients, &head, expired, now, &message_id);
-        let envelope = Envelope::new("", [state.sender.clone()])?;
-        self.enqueue_at(&envelope, &mut bytes.as_slice(), now)
-    }
-}
-
-/// The header block of a queued message whose bytes start at `offset`
-/// in its file (empty when unreadable).
-fn original_head(mut file: &File, offset: u64) -> Vec<u8> {
-    match file.seek(SeekFrom::Start(offset)) {
-        Ok(_) => Head::read(&mut file, 64 * 1024)
-            .map(|(head, _)| head.bytes)
-            .unwrap_or_default(),
-        Err(_) => Vec::new(),
-    }
 }
 
 /// Marks every open recipient deferred with `why`.
@@ -609,9 +582,11 @@ fn open_envelope(client: &Client, state: &State) -> Result<Envelope> {
         .filter(|r| r.status.is_open())
         .map(|r| r.address.clone())
         .collect();
-    Envelope::new(state.sender.clone(), open)
-        .map(|e| e.with_size(state.size).with_8bit_body(state.eight_bit))
-        .and_then(|e| client.wire_envelope(&e, false))
+    let mut envelope = Envelope::new(state.sender.clone(), open)?
+        .with_size(state.size)
+        .with_8bit_body(state.eight_bit);
+    envelope.ext = state.extensions.for_open(&state.recipients);
+    client.wire_envelope(&envelope, false)
 }
 
 /// Records one message's result; the error of the attempt as a whole.

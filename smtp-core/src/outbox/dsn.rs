@@ -1,12 +1,20 @@
 //! Delivery status notifications (RFC 3464): the `multipart/report` sent
 //! to a queued message's sender when recipients failed for good (or, once,
-//! when delivery is delayed), with the original header attached.
+//! when delivery is delayed), with the original header attached; who asked
+//! for one (the NOTIFY each recipient was queued with).
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
 use std::time::SystemTime;
 
 use super::state::{one_line, RecipientState, State};
+use super::{Outbox, QueueId};
+use crate::dsn::Notify;
+use crate::envelope::Envelope;
+use crate::error::Result;
 use crate::message::format_date;
+use crate::message::raw::head::Head;
 
 /// What the notification reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +150,60 @@ pub(crate) fn build(
     out
 }
 
+impl Outbox {
+    /// Queues a notification about `recipients` to the message's sender.
+    pub(super) fn notify(
+        &self,
+        report: Report,
+        state: &State,
+        recipients: &[&RecipientState],
+        expired: bool,
+        now: SystemTime,
+        (message, offset): (&QueueId, u64),
+    ) -> Result<QueueId> {
+        // Opened again: the batch may be reading the message file.
+        let head = File::open(self.message_path(message))
+            .map(|file| original_head(&file, offset))
+            .unwrap_or_default();
+        let domain = state
+            .sender
+            .rsplit_once('@')
+            .map_or("localhost", |(_, d)| d);
+        let message_id = format!("<{}@{domain}>", crate::message::new_id_local());
+        let bytes = build(report, state, recipients, &head, expired, now, &message_id);
+        let envelope = Envelope::new("", [state.sender.clone()])?;
+        self.enqueue_at(&envelope, &mut bytes.as_slice(), now)
+    }
+}
+
+/// The header block of a queued message whose bytes start at `offset`
+/// in its file (empty when unreadable).
+fn original_head(mut file: &File, offset: u64) -> Vec<u8> {
+    match file.seek(SeekFrom::Start(offset)) {
+        Ok(_) => Head::read(&mut file, 64 * 1024)
+            .map(|(head, _)| head.bytes)
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whether `recipient` (of `state`) asked for notification `what`; a
+/// recipient without NOTIFY gets failures and delays, as RFC 3461 4.1
+/// leaves the default to the server.
+pub(super) fn wants_notification(state: &State, recipient: &RecipientState, what: Notify) -> bool {
+    let index = state
+        .recipients
+        .iter()
+        .position(|r| std::ptr::eq(r, recipient));
+    match index
+        .and_then(|i| state.extensions.recipients.get(i))
+        .and_then(|p| p.notify)
+    {
+        Some(notify) => notify.contains(what),
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::state::RecipientStatus;
@@ -172,6 +234,7 @@ mod tests {
             warned: false,
             last_error: None,
             recipients: vec![failed.clone(), plain.clone()],
+            extensions: Default::default(),
         };
         let head = b"From: me@example.org\r\nSubject: hello\r\n";
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_100);

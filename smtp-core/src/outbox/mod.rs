@@ -294,6 +294,7 @@ impl Outbox {
                     reply: None,
                 })
                 .collect(),
+            extensions: envelope.ext.clone(),
         };
         let result = (|| {
             self.write_message(&tmp, state.format().as_bytes(), body)?;

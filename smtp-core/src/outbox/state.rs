@@ -9,6 +9,8 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::dsn::{DsnReturn, Extensions, Notify, RecipientParams};
+
 /// The first line of every state file (and its format's version).
 const MAGIC: &str = "smtp-outbox-state 1";
 
@@ -81,6 +83,9 @@ pub(crate) struct State {
     pub(crate) warned: bool,
     pub(crate) last_error: Option<String>,
     pub(crate) recipients: Vec<RecipientState>,
+    /// DSN, REQUIRETLS and MT-PRIORITY as the message was queued with
+    /// (per-recipient parameters in the order of `recipients`).
+    pub(crate) extensions: Extensions,
 }
 
 fn secs(time: SystemTime) -> u64 {
@@ -133,6 +138,30 @@ impl State {
                 &format!("{}\t{}\t{}", r.status.name(), r.address, reply),
             );
         }
+        // The extension values are ASCII without controls (xtext).
+        let ext = &self.extensions;
+        if let Some(ret) = ext.ret {
+            field("ret", ret.as_str());
+        }
+        if let Some(envid) = &ext.envid {
+            field("envid", envid);
+        }
+        if ext.dsn_if_offered {
+            field("dsn_if_offered", "1");
+        }
+        if ext.require_tls {
+            field("requiretls", "1");
+        }
+        if let Some(priority) = ext.priority {
+            field("priority", &priority.to_string());
+        }
+        for (i, params) in ext.recipients.iter().enumerate() {
+            if params.notify.is_some() || params.orcpt.is_some() {
+                let notify = params.notify.map(Notify::to_param).unwrap_or_default();
+                let orcpt = params.orcpt.as_deref().unwrap_or_default();
+                field("rcpt_dsn", &format!("{i}\t{notify}\t{orcpt}"));
+            }
+        }
         out.push_str("end\n");
         out
     }
@@ -158,7 +187,9 @@ impl State {
             warned: false,
             last_error: None,
             recipients: Vec::new(),
+            extensions: Extensions::default(),
         };
+        let mut rcpt_dsn = Vec::new();
         let mut seen_sender = false;
         let mut ended = false;
         for line in lines {
@@ -214,6 +245,33 @@ impl State {
                         reply: reply.filter(|r| !r.is_empty()).map(str::to_string),
                     });
                 }
+                "ret" => {
+                    state.extensions.ret =
+                        Some(DsnReturn::parse(value).map_err(|_| format!("bad ret {value:?}"))?)
+                }
+                "envid" => state.extensions.envid = Some(value.to_string()),
+                "dsn_if_offered" => state.extensions.dsn_if_offered = flag(value)?,
+                "requiretls" => state.extensions.require_tls = flag(value)?,
+                "priority" => {
+                    state.extensions.priority = Some(
+                        value
+                            .parse::<i8>()
+                            .ok()
+                            .filter(|p| (-9..=9).contains(p))
+                            .ok_or_else(|| format!("bad priority {value:?}"))?,
+                    )
+                }
+                "rcpt_dsn" => {
+                    let bad = || format!("bad rcpt_dsn line {value:?}");
+                    let mut parts = value.splitn(3, '\t');
+                    let index: usize = parts.next().and_then(|i| i.parse().ok()).ok_or_else(bad)?;
+                    let notify = match parts.next().ok_or_else(bad)? {
+                        "" => None,
+                        text => Some(Notify::parse(text).map_err(|_| bad())?),
+                    };
+                    let orcpt = parts.next().filter(|o| !o.is_empty()).map(str::to_string);
+                    rcpt_dsn.push((index, RecipientParams { notify, orcpt }));
+                }
                 // Keys of later versions are kept out of the way.
                 _ => {}
             }
@@ -226,6 +284,15 @@ impl State {
         }
         if state.recipients.is_empty() {
             return Err("no recipient".into());
+        }
+        if !rcpt_dsn.is_empty() {
+            let mut all = vec![RecipientParams::default(); state.recipients.len()];
+            for (index, params) in rcpt_dsn {
+                *all.get_mut(index).ok_or_else(|| {
+                    format!("rcpt_dsn for recipient {index}, which is not there")
+                })? = params;
+            }
+            state.extensions.recipients = all;
         }
         Ok(state)
     }
