@@ -167,8 +167,8 @@ struct Meta {
 enum Begun {
     /// Nothing to send: done (reported, or not worth a line).
     Done(Option<MessageReport>),
-    /// To be sent in the next batch.
-    Send(Pending),
+    /// To be sent in the next batch (boxed: a state is large).
+    Send(Box<Pending>),
 }
 
 /// A message locked and read for delivery, or why it is not.
@@ -272,7 +272,7 @@ impl Outbox {
                     Begun::Done(Some(message)) => report.messages.push(message),
                     Begun::Done(None) => {}
                     Begun::Send(pending) => {
-                        batch.push(pending);
+                        batch.push(*pending);
                         if batch.len() >= BATCH {
                             self.send_batch(batch, connection, now, report)?;
                         }
@@ -374,7 +374,7 @@ impl Outbox {
         // Nothing open (a runner died between recording the last reply and
         // retiring the message): settled without sending.
         let nothing_open = !state.recipients.iter().any(|r| r.status.is_open());
-        Ok(Begun::Send(Pending {
+        Ok(Begun::Send(Box::new(Pending {
             lock,
             meta: Meta {
                 id: id.clone(),
@@ -384,7 +384,7 @@ impl Outbox {
                 expired: expired || nothing_open,
                 settled: None,
             },
-        }))
+        })))
     }
 
     /// Sends the batch's messages (those not expired) over the connection,

@@ -92,6 +92,20 @@ fn state_files_round_trip_and_refuse_damage() {
                 reply: None,
             },
         ],
+        extensions: crate::Envelope::new("x@example.net", ["a@example.net", "b@example.net"])
+            .unwrap()
+            .with_dsn_return(crate::DsnReturn::Full)
+            .with_envelope_id("id+1 é")
+            .unwrap()
+            .with_recipient_notify("b@example.net", crate::Notify::DELAY)
+            .unwrap()
+            .with_original_recipient("b@example.net", "用户@example.net")
+            .unwrap()
+            .with_require_tls(true)
+            .with_dsn_if_offered(true)
+            .with_priority(-9)
+            .unwrap()
+            .ext,
     };
     let text = state.format();
     let back = State::parse(&text).unwrap();
@@ -120,6 +134,10 @@ fn state_files_round_trip_and_refuse_damage() {
         "smtp-outbox-state 1\nrcpt: pending\ta@b\t\nend\n",
         "smtp-outbox-state 1\nsender: a@b\nattempts: x\nrcpt: pending\ta@b\t\nend\n",
         "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\nend\nmore\n",
+        "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\nrcpt_dsn: 1\tNEVER\t\nend\n",
+        "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\nrcpt_dsn: 0\tSOMETIMES\t\nend\n",
+        "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\npriority: 10\nend\n",
+        "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\nret: ALL\nend\n",
     ] {
         assert!(State::parse(bad).is_err(), "{bad:?}");
     }
