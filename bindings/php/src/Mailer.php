@@ -637,6 +637,13 @@ final class Mailer
             $text = (string) $ffi->smtp_last_reply_text();
         }
         $this->finish($result);
-        return new SendResult($code ?? 0, $enhanced ?? '', $text ?? '', $this->library->recipients($this->handle()));
+        $omitted = (string) $ffi->smtp_client_omitted_extensions($this->handle());
+        return new SendResult(
+            $code ?? 0,
+            $enhanced ?? '',
+            $text ?? '',
+            $this->library->recipients($this->handle()),
+            $omitted === '' ? [] : explode(',', $omitted),
+        );
     }
 }

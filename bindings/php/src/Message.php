@@ -281,6 +281,114 @@ final class Message
     }
 
     /**
+     * Asks delivery status notifications (RFC 3461) to return the whole
+     * message ('FULL') or its header only ('HDRS').
+     *
+     * @throws InvalidInputException
+     */
+    public function dsnReturn(mixed $ret): self
+    {
+        return $this->call('smtp_message_set_dsn_return', Arg::text($ret, 'dsnReturn'));
+    }
+
+    /**
+     * Sets the envelope identifier (ENVID) that notifications carry back.
+     * Any text; '+', '=', controls and non-ASCII characters are escaped;
+     * at most 100 characters once escaped.
+     *
+     * @throws InvalidInputException
+     */
+    public function envelopeId(mixed $id): self
+    {
+        return $this->call('smtp_message_set_envelope_id', Arg::text($id, 'envelopeId'));
+    }
+
+    /**
+     * Asks for delivery status notifications (NOTIFY): 'NEVER', or any of
+     * 'SUCCESS', 'FAILURE', 'DELAY' as a comma-separated string or a list.
+     * For one recipient, or every recipient when $recipient is null.
+     *
+     * ```php
+     * $message->notify(['success', 'failure'])->notify('never', 'list-archive@example.org');
+     * ```
+     *
+     * @throws InvalidInputException
+     */
+    public function notify(mixed $notify, mixed $recipient = null): self
+    {
+        if (is_array($notify)) {
+            foreach ($notify as $word) {
+                if (!is_string($word)) {
+                    throw new InvalidInputException('notify: a list of strings, got ' . Arg::describe($word));
+                }
+            }
+            $notify = implode(',', $notify);
+        }
+        return $this->call(
+            'smtp_message_set_notify',
+            Arg::optionalText($recipient, 'notify recipient'),
+            Arg::text($notify, 'notify'),
+        );
+    }
+
+    /**
+     * Gives the original recipient (ORCPT) of $recipient: the address the
+     * message was first sent to, before forwarding or list expansion.
+     *
+     * @throws InvalidInputException
+     */
+    public function originalRecipient(mixed $recipient, mixed $original): self
+    {
+        return $this->call(
+            'smtp_message_set_original_recipient',
+            Arg::text($recipient, 'recipient'),
+            Arg::text($original, 'originalRecipient'),
+        );
+    }
+
+    /**
+     * With true, a server that does not offer DSN gets the message without
+     * the DSN parameters (SendResult::$omittedExtensions then lists 'DSN');
+     * by default such a send throws an UnsupportedException before anything
+     * is sent.
+     *
+     * @throws InvalidInputException
+     */
+    public function dsnIfOffered(mixed $on = true): self
+    {
+        return $this->call('smtp_message_set_dsn_if_offered', Arg::flag($on, 'dsnIfOffered'));
+    }
+
+    /**
+     * REQUIRETLS (RFC 8689): the message must travel over TLS all the way.
+     * The send throws an UnsupportedException, before anything is sent,
+     * unless the session is TLS and the server offers REQUIRETLS.
+     *
+     * @throws InvalidInputException
+     */
+    public function requireTls(mixed $on = true): self
+    {
+        return $this->call('smtp_message_set_require_tls', Arg::flag($on, 'requireTls'));
+    }
+
+    /**
+     * MT-PRIORITY (RFC 6710), -9 (lowest) to 9: sent when the server
+     * offers it, otherwise left out (SendResult::$omittedExtensions says so).
+     *
+     * @throws InvalidInputException
+     */
+    public function priority(mixed $priority): self
+    {
+        if (!is_int($priority)) {
+            throw new InvalidInputException('priority must be an integer from -9 to 9, got ' . Arg::describe($priority));
+        }
+        if ($priority < -9 || $priority > 9) {
+            throw new InvalidInputException("priority must be from -9 to 9, got $priority");
+        }
+        return $this->call('smtp_message_set_priority', $priority);
+    }
+
+    /**
      * Attaches a file, read block by block each time the message is sent
      * (it must be readable now). $name is the name the recipient sees
      * (default: the file's), in any language; $contentType is guessed from

@@ -15,12 +15,16 @@ final class SendResult
      * @param string $enhancedCode e.g. "2.0.0", "" if none
      * @param string $text the final reply's text, e.g. "Ok: queued as 4XyZ"
      * @param list<RecipientResult> $recipients one entry per envelope recipient, in order
+     * @param list<string> $omittedExtensions extensions the message asked for that the
+     *        server does not offer and that it went without, as allowed ('DSN',
+     *        'MT-PRIORITY'); empty when everything asked for was sent
      */
     public function __construct(
         public readonly int $code,
         public readonly string $enhancedCode,
         public readonly string $text,
         public readonly array $recipients,
+        public readonly array $omittedExtensions = [],
     ) {
     }
 
