@@ -89,6 +89,13 @@ pub struct Options {
     pub attach: Vec<PathBuf>,
     /// Direct mode: `--header "Name: value"` (repeatable).
     pub headers: Vec<String>,
+    /// `-N`: when to send delivery status notifications (`never`, or
+    /// `success,failure,delay`), checked.
+    pub dsn_notify: Option<smtp_core::Notify>,
+    /// `-R`: what a notification returns (`full` or `hdrs`).
+    pub dsn_return: Option<smtp_core::DsnReturn>,
+    /// `-V`: the envelope identifier notifications carry back.
+    pub envelope_id: Option<String>,
 }
 
 impl Options {
@@ -346,8 +353,26 @@ fn short_with_arg(opts: &mut Options, c: char, value: String) -> Result<(), Fail
             }
             opts.ignored.push(format!("-A{value}"));
         }
-        // -N dsn, -R ret, -V envid, -X traffic log, -L tag, -h hops, -O option=value.
-        'N' | 'R' | 'V' | 'X' | 'L' | 'h' | 'O' => opts.ignored.push(format!("-{c} {value}")),
+        'N' => {
+            opts.dsn_notify = Some(
+                smtp_core::Notify::parse(&value)
+                    .map_err(|e| Failure::usage(format!("-N: {e}")))?,
+            )
+        }
+        'R' => {
+            opts.dsn_return = Some(
+                smtp_core::DsnReturn::parse(&value)
+                    .map_err(|_| Failure::usage(format!("-R takes full or hdrs, not {value:?}")))?,
+            )
+        }
+        'V' => {
+            smtp_core::Message::new()
+                .envelope_id(&value)
+                .map_err(|e| Failure::usage(format!("-V: {e}")))?;
+            opts.envelope_id = Some(value);
+        }
+        // -X traffic log, -L tag, -h hops, -O option=value.
+        'X' | 'L' | 'h' | 'O' => opts.ignored.push(format!("-{c} {value}")),
         'C' => {
             return Err(Failure::usage(
                 "-C (a sendmail.cf file) is not supported; use --config FILE",

@@ -31,11 +31,19 @@ SENDMAIL MODE (the default)
   -F NAME         Full name used when a From header is added.
   -v, --verbose   Print the SMTP dialogue on stderr (credentials hidden) and
                   the flags that were ignored.
+  -N DSN          Delivery status notifications (RFC 3461) for every
+                  recipient: "never", or any of success,failure,delay
+                  (comma-separated). Config key `dsn_notify`.
+  -R RET          What a notification returns: full or hdrs. Config key
+                  `dsn_return`.
+  -V ENVID        An envelope identifier notifications carry back.
+                  With -N, -R or -V, a server that does not offer DSN is a
+                  failure (exit 69) and nothing is sent. Also in direct mode.
   --              End of options: every later word is a recipient.
   Accepted and ignored: -bm (deliver; the only mode), -oem -oep -oeq -oew
   -oes (error modes), -odi -odb -odq -odf (delivery modes), -om, -oQDIR,
-  -oLN, -B 7BIT|8BITMIME (the body type is detected), -N DSN, -R RET,
-  -V ENVID (no DSN support), -X FILE (no traffic log; see --log-file),
+  -oLN, -B 7BIT|8BITMIME (the body type is detected),
+  -X FILE (no traffic log; see --log-file),
   -L TAG, -h HOPS, -O OPTION=VALUE, -Am, -Ac, -n, -U, -G, -m.
   Refused with exit 64: other modes (-bs, -bd, -bi, -bt, -bv...), other
   queue flags (-q15m, -qR..., -qI...), -C FILE (use --config), -d, any
@@ -206,6 +214,7 @@ CONFIGURATION FILES
   queue_factor (2), queue_max_retry (1h), queue_lifetime (5d: then the
   remaining recipients fail and are bounced), queue_warn_after (off; e.g.
   4h: one "delayed" notice to the sender). Durations: 90s, 5m, 4h, 5d.
+  dsn_notify and dsn_return: the defaults of -N and -R ("off" for none).
   In a section the url is applied first, so the other keys override what it
   says. A file that holds a password and that others can read gets a
   warning on stderr (per-user file: any group/other read bit; system file:

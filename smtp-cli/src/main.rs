@@ -9,6 +9,7 @@
 //! `queue.rs`). `smtp-send --help` documents everything.
 
 mod args;
+mod delivery;
 mod direct;
 mod exit;
 mod help;
@@ -239,7 +240,7 @@ fn send_raw(
     } else {
         Box::new(rawmsg::DotTerminated::new(stdin))
     };
-    let mut message = RawMessage::read(rawmsg::Crlf::new(input), &options).map_err(|e| match &e {
+    let message = RawMessage::read(rawmsg::Crlf::new(input), &options).map_err(|e| match &e {
         smtp_core::Error::BodyRead(io) => Failure::new(
             Exit::IoErr,
             format!("reading the message from standard input: {io}"),
@@ -252,6 +253,10 @@ fn send_raw(
         ),
         _ => Failure::smtp(&e, Stage::Message, "bad message header"),
     })?;
+    let envelope = delivery::DsnRequest::new(opts, settings)
+        .apply_to_envelope(message.envelope().clone())
+        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad delivery status request"))?;
+    let mut message = message.with_envelope(envelope);
     record.from = Some(message.envelope().from().to_string());
     record.to = message.envelope().to().to_vec();
     let result = queue::send(settings, queue_dir, opts.verbose, &mut message);
@@ -290,7 +295,10 @@ fn compose_and_send(
 ) -> Result<SendReport, Failure> {
     let configured = configured_from(settings)?;
     let author = author(opts, configured.as_ref(), Mode::Direct)?;
-    let message = direct::compose(opts, &author)?;
+    let mut message = direct::compose(opts, &author)?;
+    delivery::DsnRequest::new(opts, settings)
+        .apply_to_message(&mut message)
+        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad delivery status request"))?;
     let everything = EncodeOptions {
         allow_8bit: true,
         smtputf8: true,

@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::{Out, TempDir};
+use common::{run, Out, TempDir};
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 
@@ -36,28 +36,6 @@ fn smtp_send() -> Command {
         .env("HOME", "/nonexistent/smtp-send-test-home")
         .env("SMTP_SEND_SYSTEM_CONFIG", "");
     c
-}
-
-fn run(mut command: Command, stdin: &[u8]) -> Out {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start smtp-send");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    // The program may exit without reading everything: ignore EPIPE.
-    let writer = thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("wait for smtp-send");
-    let _ = writer.join();
-    Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
 }
 
 fn args(mut command: Command, args: &[&str]) -> Command {
