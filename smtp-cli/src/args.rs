@@ -89,12 +89,8 @@ pub struct Options {
     pub attach: Vec<PathBuf>,
     /// Direct mode: `--header "Name: value"` (repeatable).
     pub headers: Vec<String>,
-    /// `-N`: when to send delivery status notifications (`never`, or
-    /// `success,failure,delay`), checked.
-    pub dsn_notify: Option<smtp_core::Notify>,
-    /// `-R`: what a notification returns (`full` or `hdrs`).
-    pub dsn_return: Option<smtp_core::DsnReturn>,
-    /// `-V`: the envelope identifier notifications carry back.
+    /// `-V`: the envelope identifier notifications carry back (`-N` and
+    /// `-R` are the `dsn_notify` and `dsn_return` settings).
     pub envelope_id: Option<String>,
 }
 
@@ -353,18 +349,14 @@ fn short_with_arg(opts: &mut Options, c: char, value: String) -> Result<(), Fail
             }
             opts.ignored.push(format!("-A{value}"));
         }
-        'N' => {
-            opts.dsn_notify = Some(
-                smtp_core::Notify::parse(&value)
-                    .map_err(|e| Failure::usage(format!("-N: {e}")))?,
-            )
-        }
-        'R' => {
-            opts.dsn_return = Some(
-                smtp_core::DsnReturn::parse(&value)
-                    .map_err(|_| Failure::usage(format!("-R takes full or hdrs, not {value:?}")))?,
-            )
-        }
+        'N' => opts
+            .settings
+            .set("dsn_notify", &value)
+            .map_err(|e| Failure::usage(format!("-N: {e}")))?,
+        'R' => opts
+            .settings
+            .set("dsn_return", &value)
+            .map_err(|e| Failure::usage(format!("-R: {e}")))?,
         'V' => {
             smtp_core::Message::new()
                 .envelope_id(&value)

@@ -214,7 +214,6 @@ CONFIGURATION FILES
   queue_factor (2), queue_max_retry (1h), queue_lifetime (5d: then the
   remaining recipients fail and are bounced), queue_warn_after (off; e.g.
   4h: one "delayed" notice to the sender). Durations: 90s, 5m, 4h, 5d.
-  dsn_notify and dsn_return: the defaults of -N and -R ("off" for none).
   In a section the url is applied first, so the other keys override what it
   says. A file that holds a password and that others can read gets a
   warning on stderr (per-user file: any group/other read bit; system file:

@@ -9,7 +9,6 @@
 //! `queue.rs`). `smtp-send --help` documents everything.
 
 mod args;
-mod delivery;
 mod direct;
 mod exit;
 mod help;
@@ -253,10 +252,18 @@ fn send_raw(
         ),
         _ => Failure::smtp(&e, Stage::Message, "bad message header"),
     })?;
-    let envelope = delivery::DsnRequest::new(opts, settings)
-        .apply_to_envelope(message.envelope().clone())
-        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad delivery status request"))?;
-    let mut message = message.with_envelope(envelope);
+    // -N and -R are in the configuration; -V is this message's.
+    let mut message = match &opts.envelope_id {
+        Some(id) => {
+            let envelope = message
+                .envelope()
+                .clone()
+                .with_envelope_id(id)
+                .map_err(|e| Failure::smtp(&e, Stage::Message, "bad envelope id"))?;
+            message.with_envelope(envelope)
+        }
+        None => message,
+    };
     record.from = Some(message.envelope().from().to_string());
     record.to = message.envelope().to().to_vec();
     let result = queue::send(settings, queue_dir, opts.verbose, &mut message);
@@ -296,9 +303,11 @@ fn compose_and_send(
     let configured = configured_from(settings)?;
     let author = author(opts, configured.as_ref(), Mode::Direct)?;
     let mut message = direct::compose(opts, &author)?;
-    delivery::DsnRequest::new(opts, settings)
-        .apply_to_message(&mut message)
-        .map_err(|e| Failure::smtp(&e, Stage::Message, "bad delivery status request"))?;
+    if let Some(id) = &opts.envelope_id {
+        message
+            .envelope_id(id)
+            .map_err(|e| Failure::smtp(&e, Stage::Message, "bad envelope id"))?;
+    }
     let everything = EncodeOptions {
         allow_8bit: true,
         smtputf8: true,

@@ -48,8 +48,6 @@ pub const KEYS: &[&str] = &[
     "queue_max_retry",
     "queue_lifetime",
     "queue_warn_after",
-    "dsn_notify",
-    "dsn_return",
 ];
 
 /// The queue directory used by root when `queue_dir` is not set.
@@ -114,10 +112,6 @@ pub struct Settings {
     /// The outbox's retry schedule (`queue_first_retry`, `queue_factor`,
     /// `queue_max_retry`, `queue_lifetime`, `queue_warn_after`).
     pub retry: smtp_core::RetryPolicy,
-    /// `dsn_notify`: delivery status notifications asked for by default.
-    pub dsn_notify: Option<smtp_core::Notify>,
-    /// `dsn_return`: what they return by default.
-    pub dsn_return: Option<smtp_core::DsnReturn>,
 }
 
 impl Settings {
@@ -144,21 +138,6 @@ impl Settings {
                 self.password_command = Some(value.to_string());
             }
             "queue" => self.queue = QueueMode::parse(value)?,
-            "dsn_notify" => {
-                self.dsn_notify = match value {
-                    "" | "off" => None,
-                    _ => Some(smtp_core::Notify::parse(value).map_err(|e| e.to_string())?),
-                }
-            }
-            "dsn_return" => {
-                self.dsn_return = match value {
-                    "" | "off" => None,
-                    _ => Some(
-                        smtp_core::DsnReturn::parse(value)
-                            .map_err(|_| format!("dsn_return: full or hdrs, not {value:?}"))?,
-                    ),
-                }
-            }
             "queue_dir" => {
                 if value.is_empty() {
                     return Err("queue_dir is empty".into());

@@ -386,3 +386,84 @@ fn postfix_sends_no_bounce_for_notify_never_and_one_without_it() {
         .expect("the control bounce arrives");
     assert!(String::from_utf8_lossy(&bounce).contains("Action: failed"));
 }
+
+#[test]
+fn configuration_defaults_apply_to_messages_that_do_not_set_their_own() {
+    // Raw bytes with an envelope that asks nothing: the defaults apply;
+    // a recipient with its own NOTIFY keeps it.
+    let plain = Envelope::new(FROM, [TO]).unwrap();
+    let own = Envelope::new(FROM, [TO2])
+        .unwrap()
+        .with_recipient_notify(TO2, Notify::NEVER)
+        .unwrap();
+    let first_mail = format!("MAIL FROM:<{FROM}> RET=HDRS");
+    let first_rcpt = format!("RCPT TO:<{TO}> NOTIFY=SUCCESS,FAILURE");
+    let second_rcpt = format!("RCPT TO:<{TO2}> NOTIFY=NEVER");
+    let script = format!(
+        "hello DSN; < {first_mail}; > 250 2.1.0 Ok; < {first_rcpt}; > 250 2.1.5 Ok; \
+         < DATA; > 354 go; body; > 250 2.0.0 Ok: queued as C1; \
+         < {first_mail}; > 250 2.1.0 Ok; < {second_rcpt}; > 250 2.1.5 Ok; \
+         < DATA; > 354 go; body; > 250 2.0.0 Ok: queued as C2; quit"
+    );
+    let (_, cap) = Session::new(&script)
+        .config(|server| {
+            let mut config = server.config();
+            config.set("dsn_notify", "success,failure").unwrap();
+            config.set("dsn_return", "hdrs").unwrap();
+            config
+        })
+        .run(|client| {
+            client.send_bytes(&plain, MESSAGE).expect("sent");
+            client.send_bytes(&own, MESSAGE).expect("sent");
+        });
+    assert_lines(
+        &cap.received_text(),
+        &[&first_mail, &first_rcpt, &second_rcpt],
+    );
+
+    // Not offered: an error, unless dsn_if_offered is on.
+    let (result, _) = Session::new("hello PIPELINING; quit")
+        .config(|server| server.config().with_dsn_notify(Notify::FAILURE).unwrap())
+        .run(|client| client.send_bytes(&plain, MESSAGE));
+    assert!(
+        matches!(
+            result,
+            Err(Error::Unsupported {
+                extension: "DSN",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    let (report, _) = Session::new(&lock_step(
+        "8BITMIME",
+        &format!("MAIL FROM:<{FROM}>"),
+        &[&format!("RCPT TO:<{TO}>")],
+    ))
+    .config(|server| {
+        server
+            .config()
+            .with_dsn_notify(Notify::FAILURE)
+            .unwrap()
+            .with_dsn_if_offered(true)
+    })
+    .run(|client| client.send_bytes(&plain, MESSAGE).expect("sent"));
+    assert_eq!(report.omitted_extensions, vec!["DSN"]);
+
+    // Bad values are refused by name.
+    let mut config = smtp_core::Config::default();
+    for (key, value) in [
+        ("dsn_notify", "never,success"),
+        ("dsn_notify", "often"),
+        ("dsn_return", "all"),
+        ("dsn_if_offered", "maybe"),
+    ] {
+        match config.set(key, value) {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, key),
+            other => panic!("{key}={value}: {other:?}"),
+        }
+    }
+    assert!(
+        smtp_core::Config::from_url("smtp://h.example?dsn_notify=delay&dsn_return=full").is_ok()
+    );
+}

@@ -104,6 +104,28 @@ static void test_without_dsn_allowed_it_goes_without_and_says_so(void)
     CHECK_NOT_CONTAINS(s.out, "MT-PRIORITY");
 }
 
+static void test_client_defaults_apply_to_raw_sends(void)
+{
+    static const char raw[] = "From: <" FROM ">\r\nTo: <" TO ">\r\nSubject: raw\r\n\r\nbody\r\n";
+    script_server s;
+    smtp_client *c;
+    if (!have_script_server()) return;
+    CHECK(script_server_start(&s, "dsn-offered"));
+    c = scripted_client(&s);
+    CHECK_OK(smtp_client_set_option(c, "dsn_notify", "delay,failure"));
+    CHECK_OK(smtp_client_set_option(c, "dsn_return", "full"));
+    CHECK_RESULT(smtp_client_set_option(c, "dsn_notify", "never,delay"), SMTP_ERR_INVALID_INPUT);
+    CHECK_CONTAINS(smtp_last_message(), "dsn_notify");
+    CHECK_OK(smtp_client_connect(c));
+    CHECK_OK(smtp_client_send_raw(c, FROM, TO, (const uint8_t *)raw, strlen(raw)));
+    CHECK_OK(smtp_client_quit(c));
+    smtp_client_free(c);
+    script_server_finish(&s);
+    CHECK(s.status == 0);
+    CHECK_CONTAINS(s.out, "line MAIL FROM:<" FROM "> RET=FULL\n");
+    CHECK_CONTAINS(s.out, "line RCPT TO:<" TO "> NOTIFY=FAILURE,DELAY\n");
+}
+
 static void test_bad_values_are_typed_errors(void)
 {
     smtp_message *m = simple_message();
@@ -172,6 +194,7 @@ int main(void)
 {
     RUN(test_bad_values_are_typed_errors);
     RUN(test_parameters_on_the_wire);
+    RUN(test_client_defaults_apply_to_raw_sends);
     RUN(test_without_dsn_the_send_is_refused_before_anything_is_sent);
     RUN(test_without_dsn_allowed_it_goes_without_and_says_so);
     RUN(test_postfix_returns_a_success_notification);

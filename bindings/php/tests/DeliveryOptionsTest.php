@@ -45,6 +45,33 @@ final class DeliveryOptionsTest extends SmtpTestCase
         $this->assertContains('RCPT TO:<rcpt@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;list+2Bx@example.test', $lines);
     }
 
+    public function testMailerDefaultsApplyToRawSendsToo(): void
+    {
+        $server = ScriptedServer::capture(['ehlo' => ['DSN']]);
+        $mailer = new Mailer(
+            host: '127.0.0.1',
+            port: $server->port,
+            security: 'none',
+            timeout: 5,
+            clientName: 'client.test',
+            options: ['dsn_notify' => 'success,failure', 'dsn_return' => 'full'],
+        );
+        $mailer->sendRaw("Subject: raw\r\n\r\nbody\r\n", 'sender@example.test', 'rcpt@example.test');
+        // A message's own NOTIFY wins over the Mailer's.
+        $mailer->send(self::message()->notify('never'));
+        $mailer->quit();
+        $lines = Wire::lines($server->finish()['connections'][0]);
+        $this->assertContains('MAIL FROM:<sender@example.test> RET=FULL', $lines);
+        $this->assertContains('RCPT TO:<rcpt@example.test> NOTIFY=SUCCESS,FAILURE', $lines);
+        $this->assertContains('RCPT TO:<rcpt@example.test> NOTIFY=NEVER', $lines);
+        try {
+            new Mailer(host: '127.0.0.1', options: ['dsn_notify' => 'never,delay']);
+            $this->fail('accepted NEVER with DELAY');
+        } catch (InvalidInputException $e) {
+            $this->assertStringContainsString('dsn_notify', $e->getMessage());
+        }
+    }
+
     public function testWithoutDsnTheSendIsRefusedUnlessAllowed(): void
     {
         $server = ScriptedServer::capture(['ehlo' => ['8BITMIME']]);

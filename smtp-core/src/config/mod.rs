@@ -3,6 +3,7 @@
 //! configuration files, the C ABI and PHP: `options.rs`), checked in one
 //! place before connecting.
 
+mod delivery;
 mod options;
 mod server;
 
@@ -137,6 +138,7 @@ pub struct Config {
     pub(crate) long_lines: LongLines,
     pub(crate) tls_server_name: Option<String>,
     pub(crate) transcript: Option<TranscriptFn>,
+    pub(crate) dsn: delivery::DsnDefaults,
 }
 
 impl fmt::Debug for Config {
@@ -157,6 +159,7 @@ impl fmt::Debug for Config {
             .field("long_lines", &self.long_lines)
             .field("tls_server_name", &self.tls_server_name)
             .field("transcript", &self.transcript.is_some())
+            .field("dsn", &self.dsn)
             .finish()
     }
 }
@@ -204,6 +207,7 @@ impl Config {
             long_lines: LongLines::Repair,
             tls_server_name: None,
             transcript: None,
+            dsn: delivery::DsnDefaults::default(),
         }
     }
 

@@ -65,6 +65,9 @@ pub const OPTIONS: &[ConfigOption] = &[
     option("long_lines", &[], "repair or refuse", "what happens to a message line over 998 octets (default repair)"),
     option("recipient_policy", &[], "deliver_to_accepted or all_or_nothing", "what happens when some recipients are refused (default deliver_to_accepted)"),
     option("plaintext_auth", &[], "never, loopback_only or insecure_always", "when credentials may travel without TLS (default loopback_only)"),
+    option("dsn_notify", &[], "off, never, or a comma-separated list of success, failure, delay", "delivery status notifications (NOTIFY) for every recipient of messages that do not set their own (default off)"),
+    option("dsn_return", &[], "off, full or hdrs", "what delivery status notifications return (RET) for messages that do not say (default off)"),
+    option("dsn_if_offered", &[], FLAG, "a server without DSN gets messages without the DSN parameters (reported as omitted) instead of an error (default off)"),
 ];
 
 impl ConfigOption {
@@ -91,6 +94,14 @@ fn unknown(key: &str) -> Error {
             names.join(", ")
         ),
     )
+}
+
+/// An input error reported under the option's name.
+fn renamed(name: &'static str, error: Error) -> Error {
+    match error {
+        Error::InvalidInput { reason, .. } => Error::invalid(name, reason),
+        other => other,
+    }
 }
 
 /// Parses an on/off value.
@@ -272,6 +283,9 @@ impl Config {
                     }
                 };
             }
+            "dsn_notify" => self.set_dsn_notify(value).map_err(|e| renamed(name, e))?,
+            "dsn_return" => self.set_dsn_return(value).map_err(|e| renamed(name, e))?,
+            "dsn_if_offered" => self.dsn.if_offered = flag(name, value)?,
             _ => return Err(unknown(key)),
         }
         Ok(())

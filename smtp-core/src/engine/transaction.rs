@@ -79,7 +79,7 @@ impl Session {
     /// the message cannot go to this server.
     fn extensions_to_omit(&self, envelope: &Envelope) -> Result<Omitted> {
         let caps = &self.facts.capabilities;
-        let ext = &envelope.ext;
+        let ext = self.config.dsn.merged(&envelope.ext, envelope.to.len());
         let mut omitted = Omitted::default();
         if ext.require_tls {
             if !(self.facts.tls_info.is_some() && self.link.is_tls()) {
@@ -145,7 +145,7 @@ impl Session {
         commands: &mut Vec<Command>,
     ) {
         let caps = &self.facts.capabilities;
-        let ext = &envelope.ext;
+        let ext = self.config.dsn.merged(&envelope.ext, envelope.to.len());
         let dsn = !omitted.has(Omitted::DSN);
         let mut params = MailParams {
             size: envelope.size.filter(|_| caps.size.is_some()),
