@@ -7,7 +7,7 @@
 
 use std::ffi::c_char;
 
-use smtp_core::{Attachment, Error, Message};
+use smtp_core::{Attachment, Message};
 
 use crate::args::{bytes_arg, handle_mut, opt_str_arg, str_arg};
 use crate::guard;
@@ -276,10 +276,10 @@ pub unsafe extern "C" fn smtp_message_set_list_unsubscribe(
         match (one_click != 0, https) {
             (true, Some(https)) => m.list_unsubscribe_one_click(https, mailto)?,
             (true, None) if mailto.is_some() => {
-                return Err(Failure::Core(Error::InvalidInput {
-                    field: "https",
-                    reason: "one-click unsubscribe (RFC 8058) needs an https URI".into(),
-                }))
+                return Err(Failure::invalid(
+                    "https",
+                    "one-click unsubscribe (RFC 8058) needs an https URI",
+                ))
             }
             _ => m.list_unsubscribe(https, mailto)?,
         };
