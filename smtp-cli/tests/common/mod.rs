@@ -1,7 +1,10 @@
 //! What the `smtp-send` test files share: a run's result and the check of
-//! its exit status, and a temporary directory removed when dropped.
+//! its exit status, a temporary directory removed when dropped, and the
+//! scripted server of `fake`.
 
 #![allow(dead_code)] // Each test file uses its own part of it.
+
+pub mod fake;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
