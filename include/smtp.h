@@ -1270,7 +1270,7 @@ smtp_result smtp_message_add_header(smtp_message *message, const char *name, con
 smtp_result smtp_message_set_list_unsubscribe(smtp_message *message,
                                               const char *https,
                                               const char *mailto,
-                                              int32_t one_click);
+                                              int one_click);
 
 /**
  * With `on` non-zero the message carries "TLS-Required: No" (RFC 8689
@@ -1280,7 +1280,7 @@ smtp_result smtp_message_set_list_unsubscribe(smtp_message *message,
  *
  * `message` must not be NULL.
  */
-smtp_result smtp_message_set_tls_required_no(smtp_message *message, int32_t on);
+smtp_result smtp_message_set_tls_required_no(smtp_message *message, int on);
 
 /**
  * Sets the Message-ID ("<id@domain>" or "id@domain") instead of the

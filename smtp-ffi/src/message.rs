@@ -5,7 +5,7 @@
 //! a new header) and copies it: the caller's strings and buffers may be
 //! freed as soon as the call returns.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 use smtp_core::{Attachment, Message};
 
@@ -267,7 +267,7 @@ pub unsafe extern "C" fn smtp_message_set_list_unsubscribe(
     message: *mut smtp_message,
     https: *const c_char,
     mailto: *const c_char,
-    one_click: i32,
+    one_click: c_int,
 ) -> smtp_result {
     with_message(message, |m| {
         // SAFETY: NULL or NUL-terminated strings valid during the call.
@@ -296,7 +296,7 @@ pub unsafe extern "C" fn smtp_message_set_list_unsubscribe(
 #[no_mangle]
 pub unsafe extern "C" fn smtp_message_set_tls_required_no(
     message: *mut smtp_message,
-    on: i32,
+    on: c_int,
 ) -> smtp_result {
     with_message(message, |m| {
         m.tls_required_no(on != 0);

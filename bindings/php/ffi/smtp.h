@@ -202,8 +202,8 @@ smtp_result smtp_message_add_header(smtp_message *message, const char *name, con
 smtp_result smtp_message_set_list_unsubscribe(smtp_message *message,
                                               const char *https,
                                               const char *mailto,
-                                              int32_t one_click);
-smtp_result smtp_message_set_tls_required_no(smtp_message *message, int32_t on);
+                                              int one_click);
+smtp_result smtp_message_set_tls_required_no(smtp_message *message, int on);
 smtp_result smtp_message_set_message_id(smtp_message *message, const char *id);
 smtp_result smtp_message_set_in_reply_to(smtp_message *message, const char *ids);
 smtp_result smtp_message_set_references(smtp_message *message, const char *ids);
