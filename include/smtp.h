@@ -1255,11 +1255,43 @@ smtp_result smtp_message_set_html(smtp_message *message, const char *html);
  * printable ASCII without ':' or spaces; the value is text (encoded when
  * not ASCII). Names with a setter of their own (From, To, Subject...) go
  * to that setter; names the library writes itself (Date, MIME-Version,
- * Content-*) give `SMTP_ERR_INVALID_INPUT`.
+ * Content-*) and List-Unsubscribe, List-Unsubscribe-Post and
+ * TLS-Required (see `smtp_message_set_list_unsubscribe()` and
+ * `smtp_message_set_tls_required_no()`) give `SMTP_ERR_INVALID_INPUT`.
  *
  * `message`, `name` and `value` must not be NULL. Copied.
  */
 smtp_result smtp_message_add_header(smtp_message *message, const char *name, const char *value);
+
+/**
+ * Sets List-Unsubscribe (RFC 2369): `https` ("https://host/path...")
+ * and `mailto` ("mailto:user@domain?subject=..."), either of which may
+ * be NULL but not both. With `one_click` non-zero it also sets
+ * "List-Unsubscribe-Post: List-Unsubscribe=One-Click" (RFC 8058), which
+ * needs the https URI. Replaces what an earlier call set.
+ *
+ * The URIs are written as given, so spaces, '<', '>', ',', '"', controls
+ * and non-ASCII characters must be percent-encoded; an https URI needs a
+ * host and no user information, a mailto URI one valid address; at most
+ * 900 octets each. Anything else gives `SMTP_ERR_INVALID_INPUT` and
+ * changes nothing. `smtp_message_add_header()` refuses these names.
+ *
+ * `message` must not be NULL. Strings are copied.
+ */
+smtp_result smtp_message_set_list_unsubscribe(smtp_message *message,
+                                              const char *https,
+                                              const char *mailto,
+                                              int one_click);
+
+/**
+ * With `on` non-zero the message carries "TLS-Required: No" (RFC 8689
+ * section 5: relays may deliver it without the TLS their policy would
+ * otherwise require); zero removes it. `smtp_message_add_header()`
+ * refuses this name.
+ *
+ * `message` must not be NULL.
+ */
+smtp_result smtp_message_set_tls_required_no(smtp_message *message, int on);
 
 /**
  * Sets the Message-ID ("<id@domain>" or "id@domain") instead of the

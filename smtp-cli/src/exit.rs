@@ -75,7 +75,7 @@ impl Exit {
 }
 
 /// A failure: the exit status and the one-line message for stderr.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     /// The exit status.
     pub exit: Exit,

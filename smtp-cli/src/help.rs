@@ -54,6 +54,25 @@ SENDMAIL MODE (the default)
   `from`). Recipients named twice get one copy. If the server refuses any
   recipient, the message is sent to nobody (exit 67 or 75).
   What happens when the server cannot take the message now: see OUTBOX.
+  Recipients without a domain (root, www-data): see LOCAL RECIPIENTS.
+
+LOCAL RECIPIENTS (cron and system mail to root, www-data...)
+  A recipient without a domain, as an argument or (with -t) in To/Cc/Bcc,
+  is replaced in the envelope (the header is sent unchanged) by:
+    1. its entry in the `aliases` file (config key; SMTP_ALIASES), an
+       /etc/aliases-style file: "name: value, value" lines, # comments,
+       lines starting with a blank continue the entry before; names are
+       matched without regard to case; values are addresses, or names
+       looked up in turn (at most 8 deep; a loop is an error; \name is
+       never an alias). |command, /file and :include: values are refused
+       (exit 65): smtp-send only submits mail;
+    2. else the file's `default:` entry (as msmtp does);
+    3. else NAME@default_domain (config key `default_domain`;
+       SMTP_DEFAULT_DOMAIN), which names in alias values get too.
+  A -f sender without a domain gets default_domain as well. With neither
+  setting such an address is refused (exit 65), saying what to set. The
+  aliases file is read only when a recipient needs it; an unreadable or
+  malformed file is exit 78.
 
 OUTBOX (never lose a message)
   --queue=MODE    When sendmail mode puts a message in the outbox, a
@@ -202,6 +221,8 @@ CONFIGURATION FILES
     [account work]
     url = smtp://www%40example.org@mail.example.org:587
     password_command = cat /etc/smtp-send.secret
+    aliases = /etc/aliases
+    default_domain = example.org
 
     [account backup]
     url = smtps://mail.example.net
@@ -210,7 +231,7 @@ CONFIGURATION FILES
 
   Keys: every CONNECTION OPTION below, plus from, password_command,
   log_file, queue and queue_dir (meanings as the command-line options
-  above), and the outbox's retry schedule: queue_first_retry (default 1m),
+  above), aliases and default_domain (see LOCAL RECIPIENTS), and the outbox's retry schedule: queue_first_retry (default 1m),
   queue_factor (2), queue_max_retry (1h), queue_lifetime (5d: then the
   remaining recipients fail and are bounced), queue_warn_after (off; e.g.
   4h: one "delayed" notice to the sender). Durations: 90s, 5m, 4h, 5d.
@@ -225,6 +246,9 @@ ENVIRONMENT
   SMTP_PASSWORD     Password.
   SMTP_CA_FILE      Extra trusted CA file.
   SMTP_FROM         Sender address (as --from).
+  SMTP_ALIASES      Aliases file (see LOCAL RECIPIENTS).
+  SMTP_DEFAULT_DOMAIN
+                    Domain for names without one (see LOCAL RECIPIENTS).
   SMTP_SEND_CONFIG  Per-user configuration file (must exist).
   SMTP_SEND_SYSTEM_CONFIG
                     System-wide file instead of /etc/smtp-send.conf.
@@ -246,8 +270,9 @@ EXIT CODES (sysexits.h)
   0   ok: the server accepted the message for every recipient, or it is
       safe in the outbox (see OUTBOX); -q: the queue was run.
   64  EX_USAGE: bad flag or option, no recipient given.
-  65  EX_DATAERR: bad message or address (also: -t found no recipient, or
-      a line over 998 octets that --long-lines refuses). Sending it again
+  65  EX_DATAERR: bad message or address (also: -t found no recipient, a
+      recipient without a domain that cannot be resolved, or a line over
+      998 octets that --long-lines refuses). Sending it again
       will fail the same way.
   66  EX_NOINPUT: a --body-file, --html-file or --attach file is missing or
       unreadable.

@@ -8,6 +8,7 @@
 //! cannot take now (`--queue`, `-q`, `-bp`, `--queue-runner`: see
 //! `queue.rs`). `smtp-send --help` documents everything.
 
+mod aliases;
 mod args;
 mod direct;
 mod exit;
@@ -22,6 +23,7 @@ mod x509;
 
 use std::io::{self, Read};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use smtp_core::{Client, Config, EncodeOptions, Mailbox, RawMessage, SendReport};
 
@@ -119,8 +121,13 @@ fn configured_from(settings: &Settings) -> Result<Option<Mailbox>, Failure> {
 /// The author (From) mailbox. Sendmail mode: `-f`, else `from`, else
 /// user@host; direct mode: `from`, else `-f`, else user@host. The name is
 /// `-F`, else the name in `from` when its address is used.
-fn author(opts: &Options, configured: Option<&Mailbox>, mode: Mode) -> Result<Mailbox, Failure> {
-    let envelope = match &opts.envelope_from {
+fn author(
+    opts: &Options,
+    envelope_from: Option<&str>,
+    configured: Option<&Mailbox>,
+    mode: Mode,
+) -> Result<Mailbox, Failure> {
+    let envelope = match envelope_from {
         Some(f) => Some(rawmsg::bare_address(f)?).filter(|a| !a.is_empty()),
         None => None,
     };
@@ -222,17 +229,30 @@ fn send_raw(
         ));
     }
     let configured = configured_from(settings)?;
-    let envelope_from = match &opts.envelope_from {
+    let resolver = aliases::Resolver::new(
+        settings.aliases.as_deref(),
+        settings.default_domain.as_deref(),
+    );
+    let sender = match &opts.envelope_from {
+        Some(f) => Some(rawmsg::qualified_sender(f, resolver.as_ref())?),
+        None => None,
+    };
+    let envelope_from = match &sender {
         Some(f) => Some(f.clone()),
         None => configured.as_ref().map(|m| m.address.clone()),
     };
-    let author = author(opts, configured.as_ref(), Mode::Sendmail)?;
-    let options = rawmsg::raw_options(
+    let author = author(opts, sender.as_deref(), configured.as_ref(), Mode::Sendmail)?;
+    let mut options = rawmsg::raw_options(
         envelope_from.as_deref(),
         &opts.recipients,
         opts.extract_recipients,
         author,
     )?;
+    // Why a recipient without a domain could not be resolved, in full.
+    let unresolved: Arc<Mutex<Option<Failure>>> = Arc::default();
+    if let Some(resolver) = resolver {
+        options = options.local_recipients(resolver.for_library(Arc::clone(&unresolved)));
+    }
     let stdin = io::stdin().lock();
     let input: Box<dyn Read> = if opts.ignore_dots {
         Box::new(stdin)
@@ -244,6 +264,14 @@ fn send_raw(
             Exit::IoErr,
             format!("reading the message from standard input: {io}"),
         ),
+        smtp_core::Error::InvalidInput {
+            field: "local recipient",
+            reason,
+        } => unresolved
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .unwrap_or_else(|| aliases::no_resolver(reason)),
         smtp_core::Error::InvalidInput {
             field: "recipients",
             ..
@@ -301,7 +329,12 @@ fn compose_and_send(
     record: &mut log::Record,
 ) -> Result<SendReport, Failure> {
     let configured = configured_from(settings)?;
-    let author = author(opts, configured.as_ref(), Mode::Direct)?;
+    let author = author(
+        opts,
+        opts.envelope_from.as_deref(),
+        configured.as_ref(),
+        Mode::Direct,
+    )?;
     let mut message = direct::compose(opts, &author)?;
     if let Some(id) = &opts.envelope_id {
         message

@@ -138,6 +138,31 @@ pub fn raw_options(
     Ok(options)
 }
 
+/// The `-f` address with `default_domain` appended when it is a name
+/// without a domain (`-f root`); other input as it is. Without a default
+/// domain such a name is refused, saying what to set.
+pub fn qualified_sender(
+    input: &str,
+    resolver: Option<&crate::aliases::Resolver>,
+) -> Result<String, Failure> {
+    let trimmed = input.trim();
+    let bare = trimmed
+        .strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(trimmed)
+        .trim();
+    if !crate::aliases::is_local_name(bare) {
+        return Ok(input.to_string());
+    }
+    match resolver.and_then(|r| r.default_domain()) {
+        Some(domain) => Ok(format!("{bare}@{domain}")),
+        None => Err(Failure::data(format!(
+            "sender {:?} has no domain: give -f user@domain, or set default_domain in the configuration file (or SMTP_DEFAULT_DOMAIN)",
+            one_line(bare)
+        ))),
+    }
+}
+
 /// An envelope address as given to `-f` or on the command line:
 /// `addr`, `<addr>`, `Name <addr>`; `""` and `<>` are the null sender.
 pub fn bare_address(input: &str) -> Result<String, Failure> {
@@ -211,6 +236,32 @@ mod tests {
             m.envelope().to(),
             ["a@x.example", "b@x.example", "A@x.example"]
         );
-        assert!(raw_options(None, &["nodomain".into()], false, author).is_err());
+        // A name without a domain is left to the library's resolver.
+        let options = raw_options(None, &["nodomain".into()], false, author).unwrap();
+        let err = smtp_core::RawMessage::read(&b"From: a@x.example\n\nb\n"[..], &options)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("\"nodomain\" has no domain"),
+            "{err}"
+        );
+        let resolver = crate::aliases::Resolver::new(None, Some("x.example"));
+        assert_eq!(
+            qualified_sender("root", resolver.as_ref()).unwrap(),
+            "root@x.example"
+        );
+        assert_eq!(
+            qualified_sender("<cron>", resolver.as_ref()).unwrap(),
+            "cron@x.example"
+        );
+        assert_eq!(
+            qualified_sender("a@y.example", resolver.as_ref()).unwrap(),
+            "a@y.example"
+        );
+        assert_eq!(qualified_sender("<>", None).unwrap(), "<>");
+        assert!(qualified_sender("root", None)
+            .unwrap_err()
+            .message
+            .contains("default_domain"));
     }
 }

@@ -39,6 +39,8 @@ pub const NO_SERVER: &str = "no server configured: set url in the configuration 
 /// which a configuration file may hold too, under the same names).
 pub const KEYS: &[&str] = &[
     "from",
+    "aliases",
+    "default_domain",
     "password_command",
     "log_file",
     "queue",
@@ -100,6 +102,11 @@ pub struct Settings {
     pub config: Config,
     /// The sender address (`Name <addr>` or `addr`).
     pub from: Option<String>,
+    /// The aliases file for recipients without a domain (`aliases`).
+    pub aliases: Option<PathBuf>,
+    /// The domain given to recipients (and a `-f` sender) without one
+    /// that no alias resolves (`default_domain`).
+    pub default_domain: Option<String>,
     /// Log file.
     pub log_file: Option<PathBuf>,
     /// The command that prints the password, when the last layer to speak
@@ -124,6 +131,26 @@ impl Settings {
                 smtp_core::Mailbox::parse(value)
                     .map_err(|e| format!("from: {}", crate::exit::one_line(&e.to_string())))?;
                 self.from = Some(value.to_string());
+            }
+            "aliases" => {
+                if value.is_empty() {
+                    return Err("aliases is empty".into());
+                }
+                self.aliases = Some(PathBuf::from(value));
+            }
+            "default_domain" => {
+                let domain = value.trim().trim_start_matches('@');
+                let probe = format!("postmaster@{domain}");
+                if domain.is_empty()
+                    || domain.contains(['<', '>', ' ', ','])
+                    || smtp_core::message::envelope_address(&probe).is_err()
+                {
+                    return Err(format!(
+                        "default_domain: {:?} is not a domain",
+                        crate::exit::one_line(value)
+                    ));
+                }
+                self.default_domain = Some(domain.to_string());
             }
             "log_file" => {
                 if value.is_empty() {
@@ -249,6 +276,10 @@ pub struct Environment {
     pub ca_file: Option<String>,
     /// `SMTP_FROM`.
     pub from: Option<String>,
+    /// `SMTP_ALIASES`.
+    pub aliases: Option<String>,
+    /// `SMTP_DEFAULT_DOMAIN`.
+    pub default_domain: Option<String>,
     /// `SMTP_SEND_CONFIG`.
     pub config: Option<String>,
     /// `SMTP_SEND_SYSTEM_CONFIG`.
@@ -274,6 +305,8 @@ impl Environment {
             password: var("SMTP_PASSWORD"),
             ca_file: var("SMTP_CA_FILE"),
             from: var("SMTP_FROM"),
+            aliases: var("SMTP_ALIASES"),
+            default_domain: var("SMTP_DEFAULT_DOMAIN"),
             config: var("SMTP_SEND_CONFIG"),
             system_config: std::env::var("SMTP_SEND_SYSTEM_CONFIG").ok(),
             xdg_config_home: var("XDG_CONFIG_HOME"),
@@ -295,6 +328,12 @@ impl Environment {
         set("password", &self.password, "SMTP_PASSWORD")?;
         set("ca_file", &self.ca_file, "SMTP_CA_FILE")?;
         set("from", &self.from, "SMTP_FROM")?;
+        set("aliases", &self.aliases, "SMTP_ALIASES")?;
+        set(
+            "default_domain",
+            &self.default_domain,
+            "SMTP_DEFAULT_DOMAIN",
+        )?;
         Ok(())
     }
 }

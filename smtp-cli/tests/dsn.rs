@@ -12,26 +12,12 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::{run, TempDir};
+use common::fake::{run, smtp_send};
+use common::TempDir;
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 
-const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 const WAIT: Duration = Duration::from_secs(30);
-
-/// smtp-send with a clean environment (no configuration files) and no outbox.
-fn smtp_send() -> Command {
-    let mut c = Command::new(BIN);
-    c.arg("--queue=never")
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("HOME", "/nonexistent/smtp-send-test-home")
-        .env("SMTP_SEND_SYSTEM_CONFIG", "");
-    c
-}
 
 /// smtp-send for the test bed's plaintext AUTH port.
 fn plain(bed: &TestBed) -> Command {

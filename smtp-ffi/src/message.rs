@@ -5,7 +5,7 @@
 //! a new header) and copies it: the caller's strings and buffers may be
 //! freed as soon as the call returns.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 use smtp_core::{Attachment, Message};
 
@@ -230,7 +230,9 @@ pub unsafe extern "C" fn smtp_message_set_html(
 /// printable ASCII without ':' or spaces; the value is text (encoded when
 /// not ASCII). Names with a setter of their own (From, To, Subject...) go
 /// to that setter; names the library writes itself (Date, MIME-Version,
-/// Content-*) give `SMTP_ERR_INVALID_INPUT`.
+/// Content-*) and List-Unsubscribe, List-Unsubscribe-Post and
+/// TLS-Required (see `smtp_message_set_list_unsubscribe()` and
+/// `smtp_message_set_tls_required_no()`) give `SMTP_ERR_INVALID_INPUT`.
 ///
 /// `message`, `name` and `value` must not be NULL. Copied.
 #[no_mangle]
@@ -243,6 +245,61 @@ pub unsafe extern "C" fn smtp_message_add_header(
         // SAFETY: as above.
         let (name, value) = unsafe { (str_arg(name, "name")?, str_arg(value, "value")?) };
         m.header(name, value)?;
+        Ok(())
+    })
+}
+
+/// Sets List-Unsubscribe (RFC 2369): `https` ("https://host/path...")
+/// and `mailto` ("mailto:user@domain?subject=..."), either of which may
+/// be NULL but not both. With `one_click` non-zero it also sets
+/// "List-Unsubscribe-Post: List-Unsubscribe=One-Click" (RFC 8058), which
+/// needs the https URI. Replaces what an earlier call set.
+///
+/// The URIs are written as given, so spaces, '<', '>', ',', '"', controls
+/// and non-ASCII characters must be percent-encoded; an https URI needs a
+/// host and no user information, a mailto URI one valid address; at most
+/// 900 octets each. Anything else gives `SMTP_ERR_INVALID_INPUT` and
+/// changes nothing. `smtp_message_add_header()` refuses these names.
+///
+/// `message` must not be NULL. Strings are copied.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_message_set_list_unsubscribe(
+    message: *mut smtp_message,
+    https: *const c_char,
+    mailto: *const c_char,
+    one_click: c_int,
+) -> smtp_result {
+    with_message(message, |m| {
+        // SAFETY: NULL or NUL-terminated strings valid during the call.
+        let (https, mailto) =
+            unsafe { (opt_str_arg(https, "https")?, opt_str_arg(mailto, "mailto")?) };
+        match (one_click != 0, https) {
+            (true, Some(https)) => m.list_unsubscribe_one_click(https, mailto)?,
+            (true, None) if mailto.is_some() => {
+                return Err(Failure::invalid(
+                    "https",
+                    "one-click unsubscribe (RFC 8058) needs an https URI",
+                ))
+            }
+            _ => m.list_unsubscribe(https, mailto)?,
+        };
+        Ok(())
+    })
+}
+
+/// With `on` non-zero the message carries "TLS-Required: No" (RFC 8689
+/// section 5: relays may deliver it without the TLS their policy would
+/// otherwise require); zero removes it. `smtp_message_add_header()`
+/// refuses this name.
+///
+/// `message` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_message_set_tls_required_no(
+    message: *mut smtp_message,
+    on: c_int,
+) -> smtp_result {
+    with_message(message, |m| {
+        m.tls_required_no(on != 0);
         Ok(())
     })
 }

@@ -194,6 +194,9 @@ static void test_null_everywhere(void)
     CHECK_RESULT(smtp_message_add_header(NULL, "X-A", "v"), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_message_add_header(m, NULL, "v"), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_message_add_header(m, "X-A", NULL), SMTP_ERR_NULL_PARAMETER);
+    CHECK_RESULT(smtp_message_set_list_unsubscribe(NULL, "https://a.example/", NULL, 1),
+                 SMTP_ERR_NULL_PARAMETER);
+    CHECK_RESULT(smtp_message_set_tls_required_no(NULL, 1), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_message_set_message_id(NULL, "<a@b>"), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_message_set_message_id(m, NULL), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_message_set_in_reply_to(NULL, "<a@b>"), SMTP_ERR_NULL_PARAMETER);
@@ -277,6 +280,8 @@ static void test_invalid_utf8_everywhere(void)
     CHECK_RESULT(smtp_message_set_references(m, BAD), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_message_set_envelope_from(m, BAD), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_message_add_envelope_to(m, BAD), SMTP_ERR_INVALID_UTF8);
+    CHECK_RESULT(smtp_message_set_list_unsubscribe(m, BAD, NULL, 1), SMTP_ERR_INVALID_UTF8);
+    CHECK_RESULT(smtp_message_set_list_unsubscribe(m, NULL, BAD, 0), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_message_attach_bytes(m, BAD, NULL, data, 1), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_message_attach_bytes(m, "a.txt", BAD, data, 1), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_message_attach_file(m, BAD, NULL, NULL), SMTP_ERR_INVALID_UTF8);

@@ -200,6 +200,11 @@ smtp_result smtp_message_set_subject(smtp_message *message, const char *subject)
 smtp_result smtp_message_set_text(smtp_message *message, const char *text);
 smtp_result smtp_message_set_html(smtp_message *message, const char *html);
 smtp_result smtp_message_add_header(smtp_message *message, const char *name, const char *value);
+smtp_result smtp_message_set_list_unsubscribe(smtp_message *message,
+                                              const char *https,
+                                              const char *mailto,
+                                              int one_click);
+smtp_result smtp_message_set_tls_required_no(smtp_message *message, int on);
 smtp_result smtp_message_set_message_id(smtp_message *message, const char *id);
 smtp_result smtp_message_set_in_reply_to(smtp_message *message, const char *ids);
 smtp_result smtp_message_set_references(smtp_message *message, const char *ids);

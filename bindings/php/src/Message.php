@@ -220,13 +220,59 @@ final class Message
     /**
      * Adds a header field, e.g. ("X-Mailer", "intranet 2.1"). From, To,
      * Subject and the like go to their setters; Date, MIME-Version and
-     * Content-* are the library's own and refused.
+     * Content-* are the library's own and refused, and so are
+     * List-Unsubscribe, List-Unsubscribe-Post (see listUnsubscribe()) and
+     * TLS-Required (see tlsRequiredNo()).
      *
      * @throws InvalidInputException
      */
     public function header(mixed $name, mixed $value): self
     {
         return $this->call('smtp_message_add_header', Arg::text($name, 'header name'), Arg::text($value, 'header value'));
+    }
+
+    /**
+     * Sets List-Unsubscribe (RFC 2369) to an https URI, a mailto URI or
+     * both (at least one), and with $oneClick (the default) also
+     * "List-Unsubscribe-Post: List-Unsubscribe=One-Click" (RFC 8058), which
+     * needs the https URI: mail clients then unsubscribe with one HTTPS
+     * POST to it, so it must identify the list and the recipient by itself.
+     * A later call replaces an earlier one; header() refuses these names.
+     *
+     * ```php
+     * $message->listUnsubscribe('https://example.org/u?id=42', 'mailto:leave@example.org');
+     * ```
+     *
+     * URIs go into the header as given: spaces, <, >, commas, quotes and
+     * non-ASCII characters must be percent-encoded; the https URI needs a
+     * host (no user@), the mailto URI one valid address.
+     *
+     * @param mixed $https "https://host/path?query", or null
+     * @param mixed $mailto "mailto:user@domain[?subject=...]", or null
+     * @param mixed $oneClick true for RFC 8058 one-click (needs $https)
+     * @throws InvalidInputException
+     */
+    public function listUnsubscribe(mixed $https = null, mixed $mailto = null, mixed $oneClick = true): self
+    {
+        return $this->call(
+            'smtp_message_set_list_unsubscribe',
+            Arg::optionalText($https, 'listUnsubscribe https'),
+            Arg::optionalText($mailto, 'listUnsubscribe mailto'),
+            Arg::flag($oneClick, 'listUnsubscribe oneClick') ? 1 : 0,
+        );
+    }
+
+    /**
+     * With true (the default), the message carries "TLS-Required: No"
+     * (RFC 8689 section 5): relays may deliver it even where their policy
+     * (MTA-STS, DANE) would otherwise require valid TLS, e.g. for a report
+     * about a TLS problem. False removes it. header() refuses the name.
+     *
+     * @throws InvalidInputException
+     */
+    public function tlsRequiredNo(mixed $on = true): self
+    {
+        return $this->call('smtp_message_set_tls_required_no', Arg::flag($on, 'tlsRequiredNo') ? 1 : 0);
     }
 
     /**

@@ -369,3 +369,52 @@ fn the_outbox_schedule_from_the_file() {
     );
     assert!(ConfigFile::parse("queue_retries = 3\n", Path::new("f")).is_err());
 }
+
+#[test]
+fn aliases_and_default_domain_per_account_and_from_the_environment() {
+    let text = "aliases = /etc/aliases\n\
+        default_domain = example.org\n\
+        [account work]\n\
+        url = smtp://mail.example.org\n\
+        aliases = /srv/work/aliases\n\
+        default_domain = @work.example\n\
+        [account other]\n\
+        url = smtp://other.example\n";
+    let file = ConfigFile::parse(text, Path::new("f")).unwrap();
+    let s = file.settings(Some("work")).unwrap();
+    assert_eq!(s.aliases.as_deref(), Some(Path::new("/srv/work/aliases")));
+    assert_eq!(s.default_domain.as_deref(), Some("work.example"));
+    let s = file.settings(Some("other")).unwrap();
+    assert_eq!(s.aliases.as_deref(), Some(Path::new("/etc/aliases")));
+    assert_eq!(s.default_domain.as_deref(), Some("example.org"));
+
+    let mut s = Settings::default();
+    for bad in [
+        "",
+        "not a domain",
+        "a@b.example",
+        "x..example",
+        "<x.example>",
+    ] {
+        assert!(s.set("default_domain", bad).is_err(), "{bad:?}");
+    }
+    assert!(s.set("aliases", "").is_err());
+    let env = Environment {
+        aliases: Some("/env/aliases".into()),
+        default_domain: Some("env.example".into()),
+        ..Environment::default()
+    };
+    env.apply(&mut s).unwrap();
+    assert_eq!(s.aliases.as_deref(), Some(Path::new("/env/aliases")));
+    assert_eq!(s.default_domain.as_deref(), Some("env.example"));
+    let env = Environment {
+        default_domain: Some("bad domain".into()),
+        ..Environment::default()
+    };
+    let e = env.apply(&mut s).unwrap_err();
+    assert!(
+        e.message.starts_with("SMTP_DEFAULT_DOMAIN: "),
+        "{}",
+        e.message
+    );
+}

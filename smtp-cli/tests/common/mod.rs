@@ -1,39 +1,14 @@
-//! What the `smtp-send` test files share: running the program with its
-//! standard input, a run's result and the check of its exit status, and a
-//! temporary directory removed when dropped.
+//! What the `smtp-send` test files share: a run's result and the check of
+//! its exit status, a temporary directory removed when dropped, and the
+//! scripted server of `fake`.
 
 #![allow(dead_code)] // Each test file uses its own part of it.
 
-use std::io::Write;
+pub mod fake;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
-
-/// Runs `command` with `stdin` as its standard input; what it printed
-/// and its exit status.
-pub fn run(mut command: Command, stdin: &[u8]) -> Out {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start smtp-send");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    // The program may exit without reading everything: ignore EPIPE.
-    let writer = thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("wait for smtp-send");
-    let _ = writer.join();
-    Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 /// What a run printed and returned.
 #[derive(Debug)]

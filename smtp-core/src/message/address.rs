@@ -136,7 +136,7 @@ fn parse_list_general(input: &str, field: &'static str) -> Result<Vec<Mailbox>> 
 
 /// Splits a list at top-level commas (and group punctuation), respecting
 /// quoted strings, comments, angle brackets and address literals.
-fn split_items<'a>(input: &'a str, field: &'static str) -> Result<Vec<&'a str>> {
+pub(crate) fn split_items<'a>(input: &'a str, field: &'static str) -> Result<Vec<&'a str>> {
     let mut items = Vec::new();
     let mut start = 0;
     let mut in_quote = false;
@@ -229,7 +229,7 @@ struct ItemParts {
     quoted: bool,
 }
 
-fn parse_item(item: &str, field: &'static str) -> Result<Option<Mailbox>> {
+pub(crate) fn parse_item(item: &str, field: &'static str) -> Result<Option<Mailbox>> {
     let item = item.trim();
     if item.is_empty() {
         return Ok(None);

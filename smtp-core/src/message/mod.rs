@@ -37,7 +37,9 @@
 //!
 //! * Headers: `Date` (now, UTC, unless set), `From`, `Sender`, `Reply-To`,
 //!   `To`, `Cc`, `Subject`, `Message-ID` (random and time, at the sender's
-//!   domain), `In-Reply-To`, `References`, custom headers, `MIME-Version`.
+//!   domain), `In-Reply-To`, `References`, custom headers,
+//!   `List-Unsubscribe`, `List-Unsubscribe-Post` and `TLS-Required` (see
+//!   [`Message::list_unsubscribe_one_click`]), `MIME-Version`.
 //!   `Bcc` recipients are in the envelope only, never in a header. Lines
 //!   are folded at 76 columns and never exceed 998 octets. Non-ASCII text
 //!   in the subject, display names and custom headers becomes RFC 2047
@@ -64,6 +66,7 @@ mod fit;
 mod header;
 pub(crate) mod raw;
 mod reader;
+mod unsubscribe;
 
 #[cfg(test)]
 mod tests;
@@ -83,6 +86,7 @@ pub use fit::{LongLineError, LongLines};
 pub use header::MAX_LINE;
 pub use raw::{envelope_address, envelope_from_headers, RawMessage, RawOptions};
 pub use reader::MessageReader;
+pub use unsubscribe::MAX_UNSUBSCRIBE_URI;
 
 // Helpers the command-line tool, the C ABI, the fuzz targets and the
 // benchmarks use; public but not part of the documented API.
@@ -150,6 +154,8 @@ pub struct Message {
     envelope_from: Option<String>,
     envelope_to: Vec<String>,
     delivery: delivery::Delivery,
+    unsubscribe: Option<unsubscribe::ListUnsubscribe>,
+    tls_required_no: bool,
 }
 
 impl Default for Message {
@@ -182,6 +188,8 @@ impl Message {
             envelope_from: None,
             envelope_to: Vec::new(),
             delivery: delivery::Delivery::default(),
+            unsubscribe: None,
+            tls_required_no: false,
         }
     }
 
@@ -289,7 +297,12 @@ impl Message {
     /// `In-Reply-To`, `References`); names this library writes itself
     /// (`Date`, `MIME-Version`, `Content-Type`,
     /// `Content-Transfer-Encoding`, `Content-Disposition`, `Content-ID`)
-    /// and `Return-Path` (the receiving server's) are refused.
+    /// and `Return-Path` (the receiving server's) are refused, and so are
+    /// `List-Unsubscribe`, `List-Unsubscribe-Post` and `TLS-Required`
+    /// (set them with [`list_unsubscribe`](Message::list_unsubscribe),
+    /// [`list_unsubscribe_one_click`](Message::list_unsubscribe_one_click)
+    /// and [`tls_required_no`](Message::tls_required_no), which check them
+    /// and never write a field twice).
     pub fn header(&mut self, name: &str, value: &str) -> Result<&mut Self> {
         header::check_header_name(name)?;
         let lower = name.to_ascii_lowercase();
@@ -317,6 +330,12 @@ impl Message {
                 ));
             }
             _ => {}
+        }
+        if let Some(setter) = unsubscribe::reserved_setter(&lower) {
+            return Err(Error::invalid(
+                "header name",
+                format!("{name} is set with {setter}"),
+            ));
         }
         let value = header::decode_encoded_words(value);
         check_header_text(&value, "header value")?;

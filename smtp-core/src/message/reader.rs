@@ -316,6 +316,7 @@ fn message_headers(m: &Message, options: &EncodeOptions) -> Result<Vec<u8>> {
     for (name, value) in &m.headers {
         write_unstructured(&mut h, name, value, "header value")?;
     }
+    super::unsubscribe::write_fields(m, &mut h)?;
     h.extend_from_slice(b"MIME-Version: 1.0\r\n");
     Ok(h)
 }

@@ -15,9 +15,11 @@ use super::Mailbox;
 
 pub(crate) mod head;
 mod lines;
+mod local;
 
 use head::Head;
 pub(crate) use lines::LineMap;
+use local::{parse_recipients, Recipient, Resolver};
 
 /// Largest header block read to derive an envelope or strip `Bcc:` (1 MiB).
 pub const MAX_RAW_HEADER_BLOCK: usize = 1024 * 1024;
@@ -27,7 +29,8 @@ pub const MAX_RAW_HEADER_BLOCK: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct RawOptions {
     sender: Option<String>,
-    recipients: Vec<String>,
+    recipients: Vec<Recipient>,
+    resolver: Option<Resolver>,
     recipients_from_headers: bool,
     author: Option<Mailbox>,
     complete: bool,
@@ -41,6 +44,7 @@ impl Default for RawOptions {
         RawOptions {
             sender: None,
             recipients: Vec::new(),
+            resolver: None,
             recipients_from_headers: true,
             author: None,
             complete: false,
@@ -67,12 +71,38 @@ impl RawOptions {
 
     /// Adds recipients (`sendmail` arguments): a comma-separated list of
     /// addresses, display names allowed. With [`RawOptions::recipients_from_headers`]
-    /// off these are the only ones.
+    /// off these are the only ones. A name without a domain (`root`) is
+    /// accepted here and resolved by [`RawOptions::local_recipients`] when
+    /// the message is read ([`RawMessage::read`] refuses it without one).
     pub fn recipients(mut self, list: &str) -> Result<RawOptions> {
-        for mailbox in Mailbox::parse_list(list)? {
-            push_unique(&mut self.recipients, mailbox.address);
+        let parsed = parse_recipients(list, "address")?;
+        if parsed.is_empty() {
+            return Err(Error::invalid("address", "has no address"));
+        }
+        for recipient in parsed {
+            if !self.recipients.contains(&recipient) {
+                self.recipients.push(recipient);
+            }
         }
         Ok(self)
+    }
+
+    /// Accepts recipients without a domain (`root`, `Cron Daemon
+    /// <www-data>`, as cron and system programs address mail) in
+    /// [`recipients`](RawOptions::recipients) and, with
+    /// [`recipients_from_headers`](RawOptions::recipients_from_headers), in
+    /// the `To`, `Cc` and `Bcc` fields: each such name is replaced in the
+    /// envelope by the addresses `resolve` returns for it (from an aliases
+    /// file, or with a default domain appended). The header is sent as it
+    /// is. An error from `resolve`, or no address, fails
+    /// [`RawMessage::read`]. Without a resolver such a recipient is an
+    /// [`Error::InvalidInput`] for the field `"local recipient"`.
+    pub fn local_recipients(
+        mut self,
+        resolve: impl Fn(&str) -> Result<Vec<String>> + Send + Sync + 'static,
+    ) -> RawOptions {
+        self.resolver = Some(Resolver::new(resolve));
+        self
     }
 
     /// Whether the header's `To`, `Cc` and `Bcc` (`Resent-To`, `Resent-Cc`
@@ -383,17 +413,22 @@ fn derive_envelope(
         }
     };
     let mut recipients = Vec::new();
+    let resolver = options.resolver.as_ref();
     if options.recipients_from_headers {
         for name in recipient_fields {
             for value in values(name) {
-                for mailbox in parse_list_lenient(&value, label(name))? {
-                    push_unique(&mut recipients, mailbox.address);
+                for recipient in parse_recipients(&value, label(name))? {
+                    for address in local::resolve(&recipient, resolver)? {
+                        push_unique(&mut recipients, address);
+                    }
                 }
             }
         }
     }
-    for address in &options.recipients {
-        push_unique(&mut recipients, address.clone());
+    for recipient in &options.recipients {
+        for address in local::resolve(recipient, resolver)? {
+            push_unique(&mut recipients, address);
+        }
     }
     if recipients.is_empty() {
         return Err(Error::invalid(

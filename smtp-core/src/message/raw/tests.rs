@@ -365,3 +365,58 @@ fn fields_added_when_missing() {
         .is_err());
     assert!(RawOptions::new().to_when_missing("not an address").is_err());
 }
+
+#[test]
+fn local_recipients_are_resolved_in_the_envelope_only() {
+    let input =
+        b"From: cron@x.example\r\nTo: root, Web <www-data>\r\nCc: a@x.example\r\n\r\nbody\r\n";
+    // Without a resolver: refused, naming the recipient.
+    match RawMessage::read(&input[..], &RawOptions::new()) {
+        Err(Error::InvalidInput { field, reason }) => {
+            assert_eq!(field, "local recipient");
+            assert!(reason.contains("\"root\" has no domain"), "{reason}");
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("accepted a recipient without a domain"),
+    }
+    let resolver = |name: &str| -> Result<Vec<String>> {
+        match name {
+            "root" => Ok(vec!["admin@x.example".into(), "admin@X.EXAMPLE".into()]),
+            "www-data" | "postmaster" => Ok(vec![format!("{name}@x.example")]),
+            _ => Err(Error::invalid(
+                "local recipient",
+                format!("{name}: unknown"),
+            )),
+        }
+    };
+    let options = RawOptions::new()
+        .recipients("postmaster, b@x.example")
+        .unwrap()
+        .local_recipients(resolver);
+    let (env, out) = prepared(input, &options).unwrap();
+    assert_eq!(
+        env.to(),
+        [
+            "admin@x.example",
+            "www-data@x.example",
+            "a@x.example",
+            "postmaster@x.example",
+            "b@x.example"
+        ]
+    );
+    // The header is sent as written.
+    assert!(
+        out.starts_with("From: cron@x.example\r\nTo: root, Web <www-data>\r\n"),
+        "{out}"
+    );
+    // A resolver's error fails the read.
+    let options = RawOptions::new()
+        .recipients_from_headers(false)
+        .recipients("nobody")
+        .unwrap()
+        .local_recipients(resolver);
+    assert!(prepared(input, &options).is_err());
+    // Other bad addresses keep their own error.
+    assert!(RawOptions::new().recipients("a b@").is_err());
+    assert!(RawOptions::new().recipients("").is_err());
+}
