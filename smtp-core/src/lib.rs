@@ -61,6 +61,7 @@ pub mod command;
 mod config;
 #[doc(hidden)]
 pub mod data;
+pub mod dkim;
 pub mod engine;
 mod envelope;
 mod error;
@@ -82,6 +83,7 @@ pub use client::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use config::{
     split_host_port, Config, ConfigOption, PlaintextAuthPolicy, RecipientPolicy, Timeouts, OPTIONS,
 };
+pub use dkim::{Canonicalization, DkimAlgorithm, DkimKey, DkimSigner};
 pub use error::{Error, Phase, Result, TlsErrorKind};
 pub use message::{
     envelope_from_headers, Attachment, EncodeOptions, LongLineError, LongLines, Mailbox, Message,

@@ -3,6 +3,7 @@
 //! configuration files, the C ABI and PHP: `options.rs`), checked in one
 //! place before connecting.
 
+mod dkim;
 mod options;
 mod server;
 
@@ -137,6 +138,10 @@ pub struct Config {
     pub(crate) long_lines: LongLines,
     pub(crate) tls_server_name: Option<String>,
     pub(crate) transcript: Option<TranscriptFn>,
+    /// Signs every composed and raw message sent (`config/dkim.rs`).
+    pub(crate) dkim: Option<crate::dkim::DkimSigner>,
+    /// The `dkim_*` options as set by name, until they make a signer.
+    dkim_text: dkim::DkimText,
 }
 
 impl fmt::Debug for Config {
@@ -157,6 +162,7 @@ impl fmt::Debug for Config {
             .field("long_lines", &self.long_lines)
             .field("tls_server_name", &self.tls_server_name)
             .field("transcript", &self.transcript.is_some())
+            .field("dkim", &self.dkim)
             .finish()
     }
 }
@@ -204,6 +210,8 @@ impl Config {
             long_lines: LongLines::Repair,
             tls_server_name: None,
             transcript: None,
+            dkim: None,
+            dkim_text: dkim::DkimText::default(),
         }
     }
 
@@ -536,6 +544,7 @@ impl Config {
         if let Some(name) = &self.client_name {
             crate::command::validate_client_name(name)?;
         }
+        self.dkim_text.validate()?;
         if let Some(name) = &self.tls_server_name {
             // Checked before connecting, not only when TLS starts.
             crate::tls::server_name(name).map_err(|_| {

@@ -65,6 +65,11 @@ pub const OPTIONS: &[ConfigOption] = &[
     option("long_lines", &[], "repair or refuse", "what happens to a message line over 998 octets (default repair)"),
     option("recipient_policy", &[], "deliver_to_accepted or all_or_nothing", "what happens when some recipients are refused (default deliver_to_accepted)"),
     option("plaintext_auth", &[], "never, loopback_only or insecure_always", "when credentials may travel without TLS (default loopback_only)"),
+    option("dkim_domain", &[], "a domain name (ASCII, xn-- for IDNs)", "the DKIM signing domain (d=); with dkim_key, every composed and raw message is signed"),
+    option("dkim_key", &[], "selector:/path/to/key.pem, comma-separated (one RSA and one Ed25519 key make two signatures); empty for no signing", "the DKIM private keys (PEM: PKCS#8, or PKCS#1 for RSA; RSA at least 2048 bits), loaded and checked when set"),
+    option("dkim_canonicalization", &[], "header/body, each simple or relaxed (default relaxed/relaxed)", "the DKIM canonicalization (c=)"),
+    option("dkim_headers", &[], "header field names, separated by commas or colons", "the header fields DKIM signs when present (default From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Reply-To, In-Reply-To, References, List-Unsubscribe, List-Unsubscribe-Post; From is always signed once more than present)"),
+    option("dkim_expire", &[], "seconds, 0 for none", "DKIM signatures expire this long after signing (x=; default none)"),
 ];
 
 impl ConfigOption {
@@ -272,6 +277,11 @@ impl Config {
                     }
                 };
             }
+            "dkim_domain"
+            | "dkim_key"
+            | "dkim_canonicalization"
+            | "dkim_headers"
+            | "dkim_expire" => self.set_dkim(name, value)?,
             _ => return Err(unknown(key)),
         }
         Ok(())
