@@ -103,12 +103,14 @@ impl DkimKey {
                     "is an EC key; DKIM signs with RSA or Ed25519",
                 ))
             }
-            other => return Err(Error::invalid(
-                FIELD,
-                format!(
+            other => {
+                return Err(Error::invalid(
+                    FIELD,
+                    format!(
                     "is a PEM {other:?} block, not a private key (PRIVATE KEY or RSA PRIVATE KEY)"
                 ),
-            )),
+                ))
+            }
         };
         Ok(DkimKey {
             pair: Arc::new(pair),
