@@ -671,3 +671,36 @@ fn fifty_megabyte_attachment_is_hashed_and_streamed_in_constant_memory() {
     let _ = std::fs::remove_file(&out_path);
     let _ = std::fs::remove_file(&file);
 }
+
+#[test]
+fn outbox_signs_at_delivery_and_kept_attempts_are_signed() {
+    use smtp_core::{Outbox, RawMessage, RawOptions};
+    let Some(keys) = keys() else { return };
+    let dir = keys.dir.join("outbox");
+    let outbox = Outbox::open(&dir).unwrap();
+    let raw =
+        b"From: sender@example.org\nTo: rcpt@example.net\nSubject: queued\n\nQueued body.\n\n\n";
+    let mut message = RawMessage::read(&raw[..], &RawOptions::default()).unwrap();
+    outbox.enqueue_raw(&mut message).unwrap();
+    let catcher = Catcher::start();
+    let config = catcher.config().with_dkim(keys.both());
+    let report = outbox.deliver_due(&config).unwrap();
+    assert_eq!(report.messages.len(), 1);
+    // Sent now through a kept copy (smtp-send --queue=on-failure).
+    let mut client = smtp_core::Client::connect(config).unwrap();
+    let mut kept = outbox.keeper().unwrap();
+    let raw = b"From: sender@example.org\nTo: rcpt@example.net\nSubject: kept\n\nKept body.\n";
+    let mut message = RawMessage::read(&raw[..], &RawOptions::default()).unwrap();
+    kept.send_raw(&mut client, &mut message).unwrap();
+    assert_eq!(
+        kept.len(),
+        message.bytes_read(),
+        "the whole message was kept"
+    );
+    let caught = catcher.messages();
+    assert_eq!(caught.len(), 2);
+    for c in caught {
+        assert_verifies(&c.body, keys, &["rsa-sha256", "ed25519-sha256"]);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

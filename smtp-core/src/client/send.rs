@@ -23,7 +23,7 @@ impl Client {
     /// the message is encoded once to be signed, then again as it is sent
     /// (file attachments are read twice, nothing is held).
     pub fn send_message(&mut self, message: &Message) -> Result<SendReport> {
-        let signer = self.engine.config().and_then(|c| c.dkim.clone());
+        let signer = self.dkim_signer();
         let (envelope, mut reader) =
             prepare_message(self.capabilities(), signer.as_ref(), message)?;
         self.send(&envelope, &mut reader)
@@ -35,7 +35,7 @@ impl Client {
     /// go on). Each message is encoded as it streams (with DKIM, each is
     /// encoded once more, before the batch, to be signed).
     pub fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
-        let signer = self.engine.config().and_then(|c| c.dkim.clone());
+        let signer = self.dkim_signer();
         let prepared = prepare_messages(self.capabilities(), signer.as_ref(), messages);
         let (sendable, mut results) = split_prepared(prepared);
         let sent = self.send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect());
@@ -77,7 +77,7 @@ impl Client {
     /// signature.
     pub fn send_raw_message<R: Read>(&mut self, message: &mut RawMessage<R>) -> Result<SendReport> {
         let envelope = self.wire_envelope(message.envelope(), true)?;
-        let outcome = match self.engine.config().and_then(|c| c.dkim.clone()) {
+        let outcome = match self.dkim_signer() {
             Some(signer) => {
                 let mut body = sign_raw(&signer, message)?;
                 self.send(&envelope, &mut body)
@@ -85,6 +85,11 @@ impl Client {
             None => self.send(&envelope, message),
         };
         outcome.map_err(|e| message.renumber(e))
+    }
+
+    /// The DKIM signer of this session's configuration, if any.
+    pub(crate) fn dkim_signer(&self) -> Option<DkimSigner> {
+        self.engine.config().and_then(|c| c.dkim.clone())
     }
 
     /// `envelope` with its addresses (as written) in wire form for this
@@ -150,6 +155,27 @@ pub(crate) fn prepare_messages<'m>(
         .iter()
         .map(|message| prepare_message(caps, signer, message))
         .collect()
+}
+
+/// A queued message in its file, from the file's position: signed (the
+/// file read once to hash it, then from the same position again to send
+/// it) when there is a `signer`.
+pub(crate) fn sign_file<'f>(
+    signer: Option<&DkimSigner>,
+    file: &'f mut std::fs::File,
+) -> Result<std::io::Chain<Cursor<Vec<u8>>, &'f mut std::fs::File>> {
+    use std::io::{Seek, SeekFrom};
+    let signature = match signer {
+        Some(signer) => {
+            let start = file.stream_position().map_err(crate::Error::BodyRead)?;
+            let signature = signer.sign_message(&mut *file)?;
+            file.seek(SeekFrom::Start(start))
+                .map_err(crate::Error::BodyRead)?;
+            signature
+        }
+        None => Vec::new(),
+    };
+    Ok(Cursor::new(signature).chain(file))
 }
 
 /// A raw message read whole and signed: its signature, then the message

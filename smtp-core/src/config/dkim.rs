@@ -98,8 +98,15 @@ impl Config {
     }
 
     /// One `dkim_*` option by name (see [`Config::set`]); a bad value
-    /// changes nothing.
+    /// changes nothing, and its error names the option.
     pub(super) fn set_dkim(&mut self, name: &'static str, value: &str) -> Result<()> {
+        self.set_dkim_inner(name, value).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid(name, reason),
+            other => other,
+        })
+    }
+
+    fn set_dkim_inner(&mut self, name: &'static str, value: &str) -> Result<()> {
         let mut text = self.dkim_text.clone();
         match name {
             "dkim_domain" => {
@@ -129,6 +136,7 @@ impl Config {
                     .filter(|n| !n.is_empty())
                     .map(String::from)
                     .collect();
+                crate::dkim::header_names(&names)?;
                 text.headers = Some(names);
             }
             "dkim_expire" => {

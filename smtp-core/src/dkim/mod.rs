@@ -32,8 +32,11 @@
 //! * a raw message is hashed while it is kept in memory (up to
 //!   [`SPOOL_MEMORY`]) or in a private temporary file, then sent from
 //!   there;
-//! * bytes given to [`Client::send`](crate::Client::send) and
-//!   `send_bytes` are sent as they are, unsigned.
+//! * messages in the [`Outbox`](crate::Outbox) are signed when they are
+//!   delivered (the queued file read twice);
+//! * bytes given to [`Client::send`](crate::Client::send), `send_bytes`,
+//!   `send_many` and `send_raw` with an envelope are sent as they are,
+//!   unsigned.
 //!
 //! [`BodyHasher`] and [`DkimSigner::stream`] are the streaming parts for
 //! other uses.
@@ -49,6 +52,7 @@ mod tests;
 
 pub use canon::{BodyHasher, Canonicalization};
 pub use key::{DkimAlgorithm, DkimKey, MIN_RSA_BITS};
+pub(crate) use sign::header_names;
 pub use sign::{DkimSigner, DkimStream, DEFAULT_SIGNED_HEADERS};
 pub use signed::SignedReader;
 pub use spool::{Spool, SPOOL_MEMORY};

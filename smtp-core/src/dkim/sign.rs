@@ -117,33 +117,7 @@ impl DkimSigner {
         mut self,
         names: impl IntoIterator<Item = S>,
     ) -> Result<DkimSigner> {
-        let mut list: Vec<String> = Vec::new();
-        let mut push = |name: &str| {
-            if !list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                list.push(name.to_string());
-            }
-        };
-        push("From");
-        for name in names {
-            let name = name.as_ref().trim();
-            if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
-                return Err(Error::invalid(
-                    "DKIM headers",
-                    format!("{name:?} is not a header field name"),
-                ));
-            }
-            if name.eq_ignore_ascii_case("DKIM-Signature") {
-                return Err(Error::invalid(
-                    "DKIM headers",
-                    "DKIM-Signature cannot be signed by a DKIM signature",
-                ));
-            }
-            push(name);
-        }
-        for name in ALWAYS_SIGNED {
-            push(name);
-        }
-        self.headers = list;
+        self.headers = header_names(names)?;
         Ok(self)
     }
 
@@ -324,6 +298,40 @@ impl DkimStream<'_> {
         }
         Ok(out)
     }
+}
+
+/// The list of fields to sign: `names` checked, with `From` first and
+/// [`ALWAYS_SIGNED`] added, without duplicates.
+pub(crate) fn header_names<S: AsRef<str>>(
+    names: impl IntoIterator<Item = S>,
+) -> Result<Vec<String>> {
+    let mut list: Vec<String> = Vec::new();
+    let mut push = |name: &str| {
+        if !list.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            list.push(name.to_string());
+        }
+    };
+    push("From");
+    for name in names {
+        let name = name.as_ref().trim();
+        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+            return Err(Error::invalid(
+                "DKIM headers",
+                format!("{name:?} is not a header field name"),
+            ));
+        }
+        if name.eq_ignore_ascii_case("DKIM-Signature") {
+            return Err(Error::invalid(
+                "DKIM headers",
+                "DKIM-Signature cannot be signed by a DKIM signature",
+            ));
+        }
+        push(name);
+    }
+    for name in ALWAYS_SIGNED {
+        push(name);
+    }
+    Ok(list)
 }
 
 /// The `h=` names: each listed field as many times as it is present

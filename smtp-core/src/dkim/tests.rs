@@ -528,3 +528,35 @@ fn raw_spool_in_memory_and_on_disk() {
         assert_eq!(strip_t(&signature), strip_t(&again));
     }
 }
+
+#[test]
+fn dkim_options_good_and_bad_values_name_the_option() {
+    // The same tables as bindings/c/tests/test_options.c and PHP's
+    // OptionsTest: each on a new configuration.
+    for (name, value) in [
+        ("dkim_domain", "example.org"),
+        ("dkim_key", ""),
+        ("dkim_canonicalization", "relaxed/simple"),
+        ("dkim_headers", "From, To, Subject"),
+        ("dkim_expire", "3600"),
+    ] {
+        let mut config = crate::Config::for_host("localhost");
+        config.set(name, value).unwrap();
+    }
+    for (name, value) in [
+        ("dkim_domain", "bad domain"),
+        ("dkim_key", "/no/selector.pem"),
+        ("dkim_key", "sel:/nonexistent/key.pem"),
+        ("dkim_canonicalization", "loose"),
+        ("dkim_headers", "DKIM-Signature"),
+        ("dkim_expire", "soon"),
+    ] {
+        let mut config = crate::Config::for_host("localhost");
+        let e = config.set(name, value).unwrap_err();
+        assert!(e.to_string().contains(name), "{name}={value:?}: {e}");
+        assert!(config.dkim().is_none());
+    }
+    let mut config = crate::Config::for_host("localhost");
+    config.set("dkim_domain", "example.org").unwrap();
+    assert!(config.check().is_err(), "a domain without keys");
+}
