@@ -16,8 +16,9 @@ use crate::report::SendReport;
 
 pub(crate) mod send;
 
+pub(crate) use send::sign_file;
 #[cfg(feature = "tokio")]
-pub(crate) use send::{sign_file, wire_envelope};
+pub(crate) use send::wire_envelope;
 
 pub use crate::engine::MAX_AUTH_ROUNDS;
 pub use crate::envelope::Envelope;
