@@ -704,3 +704,28 @@ fn outbox_signs_at_delivery_and_kept_attempts_are_signed() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn long_line_in_a_signed_raw_message_is_refused_not_repaired() {
+    // A repair would break the signature: the fitter refuses long lines
+    // in a signed message, and nothing is delivered.
+    let Some(keys) = keys() else { return };
+    let catcher = Catcher::start();
+    let mut client = Client::connect(catcher.config().with_dkim(keys.both())).unwrap();
+    let mut raw =
+        b"From: sender@example.org\r\nTo: rcpt@example.net\r\nSubject: long\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'x', 1500));
+    raw.extend_from_slice(b"\r\n");
+    let error = client.send_raw(None, &mut &raw[..]).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            smtp_core::Error::InvalidInput {
+                field: "message",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(catcher.messages().is_empty());
+}

@@ -157,8 +157,15 @@ impl DkimSigner {
     pub fn sign(&self, header_block: &[u8], body: impl Read) -> Result<Vec<u8>> {
         let mut stream = self.stream();
         stream.update(header_block)?;
-        if !header_block.ends_with(b"\n\n") && !header_block.ends_with(b"\r\n\r\n") {
+        // Whatever the block ends with, the body starts after an empty line.
+        let ends_line = header_block.ends_with(b"\n") || header_block.ends_with(b"\r");
+        let ends_blank = [&b"\n\n"[..], b"\r\n\r\n", b"\r\r"]
+            .iter()
+            .any(|end| header_block.ends_with(end));
+        if header_block.is_empty() || (ends_line && !ends_blank) {
             stream.update(b"\r\n")?;
+        } else if !ends_line {
+            stream.update(b"\r\n\r\n")?;
         }
         stream.update_from(body)?;
         stream.finish()

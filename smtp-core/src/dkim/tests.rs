@@ -560,3 +560,81 @@ fn dkim_options_good_and_bad_values_name_the_option() {
     config.set("dkim_domain", "example.org").unwrap();
     assert!(config.check().is_err(), "a domain without keys");
 }
+
+#[test]
+fn header_block_in_any_form_gives_the_same_signature() {
+    let key = DkimKey::from_pem("example.org", "s", &ed25519_pem()).unwrap();
+    let signer = DkimSigner::new(key);
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
+    let whole = |message: &[u8]| {
+        let mut stream = signer.stream();
+        stream.update(message).unwrap();
+        stream.finish_at(now).unwrap()
+    };
+    let want = whole(b"From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n");
+    for block in [
+        &b"From: a@example.org\r\nSubject: x"[..],
+        b"From: a@example.org\r\nSubject: x\r\n",
+        b"From: a@example.org\nSubject: x\n\n",
+        b"From: a@example.org\r\nSubject: x\r\n\r\n",
+    ] {
+        let mut stream = signer.stream();
+        stream.update(block).unwrap();
+        let ends_line = block.ends_with(b"\n");
+        let blank = block.ends_with(b"\n\n") || block.ends_with(b"\r\n\r\n");
+        stream
+            .update(match (ends_line, blank) {
+                (_, true) => &b""[..],
+                (true, false) => b"\r\n",
+                (false, _) => b"\r\n\r\n",
+            })
+            .unwrap();
+        stream.update(b"body\r\n").unwrap();
+        assert_eq!(stream.finish_at(now).unwrap(), want, "{block:?}");
+        // And through sign(), which adds the empty line itself.
+        let signed = signer.sign(block, &b"body\r\n"[..]).unwrap();
+        let bh = |s: &[u8]| {
+            let text = String::from_utf8_lossy(s).replace(['\r', '\n', '\t', ' '], "");
+            text.split(';')
+                .find(|t| t.starts_with("bh="))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(bh(&signed), bh(&want), "{block:?}");
+    }
+    // Only headers, no body at all: the body is empty.
+    let headers_only = whole(b"From: a@example.org\r\n");
+    let empty_body = whole(b"From: a@example.org\r\n\r\n");
+    assert_eq!(headers_only, empty_body);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any body, split anywhere: the streaming hash equals the whole-body
+    /// reference, for both canonicalizations.
+    #[test]
+    fn body_hash_matches_the_reference(
+        body in proptest::collection::vec(
+            proptest::sample::select(vec![b'a', b'.', b' ', b'\t', b'\r', b'\n']),
+            0..200,
+        ),
+        cuts in proptest::collection::vec(0usize..200, 0..6),
+    ) {
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for c in cuts {
+            pieces.push(&body[from..c]);
+            from = c;
+        }
+        pieces.push(&body[from..]);
+        for canon in [Canonicalization::Simple, Canonicalization::Relaxed] {
+            proptest::prop_assert_eq!(
+                body_hash(canon, &pieces),
+                sha(&reference_body(canon, &body))
+            );
+        }
+    }
+}
