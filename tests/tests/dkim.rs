@@ -729,3 +729,24 @@ fn long_line_in_a_signed_raw_message_is_refused_not_repaired() {
     );
     assert!(catcher.messages().is_empty());
 }
+
+#[test]
+fn signed_through_bdat_with_bare_cr_and_lf() {
+    // CHUNKING: the body goes as one BDAT chunk, line breaks normalised
+    // the same way as for DATA, which is what was hashed.
+    use smtp_tests::scripted::ScriptedServer;
+    use smtp_tests::support::one_message_script;
+    let Some(keys) = keys() else { return };
+    let from = "sender@example.org";
+    let to = "rcpt@example.net";
+    let server = ScriptedServer::start(one_message_script(&["CHUNKING"], from, &[to], true));
+    let mut client = Client::connect(server.config().with_dkim(keys.both())).unwrap();
+    let raw = b"From: sender@example.org\nTo: rcpt@example.net\nSubject: bdat\r\n\r\n\
+                .dot line\rbare CR\nbare LF\r\n\r\n\n\r";
+    client.send_raw(None, &mut &raw[..]).unwrap();
+    client.quit().unwrap();
+    let capture = server.finish();
+    assert!(capture.errors.is_empty(), "{:?}", capture.errors);
+    assert!(capture.has_line("BDAT "));
+    assert_verifies(&capture.bodies[0], keys, &["rsa-sha256", "ed25519-sha256"]);
+}

@@ -23,7 +23,8 @@ pub(crate) struct DkimText {
 }
 
 impl DkimText {
-    /// Keys without a domain, or a domain without keys, cannot sign.
+    /// Keys without a domain, or a domain without keys, cannot sign
+    /// (checked when no signer was given with `with_dkim`).
     pub(crate) fn validate(&self) -> Result<()> {
         match (&self.domain, self.keys.is_empty()) {
             (None, false) => Err(Error::invalid(
@@ -120,11 +121,18 @@ impl Config {
                 text.domain = Some(domain.to_string());
             }
             "dkim_key" => {
-                text.keys = load_keys(value, text.domain.as_deref())?;
-                if text.keys.is_empty() {
-                    // Empty: no signing.
-                    text.domain = None;
-                }
+                // Keys set by name after `with_dkim` keep its domain.
+                let typed = self
+                    .dkim
+                    .as_ref()
+                    .and_then(|s| s.keys().first().map(|k| k.domain().to_string()));
+                let domain = text.domain.clone().or(typed);
+                text.keys = load_keys(value, domain.as_deref())?;
+                text.domain = if text.keys.is_empty() {
+                    None // Empty: no signing.
+                } else {
+                    domain
+                };
             }
             "dkim_canonicalization" => {
                 text.canonicalization = Some(Canonicalization::parse_pair(value)?)
@@ -162,6 +170,11 @@ impl Config {
                     .fold(DkimSigner::new(first.clone()), |s, k| s.with_key(k.clone())),
             ),
             _ if name == "dkim_key" && text.keys.is_empty() => None,
+            // A domain for the signer given with `with_dkim`.
+            (Some(domain), None) => match &self.dkim {
+                Some(signer) => Some(signer.with_domain(domain)?),
+                None => None,
+            },
             _ => self.dkim.clone(),
         };
         let signer = built.map(|s| text.tune(s)).transpose()?;

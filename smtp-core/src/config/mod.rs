@@ -544,7 +544,9 @@ impl Config {
         if let Some(name) = &self.client_name {
             crate::command::validate_client_name(name)?;
         }
-        self.dkim_text.validate()?;
+        if self.dkim.is_none() {
+            self.dkim_text.validate()?;
+        }
         if let Some(name) = &self.tls_server_name {
             // Checked before connecting, not only when TLS starts.
             crate::tls::server_name(name).map_err(|_| {

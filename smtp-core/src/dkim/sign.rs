@@ -86,6 +86,19 @@ impl DkimSigner {
         self
     }
 
+    /// The same signer with every key for the signing domain `domain`.
+    pub fn with_domain(&self, domain: &str) -> Result<DkimSigner> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| k.with_domain(domain))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DkimSigner {
+            keys,
+            ..self.clone()
+        })
+    }
+
     /// The keys, in the order their signatures are written.
     pub fn keys(&self) -> Vec<&DkimKey> {
         let mut keys: Vec<&DkimKey> = self.keys.iter().collect();

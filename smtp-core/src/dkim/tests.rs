@@ -559,6 +559,19 @@ fn dkim_options_good_and_bad_values_name_the_option() {
     let mut config = crate::Config::for_host("localhost");
     config.set("dkim_domain", "example.org").unwrap();
     assert!(config.check().is_err(), "a domain without keys");
+
+    // Options by name on top of a signer given in code.
+    let key = DkimKey::from_pem("example.org", "s", &ed25519_pem()).unwrap();
+    let mut config = crate::Config::for_host("localhost").with_dkim(DkimSigner::new(key));
+    config.set("dkim_domain", "example.net").unwrap();
+    config
+        .set("dkim_canonicalization", "simple/simple")
+        .unwrap();
+    config.check().unwrap();
+    let signer = config.dkim().unwrap();
+    assert_eq!(signer.keys()[0].domain(), "example.net");
+    assert_eq!(signer.keys()[0].selector(), "s");
+    assert_eq!(signer.canonicalization().0, Canonicalization::Simple);
 }
 
 #[test]
