@@ -269,33 +269,37 @@ pub(crate) struct Field<'a> {
 /// The fields of a normalised header block (CRLF line ends), in order.
 /// A line that starts with whitespace continues the field before it.
 pub(crate) fn fields(block: &[u8]) -> Vec<Field<'_>> {
-    let mut out: Vec<Field<'_>> = Vec::new();
+    // (start of the field, end of its name, end of its last line)
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut pos = 0;
     while pos < block.len() {
         let end = memchr::memchr(b'\n', &block[pos..]).map_or(block.len(), |i| pos + i + 1);
         let line = &block[pos..end];
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        match out.last_mut() {
-            Some(last) if continuation => {
-                let start = last.text.as_ptr() as usize - block.as_ptr() as usize;
-                last.text = &block[start..end];
-            }
+        match spans.last_mut() {
+            Some(last) if matches!(line.first(), Some(b' ' | b'\t')) => last.2 = end,
             _ => {
-                let colon = memchr::memchr(b':', line).unwrap_or(line.len());
-                let mut name = &line[..colon];
-                while let Some((&b' ' | &b'\t', rest)) = name.split_last() {
-                    name = rest;
+                let mut name_end = pos + memchr::memchr(b':', line).unwrap_or(line.len());
+                while name_end > pos && matches!(block[name_end - 1], b' ' | b'\t') {
+                    name_end -= 1;
                 }
-                out.push(Field { name, text: line });
+                spans.push((pos, name_end, end));
             }
         }
         pos = end;
     }
-    out
+    spans
+        .into_iter()
+        .map(|(start, name_end, end)| Field {
+            name: &block[start..name_end],
+            text: &block[start..end],
+        })
+        .collect()
 }
 
-/// Appends a header field in the canonical form (with its CRLF unless
-/// the field is the signature's own, which has none: `final_crlf`).
+/// Appends a header field (`text`: all its lines) in the canonical form:
+/// `simple` as it is, `relaxed` as `name:value` and CRLF. (For the
+/// signature's own field, which is hashed without a CRLF, the caller
+/// removes it.)
 pub(crate) fn canon_header(canon: Canonicalization, text: &[u8], out: &mut Vec<u8>) {
     match canon {
         Canonicalization::Simple => out.extend_from_slice(text),
