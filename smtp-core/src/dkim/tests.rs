@@ -487,7 +487,9 @@ fn composed_message_rewinds_to_the_same_bytes() {
     let mut reader = m.reader(&EncodeOptions::default()).unwrap();
     let mut first = Vec::new();
     reader.read_to_end(&mut first).unwrap();
+    assert!(reader.buffer_capacity() > 0);
     reader.rewind();
+    assert_eq!(reader.buffer_capacity(), 0, "buffers released");
     let mut second = Vec::new();
     reader.read_to_end(&mut second).unwrap();
     assert_eq!(first, second);

@@ -127,11 +127,15 @@ impl<'a> MessageReader<'a> {
     /// bytes are the same again (file attachments are opened again and
     /// read from their start; a file changed in between gives its new
     /// content). What DKIM signing uses to read a message twice, once to
-    /// hash it and once to send it, without holding it.
+    /// hash it and once to send it, without holding it. The buffers are
+    /// released until the next read (a batch of signed messages waiting
+    /// to be sent holds none).
     pub fn rewind(&mut self) {
         self.next = 0;
         self.active = None;
-        self.out.clear();
+        self.out = Vec::new();
+        self.inbuf = Vec::new();
+        self.scratch = Vec::new();
         self.pos = 0;
         self.last_two = [b'\r', b'\n'];
         self.written = 0;
