@@ -48,11 +48,12 @@ impl Client {
 
     /// Sends a message the caller formatted completely (headers and body).
     ///
-    /// With an `envelope`, the bytes go out as they are (unsigned). Without one (the
-    /// `sendmail -t` way) it is [`RawMessage::read`] with the default
-    /// [`RawOptions`] and [`Client::send_raw_message`]: the envelope comes
-    /// from the `Sender`/`From` and `To`/`Cc`/`Bcc` fields, the `Bcc`
-    /// fields are removed, and the body streams through.
+    /// With an `envelope`, the bytes go out as they are (unsigned).
+    /// Without one (the `sendmail -t` way) it is [`RawMessage::read`] with
+    /// the default [`RawOptions`] and [`Client::send_raw_message`]: the
+    /// envelope comes from the `Sender`/`From` and `To`/`Cc`/`Bcc` fields,
+    /// the `Bcc` fields are removed, and the body streams through (signed
+    /// when the configuration has DKIM).
     pub fn send_raw(
         &mut self,
         envelope: Option<&Envelope>,
