@@ -72,6 +72,16 @@ fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Failure
     for warning in &loaded.warnings {
         eprintln!("smtp-send: {warning}");
     }
+    // DKIM key files other users can read (dkim_key).
+    for warning in loaded
+        .settings
+        .config
+        .dkim()
+        .map(|d| d.warnings())
+        .unwrap_or_default()
+    {
+        eprintln!("smtp-send: {warning}");
+    }
     if opts.verbose {
         for flag in &opts.ignored {
             eprintln!("smtp-send: ignoring {flag}");
@@ -354,8 +364,14 @@ fn compose_and_send(
     let result = deliver(settings, opts.verbose, |client| {
         let options = EncodeOptions::for_server(client.capabilities());
         let envelope = message.envelope(&options)?;
+        // Signed as Client::send_message would (dkim_* settings).
+        let reader = message.reader(&options)?;
+        let reader = match settings.config.dkim() {
+            Some(signer) => signer.sign_reader(reader)?,
+            None => smtp_core::dkim::SignedReader::unsigned(reader),
+        };
         let mut reader = Counting {
-            inner: message.reader(&options)?,
+            inner: reader,
             count: 0,
         };
         let report = client.send(&envelope, &mut reader);

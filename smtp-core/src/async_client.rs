@@ -172,10 +172,12 @@ impl AsyncClient {
     /// Sends a composed message; see
     /// [`Client::send_message`](crate::Client::send_message). Attachment
     /// files are read on this task as the message streams.
+    /// With DKIM configured, the message is encoded once on this task to
+    /// be signed (attachment files read), then again as it is sent.
     pub async fn send_message(&mut self, message: &Message) -> Result<SendReport> {
-        let options = crate::message::EncodeOptions::for_server(self.capabilities());
-        let mut reader = message.reader(&options)?;
-        let envelope = message.envelope_with(&options, reader.uses_8bit())?;
+        let signer = self.engine.config().and_then(|c| c.dkim.clone());
+        let (envelope, mut reader) =
+            crate::client::send::prepare_message(self.capabilities(), signer.as_ref(), message)?;
         self.send_reader(&envelope, &mut reader).await
     }
 
@@ -194,7 +196,13 @@ impl AsyncClient {
                 let mut message = RawMessage::read(&mut bytes, &RawOptions::default())?;
                 let envelope =
                     crate::client::wire_envelope(self.capabilities(), message.envelope(), true)?;
-                let outcome = self.send_reader(&envelope, &mut message).await;
+                let outcome = match self.engine.config().and_then(|c| c.dkim.clone()) {
+                    Some(signer) => {
+                        let mut body = crate::client::send::sign_raw(&signer, &mut message)?;
+                        self.send_reader(&envelope, &mut body).await
+                    }
+                    None => self.send_reader(&envelope, &mut message).await,
+                };
                 outcome.map_err(|e| message.renumber(e))
             }
         }
@@ -270,7 +278,8 @@ impl AsyncClient {
     /// messages; see [`Client::send_many_messages`](crate::Client::send_many_messages).
     pub async fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
         use crate::client::send::{merge_results, prepare_messages, split_prepared};
-        let prepared = prepare_messages(self.capabilities(), messages);
+        let signer = self.engine.config().and_then(|c| c.dkim.clone());
+        let prepared = prepare_messages(self.capabilities(), signer.as_ref(), messages);
         let (sendable, mut results) = split_prepared(prepared);
         let sent = self
             .send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect())

@@ -16,6 +16,7 @@ use crate::report::SendReport;
 
 pub(crate) mod send;
 
+pub(crate) use send::sign_file;
 #[cfg(feature = "tokio")]
 pub(crate) use send::wire_envelope;
 
@@ -132,6 +133,12 @@ impl Client {
     /// recipients are reported in the [`SendReport`]; if none is accepted
     /// (or, with [`RecipientPolicy::AllOrNothing`](crate::RecipientPolicy::AllOrNothing), any is refused) the
     /// transaction is reset and [`Error::RecipientsRefused`] returned.
+    ///
+    /// The bytes go out as they are: not DKIM-signed even when the
+    /// configuration has DKIM (as for `send_bytes`, `send_many` and
+    /// `send_raw` with an envelope); [`Client::send_message`] and
+    /// [`Client::send_raw_message`] sign, or sign them yourself with
+    /// [`DkimSigner::sign_message`](crate::DkimSigner::sign_message).
     pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
         self.ensure_open()?;
         self.engine.start_send(envelope.clone(), Instant::now())?;

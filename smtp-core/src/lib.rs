@@ -61,6 +61,7 @@ pub mod command;
 mod config;
 #[doc(hidden)]
 pub mod data;
+pub mod dkim;
 mod dsn;
 pub mod engine;
 mod envelope;
@@ -83,6 +84,7 @@ pub use client::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use config::{
     split_host_port, Config, ConfigOption, PlaintextAuthPolicy, RecipientPolicy, Timeouts, OPTIONS,
 };
+pub use dkim::{Canonicalization, DkimAlgorithm, DkimKey, DkimSigner};
 pub use dsn::{DsnReturn, Notify, RecipientParams};
 pub use error::{Error, Phase, Result, TlsErrorKind};
 pub use message::{

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the real-server test bed needs (Debian/Ubuntu, apt):
-# postfix, dovecot-core, openssl, python3 and iproute2 (for `ip netns`).
+# postfix, dovecot-core, openssl, python3, iproute2 (for `ip netns`), and
+# python3-dkim with python3-nacl (dkimpy, the DKIM tests' verifier).
 #
 #   tests/testbed/install.sh [--with-php]
 #
@@ -55,6 +56,10 @@ command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 # "ip netns" (iproute2): tests/test-all.sh runs the non-loopback
 # plaintext-credentials test in a network namespace when it runs as root.
 installed iproute2 || command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# dkimpy (and PyNaCl for Ed25519) for tests/tests/dkim.rs, checked with the
+# distribution's interpreter that the packages install into.
+installed python3-dkim || missing+=(python3-dkim)
+installed python3-nacl || missing+=(python3-nacl)
 if [ "$with_php" = 1 ] && ! command -v php >/dev/null 2>&1; then
     missing+=(php-cli-placeholder)
 fi

@@ -41,6 +41,11 @@ static const struct {
     {"long_lines", "refuse"},
     {"recipient_policy", "all_or_nothing"},
     {"plaintext_auth", "never"},
+    {"dkim_domain", "example.org"},
+    {"dkim_key", ""},
+    {"dkim_canonicalization", "relaxed/simple"},
+    {"dkim_headers", "From, To, Subject"},
+    {"dkim_expire", "3600"},
 };
 #define N_GOOD (sizeof good / sizeof good[0])
 
@@ -74,6 +79,12 @@ static const struct {
     {"ca_file", ""},
     {"url", "http://mail.example.test"},
     {"url", "smtp://mail.example.test?pipelinig=off"},
+    {"dkim_domain", "bad domain"},
+    {"dkim_key", "/no/selector.pem"},
+    {"dkim_key", "sel:/nonexistent/key.pem"},
+    {"dkim_canonicalization", "loose"},
+    {"dkim_headers", "DKIM-Signature"},
+    {"dkim_expire", "soon"},
 };
 #define N_BAD (sizeof bad / sizeof bad[0])
 

@@ -51,6 +51,11 @@ final class OptionsTest extends SmtpTestCase
         yield 'long_lines' => ['long_lines', 'refuse'];
         yield 'recipient_policy' => ['recipient_policy', 'all_or_nothing'];
         yield 'plaintext_auth' => ['plaintext_auth', 'never'];
+        yield 'dkim_domain' => ['dkim_domain', 'example.org'];
+        yield 'dkim_key empty (no signing)' => ['dkim_key', ''];
+        yield 'dkim_canonicalization' => ['dkim_canonicalization', 'relaxed/simple'];
+        yield 'dkim_headers' => ['dkim_headers', 'From, To, Subject'];
+        yield 'dkim_expire as int' => ['dkim_expire', 3600];
     }
 
     /** @dataProvider goodOptions */
@@ -109,6 +114,11 @@ final class OptionsTest extends SmtpTestCase
         yield 'long_lines cut' => [['long_lines' => 'cut'], 'long_lines'];
         yield 'recipient_policy some' => [['recipient_policy' => 'some'], 'recipient_policy'];
         yield 'plaintext_auth always' => [['plaintext_auth' => 'always'], 'plaintext_auth'];
+        yield 'dkim_domain with a space' => [['dkim_domain' => 'bad domain'], 'dkim_domain'];
+        yield 'dkim_key without a selector' => [['dkim_key' => '/no/selector.pem'], 'dkim_key'];
+        yield 'dkim_key missing file' => [['dkim_key' => 'sel:/nonexistent/key.pem'], 'dkim_key'];
+        yield 'dkim_canonicalization loose' => [['dkim_canonicalization' => 'loose'], 'dkim_canonicalization'];
+        yield 'dkim_expire soon' => [['dkim_expire' => 'soon'], 'dkim_expire'];
         yield 'host empty' => [['host' => ' '], 'host'];
         yield 'url not smtp' => [['url' => 'http://mail.example.test'], 'URL'];
         yield 'url with a misspelt option' => [['url' => 'smtp://mail.example.test?pipelinig=off'], 'pipelinig'];

@@ -2,12 +2,13 @@
 //! and raw-message APIs meet the session here, so that `message` knows
 //! nothing of sessions.
 
-use std::io::Read;
+use std::io::{Cursor, Read};
 
 use super::{Client, Envelope, SendReport};
 use crate::capabilities::Capabilities;
+use crate::dkim::{DkimSigner, SignedReader, Spool};
 use crate::error::Result;
-use crate::message::{wire_address, EncodeOptions, Message, MessageReader, RawMessage, RawOptions};
+use crate::message::{wire_address, EncodeOptions, Message, RawMessage, RawOptions};
 
 impl Client {
     /// Sends a composed message: encodes it for what the server offers
@@ -17,19 +18,25 @@ impl Client {
     ///
     /// An attachment file that cannot be read any more when its turn comes
     /// ends the transaction without delivering ([`Error::BodyRead`](crate::Error::BodyRead)).
+    ///
+    /// With DKIM configured ([`Config::with_dkim`](crate::Config::with_dkim))
+    /// the message is encoded once to be signed, then again as it is sent
+    /// (file attachments are read twice, nothing is held).
     pub fn send_message(&mut self, message: &Message) -> Result<SendReport> {
-        let options = EncodeOptions::for_server(self.capabilities());
-        let mut reader = message.reader(&options)?;
-        let envelope = message.envelope_with(&options, reader.uses_8bit())?;
+        let signer = self.dkim_signer();
+        let (envelope, mut reader) =
+            prepare_message(self.capabilities(), signer.as_ref(), message)?;
         self.send(&envelope, &mut reader)
     }
 
     /// Sends composed messages over this session, pipelined across
     /// messages as [`Client::send_many`] does; one result per message, in
     /// order (a message that cannot be encoded has its error, the others
-    /// go on). Each message is encoded as it streams.
+    /// go on). Each message is encoded as it streams (with DKIM, each is
+    /// encoded once more, before the batch, to be signed).
     pub fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
-        let prepared = prepare_messages(self.capabilities(), messages);
+        let signer = self.dkim_signer();
+        let prepared = prepare_messages(self.capabilities(), signer.as_ref(), messages);
         let (sendable, mut results) = split_prepared(prepared);
         let sent = self.send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect());
         merge_results(&mut results, sent);
@@ -41,11 +48,12 @@ impl Client {
 
     /// Sends a message the caller formatted completely (headers and body).
     ///
-    /// With an `envelope`, the bytes go out as they are. Without one (the
-    /// `sendmail -t` way) it is [`RawMessage::read`] with the default
-    /// [`RawOptions`] and [`Client::send_raw_message`]: the envelope comes
-    /// from the `Sender`/`From` and `To`/`Cc`/`Bcc` fields, the `Bcc`
-    /// fields are removed, and the body streams through.
+    /// With an `envelope`, the bytes go out as they are (unsigned).
+    /// Without one (the `sendmail -t` way) it is [`RawMessage::read`] with
+    /// the default [`RawOptions`] and [`Client::send_raw_message`]: the
+    /// envelope comes from the `Sender`/`From` and `To`/`Cc`/`Bcc` fields,
+    /// the `Bcc` fields are removed, and the body streams through (signed
+    /// when the configuration has DKIM).
     pub fn send_raw(
         &mut self,
         envelope: Option<&Envelope>,
@@ -63,10 +71,26 @@ impl Client {
     /// (the body is not read ahead to check), the body streamed. A
     /// refusal of a line over 998 octets names the line as the caller
     /// wrote it.
+    ///
+    /// With DKIM configured the message is read whole first, signed as it
+    /// is kept (in memory up to [`SPOOL_MEMORY`](crate::dkim::SPOOL_MEMORY),
+    /// else in a private temporary file), then sent from there after its
+    /// signature.
     pub fn send_raw_message<R: Read>(&mut self, message: &mut RawMessage<R>) -> Result<SendReport> {
         let envelope = self.wire_envelope(message.envelope(), true)?;
-        let outcome = self.send(&envelope, message);
+        let outcome = match self.dkim_signer() {
+            Some(signer) => {
+                let mut body = sign_raw(&signer, message)?;
+                self.send(&envelope, &mut body)
+            }
+            None => self.send(&envelope, message),
+        };
         outcome.map_err(|e| message.renumber(e))
+    }
+
+    /// The DKIM signer of this session's configuration, if any.
+    pub(crate) fn dkim_signer(&self) -> Option<DkimSigner> {
+        self.engine.config().and_then(|c| c.dkim.clone())
     }
 
     /// `envelope` with its addresses (as written) in wire form for this
@@ -105,21 +129,67 @@ pub(crate) fn wire_envelope(
     Ok(wire)
 }
 
+/// A composed message's envelope and reader for a server offering
+/// `caps`, signed when there is a `signer`.
+pub(crate) fn prepare_message<'m>(
+    caps: &Capabilities,
+    signer: Option<&DkimSigner>,
+    message: &'m Message,
+) -> Result<(Envelope, SignedReader<'m>)> {
+    let options = EncodeOptions::for_server(caps);
+    let reader = message.reader(&options)?;
+    let envelope = message.envelope_with(&options, reader.uses_8bit())?;
+    let reader = match signer {
+        Some(signer) => signer.sign_reader(reader)?,
+        None => SignedReader::unsigned(reader),
+    };
+    Ok((envelope, reader))
+}
+
 /// Each composed message's envelope and reader for a server offering
 /// `caps`, or why it cannot be sent.
 pub(crate) fn prepare_messages<'m>(
     caps: &Capabilities,
+    signer: Option<&DkimSigner>,
     messages: &'m [Message],
-) -> Vec<Result<(Envelope, MessageReader<'m>)>> {
-    let options = EncodeOptions::for_server(caps);
+) -> Vec<Result<(Envelope, SignedReader<'m>)>> {
     messages
         .iter()
-        .map(|message| {
-            let reader = message.reader(&options)?;
-            let envelope = message.envelope_with(&options, reader.uses_8bit())?;
-            Ok((envelope, reader))
-        })
+        .map(|message| prepare_message(caps, signer, message))
         .collect()
+}
+
+/// A queued message in its file, from the file's position: signed (the
+/// file read once to hash it, then from the same position again to send
+/// it) when there is a `signer`.
+pub(crate) fn sign_file<'f>(
+    signer: Option<&DkimSigner>,
+    file: &'f mut std::fs::File,
+) -> Result<std::io::Chain<Cursor<Vec<u8>>, &'f mut std::fs::File>> {
+    use std::io::{Seek, SeekFrom};
+    let signature = match signer {
+        Some(signer) => {
+            let start = file.stream_position().map_err(crate::Error::BodyRead)?;
+            let signature = signer.sign_message(&mut *file)?;
+            file.seek(SeekFrom::Start(start))
+                .map_err(crate::Error::BodyRead)?;
+            signature
+        }
+        None => Vec::new(),
+    };
+    Ok(Cursor::new(signature).chain(file))
+}
+
+/// A raw message read whole and signed: its signature, then the message
+/// as kept. Its line numbers in errors are shifted past the signature.
+pub(crate) fn sign_raw<R: Read>(
+    signer: &DkimSigner,
+    message: &mut RawMessage<R>,
+) -> Result<std::io::Chain<Cursor<Vec<u8>>, Spool>> {
+    let (signature, spool) = signer.sign_spooled(message)?;
+    let lines = signature.iter().filter(|&&b| b == b'\n').count() as u64;
+    message.prepend_lines(lines);
+    Ok(Cursor::new(signature).chain(spool))
 }
 
 /// The messages to send (with their place in the list) and the result

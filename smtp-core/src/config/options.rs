@@ -68,6 +68,11 @@ pub const OPTIONS: &[ConfigOption] = &[
     option("dsn_notify", &[], "off, never, or a comma-separated list of success, failure, delay", "delivery status notifications (NOTIFY) for every recipient of messages that do not set their own (default off)"),
     option("dsn_return", &[], "off, full or hdrs", "what delivery status notifications return (RET) for messages that do not say (default off)"),
     option("dsn_if_offered", &[], FLAG, "a server without DSN gets messages without the DSN parameters (reported as omitted) instead of an error (default off)"),
+    option("dkim_domain", &[], "a domain name (ASCII, xn-- for IDNs)", "the DKIM signing domain (d=); with dkim_key, every composed and raw message is signed"),
+    option("dkim_key", &[], "selector:/path/to/key.pem, comma-separated (one RSA and one Ed25519 key make two signatures); empty for no signing", "the DKIM private keys (PEM: PKCS#8, or PKCS#1 for RSA; RSA at least 2048 bits), loaded and checked when set"),
+    option("dkim_canonicalization", &[], "header/body, each simple or relaxed (default relaxed/relaxed)", "the DKIM canonicalization (c=)"),
+    option("dkim_headers", &[], "header field names, separated by commas or colons", "the header fields DKIM signs when present (default From, To, Cc, Subject, Date, Message-ID, MIME-Version, Content-Type, Reply-To, In-Reply-To, References, List-Unsubscribe, List-Unsubscribe-Post; From is always signed once more than present)"),
+    option("dkim_expire", &[], "seconds, 0 for none", "DKIM signatures expire this long after signing (x=; default none)"),
 ];
 
 impl ConfigOption {
@@ -286,6 +291,11 @@ impl Config {
             "dsn_notify" => self.set_dsn_notify(value).map_err(|e| renamed(name, e))?,
             "dsn_return" => self.set_dsn_return(value).map_err(|e| renamed(name, e))?,
             "dsn_if_offered" => self.dsn.if_offered = flag(name, value)?,
+            "dkim_domain"
+            | "dkim_key"
+            | "dkim_canonicalization"
+            | "dkim_headers"
+            | "dkim_expire" => self.set_dkim(name, value)?,
             _ => return Err(unknown(key)),
         }
         Ok(())

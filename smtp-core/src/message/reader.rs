@@ -80,7 +80,9 @@ enum ActiveSource<'a> {
 /// block and its encoded form (about 140 KiB together, see
 /// [`buffer_capacity`](MessageReader::buffer_capacity)).
 pub struct MessageReader<'a> {
-    items: std::vec::IntoIter<Item<'a>>,
+    items: Vec<Item<'a>>,
+    /// The next item to produce.
+    next: usize,
     active: Option<Active<'a>>,
     out: Vec<u8>,
     pos: usize,
@@ -106,7 +108,8 @@ impl<'a> MessageReader<'a> {
     pub(crate) fn new(message: &'a Message, options: &EncodeOptions) -> Result<MessageReader<'a>> {
         let (items, eight_bit) = plan(message, options)?;
         Ok(MessageReader {
-            items: items.into_iter(),
+            items,
+            next: 0,
             active: None,
             out: Vec::new(),
             pos: 0,
@@ -117,6 +120,26 @@ impl<'a> MessageReader<'a> {
             done: false,
             eight_bit,
         })
+    }
+
+    /// Starts again from the first byte, with the same plan: the same
+    /// headers (`Date`, `Message-ID`), boundaries and encodings, so the
+    /// bytes are the same again (file attachments are opened again and
+    /// read from their start; a file changed in between gives its new
+    /// content). What DKIM signing uses to read a message twice, once to
+    /// hash it and once to send it, without holding it. The buffers are
+    /// released until the next read (a batch of signed messages waiting
+    /// to be sent holds none).
+    pub fn rewind(&mut self) {
+        self.next = 0;
+        self.active = None;
+        self.out = Vec::new();
+        self.inbuf = Vec::new();
+        self.scratch = Vec::new();
+        self.pos = 0;
+        self.last_two = [b'\r', b'\n'];
+        self.written = 0;
+        self.done = false;
     }
 
     /// True when a part is sent as `8bit` (the envelope must then say
@@ -179,9 +202,11 @@ impl<'a> MessageReader<'a> {
                     self.active = None;
                 }
             } else {
-                match self.items.next() {
-                    Some(Item::Raw(bytes)) => self.out.extend_from_slice(&bytes),
-                    Some(Item::Body {
+                let item = self.items.get(self.next);
+                self.next += usize::from(item.is_some());
+                match item {
+                    Some(Item::Raw(bytes)) => self.out.extend_from_slice(bytes),
+                    Some(&Item::Body {
                         data,
                         encoding,
                         text,

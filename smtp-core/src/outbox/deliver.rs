@@ -4,7 +4,6 @@
 //! sender, the rest deferred on the retry schedule.
 
 use std::collections::{HashSet, VecDeque};
-use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::time::SystemTime;
 
@@ -439,12 +438,25 @@ impl Outbox {
                             }
                         }
                     }
-                    let messages: Vec<(Envelope, &mut File)> = envelopes
-                        .iter()
-                        .map(|(i, e)| (e.clone(), files[*i].take().expect("each file once")))
-                        .collect();
+                    // Signed at delivery when the configuration has DKIM.
+                    let signer = client.dkim_signer();
+                    let mut sent = Vec::with_capacity(envelopes.len());
+                    let mut messages = Vec::with_capacity(envelopes.len());
+                    for (i, envelope) in envelopes {
+                        let file = files[i].take().expect("each file once");
+                        match crate::client::sign_file(signer.as_ref(), file) {
+                            Ok(reader) => {
+                                messages.push((envelope.clone(), reader));
+                                sent.push((i, envelope));
+                            }
+                            Err(e) => {
+                                defer_open(&mut metas[i].state, &e.to_string());
+                                settle(metas[i], Some(e.to_string()));
+                            }
+                        }
+                    }
                     client.send_many_with(messages, |k, result| {
-                        let (i, envelope) = &envelopes[k];
+                        let (i, envelope) = &sent[k];
                         let meta = &mut *metas[*i];
                         let error = record_outcome(&mut meta.state, envelope, result);
                         settle(meta, error);

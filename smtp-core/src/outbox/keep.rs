@@ -57,13 +57,26 @@ impl Kept {
         message: &mut RawMessage<R>,
     ) -> Result<SendReport> {
         let envelope = client.wire_envelope(message.envelope(), true)?;
-        let outcome = client.send(
-            &envelope,
-            &mut Tee {
-                message: &mut *message,
-                kept: self,
-            },
-        );
+        let outcome = match client.dkim_signer() {
+            // Signed: the whole message is read (and kept) first.
+            Some(signer) => {
+                let mut tee = Tee {
+                    message: &mut *message,
+                    kept: self,
+                };
+                let (signature, spool) = signer.sign_spooled(&mut tee)?;
+                let lines = signature.iter().filter(|&&b| b == b'\n').count() as u64;
+                message.prepend_lines(lines);
+                client.send(&envelope, &mut io::Cursor::new(signature).chain(spool))
+            }
+            None => client.send(
+                &envelope,
+                &mut Tee {
+                    message: &mut *message,
+                    kept: self,
+                },
+            ),
+        };
         outcome.map_err(|e| message.renumber(e))
     }
 

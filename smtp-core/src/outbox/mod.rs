@@ -11,6 +11,11 @@
 //! directory synced (one file, one fsync and one directory fsync: what a
 //! bare durable write costs); until then it is invisible. Credentials are
 //! never written to the spool.
+//!
+//! Messages are queued unsigned; when the configuration that delivers them
+//! has DKIM ([`Config::with_dkim`](crate::Config::with_dkim)), each is
+//! signed as it is delivered (its file read once to hash it, then again
+//! to send it).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};

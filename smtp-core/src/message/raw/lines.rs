@@ -15,13 +15,15 @@ pub(crate) struct LineMap {
     pub(crate) separator: Option<u64>,
     /// The input line of the body's first line.
     pub(crate) body: u64,
+    /// Lines put before the message (DKIM signatures).
+    pub(crate) prepended: u64,
 }
 
 impl LineMap {
     /// The input line of line `sent` (from 1) of the prepared message;
     /// `None` for a line that was added.
     pub(crate) fn input_line(&self, sent: u64) -> Option<u64> {
-        let index = sent.checked_sub(1)?;
+        let index = sent.checked_sub(1)?.checked_sub(self.prepended)?;
         let head = self.head.len() as u64;
         if index < head {
             return usize::try_from(index).ok().map(|i| self.head[i]);

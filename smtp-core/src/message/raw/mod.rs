@@ -236,6 +236,11 @@ impl<R: Read> RawMessage<R> {
         self
     }
 
+    /// `lines` lines (a DKIM signature) are sent before the message.
+    pub(crate) fn prepend_lines(&mut self, lines: u64) {
+        self.lines.prepended = lines;
+    }
+
     /// Maps a refusal of "line N of the message" to the line as read.
     pub(crate) fn renumber(&self, error: Error) -> Error {
         self.lines.renumber(error)
