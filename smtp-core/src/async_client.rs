@@ -191,7 +191,14 @@ impl AsyncClient {
     ) -> Result<SendReport> {
         let mut bytes = raw;
         match envelope {
-            Some(envelope) => self.send_reader(envelope, &mut bytes).await,
+            Some(envelope) => match self.engine.config().and_then(|c| c.dkim.clone()) {
+                Some(signer) => {
+                    let signature = signer.sign_message(raw)?;
+                    let mut signed = std::io::Read::chain(&signature[..], raw);
+                    self.send_reader(envelope, &mut signed).await
+                }
+                None => self.send_reader(envelope, &mut bytes).await,
+            },
             None => {
                 let mut message = RawMessage::read(&mut bytes, &RawOptions::default())?;
                 let envelope =

@@ -341,7 +341,7 @@ pub unsafe extern "C" fn smtp_pool_send_raw(
             )
         };
         let envelope = Envelope::parse(from, to_list)?;
-        let outcome = p.pool()?.send_bytes(&envelope, data);
+        let outcome = p.pool()?.send_raw(&envelope, data);
         p.finish(outcome)
     })
 }

@@ -21,8 +21,9 @@ pub fn async_driver() -> bool {
 pub enum Client {
     /// The blocking client.
     Blocking(Box<smtp_core::Client>),
-    /// The async client on its own single-threaded runtime.
-    Async(Box<(tokio::runtime::Runtime, AsyncClient)>),
+    /// The async client on its own single-threaded runtime, and whether
+    /// its configuration signs (DKIM).
+    Async(Box<(tokio::runtime::Runtime, AsyncClient, bool)>),
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -37,8 +38,9 @@ impl Client {
     pub fn connect(config: Config) -> Result<Client> {
         if async_driver() {
             let rt = runtime();
+            let signs = config.dkim().is_some();
             let client = rt.block_on(AsyncClient::connect(config))?;
-            Ok(Client::Async(Box::new((rt, client))))
+            Ok(Client::Async(Box::new((rt, client, signs))))
         } else {
             smtp_core::Client::connect(config).map(|c| Client::Blocking(Box::new(c)))
         }
@@ -50,7 +52,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send(envelope, body),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.send_reader(envelope, body))
             }
         }
@@ -61,7 +63,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send_bytes(envelope, message),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.send_bytes(envelope, message))
             }
         }
@@ -72,7 +74,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send_message(message),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.send_message(message))
             }
         }
@@ -87,14 +89,15 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send_raw(envelope, raw),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, signs) = &mut **b;
                 match envelope {
-                    Some(envelope) => rt.block_on(c.send_reader(envelope, raw)),
-                    None => {
+                    // Streamed, as the blocking client does without DKIM.
+                    Some(envelope) if !*signs => rt.block_on(c.send_reader(envelope, raw)),
+                    _ => {
                         let mut bytes = Vec::new();
                         raw.read_to_end(&mut bytes)
                             .map_err(smtp_core::Error::BodyRead)?;
-                        rt.block_on(c.send_raw(None, &bytes))
+                        rt.block_on(c.send_raw(envelope, &bytes))
                     }
                 }
             }
@@ -106,7 +109,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send_many(messages),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.send_many(messages))
             }
         }
@@ -120,7 +123,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send_many_bytes(messages),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.send_many_bytes(messages))
             }
         }
@@ -131,7 +134,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.send_many_messages(messages),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.send_many_messages(messages))
             }
         }
@@ -142,7 +145,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.noop(),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.noop())
             }
         }
@@ -153,7 +156,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.reset(),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.reset())
             }
         }
@@ -164,7 +167,7 @@ impl Client {
         match self {
             Client::Blocking(c) => c.quit(),
             Client::Async(b) => {
-                let (rt, c) = &mut **b;
+                let (rt, c, _) = &mut **b;
                 rt.block_on(c.quit())
             }
         }

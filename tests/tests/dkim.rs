@@ -273,6 +273,40 @@ fn caller_bytes_stay_unsigned() {
 }
 
 #[test]
+fn raw_sends_with_an_envelope_and_the_pool_sign_too() {
+    let Some(keys) = keys() else { return };
+    let raw: &[u8] = b"From: sender@example.org\r\nTo: rcpt@example.net\r\nSubject: raw with envelope\r\n\r\nsigned\r\n";
+    let envelope = Envelope::new("sender@example.org", ["rcpt@example.net"]).unwrap();
+    let catcher = Catcher::start();
+    let mut client = Client::connect(catcher.config().with_dkim(keys.both())).unwrap();
+    client.send_raw(Some(&envelope), &mut &raw[..]).unwrap();
+    let body = catch_one(&catcher);
+    assert!(
+        body.ends_with(raw),
+        "the caller's bytes follow the signature"
+    );
+    assert_verifies(&body, keys, &["rsa-sha256", "ed25519-sha256"]);
+    drop(client);
+
+    let catcher = Catcher::start();
+    let pool = smtp_core::Pool::new(
+        catcher.config().with_dkim(keys.both()),
+        smtp_core::PoolOptions::default(),
+    )
+    .unwrap();
+    pool.send_raw(&envelope, raw).unwrap();
+    let body = catch_one(&catcher);
+    assert_verifies(&body, keys, &["rsa-sha256", "ed25519-sha256"]);
+    pool.send_bytes(&envelope, raw).unwrap();
+    let all = catcher.messages();
+    assert_eq!(all.len(), 2);
+    assert!(
+        signature_fields(&all[1].body).is_empty(),
+        "send_bytes: as given"
+    );
+}
+
+#[test]
 fn async_client_signs_composed_and_raw_messages() {
     let Some(keys) = keys() else { return };
     let catcher = Catcher::start();

@@ -46,22 +46,30 @@ impl Client {
             .collect()
     }
 
-    /// Sends a message the caller formatted completely (headers and body).
+    /// Sends a message the caller formatted completely (headers and body),
+    /// signed when the configuration has DKIM.
     ///
-    /// With an `envelope`, the bytes go out as they are (unsigned).
-    /// Without one (the `sendmail -t` way) it is [`RawMessage::read`] with
-    /// the default [`RawOptions`] and [`Client::send_raw_message`]: the
-    /// envelope comes from the `Sender`/`From` and `To`/`Cc`/`Bcc` fields,
-    /// the `Bcc` fields are removed, and the body streams through (signed
-    /// when the configuration has DKIM).
+    /// With an `envelope`, the bytes go out as they are (after the
+    /// DKIM-Signature fields, with DKIM: the message is then kept while it
+    /// is hashed, in memory up to [`SPOOL_MEMORY`](crate::dkim::SPOOL_MEMORY),
+    /// else in a private temporary file). Without one (the `sendmail -t`
+    /// way) it is [`RawMessage::read`] with the default [`RawOptions`] and
+    /// [`Client::send_raw_message`]: the envelope comes from the
+    /// `Sender`/`From` and `To`/`Cc`/`Bcc` fields, the `Bcc` fields are
+    /// removed, and the body streams through. [`Client::send`] is the one
+    /// way to send bytes that are never signed.
     pub fn send_raw(
         &mut self,
         envelope: Option<&Envelope>,
         raw: &mut dyn Read,
     ) -> Result<SendReport> {
-        match envelope {
-            Some(envelope) => self.send(envelope, raw),
-            None => self.send_raw_message(&mut RawMessage::read(raw, &RawOptions::default())?),
+        match (envelope, self.dkim_signer()) {
+            (Some(envelope), None) => self.send(envelope, raw),
+            (Some(envelope), Some(signer)) => {
+                let (signature, spool) = signer.sign_spooled(raw)?;
+                self.send(envelope, &mut Cursor::new(signature).chain(spool))
+            }
+            (None, _) => self.send_raw_message(&mut RawMessage::read(raw, &RawOptions::default())?),
         }
     }
 
@@ -86,6 +94,25 @@ impl Client {
             None => self.send(&envelope, message),
         };
         outcome.map_err(|e| message.renumber(e))
+    }
+
+    /// The envelope and the bytes [`Client::send_message`] would send for
+    /// `message` to this server (signed when the configuration has DKIM),
+    /// for callers that put composed messages into their own batches.
+    pub fn prepare_message<'m>(
+        &self,
+        message: &'m Message,
+    ) -> Result<(Envelope, SignedReader<'m>)> {
+        prepare_message(self.capabilities(), self.dkim_signer().as_ref(), message)
+    }
+
+    /// The DKIM-Signature fields [`Client::send_raw`] would put before
+    /// `message` (a whole message in memory); empty without DKIM.
+    pub fn raw_signature(&self, message: &[u8]) -> Result<Vec<u8>> {
+        match self.dkim_signer() {
+            Some(signer) => signer.sign_message(message),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The DKIM signer of this session's configuration, if any.

@@ -198,6 +198,20 @@ impl AsyncPool {
         groups_sent.finish()
     }
 
+    /// Sends a message the caller formatted, held in memory, as
+    /// [`AsyncPool::send_bytes`] does, signed first when the configuration
+    /// has DKIM.
+    pub async fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
+        match self.inner.config.dkim() {
+            None => self.send_bytes(envelope, message).await,
+            Some(signer) => {
+                let mut signed = signer.sign_message(message)?;
+                signed.extend_from_slice(message);
+                self.send_bytes(envelope, &signed).await
+            }
+        }
+    }
+
     async fn send_part(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
         self.wait_for_rate().await;
         let mut lent = self.get().await?;

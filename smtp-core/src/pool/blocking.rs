@@ -225,6 +225,20 @@ impl Pool {
         groups_sent.finish()
     }
 
+    /// Sends a message the caller formatted, held in memory, as
+    /// [`Pool::send_bytes`] does, signed first when the configuration has
+    /// DKIM (the signature fields go before a copy of `message`).
+    pub fn send_raw(&self, envelope: &Envelope, message: &[u8]) -> Result<SendReport> {
+        match self.inner.config.dkim() {
+            None => self.send_bytes(envelope, message),
+            Some(signer) => {
+                let mut signed = signer.sign_message(message)?;
+                signed.extend_from_slice(message);
+                self.send_bytes(envelope, &signed)
+            }
+        }
+    }
+
     /// Sends a composed message (see [`Client::send_message`]).
     pub fn send_message(&self, message: &Message) -> Result<SendReport> {
         self.with_session(|client| client.send_message(message), true)

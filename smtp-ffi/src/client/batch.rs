@@ -6,9 +6,8 @@ use std::cell::OnceCell;
 use std::ffi::{c_char, c_int, CString};
 use std::io::Read;
 
-use smtp_core::{
-    Client, EncodeOptions, Envelope, Error, Message, MessageReader, Reply, SendReport,
-};
+use smtp_core::dkim::SignedReader;
+use smtp_core::{Client, Envelope, Error, Message, Reply, SendReport};
 
 use super::{read_client, smtp_client, with_client, write_out, RecipientSlot};
 use crate::args::{bytes_arg, str_arg};
@@ -67,8 +66,9 @@ enum Item<'a> {
 /// What one message of the batch reads from: its bytes, or a composed
 /// message produced as it goes out.
 enum Body<'a> {
-    Bytes(&'a [u8]),
-    Composed(MessageReader<'a>),
+    /// A raw message after its DKIM-Signature fields (none without DKIM).
+    Bytes(std::io::Chain<std::io::Cursor<Vec<u8>>, &'a [u8]>),
+    Composed(SignedReader<'a>),
 }
 
 impl Read for Body<'_> {
@@ -224,12 +224,11 @@ pub unsafe extern "C" fn smtp_client_send_batch(
 /// Sends the messages that can go, in one `send_many`; one slot per item,
 /// in order.
 fn send(session: &mut Client, items: &[Item<'_>]) -> Vec<BatchSlot> {
-    let options = EncodeOptions::for_server(session.capabilities());
     let mut outcomes: Vec<Option<Result<SendReport, Error>>> = items.iter().map(|_| None).collect();
     let mut ready = Vec::with_capacity(items.len());
     let mut positions = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        match prepare(item, &options) {
+        match prepare(item, session) {
             Ok(message) => {
                 ready.push(message);
                 positions.push(i);
@@ -332,13 +331,10 @@ unsafe fn item<'a>(i: usize, m: &smtp_batch_message) -> Result<Item<'a>, Failure
 
 /// A message's envelope and body, or why it cannot go: nothing is sent
 /// for it, and the batch goes on.
-fn prepare<'a>(item: &Item<'a>, options: &EncodeOptions) -> Result<(Envelope, Body<'a>), Error> {
+fn prepare<'a>(item: &Item<'a>, session: &Client) -> Result<(Envelope, Body<'a>), Error> {
     match item {
         Item::Composed(message) => {
-            let reader = message.reader(options)?;
-            let envelope = message
-                .envelope(options)?
-                .with_8bit_body(reader.uses_8bit());
+            let (envelope, reader) = session.prepare_message(message)?;
             Ok((envelope, Body::Composed(reader)))
         }
         Item::Raw {
@@ -349,7 +345,11 @@ fn prepare<'a>(item: &Item<'a>, options: &EncodeOptions) -> Result<(Envelope, Bo
             let envelope = raw_envelope(sender, recipients)?
                 .with_size(data.len() as u64)
                 .with_8bit_body(!data.is_ascii());
-            Ok((envelope, Body::Bytes(data)))
+            let signature = session.raw_signature(data)?;
+            Ok((
+                envelope,
+                Body::Bytes(std::io::Cursor::new(signature).chain(*data)),
+            ))
         }
     }
 }

@@ -42,10 +42,7 @@ pub unsafe extern "C" fn smtp_client_send_raw(
             unsafe { (raw_envelope(from, to_list)?, bytes_arg(data, len, "data")?) };
         c.recipients.clear();
         let session = c.session()?;
-        let outcome = match &envelope {
-            Some(envelope) => session.send_bytes(envelope, data),
-            None => session.send_raw(None, &mut &data[..]),
-        };
+        let outcome = session.send_raw(envelope.as_ref(), &mut &data[..]);
         c.finish_send(outcome)
     })
 }
@@ -80,7 +77,7 @@ pub unsafe extern "C" fn smtp_client_send_raw_file(
                     Some(size) => envelope.with_size(size),
                     None => envelope,
                 };
-                session.send(&envelope, &mut file)
+                session.send_raw(Some(&envelope), &mut file)
             }
             None => session.send_raw(None, &mut file),
         };
