@@ -30,6 +30,7 @@ import time
 
 from harness_common import (BENCH, DOMAIN, ROOT, SENDER, TARGET, Client, best_of, cell_fail,
                             fmt, log, ratio)
+from harness_dkim import dkim_section
 from harness_speed import async_section, batch_section
 
 
@@ -304,6 +305,7 @@ class Harness:
             # include the forking harness's own size.
             "maxrss_kb": result.get("peak_rss_kb") or usage.ru_maxrss,
             "turns": turns,
+            "read_bytes": result.get("read_bytes"),
         }
 
 
@@ -589,7 +591,7 @@ def machine_description():
             f"lettre {lettre}; PHPMailer {phpmailer}")
 
 
-SECTIONS = ["latency", "throughput", "big", "encoder", "outbox", "batch", "async"]
+SECTIONS = ["latency", "throughput", "big", "encoder", "outbox", "batch", "async", "dkim"]
 
 
 def main():
@@ -608,6 +610,8 @@ def main():
                    help="messages in the batch section's one connection (default 1000, 20 with --quick)")
     p.add_argument("--async-count", type=int,
                    help="messages in the async section, per row (default 2000, 40 with --quick)")
+    p.add_argument("--dkim-count", type=int,
+                   help="1 KB messages per row of the DKIM section (default 2000, 40 with --quick)")
     p.add_argument("--reps", type=int,
                    help="runs per client in sections 2, 3, 6 and 7 when a run is short (best kept; default 3, 1 with --quick)")
     p.add_argument("--out", help="also write the table (Markdown) to this file")
@@ -624,6 +628,7 @@ def main():
     a.latency_count = 3 if a.quick else 25
     a.batch_count = a.batch_count or (20 if a.quick else 1000)
     a.async_count = a.async_count or (40 if a.quick else 2000)
+    a.dkim_count = a.dkim_count or (40 if a.quick else 2000)
     sections = set(a.sections.split(","))
     if not sections <= set(SECTIONS):
         p.error(f"--sections: unknown {','.join(sorted(sections - set(SECTIONS)))}")
@@ -656,6 +661,8 @@ def main():
             batch_section(h, out, targets)
         if "async" in sections:
             async_section(h, out, targets)
+        if "dkim" in sections:
+            dkim_section(h, out, targets)
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
