@@ -3,6 +3,8 @@
 //! unexpected makes [`summarize`] return `None`; nothing here decides
 //! trust (the library verified the certificate already).
 
+use smtp_core::der::element;
+
 /// What `--serverinfo` shows of a certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSummary {
@@ -16,31 +18,6 @@ pub struct CertSummary {
     pub not_after: String,
     /// Subject alternative names (DNS names and IP addresses).
     pub alt_names: Vec<String>,
-}
-
-/// One DER element: tag, contents, and what follows it.
-fn element(data: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None; // multi-byte tags do not occur in certificates
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
 }
 
 /// The next element, which must have this tag.

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake::{fake_server, fake_url, run, smtp_send, Script, Session, WAIT};
+use common::fake::{fake_server, fake_url, run, smtp_send, submission, Script, Session, WAIT};
 use common::{Out, TempDir};
 use smtp_tests::testbed::TestBed;
 
@@ -240,19 +240,10 @@ fn cron_mail_to_root_is_delivered_on_the_test_bed() {
         ),
         0o644,
     );
-    let mut c = smtp_send();
-    c.env(
-        "SMTP_URL",
-        format!(
-            "smtp://{}@localhost:{}?timeout=20",
-            bed.user, bed.port_submission
-        ),
-    )
-    .env("SMTP_PASSWORD", &bed.password)
-    .env("SMTP_CA_FILE", &bed.ca_file)
-    .env("SMTP_ALIASES", &aliases)
-    .env("SMTP_DEFAULT_DOMAIN", &bed.domain)
-    .args(["-t", "-i", "-f", "cron"]);
+    let mut c = submission(bed);
+    c.env("SMTP_ALIASES", &aliases)
+        .env("SMTP_DEFAULT_DOMAIN", &bed.domain)
+        .args(["-t", "-i", "-f", "cron"]);
     let message = format!(
         "From: Cron Daemon <cron@{}>\nTo: root\nSubject: {marker}\n\nreport\n",
         bed.domain

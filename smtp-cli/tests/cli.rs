@@ -9,7 +9,9 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::fake::{args, fake_server, fake_url, run, smtp_send, with_fake, Script, BIN, WAIT};
+use common::fake::{
+    args, fake_server, fake_url, run, smtp_send, submission, with_fake, Script, BIN, WAIT,
+};
 use common::{Out, TempDir};
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
@@ -749,21 +751,6 @@ macro_rules! bed {
 
 fn addr(bed: &TestBed, local: &str) -> String {
     format!("{local}@{}", bed.domain)
-}
-
-/// smtp-send configured through the environment for the STARTTLS port.
-fn submission(bed: &TestBed) -> Command {
-    let mut c = smtp_send();
-    c.env(
-        "SMTP_URL",
-        format!(
-            "smtp://{}@localhost:{}?timeout=20",
-            bed.user, bed.port_submission
-        ),
-    )
-    .env("SMTP_PASSWORD", &bed.password)
-    .env("SMTP_CA_FILE", &bed.ca_file);
-    c
 }
 
 fn delivered(bed: &TestBed, marker: &str, count: usize) -> Vec<smtp_tests::testbed::Delivered> {

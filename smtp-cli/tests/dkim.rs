@@ -5,44 +5,22 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::TempDir;
+use common::{fake, TempDir};
 use smtp_tests::catcher::Catcher;
 use smtp_tests::skip::skipped;
 
-const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
-
 fn smtp_send(url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(["--queue=never", "--url", url]);
-    c.env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("HOME", "/nonexistent/smtp-send-test-home")
-        .env("SMTP_SEND_SYSTEM_CONFIG", "");
-    c
+    fake::args(fake::smtp_send(), &["--url", url])
 }
 
 /// Runs `command` with `stdin`; its status and standard error.
-fn run(mut command: Command, stdin: &[u8]) -> (i32, String) {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+fn run(command: Command, stdin: &[u8]) -> (i32, String) {
+    let out = fake::run(command, stdin);
+    (out.code, out.stderr)
 }
 
 /// dkimpy's verdict, or `None` when it is not installed.

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -13,50 +12,25 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Out, TempDir};
+use common::{fake, Out, TempDir};
 use smtp_tests::scripted::{converse, expect, hello, reply, Answer, ScriptedServer, Step};
 use smtp_tests::skip::skipped;
 use smtp_tests::testbed::TestBed;
 
-const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 const MESSAGE: &[u8] = b"Subject: queued\n\nHello from the outbox.\n";
 
 /// smtp-send with a clean environment (no configuration files, HOME in
 /// the test's directory), the queue in `queue`, the server at `url`.
 fn smtp_send(home: &TempDir, queue: &Path, url: &str) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        )
-        .env("HOME", home.path("home"))
-        .env("SMTP_SEND_SYSTEM_CONFIG", "")
+    let mut c = fake::clean_command();
+    c.env("HOME", home.path("home"))
         .env("SMTP_URL", url)
         .arg(format!("--queue-dir={}", queue.display()));
     c
 }
 
-fn run(mut command: Command, args: &[&str], stdin: &[u8]) -> Out {
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start smtp-send");
-    let mut pipe = child.stdin.take().unwrap();
-    let input = stdin.to_vec();
-    let writer = thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let output = child.wait_with_output().expect("wait for smtp-send");
-    let _ = writer.join();
-    Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn run(command: Command, arguments: &[&str], stdin: &[u8]) -> Out {
+    fake::run(fake::args(command, arguments), stdin)
 }
 
 /// A URL for the scripted server (no TLS, 5 s timeouts).

@@ -61,6 +61,8 @@ pub mod command;
 mod config;
 #[doc(hidden)]
 pub mod data;
+#[doc(hidden)]
+pub mod der;
 pub mod dkim;
 mod dsn;
 pub mod engine;

@@ -37,7 +37,9 @@ fn signer(mode: &str, keys: &str) -> Result<Option<DkimSigner>, BoxError> {
         "ed25519" => Some(DkimSigner::new(key("ed", "ed")?)),
         "rsa" => Some(DkimSigner::new(key("rsa", "rsa")?)),
         "both" => Some(DkimSigner::new(key("rsa", "rsa")?).with_key(key("ed", "ed")?)),
-        other => return Err(format!("BENCH_DKIM: none, ed25519, rsa or both, not {other:?}").into()),
+        other => {
+            return Err(format!("BENCH_DKIM: none, ed25519, rsa or both, not {other:?}").into())
+        }
     })
 }
 

@@ -21,14 +21,21 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// not take now is a failure, as it was before the outbox (tested in
 /// tests/queue.rs).
 pub fn smtp_send() -> Command {
+    let mut c = clean_command();
+    c.arg("--queue=never")
+        .env("HOME", "/nonexistent/smtp-send-test-home");
+    c
+}
+
+/// The program with nothing from the caller's environment but PATH, and
+/// no system configuration file.
+pub fn clean_command() -> Command {
     let mut c = Command::new(BIN);
-    c.arg("--queue=never");
     c.env_clear()
         .env(
             "PATH",
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
         )
-        .env("HOME", "/nonexistent/smtp-send-test-home")
         .env("SMTP_SEND_SYSTEM_CONFIG", "");
     c
 }
@@ -191,4 +198,19 @@ pub fn with_fake(script: Script, extra: &[&str], stdin: &[u8]) -> (Out, Session)
     let out = run(c, stdin);
     let session = rx.recv_timeout(WAIT).unwrap_or_default();
     (out, session)
+}
+
+/// smtp-send configured through the environment for the STARTTLS port.
+pub fn submission(bed: &smtp_tests::testbed::TestBed) -> Command {
+    let mut c = smtp_send();
+    c.env(
+        "SMTP_URL",
+        format!(
+            "smtp://{}@localhost:{}?timeout=20",
+            bed.user, bed.port_submission
+        ),
+    )
+    .env("SMTP_PASSWORD", &bed.password)
+    .env("SMTP_CA_FILE", &bed.ca_file);
+    c
 }

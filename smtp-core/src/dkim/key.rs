@@ -295,25 +295,6 @@ fn decode_pem(pem: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>)> {
 
 // ----- just enough DER ----------------------------------------------------
 
-/// One DER element: its tag, its content, and what follows it.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
 const SEQUENCE: u8 = 0x30;
 const INTEGER: u8 = 0x02;
 const OCTET_STRING: u8 = 0x04;
@@ -329,15 +310,15 @@ fn malformed() -> Error {
 
 /// A PKCS#8 `PrivateKeyInfo` (RFC 5958): RSA or Ed25519.
 fn pkcs8(der: &[u8]) -> Result<Pair> {
-    let (tag, info, _) = tlv(der).ok_or_else(malformed)?;
-    let (vtag, _, rest) = tlv(info).ok_or_else(malformed)?;
-    let (atag, algorithm, rest) = tlv(rest).ok_or_else(malformed)?;
-    let (otag, oid, _) = tlv(algorithm).ok_or_else(malformed)?;
+    let (tag, info, _) = crate::der::element(der).ok_or_else(malformed)?;
+    let (vtag, _, rest) = crate::der::element(info).ok_or_else(malformed)?;
+    let (atag, algorithm, rest) = crate::der::element(rest).ok_or_else(malformed)?;
+    let (otag, oid, _) = crate::der::element(algorithm).ok_or_else(malformed)?;
     if tag != SEQUENCE || vtag != INTEGER || atag != SEQUENCE || otag != OID {
         return Err(malformed());
     }
     if oid == OID_RSA {
-        let (ktag, key, _) = tlv(rest).ok_or_else(malformed)?;
+        let (ktag, key, _) = crate::der::element(rest).ok_or_else(malformed)?;
         if ktag != OCTET_STRING {
             return Err(malformed());
         }
@@ -358,9 +339,9 @@ fn pkcs8(der: &[u8]) -> Result<Pair> {
 /// The modulus size of a PKCS#1 `RSAPrivateKey`, refused under
 /// [`MIN_RSA_BITS`].
 fn check_rsa_bits(rsa_private_key: &[u8]) -> Result<()> {
-    let (tag, seq, _) = tlv(rsa_private_key).ok_or_else(malformed)?;
-    let (vtag, _, rest) = tlv(seq).ok_or_else(malformed)?;
-    let (ntag, modulus, _) = tlv(rest).ok_or_else(malformed)?;
+    let (tag, seq, _) = crate::der::element(rsa_private_key).ok_or_else(malformed)?;
+    let (vtag, _, rest) = crate::der::element(seq).ok_or_else(malformed)?;
+    let (ntag, modulus, _) = crate::der::element(rest).ok_or_else(malformed)?;
     if tag != SEQUENCE || vtag != INTEGER || ntag != INTEGER {
         return Err(malformed());
     }
