@@ -136,8 +136,9 @@ fn bad_values_are_usage_errors() {
     out.expect(78);
 }
 
-#[test]
-fn a_server_without_dsn_gets_nothing_and_the_exit_is_69() {
+/// A server offering only 8BITMIME, in clear: answers 250 to anything
+/// but EHLO and QUIT; the lines it read, once the client is gone.
+fn plain_server() -> (u16, thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || {
@@ -169,15 +170,30 @@ fn a_server_without_dsn_gets_nothing_and_the_exit_is_69() {
         }
         lines
     });
-    let mut c = smtp_send();
-    c.env("SMTP_URL", format!("smtp://127.0.0.1:{port}?security=none"))
-        .args(["-N", "success", "a@example.test"]);
-    let out = run(c, b"Subject: x\n\nx\n");
-    out.expect(69);
-    assert!(out.stderr.contains("DSN"), "{}", out.stderr);
-    let lines = server.join().unwrap();
-    assert!(
-        !lines.iter().any(|l| l.starts_with("MAIL")),
-        "sent: {lines:?}"
-    );
+    (port, server)
+}
+
+#[test]
+fn a_server_without_dsn_gets_nothing_and_the_exit_is_69() {
+    for (url_options, flags, named) in [
+        ("", &["-N", "success"][..], "DSN"),
+        ("&requiretls=on", &[][..], "REQUIRETLS"),
+    ] {
+        let (port, server) = plain_server();
+        let mut c = smtp_send();
+        c.env(
+            "SMTP_URL",
+            format!("smtp://127.0.0.1:{port}?security=none{url_options}"),
+        )
+        .args(flags)
+        .arg("a@example.test");
+        let out = run(c, b"Subject: x\n\nx\n");
+        out.expect(69);
+        assert!(out.stderr.contains(named), "{}", out.stderr);
+        let lines = server.join().unwrap();
+        assert!(
+            !lines.iter().any(|l| l.starts_with("MAIL")),
+            "sent: {lines:?}"
+        );
+    }
 }

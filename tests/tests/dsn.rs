@@ -450,6 +450,39 @@ fn configuration_defaults_apply_to_messages_that_do_not_set_their_own() {
     .run(|client| client.send_bytes(&plain, MESSAGE).expect("sent"));
     assert_eq!(report.omitted_extensions, vec!["DSN"]);
 
+    // REQUIRETLS and MT-PRIORITY for every message, by name.
+    let (result, cap) = Session::new("hello REQUIRETLS, PIPELINING; quit")
+        .config(|server| {
+            let mut config = server.config();
+            config.set("requiretls", "on").unwrap();
+            config
+        })
+        .run(|client| client.send_bytes(&plain, MESSAGE));
+    assert!(
+        matches!(
+            result,
+            Err(Error::Unsupported {
+                extension: "REQUIRETLS",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(!cap.received_text().contains("MAIL FROM"));
+    let mail = format!("MAIL FROM:<{FROM}> MT-PRIORITY=3");
+    let (_, cap) = Session::new(&lock_step(
+        "MT-PRIORITY",
+        &mail,
+        &[&format!("RCPT TO:<{TO}>")],
+    ))
+    .config(|server| {
+        let mut config = server.config();
+        config.set("mt_priority", "3").unwrap();
+        config
+    })
+    .run(|client| client.send_bytes(&plain, MESSAGE).expect("sent"));
+    assert_lines(&cap.received_text(), &[&mail]);
+
     // Bad values are refused by name.
     let mut config = smtp_core::Config::default();
     for (key, value) in [
@@ -457,6 +490,9 @@ fn configuration_defaults_apply_to_messages_that_do_not_set_their_own() {
         ("dsn_notify", "often"),
         ("dsn_return", "all"),
         ("dsn_if_offered", "maybe"),
+        ("requiretls", "perhaps"),
+        ("mt_priority", "10"),
+        ("mt_priority", "urgent"),
     ] {
         match config.set(key, value) {
             Err(Error::InvalidInput { field, .. }) => assert_eq!(field, key),

@@ -46,6 +46,13 @@ static const struct {
     {"dkim_canonicalization", "relaxed/simple"},
     {"dkim_headers", "From, To, Subject"},
     {"dkim_expire", "3600"},
+    {"dsn_notify", "success,failure"},
+    {"dsn_return", "hdrs"},
+    {"dsn_if_offered", "on"},
+    {"requiretls", "off"},
+    {"require_tls", "no"},
+    {"mt_priority", "-3"},
+    {"priority", "off"},
 };
 #define N_GOOD (sizeof good / sizeof good[0])
 
@@ -85,6 +92,13 @@ static const struct {
     {"dkim_canonicalization", "loose"},
     {"dkim_headers", "DKIM-Signature"},
     {"dkim_expire", "soon"},
+    {"dsn_notify", "never,success"},
+    {"dsn_notify", "often"},
+    {"dsn_return", "all"},
+    {"dsn_if_offered", "perhaps"},
+    {"requiretls", "2"},
+    {"mt_priority", "10"},
+    {"mt_priority", "high"},
 };
 #define N_BAD (sizeof bad / sizeof bad[0])
 

@@ -56,6 +56,13 @@ final class OptionsTest extends SmtpTestCase
         yield 'dkim_canonicalization' => ['dkim_canonicalization', 'relaxed/simple'];
         yield 'dkim_headers' => ['dkim_headers', 'From, To, Subject'];
         yield 'dkim_expire as int' => ['dkim_expire', 3600];
+        yield 'dsn_notify' => ['dsn_notify', 'success,failure'];
+        yield 'dsn_return' => ['dsn_return', 'hdrs'];
+        yield 'dsn_if_offered as bool' => ['dsn_if_offered', true];
+        yield 'requiretls as bool' => ['requiretls', false];
+        yield 'require_tls (alias of requiretls)' => ['require_tls', 'no'];
+        yield 'mt_priority as int' => ['mt_priority', -3];
+        yield 'priority (alias of mt_priority)' => ['priority', 'off'];
     }
 
     /** @dataProvider goodOptions */
@@ -118,6 +125,11 @@ final class OptionsTest extends SmtpTestCase
         yield 'dkim_key without a selector' => [['dkim_key' => '/no/selector.pem'], 'dkim_key'];
         yield 'dkim_key missing file' => [['dkim_key' => 'sel:/nonexistent/key.pem'], 'dkim_key'];
         yield 'dkim_canonicalization loose' => [['dkim_canonicalization' => 'loose'], 'dkim_canonicalization'];
+        yield 'dsn_notify never with success' => [['dsn_notify' => 'never,success'], 'dsn_notify'];
+        yield 'dsn_return all' => [['dsn_return' => 'all'], 'dsn_return'];
+        yield 'dsn_if_offered perhaps' => [['dsn_if_offered' => 'perhaps'], 'dsn_if_offered'];
+        yield 'requiretls 2' => [['requiretls' => 2], 'requiretls'];
+        yield 'mt_priority 10' => [['mt_priority' => 10], 'mt_priority'];
         yield 'dkim_expire soon' => [['dkim_expire' => 'soon'], 'dkim_expire'];
         yield 'host empty' => [['host' => ' '], 'host'];
         yield 'url not smtp' => [['url' => 'http://mail.example.test'], 'URL'];

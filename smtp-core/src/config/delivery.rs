@@ -1,8 +1,8 @@
-//! Delivery status notification defaults of a configuration: the NOTIFY
-//! and RET every message gets unless it sets its own, and whether a
-//! server without DSN gets messages without them. One place, so that
-//! URLs, configuration files, the C ABI, PHP's Mailer options and
-//! smtp-send's `dsn_notify` / `dsn_return` all mean the same.
+//! Delivery defaults of a configuration: the NOTIFY and RET every message
+//! gets unless it sets its own, whether a server without DSN gets messages
+//! without them, REQUIRETLS and MT-PRIORITY for every message. One place,
+//! so that URLs, configuration files, the C ABI, PHP's Mailer options and
+//! smtp-send's settings all mean the same.
 
 use std::borrow::Cow;
 
@@ -16,6 +16,8 @@ pub(crate) struct DsnDefaults {
     pub(crate) notify: Option<Notify>,
     pub(crate) ret: Option<DsnReturn>,
     pub(crate) if_offered: bool,
+    pub(crate) require_tls: bool,
+    pub(crate) priority: Option<i8>,
 }
 
 impl DsnDefaults {
@@ -28,6 +30,8 @@ impl DsnDefaults {
         let mut merged = ext.clone();
         merged.ret = merged.ret.or(self.ret);
         merged.dsn_if_offered |= self.if_offered;
+        merged.require_tls |= self.require_tls;
+        merged.priority = merged.priority.or(self.priority);
         if let Some(notify) = self.notify {
             if merged.recipients.len() != recipients {
                 merged.recipients = vec![RecipientParams::default(); recipients];
@@ -63,6 +67,32 @@ impl Config {
     pub fn with_dsn_if_offered(mut self, on: bool) -> Config {
         self.dsn.if_offered = on;
         self
+    }
+
+    /// `REQUIRETLS` on every message (option `requiretls`): each send is
+    /// refused before anything is sent unless the session is TLS and the
+    /// server offers REQUIRETLS.
+    pub fn with_require_tls(mut self, on: bool) -> Config {
+        self.dsn.require_tls = on;
+        self
+    }
+
+    /// `MT-PRIORITY` (-9 to 9) for messages that do not set their own
+    /// (option `mt_priority`), sent when the server offers it.
+    pub fn with_priority(mut self, priority: i8) -> Result<Config> {
+        self.dsn.priority = Some(crate::dsn::check_priority(priority)?);
+        Ok(self)
+    }
+
+    /// Sets `mt_priority` from text (`off` or empty: none).
+    pub(super) fn set_priority(&mut self, value: &str) -> Result<()> {
+        self.dsn.priority = match value.trim() {
+            "" | "off" | "none" => None,
+            text => Some(crate::dsn::check_priority(text.parse().map_err(|_| {
+                crate::Error::invalid("priority", format!("must be -9 to 9 or off, not {text:?}"))
+            })?)?),
+        };
+        Ok(())
     }
 
     /// The default NOTIFY, if any.
