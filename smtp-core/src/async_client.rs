@@ -194,8 +194,13 @@ impl AsyncClient {
             Some(envelope) => match self.engine.config().and_then(|c| c.dkim.clone()) {
                 Some(signer) => {
                     let signature = signer.sign_message(raw)?;
+                    let lines = signature.iter().filter(|&&b| b == b'\n').count() as u64;
                     let mut signed = std::io::Read::chain(&signature[..], raw);
-                    self.send_reader(envelope, &mut signed).await
+                    self.send_reader(envelope, &mut signed).await.map_err(|e| {
+                        crate::message::raw::lines::map_message_line(e, |n| {
+                            n.checked_sub(lines).filter(|&n| n > 0)
+                        })
+                    })
                 }
                 None => self.send_reader(envelope, &mut bytes).await,
             },

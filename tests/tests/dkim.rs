@@ -465,17 +465,20 @@ fn long_line_in_a_signed_raw_message_is_refused_not_repaired() {
         b"From: sender@example.org\r\nTo: rcpt@example.net\r\nSubject: long\r\n\r\n".to_vec();
     raw.extend(std::iter::repeat_n(b'x', 1500));
     raw.extend_from_slice(b"\r\n");
-    let error = client.send_raw(None, &mut &raw[..]).unwrap_err();
-    assert!(
-        matches!(
-            error,
+    // Both ways of sending it raw name line 5 as the caller wrote it.
+    let envelope = Envelope::new("sender@example.org", ["rcpt@example.net"]).unwrap();
+    for with_envelope in [false, true] {
+        let error = client
+            .send_raw(with_envelope.then_some(&envelope), &mut &raw[..])
+            .unwrap_err();
+        match &error {
             smtp_core::Error::InvalidInput {
                 field: "message",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+                reason,
+            } => assert!(reason.starts_with("line 5 of the message "), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
     assert!(catcher.messages().is_empty());
 }
 

@@ -8,6 +8,7 @@ use super::{Client, Envelope, SendReport};
 use crate::capabilities::Capabilities;
 use crate::dkim::{DkimSigner, SignedReader, Spool};
 use crate::error::Result;
+use crate::message::raw::lines::map_message_line;
 use crate::message::{wire_address, EncodeOptions, Message, RawMessage, RawOptions};
 
 impl Client {
@@ -67,7 +68,10 @@ impl Client {
             (Some(envelope), None) => self.send(envelope, raw),
             (Some(envelope), Some(signer)) => {
                 let (signature, spool) = signer.sign_spooled(raw)?;
+                let lines = signature.iter().filter(|&&b| b == b'\n').count() as u64;
                 self.send(envelope, &mut Cursor::new(signature).chain(spool))
+                    // A refused line is numbered as the caller wrote it.
+                    .map_err(|e| map_message_line(e, |n| n.checked_sub(lines).filter(|&n| n > 0)))
             }
             (None, _) => self.send_raw_message(&mut RawMessage::read(raw, &RawOptions::default())?),
         }

@@ -42,23 +42,29 @@ impl LineMap {
     /// that N is the line as read; any other error, or a line that was
     /// added, is left as it is.
     pub(crate) fn renumber(&self, error: Error) -> Error {
-        let Error::InvalidInput { field, reason } = &error else {
-            return error;
-        };
-        let Some(rest) = reason.strip_prefix("line ") else {
-            return error;
-        };
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let tail = &rest[digits..];
-        let number = rest[..digits].parse::<u64>().ok();
-        match number.and_then(|n| self.input_line(n)) {
-            Some(line) if *field == "message" && tail.starts_with(" of the message ") => {
-                Error::InvalidInput {
-                    field,
-                    reason: format!("line {line}{tail}"),
-                }
+        map_message_line(error, |n| self.input_line(n))
+    }
+}
+
+/// `error` with the number of a "line N of the message" refusal mapped by
+/// `map` (left as it is when `map` gives nothing, or for other errors).
+pub(crate) fn map_message_line(error: Error, map: impl FnOnce(u64) -> Option<u64>) -> Error {
+    let Error::InvalidInput { field, reason } = &error else {
+        return error;
+    };
+    let Some(rest) = reason.strip_prefix("line ") else {
+        return error;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let tail = &rest[digits..];
+    let number = rest[..digits].parse::<u64>().ok();
+    match number.and_then(map) {
+        Some(line) if *field == "message" && tail.starts_with(" of the message ") => {
+            Error::InvalidInput {
+                field,
+                reason: format!("line {line}{tail}"),
             }
-            _ => error,
         }
+        _ => error,
     }
 }

@@ -14,7 +14,7 @@ use super::address::{parse_list_lenient, same_address, wire_address, write_mailb
 use super::Mailbox;
 
 pub(crate) mod head;
-mod lines;
+pub(crate) mod lines;
 mod local;
 
 use head::Head;
