@@ -60,9 +60,11 @@ def dkim_section(h, out, targets):
     small = {mode: client(mode) for mode in ("none", "ed25519", "rsa")}
     out.append(f"### 8. DKIM signing: {n} composed 1 KB messages, one connection, {h.sink.label}")
     out.append("")
+    reps = 1 if a.quick else max(a.reps, 5)
     out.append("Each row composes and sends the same message with `Client::send_message`; signing adds its "
-               "body hash, header canonicalization and signature. *Extra CPU* = this row's CPU per message "
-               "minus the unsigned row's, same run.")
+               "body hash, header canonicalization and signature. The rows run in turn, "
+               f"{reps} times each; a row keeps its least CPU (the machine is shared). *Extra CPU* = this "
+               "row's CPU per message minus the unsigned row's, same run.")
     out.append("")
     out.append("| client | CPU µs/msg | extra CPU µs/msg vs unsigned | msgs/s | runs |")
     out.append("|---|---:|---:|---:|---:|")
@@ -71,7 +73,16 @@ def dkim_section(h, out, targets):
         log(f"dkim: {key}, {n} messages")
         return h.run(small[key], h.sink, n, 1, h.small)
 
-    rows = best_of(h, list(small), a.reps, 5.0, one_small)
+    rows = {}
+    for _ in range(reps):
+        for key in small:
+            r = one_small(key)
+            prev = rows.get(key)
+            r["runs"] = (prev or {}).get("runs", 0) + 1
+            if prev is None or not r["ok"] or (prev["ok"] and r["cpu"] < prev["cpu"]):
+                rows[key] = r
+            else:
+                prev["runs"] = r["runs"]
     base = rows["none"]
     extra = {}
     for key, c in small.items():

@@ -177,7 +177,7 @@ impl AsyncClient {
     pub async fn send_message(&mut self, message: &Message) -> Result<SendReport> {
         let signer = self.engine.config().and_then(|c| c.dkim.clone());
         let (envelope, mut reader) =
-            crate::client::send::prepare_message(self.capabilities(), signer.as_ref(), message)?;
+            crate::client::send::prepare_message(self.capabilities(), signer.as_deref(), message)?;
         self.send_reader(&envelope, &mut reader).await
     }
 
@@ -291,7 +291,7 @@ impl AsyncClient {
     pub async fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
         use crate::client::send::{merge_results, prepare_messages, split_prepared};
         let signer = self.engine.config().and_then(|c| c.dkim.clone());
-        let prepared = prepare_messages(self.capabilities(), signer.as_ref(), messages);
+        let prepared = prepare_messages(self.capabilities(), signer.as_deref(), messages);
         let (sendable, mut results) = split_prepared(prepared);
         let sent = self
             .send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect())

@@ -26,7 +26,7 @@ impl Client {
     pub fn send_message(&mut self, message: &Message) -> Result<SendReport> {
         let signer = self.dkim_signer();
         let (envelope, mut reader) =
-            prepare_message(self.capabilities(), signer.as_ref(), message)?;
+            prepare_message(self.capabilities(), signer.as_deref(), message)?;
         self.send(&envelope, &mut reader)
     }
 
@@ -37,7 +37,7 @@ impl Client {
     /// encoded once more, before the batch, to be signed).
     pub fn send_many_messages(&mut self, messages: &[Message]) -> Vec<Result<SendReport>> {
         let signer = self.dkim_signer();
-        let prepared = prepare_messages(self.capabilities(), signer.as_ref(), messages);
+        let prepared = prepare_messages(self.capabilities(), signer.as_deref(), messages);
         let (sendable, mut results) = split_prepared(prepared);
         let sent = self.send_many(sendable.into_iter().map(|(_, e, r)| (e, r)).collect());
         merge_results(&mut results, sent);
@@ -107,7 +107,7 @@ impl Client {
         &self,
         message: &'m Message,
     ) -> Result<(Envelope, SignedReader<'m>)> {
-        prepare_message(self.capabilities(), self.dkim_signer().as_ref(), message)
+        prepare_message(self.capabilities(), self.dkim_signer().as_deref(), message)
     }
 
     /// The DKIM-Signature fields [`Client::send_raw`] would put before
@@ -120,7 +120,7 @@ impl Client {
     }
 
     /// The DKIM signer of this session's configuration, if any.
-    pub(crate) fn dkim_signer(&self) -> Option<DkimSigner> {
+    pub(crate) fn dkim_signer(&self) -> Option<std::sync::Arc<DkimSigner>> {
         self.engine.config().and_then(|c| c.dkim.clone())
     }
 

@@ -80,7 +80,7 @@ impl Config {
     /// [`Client::send`](crate::Client::send) or `send_bytes` are sent as
     /// they are. Replaces the `dkim_*` options set by name.
     pub fn with_dkim(mut self, signer: DkimSigner) -> Config {
-        self.dkim = Some(signer);
+        self.dkim = Some(std::sync::Arc::new(signer));
         self.dkim_text = DkimText::default();
         self
     }
@@ -95,7 +95,7 @@ impl Config {
     /// The DKIM signer, if messages are signed. Its
     /// [`warnings`](DkimSigner::warnings) tell of key files others can read.
     pub fn dkim(&self) -> Option<&DkimSigner> {
-        self.dkim.as_ref()
+        self.dkim.as_deref()
     }
 
     /// One `dkim_*` option by name (see [`Config::set`]); a bad value
@@ -175,10 +175,10 @@ impl Config {
                 Some(signer) => Some(signer.with_domain(domain)?),
                 None => None,
             },
-            _ => self.dkim.clone(),
+            _ => self.dkim.as_deref().cloned(),
         };
         let signer = built.map(|s| text.tune(s)).transpose()?;
-        self.dkim = signer;
+        self.dkim = signer.map(std::sync::Arc::new);
         self.dkim_text = text;
         Ok(())
     }

@@ -141,7 +141,7 @@ pub struct Config {
     pub(crate) transcript: Option<TranscriptFn>,
     pub(crate) dsn: delivery::DsnDefaults,
     /// Signs every composed and raw message sent (`config/dkim.rs`).
-    pub(crate) dkim: Option<crate::dkim::DkimSigner>,
+    pub(crate) dkim: Option<std::sync::Arc<crate::dkim::DkimSigner>>,
     /// The `dkim_*` options as set by name, until they make a signer.
     dkim_text: dkim::DkimText,
 }

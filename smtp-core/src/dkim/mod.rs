@@ -54,5 +54,5 @@ pub use canon::{BodyHasher, Canonicalization};
 pub use key::{DkimAlgorithm, DkimKey, MIN_RSA_BITS};
 pub(crate) use sign::header_names;
 pub use sign::{DkimSigner, DkimStream, DEFAULT_SIGNED_HEADERS};
-pub use signed::SignedReader;
+pub use signed::{SignedReader, KEPT_MESSAGE};
 pub use spool::{Spool, SPOOL_MEMORY};

@@ -444,7 +444,7 @@ impl Outbox {
                     let mut messages = Vec::with_capacity(envelopes.len());
                     for (i, envelope) in envelopes {
                         let file = files[i].take().expect("each file once");
-                        match crate::client::sign_file(signer.as_ref(), file) {
+                        match crate::client::sign_file(signer.as_deref(), file) {
                             Ok(reader) => {
                                 messages.push((envelope.clone(), reader));
                                 sent.push((i, envelope));

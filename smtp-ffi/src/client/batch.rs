@@ -68,7 +68,8 @@ enum Item<'a> {
 enum Body<'a> {
     /// A raw message after its DKIM-Signature fields (none without DKIM).
     Bytes(std::io::Chain<std::io::Cursor<Vec<u8>>, &'a [u8]>),
-    Composed(SignedReader<'a>),
+    /// Boxed: a composed message's reader holds its whole plan.
+    Composed(Box<SignedReader<'a>>),
 }
 
 impl Read for Body<'_> {
@@ -335,7 +336,7 @@ fn prepare<'a>(item: &Item<'a>, session: &Client) -> Result<(Envelope, Body<'a>)
     match item {
         Item::Composed(message) => {
             let (envelope, reader) = session.prepare_message(message)?;
-            Ok((envelope, Body::Composed(reader)))
+            Ok((envelope, Body::Composed(Box::new(reader))))
         }
         Item::Raw {
             sender,
