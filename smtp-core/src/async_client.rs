@@ -195,8 +195,9 @@ impl AsyncClient {
                 Some(signer) => {
                     let signature = signer.sign_message(raw)?;
                     let lines = signature.iter().filter(|&&b| b == b'\n').count() as u64;
+                    let envelope = crate::client::send::with_signature_size(envelope, &signature);
                     let mut signed = std::io::Read::chain(&signature[..], raw);
-                    self.send_reader(envelope, &mut signed).await.map_err(|e| {
+                    self.send_reader(&envelope, &mut signed).await.map_err(|e| {
                         crate::message::raw::lines::map_message_line(e, |n| {
                             n.checked_sub(lines).filter(|&n| n > 0)
                         })

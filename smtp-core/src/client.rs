@@ -135,10 +135,9 @@ impl Client {
     /// transaction is reset and [`Error::RecipientsRefused`] returned.
     ///
     /// The bytes go out as they are: not DKIM-signed even when the
-    /// configuration has DKIM (as for `send_bytes`, `send_many` and
-    /// `send_raw` with an envelope); [`Client::send_message`] and
-    /// [`Client::send_raw_message`] sign, or sign them yourself with
-    /// [`DkimSigner::sign_message`](crate::DkimSigner::sign_message).
+    /// configuration has DKIM (as for `send_bytes` and `send_many`);
+    /// [`Client::send_message`], [`Client::send_raw`] (with or without an
+    /// envelope) and [`Client::send_raw_message`] sign.
     pub fn send(&mut self, envelope: &Envelope, body: &mut dyn Read) -> Result<SendReport> {
         self.ensure_open()?;
         self.engine.start_send(envelope.clone(), Instant::now())?;

@@ -221,6 +221,8 @@ impl Omitted {
 
 /// Longest `ENVID` value once encoded (RFC 3461 4.4: 100 characters).
 pub const MAX_ENVID: usize = 100;
+/// Longest `ORCPT` value once encoded (RFC 3461 4.2: 500 characters).
+pub const MAX_ORCPT: usize = 500;
 
 /// RFC 3461 xtext: `+` followed by two upper-case hex digits for every
 /// octet outside `!`..`~` and for `+` and `=`.
@@ -251,10 +253,27 @@ pub fn utf8_addr_xtext(address: &str) -> String {
     out
 }
 
-/// The `ENVID` parameter value for `id`, checked.
+/// The `ENVID` parameter value for `id`, checked: printable US-ASCII
+/// (space to `~`, RFC 3461 4.4), `+` and `=` escaped. A control character
+/// would otherwise reach the `Original-Envelope-Id` field of the server's
+/// notification, and servers refuse them (Postfix: `501 5.5.4 Bad ENVID
+/// parameter syntax`), so they are refused here, before anything is sent.
 pub(crate) fn encode_envelope_id(id: &str) -> Result<String> {
     if id.is_empty() {
         return Err(Error::invalid("envelope id", "empty".to_string()));
+    }
+    if let Some(c) = id.chars().find(|c| !(' '..='~').contains(c)) {
+        return Err(Error::invalid(
+            "envelope id",
+            format!(
+                "holds {}; RFC 3461 allows printable US-ASCII only (space to ~)",
+                if c.is_control() {
+                    format!("the control character U+{:04X}", c as u32)
+                } else {
+                    format!("the non-ASCII character {c:?}")
+                }
+            ),
+        ));
     }
     let encoded = xtext(id);
     if encoded.len() > MAX_ENVID {
@@ -274,11 +293,21 @@ pub(crate) fn encode_envelope_id(id: &str) -> Result<String> {
 /// 7-bit form otherwise. The address is checked like any recipient.
 pub(crate) fn encode_original_recipient(address: &str) -> Result<String> {
     command::validate_address(address, "original recipient", false)?;
-    Ok(if address.is_ascii() {
+    let encoded = if address.is_ascii() {
         format!("rfc822;{}", xtext(address))
     } else {
         format!("utf-8;{}", utf8_addr_xtext(address))
-    })
+    };
+    if encoded.len() > MAX_ORCPT {
+        return Err(Error::invalid(
+            "original recipient",
+            format!(
+                "{} characters once encoded; at most {MAX_ORCPT}",
+                encoded.len()
+            ),
+        ));
+    }
+    Ok(encoded)
 }
 
 /// Checks an `MT-PRIORITY` value (RFC 6710: -9 to 9).
@@ -339,12 +368,20 @@ mod tests {
         );
         assert!(encode_original_recipient("a@b\r\nRCPT TO:<x@y>").is_err());
         assert!(encode_original_recipient("no-domain").is_err());
+        // 60 non-ASCII characters: each \x{HEX} is 7 or 8 characters.
+        let long = format!("{}@example.org", "用".repeat(60));
+        assert!(encode_original_recipient(&long).is_err());
     }
 
     #[test]
     fn envelope_id_limits() {
         assert_eq!(encode_envelope_id("q+1").unwrap(), "q+2B1");
+        assert_eq!(encode_envelope_id("a b=c").unwrap(), "a+20b+3Dc");
         assert!(encode_envelope_id("").is_err());
+        assert!(encode_envelope_id("id\r\nX-Injected: 1").is_err());
+        assert!(encode_envelope_id("tab\there").is_err());
+        assert!(encode_envelope_id("é").is_err());
+        assert!(encode_envelope_id("nul\0").is_err());
         assert!(encode_envelope_id(&"x".repeat(101)).is_err());
         assert!(encode_envelope_id(&"=".repeat(34)).is_err());
         assert!(encode_envelope_id(&"x".repeat(100)).is_ok());

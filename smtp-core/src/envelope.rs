@@ -5,6 +5,7 @@
 use crate::command;
 use crate::dsn::{self, DsnReturn, Extensions, Notify, RecipientParams};
 use crate::error::{Error, Result};
+use crate::message::same_address;
 
 /// The sender and recipients of one message (RFC 5321 envelope).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +177,7 @@ impl Envelope {
 
     /// The `NOTIFY` and `ORCPT` parameters of a recipient, if any.
     pub fn recipient_params(&self, address: &str) -> Option<&RecipientParams> {
-        let i = self.to.iter().position(|a| a == address)?;
+        let i = self.to.iter().position(|a| same_address(a, address))?;
         self.ext.recipients.get(i)
     }
 
@@ -199,7 +200,7 @@ impl Envelope {
 
     /// The parameter slots of every occurrence of `address`.
     fn params_for(&mut self, address: &str) -> Result<Vec<&mut RecipientParams>> {
-        if !self.to.iter().any(|a| a == address) {
+        if !self.to.iter().any(|a| same_address(a, address)) {
             return Err(Error::invalid(
                 "recipient address",
                 "not one of the envelope's recipients".to_string(),
@@ -212,7 +213,7 @@ impl Envelope {
             .recipients
             .iter_mut()
             .zip(to.iter())
-            .filter(|(_, a)| a.as_str() == address)
+            .filter(|(_, a)| same_address(a, address))
             .map(|(p, _)| p)
             .collect())
     }

@@ -156,6 +156,12 @@ impl smtp_client {
     /// used the session for other messages).
     pub(crate) fn forget_recipients(&mut self) {
         self.recipients.clear();
+        self.omitted = std::ffi::CString::default();
+    }
+
+    /// Forgets what the last send left, as a new send starts.
+    pub(crate) fn start_send(&mut self) {
+        self.forget_recipients();
     }
 
     /// Records the outcome of a send: per-recipient results and the last reply.
@@ -334,7 +340,7 @@ pub unsafe extern "C" fn smtp_client_connect(client: *mut smtp_client) -> smtp_r
         // Dropping a session sends QUIT without waiting for the reply.
         c.session = None;
         c.info = None;
-        c.recipients.clear();
+        c.start_send();
         c.batch.clear();
         let session = Client::connect(c.config.clone())?;
         c.info = Some(SessionInfo::of(&session));
@@ -367,7 +373,7 @@ pub unsafe extern "C" fn smtp_client_send_message(
     with_client(client, |c| {
         // SAFETY: NULL or a live message not changed during the call.
         let message = unsafe { handle_ref(message, "message") }?;
-        c.recipients.clear();
+        c.start_send();
         let outcome = c.session()?.send_message(&message.inner);
         c.finish_send(outcome)
     })

@@ -13,8 +13,9 @@ use smtp_tests::driver::Client;
 use smtp_tests::script::Session;
 use smtp_tests::skip::skipped;
 use smtp_tests::support::{FROM, TO};
+use smtp_tests::support::{PASSWORD, USER};
 use smtp_tests::testbed::TestBed;
-use smtp_tests::tls_support::{auth_plain_ok, starttls_then, Pki};
+use smtp_tests::tls_support::{auth_plain_ok, starttls_then, tls_config, unrelated_ca_pem, Pki};
 
 const MESSAGE: &[u8] = b"Subject: dsn\r\n\r\nHello.\r\n";
 const TO2: &str = "second@example.test";
@@ -54,7 +55,7 @@ fn dsn_parameters_go_on_the_wire_xtext_encoded() {
     let envelope = Envelope::new(FROM, [TO, TO2])
         .unwrap()
         .with_dsn_return(DsnReturn::Headers)
-        .with_envelope_id("batch+7=x y\r\n")
+        .with_envelope_id("batch+7=x y")
         .unwrap()
         .with_recipient_notify(TO, Notify::SUCCESS | Notify::FAILURE)
         .unwrap()
@@ -64,7 +65,7 @@ fn dsn_parameters_go_on_the_wire_xtext_encoded() {
         .unwrap()
         .with_original_recipient(TO2, "用户@例子.test")
         .unwrap();
-    let mail = format!("MAIL FROM:<{FROM}> RET=HDRS ENVID=batch+2B7+3Dx+20y+0D+0A");
+    let mail = format!("MAIL FROM:<{FROM}> RET=HDRS ENVID=batch+2B7+3Dx+20y");
     let rcpt1 =
         format!("RCPT TO:<{TO}> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;list+2Btag@example.test");
     let rcpt2 = format!(
@@ -223,13 +224,38 @@ fn requiretls_goes_out_over_tls_when_offered_and_is_refused_when_not() {
         starttls_then("", "AUTH PLAIN"),
         auth_plain_ok()
     );
+    let refused = envelope.clone();
     let cap = pki.session(&script, Security::StartTls, move |client| {
-        match client.send_bytes(&envelope, MESSAGE) {
+        match client.send_bytes(&refused, MESSAGE) {
             Err(Error::Unsupported { extension, .. }) => assert_eq!(extension, "REQUIRETLS"),
             other => panic!("expected Unsupported REQUIRETLS, got {other:?}"),
         }
     });
     assert!(cap.tls.is_some());
+
+    // Offered over TLS, but the certificate was not checked (RFC 8689
+    // 4.2.1 wants it verified): refused too.
+    let script = format!(
+        "{}; {}; quit",
+        starttls_then("", "AUTH PLAIN, REQUIRETLS"),
+        auth_plain_ok()
+    );
+    let (result, cap) = Session::new(&script)
+        .tls(pki.server.server_config())
+        .config(|server| {
+            tls_config(server, "localhost", Security::StartTls, &unrelated_ca_pem())
+                .dangerous_accept_invalid_certs(true)
+                .with_password(USER, PASSWORD)
+        })
+        .run(move |client| client.send_bytes(&envelope, MESSAGE));
+    match result {
+        Err(Error::Unsupported { extension, reason }) => {
+            assert_eq!(extension, "REQUIRETLS");
+            assert!(reason.contains("verified"), "{reason}");
+        }
+        other => panic!("expected Unsupported REQUIRETLS, got {other:?}"),
+    }
+    assert!(!cap.received_text().contains("MAIL FROM"));
 }
 
 #[test]
@@ -247,6 +273,18 @@ fn bad_extension_values_are_invalid_input() {
         base().with_recipient_notify("other@example.test", Notify::SUCCESS),
         "not a recipient",
     );
+    // The domain's case does not matter (the local part's does).
+    let upper = base()
+        .with_recipient_notify("rcpt@EXAMPLE.test", Notify::DELAY)
+        .expect("the same recipient");
+    assert_eq!(
+        upper.recipient_params(TO).unwrap().notify,
+        Some(Notify::DELAY)
+    );
+    invalid(
+        base().with_recipient_notify("RCPT@example.test", Notify::SUCCESS),
+        "another local part",
+    );
     invalid(
         base().with_original_recipient(TO, "no domain"),
         "orcpt without domain",
@@ -257,6 +295,11 @@ fn bad_extension_values_are_invalid_input() {
     );
     invalid(base().with_envelope_id(&"=".repeat(40)), "envid too long");
     invalid(base().with_envelope_id(""), "empty envid");
+    invalid(
+        base().with_envelope_id("id\r\nX-Injected: yes"),
+        "envid with CRLF",
+    );
+    invalid(base().with_envelope_id("é"), "non-ASCII envid");
     invalid(base().with_priority(12), "priority out of range");
     assert!(matches!(
         Notify::parse("never,delay"),

@@ -465,7 +465,7 @@ fn two_runners_on_one_spool_never_deliver_a_message_twice() {
 #[test]
 fn queued_dsn_parameters_survive_the_spool_and_notify_never_gets_no_bounce() {
     let outbox = outbox("dsn-params", |_| {});
-    let env = Envelope::new(FROM, [A, B])
+    let env = Envelope::new(FROM, [A, B, C])
         .unwrap()
         .with_dsn_return(smtp_core::DsnReturn::Headers)
         .with_envelope_id("q+1")
@@ -475,6 +475,8 @@ fn queued_dsn_parameters_survive_the_spool_and_notify_never_gets_no_bounce() {
         .with_recipient_notify(B, smtp_core::Notify::NEVER)
         .unwrap()
         .with_original_recipient(B, "list@example.test")
+        .unwrap()
+        .with_original_recipient(C, "orig-c@example.test")
         .unwrap();
     let id = outbox
         .enqueue(&env, &mut marked_message("dsn-params", 3).as_slice())
@@ -487,20 +489,35 @@ fn queued_dsn_parameters_survive_the_spool_and_notify_never_gets_no_bounce() {
          < MAIL FROM:<{FROM}> RET=HDRS ENVID=q+2B1
          < RCPT TO:<{A}> NOTIFY=SUCCESS,FAILURE
          < RCPT TO:<{B}> NOTIFY=NEVER ORCPT=rfc822
+         < RCPT TO:<{C}> ORCPT=rfc822
          < DATA
-         > 250 2.1.0 Ok | 250 2.1.5 Ok | 550 5.1.1 <{B}>: User unknown | 354 go ahead
+         > 250 2.1.0 Ok | 250 2.1.5 Ok | 550 5.1.1 <{B}>: User unknown | 550 5.1.1 <{C}>: User unknown | 354 go ahead
          body; > 250 2.0.0 Ok: queued as 4F3A
+         {NOTIFICATION}
          quit"
     )));
     let report = reopened.deliver_due(&server.config()).unwrap();
     let cap = server.finish();
     cap.assert_clean();
-    assert_eq!(cap.bodies.len(), 1, "the message and no bounce");
+    assert_eq!(cap.bodies.len(), 2, "the message and one bounce");
     assert!(cap.received_text().contains(&format!(
         "RCPT TO:<{B}> NOTIFY=NEVER ORCPT=rfc822;list@example.test\r\n"
     )));
-    assert_eq!(report.messages.len(), 1, "{report:?}");
+    assert_eq!(report.messages.len(), 2, "{report:?}");
     let first = &report.messages[0];
     assert_eq!((&first.id, &first.outcome), (&id, &Outcome::Bounced));
-    assert!(first.notification.is_none(), "NOTIFY=NEVER: no bounce");
+    assert!(first.notification.is_some());
+    // The bounce names C only (B asked for none), with the ENVID and C's ORCPT.
+    let dsn = String::from_utf8(cap.bodies[1].clone()).unwrap();
+    assert!(dsn.contains("Original-Envelope-Id: q+2B1\r\n"), "{dsn}");
+    assert!(
+        dsn.contains(&format!(
+            "Original-Recipient: rfc822;orig-c@example.test\r\nFinal-Recipient: rfc822; {C}\r\n"
+        )),
+        "{dsn}"
+    );
+    assert!(
+        !dsn.contains(&format!("Final-Recipient: rfc822; {B}")),
+        "{dsn}"
+    );
 }

@@ -139,6 +139,8 @@ static void test_bad_values_are_typed_errors(void)
     CHECK_RESULT(smtp_message_set_notify(NULL, NULL, "success"), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_message_set_envelope_id(m, long_id), SMTP_ERR_INVALID_INPUT);
     CHECK_RESULT(smtp_message_set_envelope_id(m, ""), SMTP_ERR_INVALID_INPUT);
+    CHECK_RESULT(smtp_message_set_envelope_id(m, "id\r\nX-Injected: 1"), SMTP_ERR_INVALID_INPUT);
+    CHECK_RESULT(smtp_message_set_envelope_id(m, "\xc3\xa9"), SMTP_ERR_INVALID_INPUT);
     CHECK_RESULT(smtp_message_set_original_recipient(m, TO, "x@y.test>\r\nRCPT TO:<z@y.test"),
                  SMTP_ERR_INVALID_INPUT);
     CHECK_RESULT(smtp_message_set_original_recipient(m, TO, "no domain"), SMTP_ERR_INVALID_INPUT);

@@ -33,7 +33,7 @@ final class DeliveryOptionsTest extends SmtpTestCase
         $mailer = self::scriptedMailer($server);
         $message = self::message()
             ->dsnReturn('HDRS')
-            ->envelopeId('id+1 é')
+            ->envelopeId('id+1 =')
             ->notify(['success', 'delay'], 'rcpt@example.test')
             ->originalRecipient('rcpt@example.test', 'list+x@example.test')
             ->priority(-3);
@@ -41,7 +41,7 @@ final class DeliveryOptionsTest extends SmtpTestCase
         $this->assertSame([], $result->omittedExtensions);
         $mailer->quit();
         $lines = Wire::lines($server->finish()['connections'][0]);
-        $this->assertContains('MAIL FROM:<sender@example.test> RET=HDRS ENVID=id+2B1+20+C3+A9 MT-PRIORITY=-3', $lines);
+        $this->assertContains('MAIL FROM:<sender@example.test> RET=HDRS ENVID=id+2B1+20+3D MT-PRIORITY=-3', $lines);
         $this->assertContains('RCPT TO:<rcpt@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;list+2Bx@example.test', $lines);
     }
 
@@ -122,6 +122,8 @@ final class DeliveryOptionsTest extends SmtpTestCase
             'priority range' => static fn (Message $m) => $m->priority(10),
             'priority type' => static fn (Message $m) => $m->priority('5'),
             'NUL in envid' => static fn (Message $m) => $m->envelopeId("a\0b"),
+            'CR LF in envid' => static fn (Message $m) => $m->envelopeId("a\r\nX-Injected: 1"),
+            'non-ASCII envid' => static fn (Message $m) => $m->envelopeId('é'),
         ];
         foreach ($bad as $what => $call) {
             try {

@@ -69,7 +69,8 @@ impl Client {
             (Some(envelope), Some(signer)) => {
                 let (signature, spool) = signer.sign_spooled(raw)?;
                 let lines = signature.iter().filter(|&&b| b == b'\n').count() as u64;
-                self.send(envelope, &mut Cursor::new(signature).chain(spool))
+                let envelope = with_signature_size(envelope, &signature);
+                self.send(&envelope, &mut Cursor::new(signature).chain(spool))
                     // A refused line is numbered as the caller wrote it.
                     .map_err(|e| map_message_line(e, |n| n.checked_sub(lines).filter(|&n| n > 0)))
             }
@@ -131,6 +132,13 @@ impl Client {
     pub(crate) fn wire_envelope(&self, envelope: &Envelope, assume_8bit: bool) -> Result<Envelope> {
         wire_envelope(self.capabilities(), envelope, assume_8bit)
     }
+}
+
+/// `envelope` with its declared SIZE grown by the signature put in front.
+pub(crate) fn with_signature_size(envelope: &Envelope, signature: &[u8]) -> Envelope {
+    let mut envelope = envelope.clone();
+    envelope.size = envelope.size.map(|s| s + signature.len() as u64);
+    envelope
 }
 
 /// [`Client::wire_envelope`] for a server offering `caps`.

@@ -76,9 +76,10 @@ fn load_keys(value: &str, domain: Option<&str>) -> Result<Vec<DkimKey>> {
 impl Config {
     /// Signs every composed message ([`Client::send_message`](crate::Client::send_message),
     /// `send_many_messages`) and raw message ([`Client::send_raw_message`](crate::Client::send_raw_message),
-    /// `send_raw` without an envelope) with DKIM. Bytes given to
-    /// [`Client::send`](crate::Client::send) or `send_bytes` are sent as
-    /// they are. Replaces the `dkim_*` options set by name.
+    /// `send_raw` with or without an envelope, the pools' `send_raw`)
+    /// with DKIM. Bytes given to [`Client::send`](crate::Client::send),
+    /// `send_bytes` or `send_many` are sent as they are. Replaces the
+    /// `dkim_*` options set by name.
     pub fn with_dkim(mut self, signer: DkimSigner) -> Config {
         self.dkim = Some(std::sync::Arc::new(signer));
         self.dkim_text = DkimText::default();

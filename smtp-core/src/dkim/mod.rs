@@ -34,9 +34,10 @@
 //!   there;
 //! * messages in the [`Outbox`](crate::Outbox) are signed when they are
 //!   delivered (the queued file read twice);
-//! * bytes given to [`Client::send`](crate::Client::send), `send_bytes`,
-//!   `send_many` and `send_raw` with an envelope are sent as they are,
-//!   unsigned.
+//! * `send_raw` with an envelope and the pools' `send_raw` sign the
+//!   caller's bytes (kept the same way), signature first;
+//! * bytes given to [`Client::send`](crate::Client::send), `send_bytes`
+//!   and `send_many` are sent as they are, unsigned.
 //!
 //! [`BodyHasher`] and [`DkimSigner::stream`] are the streaming parts for
 //! other uses.

@@ -52,6 +52,18 @@ impl Drop for Spool {
     }
 }
 
+/// Removes a temporary file still named in the directory when an error
+/// ends the spooling before a [`Spool`] owns it.
+struct Remover(Option<PathBuf>);
+
+impl Drop for Remover {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 fn spool_error(action: &str, e: io::Error) -> Error {
     Error::BodyRead(io::Error::new(
         e.kind(),
@@ -105,7 +117,7 @@ impl DkimSigner {
         let mut stream = self.stream();
         let mut memory = Vec::new();
         let mut file: Option<File> = None;
-        let mut path = None;
+        let mut path = Remover(None);
         let mut buf = vec![0; 64 * 1024];
         loop {
             let n = match input.read(&mut buf) {
@@ -118,7 +130,7 @@ impl DkimSigner {
             stream.update(block)?;
             if file.is_none() && memory.len() + n > SPOOL_MEMORY {
                 let (mut f, p) = temp_file()?;
-                path = p;
+                path.0 = p;
                 f.write_all(&memory)
                     .map_err(|e| spool_error("writing", e))?;
                 memory = Vec::new();
@@ -139,6 +151,12 @@ impl DkimSigner {
             }
             None => Kept::Memory(Cursor::new(memory)),
         };
-        Ok((signature, Spool { inner, path }))
+        Ok((
+            signature,
+            Spool {
+                inner,
+                path: path.0.take(),
+            },
+        ))
     }
 }

@@ -88,6 +88,13 @@ impl Session {
                     reason: "REQUIRETLS needs a TLS session, and this one is not encrypted".into(),
                 });
             }
+            if self.config.tls.dangerous_accept_invalid_certs {
+                // RFC 8689 4.2.1: the server's certificate must be verified.
+                return Err(Error::Unsupported {
+                    extension: "REQUIRETLS",
+                    reason: "REQUIRETLS needs a verified server certificate, and certificate checks are off (dangerous_accept_invalid_certs)".into(),
+                });
+            }
             if !caps.requiretls {
                 return Err(Error::Unsupported {
                     extension: "REQUIRETLS",

@@ -77,8 +77,8 @@ use crate::capabilities::Capabilities;
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 
-pub(crate) use address::wire_address;
 pub use address::Mailbox;
+pub(crate) use address::{same_address, wire_address};
 pub use attachment::{Attachment, MAX_FILENAME_CHARS};
 pub(crate) use attachment::{ContentType, Part, Source};
 pub(crate) use fit::long_line_error;

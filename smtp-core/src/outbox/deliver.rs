@@ -446,7 +446,11 @@ impl Outbox {
                         let file = files[i].take().expect("each file once");
                         match crate::client::sign_file(signer.as_deref(), file) {
                             Ok(reader) => {
-                                messages.push((envelope.clone(), reader));
+                                // SIZE covers the signature too.
+                                let signature = reader.get_ref().0.get_ref().len() as u64;
+                                let mut declared = envelope.clone();
+                                declared.size = declared.size.map(|s| s + signature);
+                                messages.push((declared, reader));
                                 sent.push((i, envelope));
                             }
                             Err(e) => {

@@ -117,15 +117,30 @@ pub(crate) fn build(
          Arrival-Date: {arrival}\r\n",
         arrival = format_date(state.created),
     );
+    // ENVID and ORCPT come back as given (RFC 3464 2.2.1, 2.3.1; xtext,
+    // so one line of printable ASCII).
+    if let Some(envid) = &state.extensions.envid {
+        let _ = write!(text, "Original-Envelope-Id: {envid}\r\n");
+    }
     for r in recipients {
+        let orcpt = state
+            .recipients
+            .iter()
+            .position(|x| std::ptr::eq(x, *r))
+            .and_then(|i| state.extensions.recipients.get(i))
+            .and_then(|p| p.orcpt.as_deref());
         let status = status_of(
             r.reply.as_deref(),
             report,
             expired && report == Report::Failed,
         );
+        let _ = write!(text, "\r\n");
+        if let Some(orcpt) = orcpt {
+            let _ = write!(text, "Original-Recipient: {}\r\n", one_line(orcpt));
+        }
         let _ = write!(
             text,
-            "\r\nFinal-Recipient: rfc822; {address}\r\n\
+            "Final-Recipient: rfc822; {address}\r\n\
              Action: {action}\r\n\
              Status: {status}\r\n",
             address = r.address,
@@ -171,7 +186,9 @@ impl Outbox {
             .map_or("localhost", |(_, d)| d);
         let message_id = format!("<{}@{domain}>", crate::message::new_id_local());
         let bytes = build(report, state, recipients, &head, expired, now, &message_id);
-        let envelope = Envelope::new("", [state.sender.clone()])?;
+        // RFC 8689 5: the notice about a REQUIRETLS message requires TLS too.
+        let envelope = Envelope::new("", [state.sender.clone()])?
+            .with_require_tls(state.extensions.require_tls);
         self.enqueue_at(&envelope, &mut bytes.as_slice(), now)
     }
 }

@@ -13,6 +13,20 @@ use crate::dsn::{DsnReturn, Extensions, Notify, RecipientParams};
 
 /// The first line of every state file (and its format's version).
 const MAGIC: &str = "smtp-outbox-state 1";
+/// The first line of a state with extension parameters (DSN, REQUIRETLS,
+/// MT-PRIORITY): a version an older runner refuses rather than deliver
+/// the message without them.
+const MAGIC_EXTENDED: &str = "smtp-outbox-state 2";
+
+/// A stored extension value (xtext): printable ASCII without spaces, so
+/// it stays one parameter on the command line.
+fn check_xtext(key: &str, value: &str) -> Result<String, String> {
+    if !value.is_empty() && value.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        Ok(value.to_string())
+    } else {
+        Err(format!("{key} is not xtext: {value:?}"))
+    }
+}
 
 /// Where one recipient stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,7 +125,11 @@ impl State {
     /// The text of the state file.
     pub(crate) fn format(&self) -> String {
         let mut out = String::with_capacity(256 + 64 * self.recipients.len());
-        out.push_str(MAGIC);
+        out.push_str(if self.extensions == Extensions::default() {
+            MAGIC
+        } else {
+            MAGIC_EXTENDED
+        });
         out.push('\n');
         let mut field = |key: &str, value: &str| {
             out.push_str(key);
@@ -172,7 +190,7 @@ impl State {
             return Err("truncated (no end line)".into());
         }
         let mut lines = text.lines();
-        if lines.next() != Some(MAGIC) {
+        if !matches!(lines.next(), Some(MAGIC | MAGIC_EXTENDED)) {
             return Err("not a state file (or a newer format)".into());
         }
         let mut state = State {
@@ -249,7 +267,7 @@ impl State {
                     state.extensions.ret =
                         Some(DsnReturn::parse(value).map_err(|_| format!("bad ret {value:?}"))?)
                 }
-                "envid" => state.extensions.envid = Some(value.to_string()),
+                "envid" => state.extensions.envid = Some(check_xtext(key, value)?),
                 "dsn_if_offered" => state.extensions.dsn_if_offered = flag(value)?,
                 "requiretls" => state.extensions.require_tls = flag(value)?,
                 "priority" => {
@@ -269,7 +287,10 @@ impl State {
                         "" => None,
                         text => Some(Notify::parse(text).map_err(|_| bad())?),
                     };
-                    let orcpt = parts.next().filter(|o| !o.is_empty()).map(str::to_string);
+                    let orcpt = match parts.next().filter(|o| !o.is_empty()) {
+                        Some(o) => Some(check_xtext(key, o)?),
+                        None => None,
+                    };
                     rcpt_dsn.push((index, RecipientParams { notify, orcpt }));
                 }
                 // Keys of later versions are kept out of the way.

@@ -95,7 +95,7 @@ fn state_files_round_trip_and_refuse_damage() {
         extensions: crate::Envelope::new("x@example.net", ["a@example.net", "b@example.net"])
             .unwrap()
             .with_dsn_return(crate::DsnReturn::Full)
-            .with_envelope_id("id+1 é")
+            .with_envelope_id("id+1 =")
             .unwrap()
             .with_recipient_notify("b@example.net", crate::Notify::DELAY)
             .unwrap()
@@ -108,6 +108,10 @@ fn state_files_round_trip_and_refuse_damage() {
             .ext,
     };
     let text = state.format();
+    assert!(
+        text.starts_with("smtp-outbox-state 2\n"),
+        "extensions: version 2"
+    );
     let back = State::parse(&text).unwrap();
     assert_eq!(
         back.last_error.as_deref(),
@@ -138,6 +142,9 @@ fn state_files_round_trip_and_refuse_damage() {
         "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\nrcpt_dsn: 0\tSOMETIMES\t\nend\n",
         "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\npriority: 10\nend\n",
         "smtp-outbox-state 1\nsender: a@b\nrcpt: pending\ta@b\t\nret: ALL\nend\n",
+        "smtp-outbox-state 2\nsender: a@b\nrcpt: pending\ta@b\t\nenvid: a b\nend\n",
+        "smtp-outbox-state 2\nsender: a@b\nrcpt: pending\ta@b\t\nrcpt_dsn: 0\t\trfc822;a NOTIFY=x\nend\n",
+        "smtp-outbox-state 3\nsender: a@b\nrcpt: pending\ta@b\t\nend\n",
     ] {
         assert!(State::parse(bad).is_err(), "{bad:?}");
     }

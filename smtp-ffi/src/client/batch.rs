@@ -197,7 +197,7 @@ pub unsafe extern "C" fn smtp_client_send_batch(
     sent_out: *mut usize,
 ) -> smtp_result {
     with_client(client, |c| {
-        c.recipients.clear();
+        c.start_send();
         c.batch.clear();
         // SAFETY: the caller passes NULL or `count` readable elements
         // whose pointers follow smtp_batch_message's rules, all valid and
@@ -343,10 +343,10 @@ fn prepare<'a>(item: &Item<'a>, session: &Client) -> Result<(Envelope, Body<'a>)
             recipients,
             data,
         } => {
-            let envelope = raw_envelope(sender, recipients)?
-                .with_size(data.len() as u64)
-                .with_8bit_body(!data.is_ascii());
             let signature = session.raw_signature(data)?;
+            let envelope = raw_envelope(sender, recipients)?
+                .with_size((signature.len() + data.len()) as u64)
+                .with_8bit_body(!data.is_ascii());
             Ok((
                 envelope,
                 Body::Bytes(std::io::Cursor::new(signature).chain(*data)),

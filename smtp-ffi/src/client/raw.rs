@@ -40,8 +40,13 @@ pub unsafe extern "C" fn smtp_client_send_raw(
         // readable bytes; all valid during the call.
         let (envelope, data) =
             unsafe { (raw_envelope(from, to_list)?, bytes_arg(data, len, "data")?) };
-        c.recipients.clear();
+        c.start_send();
         let session = c.session()?;
+        // SIZE and 8BITMIME from the bytes, as for a message in memory.
+        let envelope = envelope.map(|e| {
+            e.with_size(data.len() as u64)
+                .with_8bit_body(!data.is_ascii())
+        });
         let outcome = session.send_raw(envelope.as_ref(), &mut &data[..]);
         c.finish_send(outcome)
     })
@@ -69,7 +74,7 @@ pub unsafe extern "C" fn smtp_client_send_raw_file(
         let mut file = std::fs::File::open(path)
             .map_err(|e| Failure::invalid("path", format!("cannot open {path:?}: {e}")))?;
         let size = file.metadata().ok().map(|m| m.len());
-        c.recipients.clear();
+        c.start_send();
         let session = c.session()?;
         let outcome = match envelope {
             Some(envelope) => {
@@ -105,7 +110,7 @@ pub unsafe extern "C" fn smtp_client_send_raw_callback(
         let envelope = unsafe { raw_envelope(from, to_list)? };
         let read = read.ok_or(Failure::Null("read"))?;
         let mut source = CallbackReader { read, userdata };
-        c.recipients.clear();
+        c.start_send();
         let session = c.session()?;
         let outcome = session.send_raw(envelope.as_ref(), &mut source);
         c.finish_send(outcome)
@@ -200,7 +205,7 @@ pub unsafe extern "C" fn smtp_client_send_raw_completed(
         let (options, data) =
             unsafe { completed_args(sender, recipients, flags, author, to, subject, data, len) }?;
         let mut message = RawMessage::read(data, &options)?;
-        c.recipients.clear();
+        c.start_send();
         let outcome = c.session()?.send_raw_message(&mut message);
         c.finish_send(outcome)
     })
