@@ -832,7 +832,8 @@ bool smtp_client_recipient(const smtp_client *client,
  * Returns the extensions the last message sent went without because the
  * server does not offer them and the message allowed it, comma-separated
  * ("DSN", "MT-PRIORITY", "DSN,MT-PRIORITY"); "" when it went with
- * everything it asked for, or after a failed send.
+ * everything it asked for, after a failed send, and after a batch
+ * (`smtp_client_send_batch()` does not report per message here).
  *
  * NULL if the client is NULL. The string belongs to the client and stays
  * valid until the next send or `smtp_client_free()`.
