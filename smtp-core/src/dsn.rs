@@ -160,26 +160,6 @@ impl Extensions {
     }
 }
 
-impl Extensions {
-    /// These extensions for the recipients of `all` that are still open
-    /// (in their order), each keeping its own parameters.
-    pub(crate) fn for_open(&self, all: &[crate::outbox::RecipientState]) -> Extensions {
-        let recipients = if self.recipients.is_empty() {
-            Vec::new()
-        } else {
-            all.iter()
-                .zip(&self.recipients)
-                .filter(|(r, _)| r.status.is_open())
-                .map(|(_, p)| p.clone())
-                .collect()
-        };
-        Extensions {
-            recipients,
-            ..self.clone()
-        }
-    }
-}
-
 /// The `RCPT TO` parameters of one recipient.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecipientParams {

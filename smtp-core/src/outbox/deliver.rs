@@ -601,8 +601,29 @@ fn open_envelope(client: &Client, state: &State) -> Result<Envelope> {
     let mut envelope = Envelope::new(state.sender.clone(), open)?
         .with_size(state.size)
         .with_8bit_body(state.eight_bit);
-    envelope.ext = state.extensions.for_open(&state.recipients);
+    envelope.ext = open_extensions(state);
     client.wire_envelope(&envelope, false)
+}
+
+/// The message's extension parameters for its open recipients (in their
+/// order), each keeping its own.
+fn open_extensions(state: &State) -> crate::dsn::Extensions {
+    let ext = &state.extensions;
+    let recipients = if ext.recipients.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .recipients
+            .iter()
+            .zip(&ext.recipients)
+            .filter(|(r, _)| r.status.is_open())
+            .map(|(_, p)| p.clone())
+            .collect()
+    };
+    crate::dsn::Extensions {
+        recipients,
+        ..ext.clone()
+    }
 }
 
 /// Records one message's result; the error of the attempt as a whole.
