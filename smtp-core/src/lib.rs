@@ -73,6 +73,8 @@ mod net;
 pub mod outbox;
 mod pool;
 #[doc(hidden)]
+pub mod proxy;
+#[doc(hidden)]
 pub mod reply;
 mod report;
 mod tls;
