@@ -61,8 +61,18 @@ impl Client {
         let server = format!("{}:{}", config.host, config.port());
         let (host, port, connect) = (config.host.clone(), config.port(), config.timeouts.connect);
         // The engine checks the settings (TLS too) before anything connects.
+        let proxy = config.proxy.clone();
         let mut engine = Engine::new(config, Instant::now())?;
-        let conn = Connection::connect(&host, port, connect, deadline)?;
+        let conn = match &proxy {
+            None => Connection::connect(&host, port, connect, deadline)?,
+            Some(proxy) => {
+                let started = Instant::now();
+                let mut conn = Connection::connect(&proxy.host, proxy.port, connect, deadline)?;
+                let left = connect.saturating_sub(started.elapsed());
+                conn.tunnel(proxy, &host, port, left)?;
+                conn
+            }
+        };
         let peer = Peer {
             remote: Some(conn.peer()),
             local: conn.local_addr(),

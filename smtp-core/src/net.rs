@@ -135,6 +135,28 @@ impl Connection {
         })
     }
 
+    /// Opens the tunnel to `host:port` through `proxy` (this connection
+    /// is to the proxy), within `timeout`.
+    pub(crate) fn tunnel(
+        &mut self,
+        proxy: &crate::proxy::Proxy,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let until = Instant::now() + timeout;
+        self.arm(Some(until))
+            .map_err(|e| io_error(Phase::Connect, timeout, e))?;
+        let outcome = crate::proxy::blocking::handshake(&mut self.tcp, proxy, host, port);
+        if Instant::now() >= until && outcome.is_err() {
+            return Err(Error::Timeout {
+                phase: Phase::Connect,
+                after: timeout,
+            });
+        }
+        outcome
+    }
+
     pub(crate) fn peer(&self) -> SocketAddr {
         self.peer
     }

@@ -140,6 +140,8 @@ pub struct Config {
     pub(crate) tls_server_name: Option<String>,
     pub(crate) transcript: Option<TranscriptFn>,
     pub(crate) dsn: delivery::DsnDefaults,
+    /// The proxy the connection goes through, if any.
+    pub(crate) proxy: Option<crate::proxy::Proxy>,
     /// Signs every composed and raw message sent (`config/dkim.rs`).
     pub(crate) dkim: Option<std::sync::Arc<crate::dkim::DkimSigner>>,
     /// The `dkim_*` options as set by name, until they make a signer.
@@ -165,6 +167,7 @@ impl fmt::Debug for Config {
             .field("tls_server_name", &self.tls_server_name)
             .field("transcript", &self.transcript.is_some())
             .field("dsn", &self.dsn)
+            .field("proxy", &self.proxy)
             .field("dkim", &self.dkim)
             .finish()
     }
@@ -214,6 +217,7 @@ impl Config {
             tls_server_name: None,
             transcript: None,
             dsn: delivery::DsnDefaults::default(),
+            proxy: None,
             dkim: None,
             dkim_text: dkim::DkimText::default(),
         }

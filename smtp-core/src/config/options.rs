@@ -69,6 +69,7 @@ pub const OPTIONS: &[ConfigOption] = &[
     option("dsn_return", &[], "off, full or hdrs", "what delivery status notifications return (RET) for messages that do not say (default off)"),
     option("dsn_if_offered", &[], FLAG, "a server without DSN gets messages without the DSN parameters (reported as omitted) instead of an error (default off)"),
     option("requiretls", &["require_tls"], FLAG, "REQUIRETLS (RFC 8689) on every message: refused before anything is sent unless the session is TLS and the server offers it (default off)"),
+    option("proxy", &[], "off, socks5://[user[:password]@]host[:port] (socks5h, socks5l) or http://[user[:password]@]host[:port]", "connect through a SOCKS5 or HTTP CONNECT proxy; TLS runs end to end, checked against the mail server's name (default off)"),
     option("mt_priority", &["priority"], "off, or -9 (lowest) to 9", "MT-PRIORITY (RFC 6710) for messages that do not set their own, sent when the server offers it (default off)"),
     option("dkim_domain", &[], "a domain name (ASCII, xn-- for IDNs)", "the DKIM signing domain (d=); with dkim_key, every composed and raw message is signed"),
     option("dkim_key", &[], "selector:/path/to/key.pem, comma-separated (one RSA and one Ed25519 key make two signatures); empty for no signing", "the DKIM private keys (PEM: PKCS#8, or PKCS#1 for RSA; RSA at least 2048 bits), loaded and checked when set"),
@@ -294,6 +295,12 @@ impl Config {
             "dsn_return" => self.set_dsn_return(value).map_err(|e| renamed(name, e))?,
             "dsn_if_offered" => self.dsn.if_offered = flag(name, value)?,
             "requiretls" => self.dsn.require_tls = flag(name, value)?,
+            "proxy" => {
+                self.proxy = match value.trim() {
+                    "" | "off" | "none" => None,
+                    url => Some(crate::proxy::Proxy::parse(url)?),
+                }
+            }
             "mt_priority" => self.set_priority(value).map_err(|e| renamed(name, e))?,
             "dkim_domain"
             | "dkim_key"

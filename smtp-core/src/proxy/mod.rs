@@ -6,6 +6,7 @@
 //! handshake. Proxy credentials are secrets: wiped when dropped, never
 //! shown by `Debug` or in an error.
 
+pub(crate) mod blocking;
 pub mod http;
 pub mod socks5;
 
