@@ -72,18 +72,47 @@ enum BodySource<'a, R: ?Sized> {
 type NoBody = BodySource<'static, std::io::Empty>;
 
 impl AsyncClient {
-    /// Connects (every address of the host in order), reads the greeting,
-    /// says EHLO, sets up TLS and authenticates, as
-    /// [`Client::connect`](crate::Client::connect) does.
+    /// Connects (through the proxy if one is set; the host's addresses
+    /// raced, Happy Eyeballs v2), reads the greeting, says EHLO, sets up
+    /// TLS and authenticates, as [`Client::connect`](crate::Client::connect)
+    /// does, relay list and failover included.
     pub async fn connect(config: Config) -> Result<AsyncClient> {
         config.validate()?;
         let started = Instant::now();
-        let server = format!("{}:{}", config.host, config.port());
+        let servers = config.servers()?;
+        // Bounded by the list's length.
+        for (index, (host, port)) in servers.iter().enumerate() {
+            let one = config.for_one_server(host, *port);
+            match AsyncClient::connect_to(one, started).await {
+                Err(e) if index + 1 < servers.len() && crate::route::fails_over(&e) => {
+                    let (next, next_port) = &servers[index + 1];
+                    let next = crate::route::server_name(next, *next_port);
+                    let this = crate::route::server_name(host, *port);
+                    crate::route::note_failover(&config, &this, &e, &next);
+                }
+                outcome => return outcome,
+            }
+        }
+        Err(Error::invalid("host", "has no server"))
+    }
+
+    /// [`AsyncClient::connect`] to one server (`config` names one).
+    async fn connect_to(config: Config, started: Instant) -> Result<AsyncClient> {
+        let server = crate::route::server_name(&config.host, config.port());
         let (host, port) = (config.host.clone(), config.port());
         let (connect_timeout, total) = (config.timeouts.connect, config.timeouts.total);
+        let proxy = config.proxy.clone();
         // The engine checks the settings (TLS too) before anything connects.
         let mut engine = Engine::new(config, started)?;
-        let stream = connect_tcp(&host, port, connect_timeout, total, started).await?;
+        let stream = crate::net::async_connect::connect(
+            &host,
+            port,
+            proxy.as_ref(),
+            connect_timeout,
+            total,
+            started,
+        )
+        .await?;
         // Every step is written whole; Nagle would only delay the last segment.
         let _ = stream.set_nodelay(true);
         let peer = Peer {
@@ -103,6 +132,12 @@ impl AsyncClient {
             Outcome::Connected(result) => result.map(|()| client),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// The server this client is connected to, `host:port` (with a relay
+    /// list, the one that took the connection).
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// The server's greeting.
@@ -534,60 +569,6 @@ fn read_retrying<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result
             other => return other,
         }
     }
-}
-
-/// Opens the TCP connection: every address of `host` in order, each
-/// within the connect timeout and all within the request's total.
-async fn connect_tcp(
-    host: &str,
-    port: u16,
-    timeout: Duration,
-    total: Option<Duration>,
-    started: Instant,
-) -> Result<TcpStream> {
-    let server = format!("{host}:{port}");
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|source| Error::Connect {
-            server: server.clone(),
-            source,
-        })?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
-    for addr in addrs {
-        let mut limit = timeout;
-        let mut after = timeout;
-        if let Some(total) = total {
-            let left = (started + total).saturating_duration_since(Instant::now());
-            if left < limit {
-                (limit, after) = (left, total);
-            }
-        }
-        if limit.is_zero() {
-            return Err(Error::Timeout {
-                phase: Phase::Connect,
-                after,
-            });
-        }
-        match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
-            Err(_) => {
-                last = io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("{addr}: no answer within {limit:?}"),
-                )
-            }
-        }
-    }
-    Err(Error::Connect {
-        server,
-        source: last,
-    })
 }
 
 #[cfg(target_os = "linux")]

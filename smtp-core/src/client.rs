@@ -55,10 +55,35 @@ impl Client {
     /// Connects, reads the greeting, says EHLO (HELO if refused), sets up
     /// TLS as the configured [`Security`](crate::Security) mode says, and
     /// authenticates if credentials are set.
+    ///
+    /// With a relay list (`a.example,b.example`, see [`Config::servers`])
+    /// the servers are tried in order until one is ready, moving on when
+    /// one cannot be reached, fails TLS or answers 4xx before any message;
+    /// [`Client::server`] and the transcript say which one it is. The
+    /// total timeout, if set, covers them all.
     pub fn connect(config: Config) -> Result<Client> {
         config.validate()?;
         let deadline = Deadline::after(config.timeouts.total);
-        let server = format!("{}:{}", config.host, config.port());
+        let servers = config.servers()?;
+        // Bounded by the list's length.
+        for (index, (host, port)) in servers.iter().enumerate() {
+            let one = config.for_one_server(host, *port);
+            match Client::connect_to(one, deadline) {
+                Err(e) if index + 1 < servers.len() && crate::route::fails_over(&e) => {
+                    let (next, next_port) = &servers[index + 1];
+                    let next = crate::route::server_name(next, *next_port);
+                    let this = crate::route::server_name(host, *port);
+                    crate::route::note_failover(&config, &this, &e, &next);
+                }
+                outcome => return outcome,
+            }
+        }
+        Err(Error::invalid("host", "has no server"))
+    }
+
+    /// [`Client::connect`] to one server (`config` names one).
+    fn connect_to(config: Config, deadline: Option<Deadline>) -> Result<Client> {
+        let server = crate::route::server_name(&config.host, config.port());
         let (host, port, connect) = (config.host.clone(), config.port(), config.timeouts.connect);
         // The engine checks the settings (TLS too) before anything connects.
         let proxy = config.proxy.clone();
@@ -92,6 +117,12 @@ impl Client {
             Outcome::Connected(result) => result.map(|()| client),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// The server this client is connected to, `host:port` (with a relay
+    /// list, the one that took the connection).
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// The server's greeting.

@@ -77,6 +77,7 @@ pub mod proxy;
 #[doc(hidden)]
 pub mod reply;
 mod report;
+mod route;
 mod tls;
 mod transcript;
 

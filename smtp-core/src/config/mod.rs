@@ -226,7 +226,15 @@ impl Config {
     /// Settings for a server written as `host`, `host:port`, `[v6]`,
     /// `[v6]:port` or a bare IPv6 address (see [`split_host_port`]);
     /// without a port, the security mode's default.
+    ///
+    /// A comma-separated list (`a.example,b.example:2525`) is a relay list
+    /// tried in order (see [`Config::servers`]).
     pub fn for_server(server: &str) -> Result<Config> {
+        if server.contains(',') {
+            let config = Config::for_host(server.trim());
+            config.servers()?;
+            return Ok(config);
+        }
         let (host, port) = split_host_port(server).ok_or_else(|| {
             Error::invalid(
                 "server",
@@ -548,6 +556,14 @@ impl Config {
         }
         if self.port() == 0 {
             return Err(Error::invalid("port", "must not be 0"));
+        }
+        for (host, port) in self.servers()? {
+            if host.is_empty() || port == 0 {
+                return Err(Error::invalid(
+                    "host",
+                    "has an empty server or port 0 in its list",
+                ));
+            }
         }
         if let Some(name) = &self.client_name {
             crate::command::validate_client_name(name)?;

@@ -46,7 +46,7 @@ const FLAG: &str = "1, 0, true, false, yes, no, on or off";
 /// Every option, in the order the documentation lists them.
 pub const OPTIONS: &[ConfigOption] = &[
     option("url", &[], "smtp://... or smtps://...", "the server, its port and TLS mode, the user and password, and options, as one URL"),
-    option("host", &[], "a host name or address", "the server"),
+    option("host", &[], "a host name or address, or a comma-separated list of host[:port] (relay failover)", "the server, or the servers tried in order when one cannot be reached, fails TLS or answers 4xx before any message (greeting, EHLO, AUTH)"),
     option("port", &[], "1 to 65535", "the server's port (default 465 for implicit TLS, else 587)"),
     option("security", &["tls"], "auto, implicit, starttls, opportunistic or none", "how TLS is used (auto: implicit on 465, STARTTLS required on 587 or with credentials, else opportunistic)"),
     option("user", &[], "a user name", "the user to authenticate as"),

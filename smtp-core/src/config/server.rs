@@ -1,5 +1,6 @@
-//! Where the server is, as text: `host[:port]` forms and `smtp://` /
-//! `smtps://` URLs taken apart into [`Config`] settings.
+//! Where the server is, as text: `host[:port]` forms, comma-separated
+//! relay lists, and `smtp://` / `smtps://` URLs taken apart into
+//! [`Config`] settings.
 
 use percent_encoding::percent_decode_str;
 
@@ -70,10 +71,17 @@ impl Config {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
-        // A URL's host needs brackets around an IPv6 address.
-        let (host, port) = split_host_port(hostport)
-            .filter(|(host, _)| hostport.starts_with('[') || !host.contains(':'))
-            .ok_or_else(|| bad("bad host or port"))?;
+        // A URL's host needs brackets around an IPv6 address. A relay list
+        // (`a.example,b.example:2525`) is kept whole: `servers` splits it.
+        let (host, port) = if hostport.contains(',') {
+            let list = Config::for_host(hostport);
+            list.servers().map_err(|_| bad("bad server list"))?;
+            (hostport.to_string(), None)
+        } else {
+            split_host_port(hostport)
+                .filter(|(host, _)| hostport.starts_with('[') || !host.contains(':'))
+                .ok_or_else(|| bad("bad host or port"))?
+        };
         self.host = host;
         self.port = port;
         self.security = implicit.then_some(Security::Implicit);
@@ -102,5 +110,40 @@ impl Config {
             self.set(key, &value)?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The servers to try, in order, each with its port: the host setting
+    /// split at commas (`a.example,b.example:2525,[::1]`), an item without
+    /// a port taking the configured one (or the security mode's default).
+    /// One server for a host without commas.
+    pub fn servers(&self) -> Result<Vec<(String, u16)>> {
+        if !self.host.contains(',') {
+            return Ok(vec![(self.host.clone(), self.port())]);
+        }
+        self.host
+            .split(',')
+            .map(|item| {
+                let (host, port) = split_host_port(item).ok_or_else(|| {
+                    Error::invalid(
+                        "host",
+                        format!(
+                            "server list item {:?} must be a host name, an address, host:port or [IPv6]:port",
+                            item.trim()
+                        ),
+                    )
+                })?;
+                Ok((host, port.unwrap_or_else(|| self.port())))
+            })
+            .collect()
+    }
+
+    /// These settings for one server of the list.
+    pub(crate) fn for_one_server(&self, host: &str, port: u16) -> Config {
+        let mut config = self.clone();
+        config.host = host.to_string();
+        config.port = Some(port);
+        config
     }
 }

@@ -1,10 +1,11 @@
-//! The proxy handshake over a blocking stream: the codecs of `socks5` and
-//! `http` driven with exact reads (never a byte of the mail server's
-//! greeting read ahead), within the connect timeout.
+//! The proxy handshake over a blocking stream: the exchanges of
+//! `handshake` driven with exact reads (never a byte of the mail
+//! server's greeting read ahead), within the connect timeout.
 
 use std::io::{self, Read, Write};
 
-use super::{http, socks5, Proxy, ProxyKind};
+use super::handshake::Handshake;
+use super::Proxy;
 use crate::error::Result;
 
 /// Opens the tunnel to `host:port` through `proxy` on `stream`, which is
@@ -15,50 +16,18 @@ pub(crate) fn handshake<S: Read + Write>(
     host: &str,
     port: u16,
 ) -> Result<()> {
-    let io = |step: &'static str| move |e: io::Error| proxy.step_error(step, e);
-    match proxy.kind {
-        ProxyKind::Socks5 { .. } => {
-            stream
-                .write_all(&socks5::greeting(proxy))
-                .map_err(io("greeting"))?;
-            let mut two = [0u8; 2];
-            stream.read_exact(&mut two).map_err(io("greeting"))?;
-            if socks5::method_chosen(proxy, two)? {
-                stream
-                    .write_all(&socks5::auth_request(proxy)?)
-                    .map_err(io("authentication"))?;
-                stream.read_exact(&mut two).map_err(io("authentication"))?;
-                socks5::auth_result(proxy, two)?;
-            }
-            stream
-                .write_all(&socks5::connect_request(proxy, host, port)?)
-                .map_err(io("connect"))?;
-            let mut head = [0u8; 5];
-            stream.read_exact(&mut head).map_err(io("connect"))?;
-            let len = socks5::connect_reply_len(proxy, head)?;
-            let mut rest = vec![0u8; len - head.len()];
-            stream.read_exact(&mut rest).map_err(io("connect"))?;
-            Ok(())
+    let mut handshake = Handshake::new(proxy, host, port);
+    let mut received = Vec::new();
+    // Bounded: the HTTP head is read one octet at a time up to its limit.
+    while let Some(exchange) = handshake.next(&received)? {
+        let failed = |e: io::Error| proxy.step_error(exchange.step, e);
+        if !exchange.send.is_empty() {
+            stream.write_all(&exchange.send).map_err(failed)?;
         }
-        ProxyKind::HttpConnect => {
-            stream
-                .write_all(&http::connect_request(proxy, host, port)?)
-                .map_err(io("request"))?;
-            // One octet at a time: what follows the head is the server's.
-            let mut head = Vec::with_capacity(256);
-            let mut byte = [0u8; 1];
-            loop {
-                stream.read_exact(&mut byte).map_err(io("response"))?;
-                head.push(byte[0]);
-                if head.ends_with(b"\r\n\r\n") || head.len() > http::MAX_RESPONSE_HEAD {
-                    return match http::response(proxy, &head)? {
-                        Some(_) => Ok(()),
-                        None => Err(proxy.step_error("response", "the response head is too long")),
-                    };
-                }
-            }
-        }
+        received.resize(exchange.read, 0);
+        stream.read_exact(&mut received).map_err(failed)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

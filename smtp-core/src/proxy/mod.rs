@@ -7,8 +7,11 @@
 //! shown by `Debug` or in an error.
 
 pub(crate) mod blocking;
+pub(crate) mod handshake;
 pub mod http;
 pub mod socks5;
+#[cfg(feature = "tokio")]
+pub(crate) mod tokio;
 
 use std::fmt;
 

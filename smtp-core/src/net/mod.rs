@@ -1,4 +1,5 @@
-//! The blocking driver's socket: TCP (every resolved address in order),
+//! The blocking driver's socket: TCP (the resolved addresses raced,
+//! Happy Eyeballs v2),
 //! read and write timeouts set from the engine's deadlines, and the
 //! machine facts the engine asks for (addresses, host name).
 //!
@@ -9,6 +10,10 @@ use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Phase};
+
+#[cfg(feature = "tokio")]
+pub(crate) mod async_connect;
+pub(crate) mod eyeballs;
 
 /// How much later than its deadline a socket timeout may fire. The
 /// socket's timeout is reset only when it is longer than the time left by
@@ -85,7 +90,8 @@ pub(crate) fn is_timeout(err: &io::Error) -> bool {
 }
 
 impl Connection {
-    /// Resolves `host` and tries each address in order until one accepts.
+    /// Resolves `host` and connects to one of its addresses, Happy
+    /// Eyeballs style (`eyeballs`), within the connect timeout.
     pub(crate) fn connect(
         host: &str,
         port: u16,
@@ -104,35 +110,26 @@ impl Connection {
                 source,
             })?
             .collect();
-        let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
-        for addr in addrs {
-            let (left, after) = time_left(timeout, Instant::now() + timeout, deadline);
-            if left.is_zero() {
-                return Err(Error::Timeout {
-                    phase: Phase::Connect,
-                    after,
-                });
+        let (left, after) = time_left(timeout, Instant::now() + timeout, deadline);
+        let addrs = crate::route::interleave(addrs);
+        match eyeballs::connect_first(&addrs, Instant::now() + left) {
+            eyeballs::Attempts::Connected(tcp, addr) => {
+                // Every protocol step is written whole; Nagle would only
+                // delay the last small segment until the peer's delayed ACK.
+                tcp.set_nodelay(true)
+                    .map_err(|e| io_error(Phase::Connect, after, e))?;
+                Ok(Connection {
+                    tcp,
+                    peer: addr,
+                    armed: None,
+                })
             }
-            let timeout = left;
-            match TcpStream::connect_timeout(&addr, timeout) {
-                Ok(tcp) => {
-                    // Every protocol step is written whole; Nagle would only
-                    // delay the last small segment until the peer's delayed ACK.
-                    tcp.set_nodelay(true)
-                        .map_err(|e| io_error(Phase::Connect, timeout, e))?;
-                    return Ok(Connection {
-                        tcp,
-                        peer: addr,
-                        armed: None,
-                    });
-                }
-                Err(e) => last = io::Error::new(e.kind(), format!("{addr}: {e}")),
-            }
+            eyeballs::Attempts::Failed(source) => Err(Error::Connect { server, source }),
+            eyeballs::Attempts::TimedOut => Err(Error::Timeout {
+                phase: Phase::Connect,
+                after,
+            }),
         }
-        Err(Error::Connect {
-            server,
-            source: last,
-        })
     }
 
     /// Opens the tunnel to `host:port` through `proxy` (this connection
