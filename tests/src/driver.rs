@@ -189,6 +189,14 @@ impl Client {
         }
     }
 
+    /// See `smtp_core::Client::server`.
+    pub fn server(&self) -> &str {
+        match self {
+            Client::Blocking(c) => c.server(),
+            Client::Async(b) => b.1.server(),
+        }
+    }
+
     /// See `smtp_core::Client::is_encrypted`.
     pub fn is_encrypted(&self) -> bool {
         match self {
