@@ -68,6 +68,7 @@ impl RecipientSlot {
 
 /// What the last successful connect learnt, as C strings.
 struct SessionInfo {
+    server: CString,
     greeting: CString,
     capabilities: CString,
     keywords: Vec<String>,
@@ -84,6 +85,7 @@ impl SessionInfo {
         let keywords = caps.keywords();
         let tls = client.tls_info();
         SessionInfo {
+            server: c_string(client.server()),
             greeting: c_string(&client.greeting().to_string()),
             capabilities: c_string(&caps.raw.join("\n")),
             keywords,
@@ -246,9 +248,13 @@ fn new_client(out: *mut *mut smtp_client, config: smtp_core::Config) {
 /// Creates a client for `host` and `port`, not yet connected.
 ///
 /// `host` is a host name or an address ("mail.example.org", "192.0.2.1",
-/// "::1" or `[::1]`; "host:port" is accepted too). `port` 0 means 465 if
-/// the security mode is `SMTP_SECURITY_IMPLICIT` when connecting, else
-/// 587.
+/// "::1" or `[::1]`; "host:port" is accepted too), or a relay list of
+/// those separated by commas ("a.example,b.example:2525,[::1]"), tried in
+/// order when connecting: the next is tried when one cannot be reached,
+/// fails TLS or answers 4xx before any message (`smtp_client_server()`
+/// says which one took the session). `port` 0 means 465 if the security
+/// mode is `SMTP_SECURITY_IMPLICIT` when connecting, else 587; for a list,
+/// `port` (or that default) applies to the items without their own.
 ///
 /// On success writes a new handle to `*client_out`; the caller owns it and
 /// must free it with `smtp_client_free()`. On failure `*client_out` is

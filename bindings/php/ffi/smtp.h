@@ -138,6 +138,7 @@ const char *smtp_client_omitted_extensions(const smtp_client *client);
 const char *smtp_client_capabilities(const smtp_client *client);
 bool smtp_client_has_extension(const smtp_client *client, const char *keyword);
 const char *smtp_client_auth_mechanisms(const smtp_client *client);
+const char *smtp_client_server(const smtp_client *client);
 const char *smtp_client_greeting(const smtp_client *client);
 const char *smtp_client_authenticated_with(const smtp_client *client);
 const char *smtp_client_tls_version(const smtp_client *client);

@@ -67,7 +67,8 @@ final class Mailer
      *
      * Give either $url or $host (default "localhost").
      *
-     * @param mixed $host host name or address ("mail.example.org", "192.0.2.1", "::1"); "host:port" works too
+     * @param mixed $host host name or address ("mail.example.org", "192.0.2.1", "::1"); "host:port" works too;
+     *        a relay list ("a.example,b.example:2525", or a list of strings) is tried in order
      * @param mixed $port 0/null: the default for the security mode (465 implicit, else 587)
      * @param mixed $security a Security case or its name ("starttls", "implicit", "opportunistic", "none")
      * @param mixed $user user name for authentication (with $password or $token)
@@ -145,6 +146,10 @@ final class Mailer
             $url = Arg::text($url, 'url');
             $this->library->check($ffi->smtp_client_new_url($url, FFI::addr($out)));
         } else {
+            if (is_array($host)) {
+                // A relay list: tried in order (see the README's "A relay list").
+                $host = implode(',', array_map(static fn (mixed $h): string => Arg::text($h, 'host'), $host));
+            }
             $host = Arg::text($host ?? 'localhost', 'host');
             if (trim($host) === '') {
                 throw new InvalidInputException('host is empty');
@@ -521,6 +526,7 @@ final class Mailer
             $ffi->smtp_client_tls_version($handle),
             $ffi->smtp_client_tls_cipher($handle),
             $certificate,
+            (string) $ffi->smtp_client_server($handle),
         );
     }
 
@@ -644,6 +650,7 @@ final class Mailer
             $text ?? '',
             $this->library->recipients($this->handle()),
             $omitted === '' ? [] : explode(',', $omitted),
+            (string) $ffi->smtp_client_server($this->handle()),
         );
     }
 }

@@ -18,6 +18,8 @@ final class SendResult
      * @param list<string> $omittedExtensions extensions the message asked for that the
      *        server does not offer and that it went without, as allowed ('DSN',
      *        'MT-PRIORITY'); empty when everything asked for was sent
+     * @param string $server the server that took the message, "host:port" (with a
+     *        relay list, the one the session failed over to); "" where not known
      */
     public function __construct(
         public readonly int $code,
@@ -25,6 +27,7 @@ final class SendResult
         public readonly string $text,
         public readonly array $recipients,
         public readonly array $omittedExtensions = [],
+        public readonly string $server = '',
     ) {
     }
 

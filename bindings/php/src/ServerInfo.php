@@ -18,6 +18,8 @@ final class ServerInfo
      * @param ?string $tlsVersion e.g. "TLSv1.3", null without TLS
      * @param ?string $tlsCipher e.g. "TLS13_AES_256_GCM_SHA384", null without TLS
      * @param ?string $peerCertificate the server's certificate (DER bytes), null without TLS
+     * @param string $server the server connected to, "host:port" (with a relay list, the
+     *        one that took the session)
      */
     public function __construct(
         public readonly string $greeting,
@@ -27,6 +29,7 @@ final class ServerInfo
         public readonly ?string $tlsVersion,
         public readonly ?string $tlsCipher,
         public readonly ?string $peerCertificate,
+        public readonly string $server = '',
     ) {
     }
 

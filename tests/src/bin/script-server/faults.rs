@@ -14,6 +14,7 @@ use smtp_tests::support::hangup;
 /// These scenarios by name, with what each is for.
 pub const SCENARIOS: &[(&str, &str)] = &[
     ("silent", "accepts the connection and never greets"),
+    ("busy", "greets with 421 4.3.2 and closes (relay failover)"),
     ("garbage", "greets with a line that is not SMTP"),
     (
         "reject-mail",
@@ -46,6 +47,7 @@ const EXTENSIONS: &[&str] = &["8BITMIME", "SMTPUTF8"];
 pub fn scenario(name: &str) -> Option<Vec<Step>> {
     Some(match name {
         "silent" => vec![Step::ExpectClose(SILENT_FOR)],
+        "busy" => vec![reply("421 4.3.2 Too busy, try another server"), hangup()],
         "garbage" => vec![raw(b"this is not SMTP\r\n"), hangup()],
         "reject-mail" => {
             let mut steps = hello(EXTENSIONS);
