@@ -25,7 +25,11 @@ impl Session {
         if !self.link.is_tls() {
             let allowed = match self.config.plaintext_auth {
                 PlaintextAuthPolicy::InsecureAlways => true,
-                PlaintextAuthPolicy::LoopbackOnly => self.peer.is_some_and(is_loopback),
+                // Through a proxy the socket's peer is the proxy, often on
+                // loopback, while the mail server is elsewhere: never "local".
+                PlaintextAuthPolicy::LoopbackOnly => {
+                    self.config.proxy.is_none() && self.peer.is_some_and(is_loopback)
+                }
                 PlaintextAuthPolicy::Never => false,
             };
             if !allowed {

@@ -23,8 +23,15 @@ impl Session {
         let security = self.config.security();
         let tls_config = self.tls_config.clone();
         if let Some(peer) = self.peer {
+            let config = &self.config;
             self.transcript
-                .line_with(Direction::Info, || format!("connected to {peer}"));
+                .line_with(Direction::Info, || match &config.proxy {
+                    None => format!("connected to {peer}"),
+                    Some(_) => format!(
+                        "connected to {} through the proxy at {peer}",
+                        crate::route::server_name(&config.host, config.port()),
+                    ),
+                });
         }
         if security == Security::Implicit {
             let tls_config = tls_config.clone().expect("built for every TLS mode");

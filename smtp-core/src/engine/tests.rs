@@ -170,3 +170,33 @@ impl Step {
         matches!(self, Step::Read)
     }
 }
+
+#[test]
+fn a_loopback_proxy_does_not_make_the_server_local() {
+    let now = Instant::now();
+    // LoopbackOnly is the default: without a proxy, AUTH in clear to
+    // 127.0.0.1 is allowed; through a proxy on 127.0.0.1 it is refused.
+    for (proxy, allowed) in [("off", true), ("socks5://127.0.0.1:1080", false)] {
+        let mut config = config().with_password("user", "pass");
+        config.set("proxy", proxy).unwrap();
+        let mut engine = Engine::new(config, now).unwrap();
+        engine.start_connect(peer(), now).unwrap();
+        written(&mut engine, now);
+        engine.received(b"220 mx.test ESMTP\r\n");
+        written(&mut engine, now);
+        engine.received(b"250-mx.test\r\n250 AUTH PLAIN\r\n");
+        let (auth, outcome) = written(&mut engine, now);
+        if allowed {
+            assert!(auth.starts_with("AUTH PLAIN"), "{auth}");
+        } else {
+            assert!(!auth.contains("AUTH"), "{auth}");
+            assert!(
+                matches!(
+                    outcome,
+                    Some(Outcome::Connected(Err(Error::PlaintextAuthRefused { .. })))
+                ),
+                "{outcome:?}"
+            );
+        }
+    }
+}
