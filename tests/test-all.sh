@@ -60,7 +60,7 @@ fi
 step "Rust tests again with the async driver (SMTP_TEST_DRIVER=async)"
 async_tests=""
 for t in batch chunking compose_real dkim dsn fault_matrix faults faults_auth faults_data faults_envelope \
-         injection load long_lines real_server secrets smuggling tls_certificates tls_scripted; do
+         injection load long_lines proxy real_server secrets smuggling tls_certificates tls_scripted; do
   async_tests="$async_tests --test $t"
 done
 # shellcheck disable=SC2086
