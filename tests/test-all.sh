@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Rust toolchain:
-# installs the test bed's packages, starts Postfix + Dovecot on free loopback
-# ports in a temporary directory, runs every check, and stops the servers.
+# installs the test bed's packages, starts Postfix + Dovecot (and the SOCKS5
+# and HTTP CONNECT proxies in front of them) on free loopback ports in a
+# temporary directory, runs every check, and stops the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test-bed packages (postfix, dovecot-core, openssl, php8.2-cli, C toolchain, valgrind)"
+step "installing test-bed packages (postfix, dovecot-core, openssl, dante-server, tinyproxy, php8.2-cli, C toolchain, valgrind)"
 bash tests/testbed/install.sh --with-php
 if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null \
   || ! command -v phpunit >/dev/null; then
