@@ -915,6 +915,43 @@ const char *smtp_client_tls_cipher(const smtp_client *client);
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
 
 /**
+ * Sets the proxy the client's connections go through.
+ *
+ * `url` is one of:
+ *
+ * * `"socks5://[user[:password]@]host[:port]"`: a SOCKS5 proxy (RFC 1928;
+ *   user/password authentication, RFC 1929, when given), which resolves
+ *   the mail server's name itself (no DNS query from this machine);
+ *   `"socks5h://..."` is the same; default port 1080;
+ * * `"socks5l://..."`: the same, the name resolved on this machine;
+ * * `"http://[user[:password]@]host[:port]"`: an HTTP proxy's CONNECT
+ *   method, with Basic credentials when given; default port 3128.
+ *
+ * User and password may be percent-encoded (`%40` for `@`, `%3A` for
+ * `:`). NULL, `""` or `"off"` removes the proxy. The same as
+ * `smtp_client_set_option(client, "proxy", url)`; a pool takes it as
+ * `smtp_pool_set_option(pool, "proxy", url)`.
+ *
+ * TLS (STARTTLS or implicit) runs end to end through the tunnel: the
+ * proxy sees only encrypted traffic after the handshake, and the
+ * certificate is checked against the mail server's name, never the
+ * proxy's. The proxy's handshake counts against the connect timeout.
+ *
+ * A malformed URL gives `SMTP_ERR_INVALID_INPUT` with
+ * `smtp_last_message()` saying what is wrong (never repeating the
+ * password); nothing changes then. At connect, a failed proxy step gives
+ * `SMTP_ERR_CONNECT` with a message naming the proxy and the step, e.g.
+ * "could not connect to proxy 127.0.0.1:1080: SOCKS5 authentication: the
+ * proxy refused the user name or password" (never the password), and a
+ * proxy that does not answer in time `SMTP_ERR_TIMEOUT`.
+ *
+ * Applies to the next connect. `client` must not be NULL; `url` is
+ * copied, and the proxy password is wiped from the library's memory when
+ * replaced or when the client is freed.
+ */
+smtp_result smtp_client_set_proxy(smtp_client *client, const char *url);
+
+/**
  * Sends a message the caller formatted completely (headers, empty line,
  * body): `len` bytes at `data`. Line endings may be LF or CRLF (sent as
  * CRLF); lines starting with '.' are escaped; a lone "." line cannot end
@@ -1007,7 +1044,8 @@ smtp_result smtp_client_send_raw_completed(smtp_client *client,
  * "security", "user", "password", "token", "auth", "client_name",
  * "ca_file", "system_roots", "tls_server_name", "timeout",
  * "connect_timeout", "total_timeout", "pipelining", "chunking",
- * "long_lines", "recipient_policy", "plaintext_auth", "host", "url"),
+ * "long_lines", "recipient_policy", "plaintext_auth", "proxy", "host",
+ * "url"),
  * `value` its text ("on"/"off", seconds, a mode name...). An unknown
  * name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
  * `smtp_last_message()` naming the option (and, for an unknown one,
@@ -1838,8 +1876,9 @@ smtp_result smtp_pool_new(const char *url, smtp_pool **pool_out);
  *
  * Every option of `smtp_client_set_option()` is accepted too ("user",
  * "password", "security", "ca_file", "timeout", "connect_timeout",
- * "auth", "client_name", "recipient_policy", "long_lines"...): the
- * sessions of the pool are made with them.
+ * "auth", "client_name", "recipient_policy", "long_lines", "proxy"...):
+ * the sessions of the pool are made with them ("proxy" takes the URLs
+ * of `smtp_client_set_proxy()`).
  *
  * An unknown name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
  * `smtp_last_message()` naming the option (for an unknown name, listing

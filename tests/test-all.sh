@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine with the Rust toolchain:
-# installs the test bed's packages, starts Postfix + Dovecot on free loopback
-# ports in a temporary directory, runs every check, and stops the servers.
+# installs the test bed's packages, starts Postfix + Dovecot (and the SOCKS5
+# and HTTP CONNECT proxies in front of them) on free loopback ports in a
+# temporary directory, runs every check, and stops the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test-bed packages (postfix, dovecot-core, openssl, php8.2-cli, C toolchain, valgrind)"
+step "installing test-bed packages (postfix, dovecot-core, openssl, dante-server, tinyproxy, php8.2-cli, C toolchain, valgrind)"
 bash tests/testbed/install.sh --with-php
 if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null \
   || ! command -v phpunit >/dev/null; then
@@ -59,8 +60,8 @@ fi
 # server through smtp_tests::driver::Client again, with the tokio client.
 step "Rust tests again with the async driver (SMTP_TEST_DRIVER=async)"
 async_tests=""
-for t in batch chunking compose_real dkim dsn failover fault_matrix happy_eyeballs faults faults_auth faults_data faults_envelope \
-         injection load long_lines real_server secrets smuggling tls_certificates tls_scripted; do
+for t in batch chunking compose_real dkim dsn failover fault_matrix faults faults_auth faults_data faults_envelope \
+         happy_eyeballs injection load long_lines proxy real_server secrets smuggling tls_certificates tls_scripted; do
   async_tests="$async_tests --test $t"
 done
 # shellcheck disable=SC2086

@@ -236,15 +236,24 @@ CONFIGURATION FILES
   remaining recipients fail and are bounced), queue_warn_after (off; e.g.
   4h: one "delayed" notice to the sender). Durations: 90s, 5m, 4h, 5d.
   In a section the url is applied first, so the other keys override what it
-  says. A file that holds a password and that others can read gets a
-  warning on stderr (per-user file: any group/other read bit; system file:
-  the other-read bit, so that root:mail 0640 is fine).
+  says. A file that holds a password (a proxy's included) and that others
+  can read gets a warning on stderr (per-user file: any group/other read
+  bit; system file: the other-read bit, so that root:mail 0640 is fine).
+  proxy = socks5://USER:PASSWORD@HOST:PORT (or http://...) connects
+  through a proxy, like SMTP_PROXY.
 
 ENVIRONMENT
   SMTP_URL          Server URL (as --url).
   SMTP_USER         User name.
   SMTP_PASSWORD     Password.
   SMTP_CA_FILE      Extra trusted CA file.
+  SMTP_PROXY        Proxy to connect through (the proxy key):
+                    socks5://[USER[:PASSWORD]@]HOST[:PORT] (the proxy
+                    resolves the server's name; socks5l:// resolves it here)
+                    or http://[USER[:PASSWORD]@]HOST[:PORT] (HTTP CONNECT);
+                    off for none. TLS runs end to end, the certificate
+                    checked against the server's name. A refusing proxy
+                    exits 75 with the proxy and its step on stderr.
   SMTP_FROM         Sender address (as --from).
   SMTP_ALIASES      Aliases file (see LOCAL RECIPIENTS).
   SMTP_DEFAULT_DOMAIN

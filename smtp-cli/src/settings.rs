@@ -274,6 +274,9 @@ pub struct Environment {
     pub password: Option<String>,
     /// `SMTP_CA_FILE`.
     pub ca_file: Option<String>,
+    /// `SMTP_PROXY`: the `proxy` option (`socks5://...`, `http://...`,
+    /// `off`).
+    pub proxy: Option<String>,
     /// `SMTP_FROM`.
     pub from: Option<String>,
     /// `SMTP_ALIASES`.
@@ -304,6 +307,7 @@ impl Environment {
             user: var("SMTP_USER"),
             password: var("SMTP_PASSWORD"),
             ca_file: var("SMTP_CA_FILE"),
+            proxy: var("SMTP_PROXY"),
             from: var("SMTP_FROM"),
             aliases: var("SMTP_ALIASES"),
             default_domain: var("SMTP_DEFAULT_DOMAIN"),
@@ -327,6 +331,7 @@ impl Environment {
         set("user", &self.user, "SMTP_USER")?;
         set("password", &self.password, "SMTP_PASSWORD")?;
         set("ca_file", &self.ca_file, "SMTP_CA_FILE")?;
+        set("proxy", &self.proxy, "SMTP_PROXY")?;
         set("from", &self.from, "SMTP_FROM")?;
         set("aliases", &self.aliases, "SMTP_ALIASES")?;
         set(

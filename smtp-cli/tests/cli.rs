@@ -88,6 +88,7 @@ fn help_documents_options_config_environment_and_exit_codes() {
         "SMTP_URL",
         "SMTP_PASSWORD",
         "SMTP_CA_FILE",
+        "SMTP_PROXY",
         "SMTP_SEND_CONFIG",
         "[account NAME]",
         "password_command",

@@ -16,11 +16,13 @@ use crate::settings::config_for;
 
 mod batch;
 mod info;
+mod proxy;
 mod raw;
 mod setters;
 
 pub use batch::*;
 pub use info::*;
+pub use proxy::*;
 pub use raw::*;
 pub use setters::*;
 

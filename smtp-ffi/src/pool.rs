@@ -247,8 +247,9 @@ pub unsafe extern "C" fn smtp_pool_new(
 ///
 /// Every option of `smtp_client_set_option()` is accepted too ("user",
 /// "password", "security", "ca_file", "timeout", "connect_timeout",
-/// "auth", "client_name", "recipient_policy", "long_lines"...): the
-/// sessions of the pool are made with them.
+/// "auth", "client_name", "recipient_policy", "long_lines", "proxy"...):
+/// the sessions of the pool are made with them ("proxy" takes the URLs
+/// of `smtp_client_set_proxy()`).
 ///
 /// An unknown name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
 /// `smtp_last_message()` naming the option (for an unknown name, listing

@@ -79,6 +79,74 @@ pub struct TestBed {
     pub log: PathBuf,
     /// Dovecot's log file (SASL decisions), when the env file names one.
     pub dovecot_log: Option<PathBuf>,
+    /// The SOCKS5 and HTTP CONNECT proxies in front of the bed; `None`
+    /// when `start.sh` started none (see [`TestBed::proxies`]).
+    pub proxies: Option<Proxies>,
+}
+
+/// The bed's proxies (`tests/testbed/proxies.sh`), all on the bed's host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxies {
+    /// dante SOCKS5 requiring user/password (RFC 1929).
+    pub socks5_port: u16,
+    /// Its user (a throw-away system account).
+    pub socks5_user: String,
+    /// Its password (random letters and digits).
+    pub socks5_password: String,
+    /// dante SOCKS5 without authentication.
+    pub socks5_noauth_port: u16,
+    /// The ports of the bed both SOCKS servers connect to (plain,
+    /// submission, smtps, noauth); any other is refused (reply 2).
+    pub socks5_allowed_ports: Vec<u16>,
+    /// tinyproxy: HTTP CONNECT with Basic credentials.
+    pub http_port: u16,
+    /// Its user.
+    pub http_user: String,
+    /// Its password (random letters and digits).
+    pub http_password: String,
+    /// The ports CONNECT may reach (submission and smtps); any other is
+    /// `403`.
+    pub http_allowed_ports: Vec<u16>,
+    /// The proxies' log files.
+    pub logs: Vec<PathBuf>,
+}
+
+impl Proxies {
+    /// `socks5h://user:password@host:port` of the authenticating SOCKS
+    /// server (the proxy resolves the mail server's name).
+    pub fn socks5_url(&self, host: &str) -> String {
+        format!(
+            "socks5h://{}:{}@{host}:{}",
+            self.socks5_user, self.socks5_password, self.socks5_port
+        )
+    }
+
+    /// The authenticating SOCKS server's URL with `scheme` (`socks5`,
+    /// `socks5h` or `socks5l`) and the given password.
+    pub fn socks5_url_with(&self, scheme: &str, host: &str, password: &str) -> String {
+        format!(
+            "{scheme}://{}:{password}@{host}:{}",
+            self.socks5_user, self.socks5_port
+        )
+    }
+
+    /// `socks5h://host:port` of the SOCKS server without authentication.
+    pub fn socks5_noauth_url(&self, host: &str) -> String {
+        format!("socks5h://{host}:{}", self.socks5_noauth_port)
+    }
+
+    /// `http://user:password@host:port` of tinyproxy.
+    pub fn http_url(&self, host: &str) -> String {
+        self.http_url_with(host, &self.http_password)
+    }
+
+    /// tinyproxy's URL with the given password.
+    pub fn http_url_with(&self, host: &str, password: &str) -> String {
+        format!(
+            "http://{}:{password}@{host}:{}",
+            self.http_user, self.http_port
+        )
+    }
 }
 
 /// A delivered message taken apart by [`TestBed::parse_delivered`].
@@ -219,7 +287,60 @@ impl TestBed {
                 .get("SMTP_TESTBED_DOVECOT_LOG")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
+            proxies: match opt_port("SOCKS5_PORT")? {
+                None => None,
+                Some(socks5_port) => {
+                    let ports = |key: &str| -> Result<Vec<u16>, String> {
+                        nonempty(key)?
+                            .split(',')
+                            .map(|p| {
+                                p.trim().parse::<u16>().map_err(|_| {
+                                    format!("SMTP_TESTBED_{key}: {p:?} is not a port number")
+                                })
+                            })
+                            .collect()
+                    };
+                    Some(Proxies {
+                        socks5_port,
+                        socks5_user: nonempty("SOCKS5_USER")?,
+                        socks5_password: nonempty("SOCKS5_PASSWORD")?,
+                        socks5_noauth_port: port("SOCKS5_NOAUTH_PORT")?,
+                        socks5_allowed_ports: ports("SOCKS5_ALLOWED_PORTS")?,
+                        http_port: port("HTTP_PROXY_PORT")?,
+                        http_user: nonempty("HTTP_PROXY_USER")?,
+                        http_password: nonempty("HTTP_PROXY_PASSWORD")?,
+                        http_allowed_ports: ports("HTTP_PROXY_ALLOWED_PORTS")?,
+                        logs: get("PROXY_LOGS")
+                            .unwrap_or_default()
+                            .split(':')
+                            .filter(|p| !p.is_empty())
+                            .map(PathBuf::from)
+                            .collect(),
+                    })
+                }
+            },
         })
+    }
+
+    /// The bed's proxies, or `None` (the calling test reported as
+    /// skipped) when `start.sh` started none; with
+    /// `SMTP_TESTBED_REQUIRED=1` a missing proxy panics instead.
+    ///
+    /// # Panics
+    ///
+    /// When the proxies are required but the bed has none.
+    pub fn proxies(&self) -> Option<&Proxies> {
+        if self.proxies.is_none() {
+            if std::env::var(REQUIRED_VAR).is_ok_and(|v| v.trim() == "1") {
+                panic!(
+                    "{REQUIRED_VAR}=1 but the test bed has no proxies: install dante-server and \
+                     tinyproxy (tests/testbed/install.sh) and restart it without \
+                     SMTP_TESTBED_NO_PROXIES"
+                );
+            }
+            crate::skip::skipped("the test bed started no proxies");
+        }
+        self.proxies.as_ref()
     }
 
     /// A client configuration for one of the bed's plaintext ports
@@ -770,6 +891,36 @@ mod tests {
         assert_eq!(bed.password, "t3st-P@ss word!");
         assert_eq!(bed.maildir, PathBuf::from("/tmp/tb/maildir"));
         assert_eq!(bed.dovecot_log, None);
+        assert_eq!(bed.proxies, None);
+
+        let with_proxies = format!(
+            "{ENV}SMTP_TESTBED_SOCKS5_PORT='1080'\n\
+             SMTP_TESTBED_SOCKS5_USER='smtptb-0123abcd'\n\
+             SMTP_TESTBED_SOCKS5_PASSWORD='sx-1'\n\
+             SMTP_TESTBED_SOCKS5_NOAUTH_PORT='1081'\n\
+             SMTP_TESTBED_SOCKS5_ALLOWED_PORTS='2525,2587'\n\
+             SMTP_TESTBED_HTTP_PROXY_PORT='3128'\n\
+             SMTP_TESTBED_HTTP_PROXY_USER='webproxy'\n\
+             SMTP_TESTBED_HTTP_PROXY_PASSWORD='hx-1'\n\
+             SMTP_TESTBED_HTTP_PROXY_ALLOWED_PORTS='2587'\n\
+             SMTP_TESTBED_PROXY_LOGS='/a.log:/b.log'\n"
+        );
+        let bed = TestBed::from_vars(&parse_env(&with_proxies).unwrap()).unwrap();
+        let proxies = bed.proxies.expect("proxies");
+        assert_eq!(proxies.socks5_allowed_ports, vec![2525, 2587]);
+        assert_eq!(proxies.http_allowed_ports, vec![2587]);
+        assert_eq!(proxies.logs.len(), 2);
+        assert_eq!(
+            proxies.socks5_url("127.0.0.1"),
+            "socks5h://smtptb-0123abcd:sx-1@127.0.0.1:1080"
+        );
+        assert_eq!(
+            proxies.http_url("127.0.0.1"),
+            "http://webproxy:hx-1@127.0.0.1:3128"
+        );
+        let empty = format!("{ENV}SMTP_TESTBED_SOCKS5_PORT=''\n");
+        let bed = TestBed::from_vars(&parse_env(&empty).unwrap()).unwrap();
+        assert_eq!(bed.proxies, None);
 
         let broken = ENV.replace("PORT_PLAIN='2525'", "PORT_PLAIN='x'");
         assert!(TestBed::from_vars(&parse_env(&broken).unwrap()).is_err());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the real-server test bed needs (Debian/Ubuntu, apt):
-# postfix, dovecot-core, openssl, python3, iproute2 (for `ip netns`), and
-# python3-dkim with python3-nacl (dkimpy, the DKIM tests' verifier).
+# postfix, dovecot-core, openssl, python3, iproute2 (for `ip netns`),
+# python3-dkim with python3-nacl (dkimpy, the DKIM tests' verifier), and
+# dante-server with tinyproxy (the proxies of tests/testbed/proxies.sh).
 #
 #   tests/testbed/install.sh [--with-php]
 #
@@ -15,7 +16,10 @@
 #
 # Postfix is preseeded as "Local only" so that, on machines with an init
 # system, the distribution's own instance listens on loopback only.  The test
-# bed never uses that instance: start.sh runs a private one.
+# bed never uses that instance: start.sh runs a private one.  Likewise the
+# distribution's own danted and tinyproxy services, which the test bed never
+# uses (it runs private instances): when this script installs them on a
+# machine with systemd, they are stopped and disabled.
 
 set -euo pipefail
 
@@ -26,7 +30,7 @@ with_php=0
 for arg in "$@"; do
     case $arg in
         --with-php) with_php=1 ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -45,7 +49,9 @@ installed() {
 }
 
 missing=()
-for pkg in postfix dovecot-core openssl; do
+# dante-server (danted) and tinyproxy: the test bed's SOCKS5 and HTTP
+# CONNECT proxies (tests/testbed/proxies.sh).
+for pkg in postfix dovecot-core openssl dante-server tinyproxy; do
     installed "$pkg" || missing+=("$pkg")
 done
 # python3 may come from elsewhere (pyenv, a CI image): a working interpreter
@@ -106,7 +112,15 @@ fi
 
 apt_run apt-get -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "${missing[@]}"
 
-for cmd in postfix dovecot openssl python3; do
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    for pkg in dante-server:danted tinyproxy:tinyproxy; do
+        if [[ " ${missing[*]} " == *" ${pkg%%:*} "* ]]; then
+            "${SUDO[@]}" systemctl disable --now "${pkg#*:}" >>"$log" 2>&1 || true
+        fi
+    done
+fi
+
+for cmd in postfix dovecot openssl python3 danted tinyproxy; do
     command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] ||
         die "'$cmd' still missing after installing: ${missing[*]}"
 done

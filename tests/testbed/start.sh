@@ -22,7 +22,10 @@
 # the [::1] listener even where IPv6 works.
 #
 # Outside DIR only one file is used: /tmp/smtp-testbed-ports.lock, a lock
-# that keeps concurrent start.sh runs from picking the same ports.
+# that keeps concurrent start.sh runs from picking the same ports.  The
+# proxies (tests/testbed/proxies.sh) add one throw-away system account,
+# smtptb-XXXXXXXX, for dante's user/password check; stop.sh removes it.
+# SMTP_TESTBED_NO_PROXIES=1 starts no proxy.
 
 set -euo pipefail
 umask 022
@@ -575,12 +578,46 @@ for _attempt in 1 2 3; do
     fi
     break
 done
-flock -u 9; exec 9>&-
 if [ "$started" != 1 ]; then
+    flock -u 9; exec 9>&-
     tail -n 30 "$PF_LOG" "$LOGS/postfix-start.err" >&2 || true
     cleanup_on_failure
     die "postfix failed to start"
 fi
+
+# ---------------------------------------------------------------------------
+# The proxies (tests/testbed/proxies.sh), still under the port lock: dante
+# SOCKS5 with and without user/password, tinyproxy (HTTP CONNECT, Basic
+# credentials, CONNECT only to the submission and smtps ports).  Skipped
+# with SMTP_TESTBED_NO_PROXIES=1 or when dante or tinyproxy is missing;
+# the SMTP_TESTBED_*PROXY*/SOCKS5* variables are then empty.
+# ---------------------------------------------------------------------------
+: >"$DIR/proxy.env.tmp"
+if [ "${SMTP_TESTBED_NO_PROXIES:-}" = 1 ]; then
+    note "proxies skipped (SMTP_TESTBED_NO_PROXIES=1)"
+elif ! command -v danted >/dev/null 2>&1 || ! command -v tinyproxy >/dev/null 2>&1; then
+    note "proxies skipped: danted or tinyproxy not found (tests/testbed/install.sh installs them)"
+else
+    proxies_up=0
+    for _attempt in 1 2 3; do
+        read -r -a pports <<<"$(pick_ports 3 0)"
+        rc=0
+        bash "$(dirname -- "$0")/proxies.sh" start "$DIR" "${pports[0]}" "${pports[1]}" "${pports[2]}" \
+            "$PORT_PLAIN,$PORT_SUBMISSION,$PORT_SMTPS,$PORT_NOAUTH" "$PORT_SUBMISSION,$PORT_SMTPS" \
+            </dev/null >/dev/null 2>>"$LOGS/proxies-start.log" || rc=$?
+        if [ "$rc" = 0 ]; then proxies_up=1; break; fi
+        [ "$rc" = 3 ] || break
+        note "proxy port collision, retrying with other ports"
+    done
+    if [ "$proxies_up" != 1 ]; then
+        flock -u 9; exec 9>&-
+        tail -n 20 "$LOGS/proxies-start.log" >&2 || true
+        cleanup_on_failure
+        die "the proxies failed to start (see $LOGS/proxies-start.log)"
+    fi
+    cp "$DIR/proxy/proxy.env" "$DIR/proxy.env.tmp"
+fi
+flock -u 9; exec 9>&-
 
 # ---------------------------------------------------------------------------
 # Wait until every port greets with 220 (TLS first on the SMTPS port).
@@ -649,7 +686,17 @@ PY
     kv SMTP_TESTBED_MAILDIR "$MAILDIR"
     kv SMTP_TESTBED_LOG "$PF_LOG"
     kv SMTP_TESTBED_DOVECOT_LOG "$DC_LOG"
+    # The proxies' variables (empty when they were skipped).
+    if [ -s "$DIR/proxy.env.tmp" ]; then
+        cat "$DIR/proxy.env.tmp"
+    else
+        for k in SOCKS5_PORT SOCKS5_USER SOCKS5_PASSWORD SOCKS5_NOAUTH_PORT SOCKS5_ALLOWED_PORTS \
+                 HTTP_PROXY_PORT HTTP_PROXY_USER HTTP_PROXY_PASSWORD HTTP_PROXY_ALLOWED_PORTS PROXY_LOGS; do
+            kv "SMTP_TESTBED_$k" ""
+        done
+    fi
 } >"$ENV_FILE.tmp"
+rm -f -- "$DIR/proxy.env.tmp"
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 chmod 644 "$ENV_FILE"
 
@@ -659,5 +706,5 @@ if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then
 fi
 
 elapsed=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.2f}')" "$start_time" "$(date +%s.%N)")
-note "test bed up in ${elapsed}s: plain=$PORT_PLAIN submission=$PORT_SUBMISSION smtps=$PORT_SMTPS noauth=$PORT_NOAUTH strict=${PORT_STRICT:-none} discard=$PORT_DISCARD ipv6=${PORT_IPV6:-none}"
+note "test bed up in ${elapsed}s: plain=$PORT_PLAIN submission=$PORT_SUBMISSION smtps=$PORT_SMTPS noauth=$PORT_NOAUTH strict=${PORT_STRICT:-none} discard=$PORT_DISCARD ipv6=${PORT_IPV6:-none} socks5=${pports[0]:-none} socks5-noauth=${pports[1]:-none} http-proxy=${pports[2]:-none}"
 echo "$ENV_FILE"

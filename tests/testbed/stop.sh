@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the Postfix and Dovecot of a test bed started with start.sh DIR.
+# Stop the Postfix, Dovecot and proxies (dante, tinyproxy) of a test bed
+# started with start.sh DIR, and remove the proxies' throw-away account.
 #
 #   tests/testbed/stop.sh DIR
 #
@@ -84,4 +85,8 @@ else
 fi
 dc_pid=$(pid_from "$DC_PIDFILE")
 stop_tree dovecot dovecot "$DC_PIDFILE" kill -TERM "${dc_pid:-0}"
+# The proxies (when start.sh started them) and the SOCKS account.
+if [ -d "$DIR/proxy" ]; then
+    bash "$(dirname -- "$0")/proxies.sh" stop "$DIR" || status=1
+fi
 exit "$status"

@@ -125,6 +125,8 @@ static void test_null_everywhere(void)
     CHECK_RESULT(smtp_client_set_insecure_plaintext_auth(dummy, false), SMTP_ERR_NULL_PARAMETER);
     CHECK_RESULT(smtp_client_set_transcript(dummy, NULL, NULL), SMTP_ERR_NULL_PARAMETER);
     CHECK_OK(smtp_client_set_transcript(c, NULL, NULL)); /* documented: off */
+    CHECK_RESULT(smtp_client_set_proxy(dummy, "socks5://127.0.0.1"), SMTP_ERR_NULL_PARAMETER);
+    CHECK_OK(smtp_client_set_proxy(c, NULL)); /* documented: no proxy */
 
     /* Session functions. */
     CHECK_RESULT(smtp_client_connect(dummy), SMTP_ERR_NULL_PARAMETER);
@@ -260,6 +262,7 @@ static void test_invalid_utf8_everywhere(void)
     CHECK_RESULT(smtp_client_add_ca_file(c, BAD), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_client_set_client_name(c, BAD), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_client_set_mechanism(c, BAD), SMTP_ERR_INVALID_UTF8);
+    CHECK_RESULT(smtp_client_set_proxy(c, BAD), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_client_send_raw(c, BAD, ok, data, 1), SMTP_ERR_INVALID_UTF8);
     CHECK_RESULT(smtp_client_send_raw(c, ok, BAD, data, 1), SMTP_ERR_INVALID_UTF8);
     CHECK(!smtp_client_has_extension(c, BAD));

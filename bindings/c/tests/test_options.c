@@ -53,6 +53,11 @@ static const struct {
     {"require_tls", "no"},
     {"mt_priority", "-3"},
     {"priority", "off"},
+    {"proxy", "off"},
+    {"proxy", "socks5://proxy.example.test"},
+    {"proxy", "socks5h://user:pass@127.0.0.1:1080"},
+    {"proxy", "socks5l://[::1]:9050"},
+    {"proxy", "http://us%40er:p%3Ass@proxy.example.test:3128/"},
 };
 #define N_GOOD (sizeof good / sizeof good[0])
 
@@ -99,6 +104,13 @@ static const struct {
     {"requiretls", "2"},
     {"mt_priority", "10"},
     {"mt_priority", "high"},
+    {"proxy", "proxy.example.test:1080"},
+    {"proxy", "ftp://proxy.example.test"},
+    {"proxy", "https://proxy.example.test"},
+    {"proxy", "socks5://"},
+    {"proxy", "socks5://proxy.example.test:0"},
+    {"proxy", "http://proxy.example.test/path"},
+    {"proxy", "socks5://:pass@proxy.example.test"},
 };
 #define N_BAD (sizeof bad / sizeof bad[0])
 

@@ -144,6 +144,7 @@ const char *smtp_client_authenticated_with(const smtp_client *client);
 const char *smtp_client_tls_version(const smtp_client *client);
 const char *smtp_client_tls_cipher(const smtp_client *client);
 const uint8_t *smtp_client_peer_certificate(const smtp_client *client, size_t *len_out);
+smtp_result smtp_client_set_proxy(smtp_client *client, const char *url);
 smtp_result smtp_client_send_raw(smtp_client *client,
                                  const char *from,
                                  const char *to_list,

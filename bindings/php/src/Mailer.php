@@ -48,6 +48,7 @@ final class Mailer
         'security', 'user', 'password', 'token', 'caFile', 'timeout', 'connectTimeout', 'totalTimeout',
         'clientName', 'mechanism', 'recipientPolicy', 'transcript', 'insecurePlaintextAuth',
         'dangerousAcceptInvalidCerts', 'library', 'pipelining', 'chunking', 'longLines', 'options', 'outbox',
+        'proxy',
     ];
 
     private Library $library;
@@ -105,6 +106,16 @@ final class Mailer
      *              InvalidInputException naming the option
      * @param mixed $outbox an Outbox (or its directory) for queue(): messages queued there go out
      *              later through Outbox::flush() or Outbox::deliverDue() with a Mailer
+     * @param mixed $proxy the proxy connections go through: 'socks5://[user[:password]@]host[:port]'
+     *              (SOCKS5, the proxy resolves the server's name; 'socks5h://' the same,
+     *              'socks5l://' resolves it here; port 1080 by default) or
+     *              'http://[user[:password]@]host[:port]' (HTTP CONNECT, Basic credentials; port
+     *              3128 by default); user and password percent-encoded where needed; null (the
+     *              default), false or 'off' for none. TLS runs end to end through the proxy and the
+     *              certificate is checked against the mail server's name. A malformed URL is an
+     *              InvalidInputException, a refusing proxy a ConnectionException naming the proxy
+     *              and the step ("SOCKS5 authentication: ..."), a silent one a TimeoutException;
+     *              the proxy password is never in a message. The same as options: ['proxy' => ...]
      * @throws InvalidInputException|LibraryException
      */
     public function __construct(
@@ -131,6 +142,7 @@ final class Mailer
         mixed $longLines = null,
         #[\SensitiveParameter] mixed $options = [],
         mixed $outbox = null,
+        #[\SensitiveParameter] mixed $proxy = null,
     ) {
         $this->library = $library ?? Library::get();
         if ($outbox !== null && !$outbox instanceof Outbox) {
@@ -190,6 +202,9 @@ final class Mailer
             }
             if ($longLines !== null) {
                 $this->library->check($ffi->smtp_client_set_long_lines($out, ClientSettings::longLines($ffi, $longLines)));
+            }
+            if ($proxy !== null) {
+                $this->library->check($ffi->smtp_client_set_proxy($out, ClientSettings::proxy($proxy)));
             }
             ClientSettings::setOptions($this->library, $out, $options);
         } catch (\Throwable $e) {

@@ -12,6 +12,7 @@ use Smtp\Exception\LibraryException;
 use Smtp\Exception\SmtpException;
 use Smtp\Ffi\Library;
 use Smtp\Internal\Arg;
+use Smtp\Internal\ClientSettings;
 use Smtp\Internal\PoolSettings;
 
 /**
@@ -33,7 +34,8 @@ use Smtp\Internal\PoolSettings;
  * ```
  *
  * Settings are Mailer's (but the transcript, the insecure switches and
- * the outbox) plus the pool options, all fixed when the pool is made.
+ * the outbox; the proxy included) plus the pool options, all fixed when
+ * the pool is made.
  * Results and exceptions are Mailer's. The native pool is thread-safe;
  * the Pool object follows PHP's rules (one thread, PHP's ZTS builds
  * included). A forked child must make its own Pool.
@@ -81,6 +83,8 @@ final class Pool
      * @param mixed $maxRecipients a message with more recipients goes in several transactions (default: no limit)
      * @param mixed $backoff seconds of pause after the server said it is overloaded (default 1), doubled up to $maxBackoff
      * @param mixed $maxBackoff the longest pause in seconds (default 60)
+     * @param mixed $proxy the SOCKS5 or HTTP CONNECT proxy every session goes through, as for
+     *              Mailer ('socks5://user:password@host:port', 'http://...'; null, false or 'off': none)
      * @throws InvalidInputException|LibraryException
      */
     public function __construct(
@@ -111,6 +115,7 @@ final class Pool
         mixed $maxRecipients = null,
         mixed $backoff = null,
         mixed $maxBackoff = null,
+        #[\SensitiveParameter] mixed $proxy = null,
     ) {
         $this->library = $library ?? Library::get();
         // Everything is checked before the native pool exists.
@@ -131,6 +136,7 @@ final class Pool
                 $chunking,
                 $longLines,
             ),
+            ...($proxy === null ? [] : [['proxy', ClientSettings::proxy($proxy)]]),
             ...PoolSettings::pool(compact(array_keys(PoolSettings::POOL_OPTIONS))),
             ...PoolSettings::named($options),
         ];

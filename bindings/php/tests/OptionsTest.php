@@ -63,6 +63,10 @@ final class OptionsTest extends SmtpTestCase
         yield 'require_tls (alias of requiretls)' => ['require_tls', 'no'];
         yield 'mt_priority as int' => ['mt_priority', -3];
         yield 'priority (alias of mt_priority)' => ['priority', 'off'];
+        yield 'proxy off' => ['proxy', 'off'];
+        yield 'proxy socks5' => ['proxy', 'socks5://user:pass@127.0.0.1:1080'];
+        yield 'proxy socks5l' => ['proxy', 'socks5l://[::1]:9050'];
+        yield 'proxy http' => ['proxy', 'http://us%40er:p%3Ass@proxy.example.test:3128'];
     }
 
     /** @dataProvider goodOptions */
@@ -131,6 +135,10 @@ final class OptionsTest extends SmtpTestCase
         yield 'requiretls 2' => [['requiretls' => 2], 'requiretls'];
         yield 'mt_priority 10' => [['mt_priority' => 10], 'mt_priority'];
         yield 'dkim_expire soon' => [['dkim_expire' => 'soon'], 'dkim_expire'];
+        yield 'proxy without a scheme' => [['proxy' => 'proxy.example.test:1080'], 'proxy'];
+        yield 'proxy ftp' => [['proxy' => 'ftp://proxy.example.test'], 'proxy'];
+        yield 'proxy port 0' => [['proxy' => 'socks5://proxy.example.test:0'], 'proxy'];
+        yield 'proxy with a path' => [['proxy' => 'http://proxy.example.test/x'], 'proxy'];
         yield 'host empty' => [['host' => ' '], 'host'];
         yield 'url not smtp' => [['url' => 'http://mail.example.test'], 'URL'];
         yield 'url with a misspelt option' => [['url' => 'smtp://mail.example.test?pipelinig=off'], 'pipelinig'];

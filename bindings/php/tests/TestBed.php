@@ -124,6 +124,18 @@ final class TestBed
         return $this->var('PASSWORD');
     }
 
+    /**
+     * Whether start.sh started the proxies (dante SOCKS5 with and without
+     * user/password, tinyproxy for HTTP CONNECT): their variables
+     * (SOCKS5_PORT, SOCKS5_USER, SOCKS5_PASSWORD, SOCKS5_NOAUTH_PORT,
+     * HTTP_PROXY_PORT, HTTP_PROXY_USER, HTTP_PROXY_PASSWORD) are empty
+     * otherwise.
+     */
+    public function hasProxies(): bool
+    {
+        return ($this->vars['SMTP_TESTBED_SOCKS5_PORT'] ?? '') !== '';
+    }
+
     /** The PEM file of the throw-away CA that signed the server certificate. */
     public function caFile(): string
     {

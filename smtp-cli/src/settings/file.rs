@@ -26,7 +26,8 @@ pub struct ConfigFile {
     top: Vec<Entry>,
     /// `[account NAME]` sections.
     accounts: BTreeMap<String, Vec<Entry>>,
-    /// Whether it holds a password (a `password` key or a URL with one).
+    /// Whether it holds a password (a `password` key, or a URL or proxy
+    /// URL with credentials).
     pub has_password: bool,
 }
 
@@ -95,6 +96,9 @@ impl ConfigFile {
             }
             if (key == "password" && !value.is_empty())
                 || (key == "url" && Config::from_url(&value).is_ok_and(|c| c.has_secret()))
+                || (key == "proxy"
+                    && smtp_core::proxy::Proxy::parse(value.trim())
+                        .is_ok_and(|p| p.has_credentials()))
             {
                 file.has_password = true;
             }

@@ -418,3 +418,30 @@ fn aliases_and_default_domain_per_account_and_from_the_environment() {
         e.message
     );
 }
+
+#[test]
+fn smtp_proxy_and_the_proxy_key() {
+    let mut s = Settings::default();
+    let env = Environment {
+        proxy: Some("socks5://ann:env-secret@127.0.0.1:1080".into()),
+        ..Environment::default()
+    };
+    env.apply(&mut s).unwrap();
+    let shown = format!("{:?}", s.config);
+    assert!(shown.contains("127.0.0.1"), "{shown}");
+    assert!(!shown.contains("env-secret"), "{shown}");
+    let env = Environment {
+        proxy: Some("ftp://ann:env-secret@proxy.example".into()),
+        ..Environment::default()
+    };
+    let e = env.apply(&mut s).unwrap_err();
+    assert!(e.message.starts_with("SMTP_PROXY: "), "{}", e.message);
+    assert!(!e.message.contains("env-secret"), "{}", e.message);
+
+    // A file with a proxy password counts as holding a password.
+    let path = Path::new("/test/config");
+    let file = ConfigFile::parse("proxy = http://ann:file-secret@127.0.0.1:3128\n", path).unwrap();
+    assert!(file.has_password);
+    let file = ConfigFile::parse("proxy = socks5://127.0.0.1:1080\n", path).unwrap();
+    assert!(!file.has_password);
+}

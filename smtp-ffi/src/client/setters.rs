@@ -26,7 +26,8 @@ fn take(config: &mut Config) -> Config {
 /// "security", "user", "password", "token", "auth", "client_name",
 /// "ca_file", "system_roots", "tls_server_name", "timeout",
 /// "connect_timeout", "total_timeout", "pipelining", "chunking",
-/// "long_lines", "recipient_policy", "plaintext_auth", "host", "url"),
+/// "long_lines", "recipient_policy", "plaintext_auth", "proxy", "host",
+/// "url"),
 /// `value` its text ("on"/"off", seconds, a mode name...). An unknown
 /// name or a bad value gives `SMTP_ERR_INVALID_INPUT`, with
 /// `smtp_last_message()` naming the option (and, for an unknown one,

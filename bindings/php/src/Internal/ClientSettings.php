@@ -15,8 +15,9 @@ use Smtp\Security;
 /**
  * A Mailer's settings applied to its native client: the constructor's
  * arguments (security, credentials, CAs, timeouts, names, recipient
- * policy, the insecure switches), long lines and the library options by
- * name, each checked, then passed to its smtp_client_set_* function.
+ * policy, the insecure switches, the proxy), long lines and the library
+ * options by name, each checked, then passed to its smtp_client_set_*
+ * function.
  *
  * @internal
  */
@@ -35,6 +36,18 @@ final class ClientSettings
             default => throw new InvalidInputException("longLines must be 'repair' or 'refuse', got "
                 . Arg::describe($value)),
         };
+    }
+
+    /**
+     * The text of a proxy argument: false is 'off', anything else a
+     * string (the library checks the URL; no message quotes it, as it
+     * may hold a password).
+     *
+     * @throws InvalidInputException
+     */
+    public static function proxy(#[\SensitiveParameter] mixed $proxy): string
+    {
+        return $proxy === false ? 'off' : Arg::secret($proxy, 'proxy');
     }
 
     /**
