@@ -92,9 +92,14 @@ impl Client {
             None => Connection::connect(&host, port, connect, deadline)?,
             Some(proxy) => {
                 let started = Instant::now();
-                let mut conn = Connection::connect(&proxy.host, proxy.port, connect, deadline)?;
+                let mut conn = Connection::connect(&proxy.host, proxy.port, connect, deadline)
+                    .map_err(|e| proxy.unreachable(e))?;
+                let target = match proxy.resolves_locally() {
+                    true => crate::net::resolve_first(&host, port)?,
+                    false => host.clone(),
+                };
                 let left = connect.saturating_sub(started.elapsed());
-                conn.tunnel(proxy, &host, port, left)?;
+                conn.tunnel(proxy, &target, port, left)?;
                 conn
             }
         };

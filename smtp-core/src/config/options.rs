@@ -296,9 +296,10 @@ impl Config {
             "dsn_if_offered" => self.dsn.if_offered = flag(name, value)?,
             "requiretls" => self.dsn.require_tls = flag(name, value)?,
             "proxy" => {
-                self.proxy = match value.trim() {
+                let value = value.trim();
+                self.proxy = match value.to_ascii_lowercase().as_str() {
                     "" | "off" | "none" => None,
-                    url => Some(crate::proxy::Proxy::parse(url)?),
+                    _ => Some(crate::proxy::Proxy::parse(value)?),
                 }
             }
             "mt_priority" => self.set_priority(value).map_err(|e| renamed(name, e))?,

@@ -10,6 +10,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
+use tokio::time::timeout_at;
 
 use super::eyeballs::ATTEMPT_DELAY;
 use crate::error::{Error, Phase, Result};
@@ -34,22 +35,47 @@ pub(crate) async fn connect(
             (until, after) = (started + total, total);
         }
     }
-    let timed_out = Error::Timeout {
+    let timed_out = || Error::Timeout {
         phase: Phase::Connect,
         after,
     };
     let Some(proxy) = proxy else {
-        return tcp(host, port, until).await?.ok_or(timed_out);
+        return tcp(host, port, until).await?.ok_or_else(timed_out);
     };
-    let Some(mut stream) = tcp(&proxy.host, proxy.port, until).await? else {
-        return Err(timed_out);
+    let mut stream = match tcp(&proxy.host, proxy.port, until).await {
+        Ok(Some(stream)) => stream,
+        Ok(None) => return Err(proxy.unreachable(timed_out())),
+        Err(e) => return Err(proxy.unreachable(e)),
     };
     let deadline = tokio::time::Instant::from_std(until);
-    let tunnel = crate::proxy::tokio::handshake(&mut stream, proxy, host, port);
-    match tokio::time::timeout_at(deadline, tunnel).await {
-        Ok(outcome) => outcome.map(|()| stream),
-        Err(_) => Err(timed_out),
-    }
+    let target = if proxy.resolves_locally() {
+        let server = crate::route::server_name(host, port);
+        let lookup = tokio::net::lookup_host((bare(host), port));
+        let first = timeout_at(deadline, lookup)
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|source| Error::Connect {
+                server: server.clone(),
+                source,
+            })?
+            .next()
+            .ok_or_else(|| Error::Connect {
+                server,
+                source: io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address"),
+            })?;
+        first.ip().to_string()
+    } else {
+        host.to_string()
+    };
+    crate::proxy::tokio::handshake(&mut stream, proxy, &target, port, deadline).await?;
+    Ok(stream)
+}
+
+/// `host` without the brackets of an IPv6 address.
+fn bare(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// Resolves `host` and races its addresses; `None` when `until` passes.

@@ -89,6 +89,28 @@ pub(crate) fn is_timeout(err: &io::Error) -> bool {
     )
 }
 
+/// The first address `host` resolves to, as text (for a proxy that is
+/// given addresses, `socks5l://`).
+pub(crate) fn resolve_first(host: &str, port: u16) -> Result<String, Error> {
+    let server = crate::route::server_name(host, port);
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let first = (bare, port)
+        .to_socket_addrs()
+        .map_err(|source| Error::Connect {
+            server: server.clone(),
+            source,
+        })?
+        .next()
+        .ok_or_else(|| Error::Connect {
+            server,
+            source: io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address"),
+        })?;
+    Ok(first.ip().to_string())
+}
+
 impl Connection {
     /// Resolves `host` and connects to one of its addresses, Happy
     /// Eyeballs style (`eyeballs`), within the connect timeout.
@@ -144,14 +166,9 @@ impl Connection {
         let until = Instant::now() + timeout;
         self.arm(Some(until))
             .map_err(|e| io_error(Phase::Connect, timeout, e))?;
-        let outcome = crate::proxy::blocking::handshake(&mut self.tcp, proxy, host, port);
-        if Instant::now() >= until && outcome.is_err() {
-            return Err(Error::Timeout {
-                phase: Phase::Connect,
-                after: timeout,
-            });
-        }
-        outcome
+        // A step the proxy leaves unanswered times the socket out: the
+        // handshake names that step.
+        crate::proxy::blocking::handshake(&mut self.tcp, proxy, host, port)
     }
 
     pub(crate) fn peer(&self) -> SocketAddr {

@@ -20,7 +20,10 @@ pub(crate) fn handshake<S: Read + Write>(
     let mut received = Vec::new();
     // Bounded: the HTTP head is read one octet at a time up to its limit.
     while let Some(exchange) = handshake.next(&received)? {
-        let failed = |e: io::Error| proxy.step_error(exchange.step, e);
+        let failed = |e: io::Error| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => proxy.stalled(exchange.step),
+            _ => proxy.step_error(exchange.step, e),
+        };
         if !exchange.send.is_empty() {
             stream.write_all(&exchange.send).map_err(failed)?;
         }

@@ -50,6 +50,14 @@ pub fn connect_request(proxy: &Proxy, host: &str, port: u16) -> Result<Zeroizing
 /// another status, a malformed line, or a head over
 /// [`MAX_RESPONSE_HEAD`].
 pub fn response(proxy: &Proxy, received: &[u8]) -> Result<Option<usize>> {
+    // Something that is not HTTP (an SMTP greeting from a server taken
+    // for a proxy) fails at its first line, not at the connect timeout.
+    let first_line_done = memchr::memchr(b'\n', received).is_some();
+    if (first_line_done || received.len() >= 5)
+        && !b"HTTP/".starts_with(&received[..received.len().min(5)])
+    {
+        return Err(proxy.step_error("response", "not an HTTP response"));
+    }
     let Some(end) = memchr::memmem::find(received, b"\r\n\r\n") else {
         if received.len() > MAX_RESPONSE_HEAD {
             return Err(proxy.step_error("response", "the response head is too long"));
@@ -79,12 +87,13 @@ pub fn response(proxy: &Proxy, received: &[u8]) -> Result<Option<usize>> {
     }
     match code.as_bytes()[0] {
         b'2' => Ok(Some(end + 4)),
-        _ if code == "407" => Err(proxy.step_error(
+        // 407 is the proxy's own refusal; tinyproxy answers 401 instead.
+        _ if code == "407" || code == "401" => Err(proxy.step_error(
             "authentication",
             if proxy.has_credentials() {
-                "the proxy refused the credentials (407)".to_string()
+                format!("the proxy refused the credentials ({code})")
             } else {
-                "the proxy requires credentials (407)".to_string()
+                format!("the proxy requires credentials ({code})")
             },
         )),
         _ => Err(proxy.step_error("response", format!("{code} {reason}"))),
@@ -143,5 +152,17 @@ mod tests {
             "an SMTP server, not a proxy"
         );
         assert!(response(&p, &vec![b'x'; MAX_RESPONSE_HEAD + 1]).is_err());
+        // Not HTTP: known at the first line (or five octets), not at the
+        // end of a head that never comes.
+        assert!(response(&p, b"220 m").is_err());
+        assert!(response(&p, b"22\r\n").is_err());
+        assert_eq!(response(&p, b"HTTP").unwrap(), None);
+        assert_eq!(response(&p, b"HTTP/1.1 200 OK\r\n").unwrap(), None);
+        let with = Proxy::parse("http://ann:pw@h").unwrap();
+        let err = response(&with, b"HTTP/1.1 401 Unauthorized\r\n\r\n").unwrap_err();
+        assert!(
+            err.to_string().contains("HTTP CONNECT authentication"),
+            "{err}"
+        );
     }
 }

@@ -136,6 +136,28 @@ impl Proxy {
         self.user.as_deref()
     }
 
+    /// True for `socks5l://`: the mail server's name is resolved here.
+    pub(crate) fn resolves_locally(&self) -> bool {
+        matches!(self.kind, ProxyKind::Socks5 { remote_dns: false })
+    }
+
+    /// `err`, from connecting to the proxy itself, as an error that says
+    /// it is the proxy that could not be reached.
+    pub(crate) fn unreachable(&self, err: Error) -> Error {
+        match err {
+            Error::Connect { source, .. } => self.step_error("connection", source),
+            Error::Timeout { after, .. } => {
+                self.step_error("connection", format!("no answer within {after:?}"))
+            }
+            other => other,
+        }
+    }
+
+    /// The error of a step the proxy did not answer in time.
+    pub(crate) fn stalled(&self, step: &str) -> Error {
+        self.step_error(step, "no answer within the connect timeout")
+    }
+
     /// Whether credentials are set.
     pub fn has_credentials(&self) -> bool {
         self.user.is_some()
