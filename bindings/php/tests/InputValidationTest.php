@@ -112,7 +112,8 @@ final class InputValidationTest extends SmtpTestCase
         yield 'port float' => [['port' => 25.5]];
         yield 'port array' => [['port' => [25]]];
         yield 'host NUL' => [['host' => "mail\0.example.org"]];
-        yield 'host array' => [['host' => ['a']]];
+        yield 'host list with an array in it' => [['host' => ['a.example', ['b.example']]]];
+        yield 'empty host list' => [['host' => []]];
         yield 'host empty' => [['host' => '   ']];
         yield 'security unknown' => [['security' => 'sometimes']];
         yield 'security number' => [['security' => 42]];
