@@ -59,7 +59,7 @@ fi
 # server through smtp_tests::driver::Client again, with the tokio client.
 step "Rust tests again with the async driver (SMTP_TEST_DRIVER=async)"
 async_tests=""
-for t in batch chunking compose_real dkim dsn fault_matrix faults faults_auth faults_data faults_envelope \
+for t in batch chunking compose_real dkim dsn fault_matrix faults faults_auth faults_data faults_envelope oauth_refresh \
          injection load long_lines real_server secrets smuggling tls_certificates tls_scripted; do
   async_tests="$async_tests --test $t"
 done
