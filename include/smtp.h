@@ -429,6 +429,32 @@ typedef struct {
 typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
 
 /**
+ * An OAuth 2.0 token source for `smtp_client_set_token_provider()` and
+ * `smtp_pool_set_token_provider()`: writes the current access token,
+ * NUL-terminated, into `buf` (`cap` bytes, NUL included; 16 KiB), sets
+ * `*expires_in` to the seconds it stays valid (a token endpoint's
+ * `expires_in`; left at -1 when unknown) and returns 0. Any other return
+ * value means no token (the connect then fails with `SMTP_ERR_AUTH`
+ * before anything is sent, `smtp_last_message()` quoting the value).
+ *
+ * The library asks before AUTH when it has no token or its token expires
+ * within the refresh margin (option "token_refresh_margin", default 600
+ * seconds), and once more when the server refused the token as expired
+ * or invalid (then it connects again, once). The token must be visible
+ * ASCII without spaces (RFC 6750); an empty or otherwise unusable token
+ * is refused with `SMTP_ERR_AUTH`. `buf` is wiped as soon as the token
+ * was copied out of it; the token is never logged.
+ *
+ * `userdata` is the pointer given with the callback. The callback runs on
+ * the thread that connects: the caller's thread for a client; for a pool,
+ * whichever thread's send opens a session, possibly several at once, so
+ * it must be thread-safe. It must not unwind (C++ exception, longjmp)
+ * into libsmtp and must not call libsmtp functions on the same client or
+ * pool.
+ */
+typedef int (*smtp_token_callback)(void *userdata, char *buf, size_t cap, int64_t *expires_in);
+
+/**
  * A transcript callback: receives every line sent and received, without
  * line ending, with credentials replaced by "[credentials hidden]" (never
  * a password, a token or their base64).
@@ -1041,7 +1067,8 @@ smtp_result smtp_client_send_raw_completed(smtp_client *client,
 /**
  * Sets one option by name, as a URL's query or the configuration file
  * would: `name` is one of the options listed in the README ("port",
- * "security", "user", "password", "token", "auth", "client_name",
+ * "security", "user", "password", "token", "token_refresh_margin",
+ * "auth", "client_name",
  * "ca_file", "system_roots", "tls_server_name", "timeout",
  * "connect_timeout", "total_timeout", "pipelining", "chunking",
  * "long_lines", "recipient_policy", "plaintext_auth", "proxy", "host",
@@ -1080,6 +1107,28 @@ smtp_result smtp_client_set_credentials(smtp_client *client,
  * library's memory when replaced or freed. Applies to the next connect.
  */
 smtp_result smtp_client_set_bearer_token(smtp_client *client, const char *user, const char *token);
+
+/**
+ * Authenticates as `user` with OAuth 2.0 access tokens from `callback`
+ * (OAUTHBEARER or XOAUTH2), which the library asks for a token before
+ * AUTH when it has none or its token expires within the refresh margin
+ * (option "token_refresh_margin", default 600 seconds), and once more,
+ * connecting again once, when the server refuses the token as expired or
+ * invalid (535, 454, a 4.7.x reply, Exchange's "501 5.5.127"). See
+ * `smtp_token_callback` for what the callback does and on which thread.
+ *
+ * `user` NULL or "" keeps the user set before (or set later with the
+ * "user" option or a URL). NULL `callback` removes the provider and the
+ * credentials. A password or token set later replaces the provider.
+ * `userdata` is passed back unchanged, never dereferenced by the library;
+ * it must stay valid while the client may connect (until the provider is
+ * replaced or the client is freed). Applies to the next connect. `client`
+ * must not be NULL.
+ */
+smtp_result smtp_client_set_token_provider(smtp_client *client,
+                                           const char *user,
+                                           smtp_token_callback callback,
+                                           void *userdata);
 
 /**
  * Sets the security mode: a `smtp_security` value (passed as int; any
@@ -1891,6 +1940,26 @@ smtp_result smtp_pool_new(const char *url, smtp_pool **pool_out);
  * freed). Thread-safety: may be called from any thread.
  */
 smtp_result smtp_pool_set_option(smtp_pool *pool, const char *name, const char *value);
+
+/**
+ * Authenticates the pool's sessions as `user` with OAuth 2.0 access
+ * tokens from `callback`, as `smtp_client_set_token_provider()` does for
+ * a client: one token, cached and shared by every session of the pool,
+ * asked for again when it expires within the refresh margin or a server
+ * refused it. The callback runs on the thread whose send opens a session,
+ * possibly on several threads at once: it must be thread-safe (see
+ * `smtp_token_callback`).
+ *
+ * `user` NULL or "" keeps the user set before (or later with the "user"
+ * option); NULL `callback` removes the provider and the credentials.
+ * `userdata` must stay valid until the pool is freed. Only before the
+ * pool's first send (`SMTP_ERR_INVALID_INPUT` after). `pool` must not be
+ * NULL. Thread-safety: may be called from any thread.
+ */
+smtp_result smtp_pool_set_token_provider(smtp_pool *pool,
+                                         const char *user,
+                                         smtp_token_callback callback,
+                                         void *userdata);
 
 /**
  * Sends a message the caller formatted completely (headers, empty line,

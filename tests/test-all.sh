@@ -61,7 +61,8 @@ fi
 step "Rust tests again with the async driver (SMTP_TEST_DRIVER=async)"
 async_tests=""
 for t in batch chunking compose_real dkim dsn failover fault_matrix faults faults_auth faults_data faults_envelope \
-         happy_eyeballs injection load long_lines proxy real_server secrets smuggling tls_certificates tls_scripted; do
+         happy_eyeballs injection load long_lines oauth_refresh proxy real_server secrets smuggling tls_certificates \
+         tls_scripted; do
   async_tests="$async_tests --test $t"
 done
 # shellcheck disable=SC2086

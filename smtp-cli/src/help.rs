@@ -170,6 +170,15 @@ CONNECTION OPTIONS (override the environment and the configuration files)
   --password-command CMD
                   Run CMD with /bin/sh -c; the first line it prints (line
                   ending removed) is the password. Failure: exit 78.
+  --token-command CMD
+                  OAuth 2.0 (XOAUTH2/OAUTHBEARER, Gmail, Microsoft 365): run
+                  CMD with /bin/sh -c whenever a new access token is needed
+                  (none yet, expiring within token_refresh_margin, or
+                  refused by the server: then once more). It prints a token
+                  endpoint's JSON ({"access_token": ..., "expires_in": N})
+                  or the token on one line, optionally followed by a line
+                  expires_in=N. At most 30 s and 64 KiB of output. Failure:
+                  exit 77, as for refused credentials.
   --ca-file FILE  Also trust the CA certificates in this PEM file.
   --security MODE auto (default: implicit TLS on port 465, STARTTLS required
                   on 587 or when a user is set, else STARTTLS if offered),
@@ -230,6 +239,7 @@ CONFIGURATION FILES
     password = "s3cret with blanks "
 
   Keys: every CONNECTION OPTION below, plus from, password_command,
+  token_command,
   log_file, queue and queue_dir (meanings as the command-line options
   above), aliases and default_domain (see LOCAL RECIPIENTS), and the outbox's retry schedule: queue_first_retry (default 1m),
   queue_factor (2), queue_max_retry (1h), queue_lifetime (5d: then the

@@ -19,6 +19,7 @@ mod rawmsg;
 mod serverinfo;
 mod settings;
 mod sys;
+mod token;
 mod x509;
 
 use std::io::{self, Read};

@@ -42,6 +42,7 @@ pub const KEYS: &[&str] = &[
     "aliases",
     "default_domain",
     "password_command",
+    "token_command",
     "log_file",
     "queue",
     "queue_dir",
@@ -112,6 +113,10 @@ pub struct Settings {
     /// The command that prints the password, when the last layer to speak
     /// of the password gave a command rather than the password itself.
     pub password_command: Option<String>,
+    /// The command that prints OAuth 2.0 access tokens (`token_command`),
+    /// when the last layer to speak of the secret gave one; run by the
+    /// library whenever it needs a new token (`token.rs`).
+    pub token_command: Option<String>,
     /// When sendmail mode queues a message.
     pub queue: QueueMode,
     /// The outbox's directory, when configured (see [`queue_dir`]).
@@ -163,6 +168,14 @@ impl Settings {
                     return Err("password_command is empty".into());
                 }
                 self.password_command = Some(value.to_string());
+                self.token_command = None;
+            }
+            "token_command" => {
+                if value.trim().is_empty() {
+                    return Err("token_command is empty".into());
+                }
+                self.token_command = Some(value.to_string());
+                self.password_command = None;
             }
             "queue" => self.queue = QueueMode::parse(value)?,
             "queue_dir" => {
@@ -187,6 +200,7 @@ impl Settings {
                 self.config.set(key, value).map_err(|e| e.to_string())?;
                 if replaces_command {
                     self.password_command = None;
+                    self.token_command = None;
                 }
             }
         }
@@ -213,12 +227,17 @@ impl Settings {
     /// Applies `key = value` lines, the `url` first so that the other keys
     /// of the same section override what it says.
     fn apply_entries(&mut self, entries: &[Entry], path: &Path) -> Result<(), Failure> {
-        if entries.iter().any(|e| e.key == "password")
-            && entries.iter().any(|e| e.key == "password_command")
-        {
+        let secrets = ["password", "password_command", "token_command"];
+        let given: Vec<&str> = secrets
+            .into_iter()
+            .filter(|key| entries.iter().any(|e| e.key == *key))
+            .collect();
+        if given.len() > 1 {
             return Err(Failure::config(format!(
-                "{}: a section has both password and password_command",
-                path.display()
+                "{}: a section has both {} and {}",
+                path.display(),
+                given[0],
+                given[1]
             )));
         }
         let urls = entries.iter().filter(|e| e.key == "url");
@@ -533,6 +552,11 @@ pub fn build_config(settings: &Settings, purpose: Purpose) -> Result<Config, Fai
                     .set("password", &password)
                     .map_err(|e| Failure::config(e.to_string()))?;
             }
+            if let Some(command) = &settings.token_command {
+                // Run when connecting, and again when the token expires
+                // or the server refuses it.
+                config.set_token_provider(crate::token::provider(command));
+            }
         }
     }
     config.check().map_err(|e| {
@@ -540,7 +564,9 @@ pub fn build_config(settings: &Settings, purpose: Purpose) -> Result<Config, Fai
         Failure::config(match &e {
             smtp_core::Error::InvalidInput {
                 field: "password", ..
-            } => format!("{message}: set password or password_command, or SMTP_PASSWORD"),
+            } => format!(
+                "{message}: set password, password_command or token_command, or SMTP_PASSWORD"
+            ),
             smtp_core::Error::InvalidInput { field: "user", .. } => {
                 format!("{message} (or put it in the url)")
             }

@@ -83,7 +83,7 @@ impl AsyncClient {
         // Bounded by the list's length.
         for (index, (host, port)) in servers.iter().enumerate() {
             let one = config.for_one_server(host, *port);
-            match AsyncClient::connect_to(one, started).await {
+            match AsyncClient::connect_with_token(one, started).await {
                 Err(e) if index + 1 < servers.len() && crate::route::fails_over(&e) => {
                     let (next, next_port) = &servers[index + 1];
                     let next = crate::route::server_name(next, *next_port);
@@ -94,6 +94,21 @@ impl AsyncClient {
             }
         }
         Err(Error::invalid("host", "has no server"))
+    }
+
+    /// [`AsyncClient::connect_to`] with the token provider's current
+    /// token, and once more with a new token if the server refused it
+    /// (`auth/token.rs`). The provider is synchronous: it runs on the
+    /// runtime's thread, blocking it while it fetches.
+    async fn connect_with_token(config: Config, started: Instant) -> Result<AsyncClient> {
+        let (mut attempt, first) = crate::auth::token::TokenAttempt::begin(config)?;
+        match AsyncClient::connect_to(first, started).await {
+            Err(e) => match attempt.again(&e) {
+                Some(next) => AsyncClient::connect_to(next?, started).await,
+                None => Err(e),
+            },
+            connected => connected,
+        }
     }
 
     /// [`AsyncClient::connect`] to one server (`config` names one).

@@ -68,7 +68,7 @@ impl Client {
         // Bounded by the list's length.
         for (index, (host, port)) in servers.iter().enumerate() {
             let one = config.for_one_server(host, *port);
-            match Client::connect_to(one, deadline) {
+            match Client::connect_with_token(one, deadline) {
                 Err(e) if index + 1 < servers.len() && crate::route::fails_over(&e) => {
                     let (next, next_port) = &servers[index + 1];
                     let next = crate::route::server_name(next, *next_port);
@@ -79,6 +79,20 @@ impl Client {
             }
         }
         Err(Error::invalid("host", "has no server"))
+    }
+
+    /// [`Client::connect_to`] with the token provider's current token,
+    /// and once more with a new token if the server refused it
+    /// (`auth/token.rs`); without a provider, just `connect_to`.
+    fn connect_with_token(config: Config, deadline: Option<Deadline>) -> Result<Client> {
+        let (mut attempt, first) = crate::auth::token::TokenAttempt::begin(config)?;
+        match Client::connect_to(first, deadline) {
+            Err(e) => match attempt.again(&e) {
+                Some(next) => Client::connect_to(next?, deadline),
+                None => Err(e),
+            },
+            connected => connected,
+        }
     }
 
     /// [`Client::connect`] to one server (`config` names one).

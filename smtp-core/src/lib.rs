@@ -83,7 +83,9 @@ mod transcript;
 
 #[cfg(feature = "tokio")]
 pub use async_client::AsyncClient;
-pub use auth::{Credentials, Mechanism, SaslError, Secret, SecretString};
+pub use auth::{
+    AccessToken, Credentials, Mechanism, SaslError, Secret, SecretString, TokenError, TokenProvider,
+};
 pub use capabilities::Capabilities;
 pub use client::{Client, Envelope, MAX_AUTH_ROUNDS};
 pub use config::{

@@ -62,6 +62,7 @@ mod pool;
 mod args;
 mod guard;
 mod settings;
+mod token;
 mod types;
 
 use std::ffi::c_char;
@@ -77,7 +78,7 @@ pub use result::{smtp_result, smtp_result_str};
 pub use send::smtp_send;
 pub use types::{
     smtp_direction, smtp_long_lines, smtp_read_callback, smtp_recipient_policy, smtp_security,
-    smtp_transcript_callback,
+    smtp_token_callback, smtp_transcript_callback,
 };
 
 /// This library's version, e.g. "0.1.0": the same as

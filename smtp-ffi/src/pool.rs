@@ -6,7 +6,7 @@
 //! send is the calling thread's, like everything else in the C API.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -14,13 +14,14 @@ use smtp_core::{
     Config, ConfigOption, Envelope, Error, Pool, PoolOptions, SendReport, POOL_OPTIONS,
 };
 
-use crate::args::{bytes_arg, handle_ref, out_arg, str_arg};
+use crate::args::{bytes_arg, handle_ref, opt_str_arg, out_arg, str_arg};
 use crate::client::{write_out, RecipientSlot};
 use crate::guard;
 use crate::last;
 use crate::message::smtp_message;
 use crate::result::{smtp_result, Failure};
 use crate::settings::config_for;
+use crate::types::smtp_token_callback;
 
 /// A pool of connections to one server, shared by threads. Opaque: create
 /// it with `smtp_pool_new()`, free it with `smtp_pool_free()`.
@@ -292,6 +293,40 @@ pub unsafe extern "C" fn smtp_pool_set_option(
             ));
         }
         Ok(())
+    })
+}
+
+/// Authenticates the pool's sessions as `user` with OAuth 2.0 access
+/// tokens from `callback`, as `smtp_client_set_token_provider()` does for
+/// a client: one token, cached and shared by every session of the pool,
+/// asked for again when it expires within the refresh margin or a server
+/// refused it. The callback runs on the thread whose send opens a session,
+/// possibly on several threads at once: it must be thread-safe (see
+/// `smtp_token_callback`).
+///
+/// `user` NULL or "" keeps the user set before (or later with the "user"
+/// option); NULL `callback` removes the provider and the credentials.
+/// `userdata` must stay valid until the pool is freed. Only before the
+/// pool's first send (`SMTP_ERR_INVALID_INPUT` after). `pool` must not be
+/// NULL. Thread-safety: may be called from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_pool_set_token_provider(
+    pool: *mut smtp_pool,
+    user: *const c_char,
+    callback: smtp_token_callback,
+    userdata: *mut c_void,
+) -> smtp_result {
+    with_pool(pool, |p| {
+        // SAFETY: NULL or a NUL-terminated string valid during the call.
+        let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
+        let mut state = p.lock();
+        let State::Setup { config, .. } = &mut *state else {
+            return Err(Failure::invalid(
+                "token provider",
+                "the pool's settings are fixed once it has sent (or was closed); set the provider before the first send",
+            ));
+        };
+        crate::client::set_token_provider(config, user, callback, userdata)
     })
 }
 

@@ -111,3 +111,34 @@ pub type smtp_transcript_callback = Option<
 pub type smtp_read_callback = Option<
     unsafe extern "C" fn(userdata: *mut std::ffi::c_void, buf: *mut u8, len: usize) -> isize,
 >;
+
+/// An OAuth 2.0 token source for `smtp_client_set_token_provider()` and
+/// `smtp_pool_set_token_provider()`: writes the current access token,
+/// NUL-terminated, into `buf` (`cap` bytes, NUL included; 16 KiB), sets
+/// `*expires_in` to the seconds it stays valid (a token endpoint's
+/// `expires_in`; left at -1 when unknown) and returns 0. Any other return
+/// value means no token (the connect then fails with `SMTP_ERR_AUTH`
+/// before anything is sent, `smtp_last_message()` quoting the value).
+///
+/// The library asks before AUTH when it has no token or its token expires
+/// within the refresh margin (option "token_refresh_margin", default 600
+/// seconds), and once more when the server refused the token as expired
+/// or invalid (then it connects again, once). The token must be visible
+/// ASCII without spaces (RFC 6750); an empty or otherwise unusable token
+/// is refused with `SMTP_ERR_AUTH`. `buf` is wiped as soon as the token
+/// was copied out of it; the token is never logged.
+///
+/// `userdata` is the pointer given with the callback. The callback runs on
+/// the thread that connects: the caller's thread for a client; for a pool,
+/// whichever thread's send opens a session, possibly several at once, so
+/// it must be thread-safe. It must not unwind (C++ exception, longjmp)
+/// into libsmtp and must not call libsmtp functions on the same client or
+/// pool.
+pub type smtp_token_callback = Option<
+    unsafe extern "C" fn(
+        userdata: *mut std::ffi::c_void,
+        buf: *mut std::ffi::c_char,
+        cap: usize,
+        expires_in: *mut i64,
+    ) -> std::ffi::c_int,
+>;

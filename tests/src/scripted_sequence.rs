@@ -11,7 +11,7 @@ use std::time::Duration;
 use smtp_core::{Config, Security, Timeouts};
 
 use crate::script::steps;
-use crate::scripted::{serve, Capture, CLIENT_NAME, FINISH_TIMEOUT};
+use crate::scripted::{serve, Capture, ACCEPT_TIMEOUT, CLIENT_NAME, FINISH_TIMEOUT};
 
 /// Scripted connections to one loopback port, one after another.
 #[derive(Debug)]
@@ -54,6 +54,26 @@ impl ScriptedSequence {
             stop,
             progress,
             done,
+        }
+    }
+
+    /// The port the scripts are served on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Like [`ScriptedSequence::finish`], but keeps waiting for each
+    /// client (up to [`ACCEPT_TIMEOUT`] each): for clients in another
+    /// process. Panics if the scripts have not ended within that plus
+    /// [`FINISH_TIMEOUT`] per script.
+    pub fn wait(self, scripts: usize) -> Vec<Capture> {
+        let limit = (ACCEPT_TIMEOUT + FINISH_TIMEOUT) * u32::try_from(scripts.max(1)).unwrap_or(1);
+        match self.done.recv_timeout(limit) {
+            Ok(captures) => captures,
+            Err(_) => panic!(
+                "the scripted sequence did not finish (at: {})",
+                self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+            ),
         }
     }
 

@@ -80,6 +80,7 @@ typedef struct {
     const smtp_message *message;
 } smtp_batch_message;
 typedef ptrdiff_t (*smtp_read_callback)(void *userdata, uint8_t *buf, size_t len);
+typedef int (*smtp_token_callback)(void *userdata, char *buf, size_t cap, int64_t *expires_in);
 typedef void (*smtp_transcript_callback)(void *userdata, int direction, const char *line);
 const char *smtp_version(void);
 const char *smtp_result_str(int result);
@@ -173,6 +174,10 @@ smtp_result smtp_client_set_credentials(smtp_client *client,
                                         const char *user,
                                         const char *password);
 smtp_result smtp_client_set_bearer_token(smtp_client *client, const char *user, const char *token);
+smtp_result smtp_client_set_token_provider(smtp_client *client,
+                                           const char *user,
+                                           smtp_token_callback callback,
+                                           void *userdata);
 smtp_result smtp_client_set_security(smtp_client *client, int security);
 smtp_result smtp_client_add_ca_file(smtp_client *client, const char *path);
 smtp_result smtp_client_set_dangerous_accept_invalid_certs(smtp_client *client, bool on);
@@ -310,6 +315,10 @@ smtp_result smtp_outbox_requeue(smtp_outbox *outbox, const char *id);
 smtp_result smtp_outbox_remove(smtp_outbox *outbox, const char *id);
 smtp_result smtp_pool_new(const char *url, smtp_pool **pool_out);
 smtp_result smtp_pool_set_option(smtp_pool *pool, const char *name, const char *value);
+smtp_result smtp_pool_set_token_provider(smtp_pool *pool,
+                                         const char *user,
+                                         smtp_token_callback callback,
+                                         void *userdata);
 smtp_result smtp_pool_send_raw(smtp_pool *pool,
                                const char *from,
                                const char *to_list,

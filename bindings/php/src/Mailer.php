@@ -13,6 +13,7 @@ use Smtp\Ffi\Library;
 use Smtp\Internal\Arg;
 use Smtp\Internal\Batch;
 use Smtp\Internal\ClientSettings;
+use Smtp\Internal\TokenRouter;
 use Smtp\Internal\TranscriptRouter;
 
 /**
@@ -60,6 +61,11 @@ final class Mailer
 
     private ?CData $transcriptCell = null;
 
+    /** This client's token provider id (0: none) and the C int it is passed through. */
+    private int $tokenId = 0;
+
+    private ?CData $tokenCell = null;
+
     /** The outbox queue() uses when given none. */
     private ?Outbox $outbox = null;
 
@@ -74,7 +80,15 @@ final class Mailer
      * @param mixed $security a Security case or its name ("starttls", "implicit", "opportunistic", "none")
      * @param mixed $user user name for authentication (with $password or $token)
      * @param mixed $password password; the strongest mechanism both sides support is used
-     * @param mixed $token OAuth 2.0 bearer token (XOAUTH2 / OAUTHBEARER) instead of a password
+     * @param mixed $token OAuth 2.0 bearer token (XOAUTH2 / OAUTHBEARER) instead of a password: a
+     *              string (a fixed token), or a callable (a Closure, [$object, 'method'], an
+     *              invokable object; a string is always a token) returning the current token as a
+     *              string or as a token endpoint's decoded answer ['access_token' => ...,
+     *              'expires_in' => seconds]. The callable is called while connecting, on this thread,
+     *              when there is no token yet, when it expires within the 'token_refresh_margin'
+     *              option (default 600 s), and once more when the server refuses the token as
+     *              expired (then the connection is made again, once). An exception it throws
+     *              becomes the previous exception of the connect's AuthenticationException
      * @param mixed $caFile PEM file (or list of files) of CAs to trust besides the system's
      * @param mixed $timeout seconds to wait for each server reply (default: RFC 5321's minutes)
      * @param mixed $connectTimeout seconds to open the TCP connection (default 30)
@@ -193,6 +207,7 @@ final class Mailer
                 $dangerousAcceptInvalidCerts,
             );
             $this->registerTranscript($transcript);
+            $this->registerToken($user, $token);
             // Both default to on in the library (used when offered).
             if ($pipelining !== null) {
                 $this->library->check($ffi->smtp_client_set_pipelining($out, Arg::flag($pipelining, 'pipelining')));
@@ -257,6 +272,31 @@ final class Mailer
         $this->library->check($ffi->smtp_client_set_transcript(
             $this->handle,
             $this->library->transcriptCallback(),
+            $ffi->cast('void*', FFI::addr($cell)),
+        ));
+    }
+
+    /**
+     * Asks $token (a callable) for OAuth 2.0 tokens through the one C
+     * token callback of the library and this client's id (TokenRouter).
+     * libsmtp calls it only inside smtp_client_connect(), on this thread.
+     *
+     * @throws SmtpException
+     */
+    private function registerToken(mixed $user, mixed $token): void
+    {
+        if ($token === null || !TokenRouter::isProvider($token)) {
+            return;
+        }
+        $ffi = $this->library->ffi();
+        $this->tokenId = TokenRouter::register($token);
+        $cell = $ffi->new('int32_t');
+        $cell->cdata = $this->tokenId;
+        $this->tokenCell = $cell;
+        $this->library->check($ffi->smtp_client_set_token_provider(
+            $this->handle,
+            Arg::text($user ?? '', 'user'),
+            $this->library->tokenCallback(),
             $ffi->cast('void*', FFI::addr($cell)),
         ));
     }
@@ -567,6 +607,11 @@ final class Mailer
             $this->transcriptId = 0;
         }
         $this->transcriptCell = null;
+        if ($this->tokenId !== 0) {
+            TokenRouter::unregister($this->tokenId);
+            $this->tokenId = 0;
+        }
+        $this->tokenCell = null;
     }
 
     /** Frees the native client. */
@@ -586,6 +631,8 @@ final class Mailer
         $this->handle = null;
         $this->transcriptId = 0;
         $this->transcriptCell = null;
+        $this->tokenId = 0;
+        $this->tokenCell = null;
         throw new LibraryException('a Smtp\Mailer cannot be cloned (it owns a native connection)');
     }
 
@@ -632,13 +679,16 @@ final class Mailer
 
     /**
      * Turns a result into an exception if needed, also handing back an
-     * exception the transcript callable threw during the call.
+     * exception the transcript (or token) callable threw during the call.
      *
      * @throws \Throwable
      */
     private function finish(int $result): void
     {
         $callbackError = $this->transcriptId !== 0 ? TranscriptRouter::takeError($this->transcriptId) : null;
+        $tokenError = $this->tokenId !== 0 ? TokenRouter::takeError($this->tokenId) : null;
+        // The token callable's exception explains a failed connect first.
+        $callbackError = $tokenError ?? $callbackError;
         if ($result !== 0) {
             throw $this->library->failure($result, $this->handle, $callbackError);
         }

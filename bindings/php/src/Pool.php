@@ -14,6 +14,7 @@ use Smtp\Ffi\Library;
 use Smtp\Internal\Arg;
 use Smtp\Internal\ClientSettings;
 use Smtp\Internal\PoolSettings;
+use Smtp\Internal\TokenRouter;
 
 /**
  * A pool of connections to one server (a libsmtp `smtp_pool`), for a
@@ -46,6 +47,11 @@ final class Pool
 
     private ?CData $handle = null;
 
+    /** The token provider's id (0: none) and the C int it is passed through. */
+    private int $tokenId = 0;
+
+    private ?CData $tokenCell = null;
+
     /**
      * Creates a pool (no connection yet: the first send opens one).
      *
@@ -58,7 +64,13 @@ final class Pool
      * @param mixed $security a Security case or its name
      * @param mixed $user user name for authentication (with $password or $token)
      * @param mixed $password password
-     * @param mixed $token OAuth 2.0 bearer token instead of a password
+     * @param mixed $token OAuth 2.0 bearer token instead of a password: a string, or a callable
+     *              as for Mailer, asked for a token when a session opens and there is none or it
+     *              expires within 'token_refresh_margin', or the server refused it; one token is
+     *              shared by every session. libsmtp's pool opens sessions only inside the send()
+     *              PHP called, on the calling thread, so the callable runs on PHP's thread (see
+     *              Internal\TokenRouter); its exception is the previous one of the send's
+     *              AuthenticationException
      * @param mixed $caFile PEM file (or list of files) of CAs to trust besides the system's
      * @param mixed $timeout seconds to wait for each server reply
      * @param mixed $connectTimeout seconds to open a connection (default 30); also how long a send
@@ -169,6 +181,18 @@ final class Pool
             foreach ($settings as [$name, $value]) {
                 $this->library->check($ffi->smtp_pool_set_option($out, $name, $value));
             }
+            if ($token !== null && TokenRouter::isProvider($token)) {
+                $this->tokenId = TokenRouter::register($token);
+                $cell = $ffi->new('int32_t');
+                $cell->cdata = $this->tokenId;
+                $this->tokenCell = $cell;
+                $this->library->check($ffi->smtp_pool_set_token_provider(
+                    $out,
+                    null,
+                    $this->library->tokenCallback(),
+                    $ffi->cast('void*', FFI::addr($cell)),
+                ));
+            }
         } catch (\Throwable $e) {
             // A constructor that throws gets no __destruct: free here.
             $this->free();
@@ -262,6 +286,8 @@ final class Pool
     {
         // The copy must not free the original's handle when it goes away.
         $this->handle = null;
+        $this->tokenId = 0;
+        $this->tokenCell = null;
         throw new LibraryException('a Smtp\Pool cannot be cloned (it owns native connections)');
     }
 
@@ -303,6 +329,11 @@ final class Pool
             $this->handle = null;
             $this->library->ffi()->smtp_pool_free($handle);
         }
+        if ($this->tokenId !== 0) {
+            TokenRouter::unregister($this->tokenId);
+            $this->tokenId = 0;
+        }
+        $this->tokenCell = null;
     }
 
     /** @throws SmtpException */
@@ -325,9 +356,10 @@ final class Pool
         $code = (int) $ffi->smtp_last_reply_code();
         $enhanced = (string) $ffi->smtp_last_enhanced_code();
         $text = (string) $ffi->smtp_last_reply_text();
+        $tokenError = $this->tokenId !== 0 ? TokenRouter::takeError($this->tokenId) : null;
         if ($result !== 0) {
             $recipients = $result === 5 ? $this->library->poolRecipients($handle) : [];
-            throw $this->library->exception($result, $message, $code, $enhanced, $text, $recipients);
+            throw $this->library->exception($result, $message, $code, $enhanced, $text, $recipients, $tokenError);
         }
         return new SendResult($code, $enhanced, $text, $this->library->poolRecipients($handle));
     }

@@ -35,6 +35,7 @@ final class OptionsTest extends SmtpTestCase
         yield 'user' => ['user', 'someone'];
         yield 'password' => ['password', 'a secret'];
         yield 'token as bool' => ['token', false];
+        yield 'token_refresh_margin as int' => ['token_refresh_margin', 300];
         yield 'auth' => ['auth', 'scram-sha-256'];
         yield 'mechanism (alias of auth)' => ['mechanism', 'auto'];
         yield 'client_name' => ['client_name', 'client.example.test'];
@@ -117,6 +118,7 @@ final class OptionsTest extends SmtpTestCase
         yield 'port 65536' => [['port' => '65536'], 'port'];
         yield 'timeout soon' => [['timeout' => 'soon'], 'timeout'];
         yield 'timeout 0' => [['timeout' => 0], 'timeout'];
+        yield 'token_refresh_margin -1' => [['token_refresh_margin' => -1], 'token_refresh_margin'];
         yield 'chunking maybe' => [['chunking' => 'maybe'], 'chunking'];
         yield 'pipelining 2' => [['pipelining' => 2], 'pipelining'];
         yield 'security tls13' => [['security' => 'tls13'], 'security'];

@@ -134,6 +134,38 @@ final class ScriptedServer
         return $this->report = self::decode(json_decode($m[1], true, 64, JSON_THROW_ON_ERROR));
     }
 
+    /**
+     * For a scenario: waits (at most $timeout s) for the server to end (the
+     * client must be done: quit or closed) and returns its report, the
+     * lines after the port: "connected 1", "line ..." per command line,
+     * "body ok N", "error ..." and "end" (one block per connection for
+     * the token scenarios).
+     */
+    public function output(float $timeout = 15.0): string
+    {
+        if ($this->capture !== null || !is_resource($this->process)) {
+            throw new \LogicException('output() is for a running scenario');
+        }
+        $out = '';
+        $deadline = microtime(true) + $timeout;
+        stream_set_blocking($this->pipes[1], false);
+        while (microtime(true) < $deadline) {
+            $chunk = fread($this->pipes[1], 1 << 16);
+            if (is_string($chunk) && $chunk !== '') {
+                $out .= $chunk;
+                continue;
+            }
+            if (feof($this->pipes[1])) {
+                break;
+            }
+            $r = [$this->pipes[1]];
+            $w = $e = null;
+            @stream_select($r, $w, $e, 0, 100_000);
+        }
+        $this->stop();
+        return $out;
+    }
+
     /** Ends the child process (it also ends by itself: every wait in it is bounded). */
     public function stop(): void
     {

@@ -445,3 +445,25 @@ fn smtp_proxy_and_the_proxy_key() {
     let file = ConfigFile::parse("proxy = socks5://127.0.0.1:1080\n", path).unwrap();
     assert!(!file.has_password);
 }
+
+#[test]
+fn token_command_replaces_and_is_replaced_by_the_other_secrets() {
+    let mut s = Settings::default();
+    s.set("url", "smtp://u@mail.example.org").unwrap();
+    s.set("password_command", "echo pw").unwrap();
+    s.set("token_command", "echo tok").unwrap();
+    assert_eq!(s.password_command, None);
+    assert_eq!(s.token_command.as_deref(), Some("echo tok"));
+    // The command runs when connecting, not here.
+    let c = build_config(&s, Purpose::Send).unwrap();
+    assert!(c.has_token_provider());
+    assert!(c.credentials().unwrap().is_bearer_token());
+    let c = build_config(&s, Purpose::Inspect).unwrap();
+    assert!(!c.has_token_provider() && c.credentials().is_none());
+    s.set("password_command", "echo pw").unwrap();
+    assert_eq!(s.token_command, None);
+    s.set("token_command", "echo tok").unwrap();
+    s.set("password", "pw").unwrap();
+    assert_eq!(s.token_command, None);
+    assert!(s.set("token_command", " ").is_err());
+}

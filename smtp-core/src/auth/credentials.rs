@@ -127,6 +127,16 @@ impl Credentials {
         self.secret.as_str()
     }
 
+    /// The same user and authorization identity with `token` as a bearer
+    /// token (a token provider's current token).
+    pub(crate) fn with_bearer_token(&self, token: SecretString) -> Credentials {
+        Credentials {
+            username: self.username.clone(),
+            authzid: self.authzid.clone(),
+            secret: Secret::BearerToken(token),
+        }
+    }
+
     /// Whether the secret is a bearer token rather than a password.
     pub fn is_bearer_token(&self) -> bool {
         matches!(self.secret, Secret::BearerToken(_))

@@ -5,7 +5,8 @@
 //! Each mechanism lives in its own file; so do the credentials
 //! (`credentials.rs`), the selection policy ([`select_mechanism`], in
 //! `select.rs`), the errors ([`SaslError`], in `error.rs`) and the
-//! exchange XOAUTH2 and OAUTHBEARER share (`bearer.rs`).
+//! exchange XOAUTH2 and OAUTHBEARER share (`bearer.rs`); OAuth 2.0
+//! token providers and their cache are in `token.rs`.
 //!
 //! How a session drives a mechanism:
 //!
@@ -39,6 +40,7 @@ mod oauthbearer;
 mod plain;
 mod scram;
 mod select;
+pub(crate) mod token;
 mod xoauth2;
 
 pub use cram_md5::CramMd5Client;
@@ -51,6 +53,9 @@ pub use oauthbearer::OAuthBearerClient;
 pub use plain::PlainClient;
 pub use scram::{ScramClient, ScramHash, ScramSha1Client, ScramSha256Client, MAX_SCRAM_ITERATIONS};
 pub use select::select_mechanism;
+pub use token::{
+    is_token_refusal, AccessToken, TokenError, TokenProvider, DEFAULT_TOKEN_REFRESH_MARGIN,
+};
 pub use xoauth2::XOAuth2Client;
 
 /// A SASL mechanism name we implement.

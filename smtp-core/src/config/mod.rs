@@ -127,6 +127,11 @@ pub struct Config {
     pending_secret: Option<Zeroizing<String>>,
     /// Secrets set by name are bearer tokens (the `token` option).
     secret_is_token: bool,
+    /// Where bearer tokens come from, with the token cache every clone
+    /// shares (`auth/token.rs`); the credentials then hold no secret.
+    pub(crate) token: Option<crate::auth::token::TokenSource>,
+    /// A cached token expiring within this is replaced before use.
+    pub(crate) token_refresh_margin: Duration,
     pub(crate) mechanism: Option<Mechanism>,
     pub(crate) client_name: Option<String>,
     pub(crate) timeouts: Timeouts,
@@ -155,6 +160,8 @@ impl fmt::Debug for Config {
             .field("port", &self.port())
             .field("security", &self.security())
             .field("credentials", &self.credentials)
+            .field("token_provider", &self.token.is_some())
+            .field("token_refresh_margin", &self.token_refresh_margin)
             .field("mechanism", &self.mechanism)
             .field("client_name", &self.client_name)
             .field("timeouts", &self.timeouts)
@@ -204,6 +211,8 @@ impl Config {
             secret_given: false,
             pending_secret: None,
             secret_is_token: false,
+            token: None,
+            token_refresh_margin: crate::auth::DEFAULT_TOKEN_REFRESH_MARGIN,
             mechanism: None,
             client_name: None,
             timeouts: Timeouts::default(),
@@ -327,13 +336,64 @@ impl Config {
         self.with_credentials(Credentials::bearer_token(user, token))
     }
 
-    /// Authenticates with these credentials.
+    /// Authenticates with these credentials (replacing a token provider).
     pub fn with_credentials(mut self, credentials: Credentials) -> Config {
         self.secret_is_token = credentials.is_bearer_token();
         self.credentials = Some(credentials);
         self.secret_given = true;
         self.pending_secret = None;
+        self.token = None;
         self
+    }
+
+    /// Authenticates as `user` with OAuth 2.0 access tokens from
+    /// `provider` (XOAUTH2 / OAUTHBEARER, chosen as for a fixed token):
+    /// fetched before `AUTH` when none is cached or the cached one expires
+    /// within the refresh margin ([`Config::with_token_refresh_margin`],
+    /// default 10 minutes), and once more, connecting again, when the
+    /// server refuses the token (`535`, `454`, a `4.7.x`, Exchange's
+    /// `501 5.5.127`). Clones of this configuration (a pool's sessions, a
+    /// relay list's servers) share one cached token. See
+    /// [`TokenProvider`](crate::TokenProvider).
+    pub fn with_token_provider(
+        self,
+        user: impl Into<String>,
+        provider: impl crate::auth::TokenProvider + 'static,
+    ) -> Config {
+        let mut config = self.with_credentials(Credentials::bearer_token(user, ""));
+        config.set_token_provider(std::sync::Arc::new(provider));
+        config
+    }
+
+    /// Takes bearer tokens from `provider` for the user set before or
+    /// after (by name, for front ends); as [`Config::with_token_provider`].
+    /// Replaces a password or token set before; setting one later
+    /// replaces the provider.
+    pub fn set_token_provider(&mut self, provider: std::sync::Arc<dyn crate::auth::TokenProvider>) {
+        self.token = Some(crate::auth::token::TokenSource::new(provider));
+        self.secret_is_token = true;
+        self.pending_secret = None;
+        if let Some(old) = self.credentials.take() {
+            self.credentials = Some(old.with_bearer_token(crate::auth::SecretString::new("")));
+            self.secret_given = true;
+        }
+    }
+
+    /// Whether tokens come from a provider.
+    pub fn has_token_provider(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// A cached token expiring within `margin` is replaced before use
+    /// (default 10 minutes; option `token_refresh_margin`).
+    pub fn with_token_refresh_margin(mut self, margin: Duration) -> Config {
+        self.token_refresh_margin = margin;
+        self
+    }
+
+    /// The token refresh margin (see [`Config::with_token_refresh_margin`]).
+    pub fn token_refresh_margin(&self) -> Duration {
+        self.token_refresh_margin
     }
 
     /// Does not authenticate.
@@ -341,15 +401,20 @@ impl Config {
         self.credentials = None;
         self.secret_given = false;
         self.pending_secret = None;
+        self.token = None;
         self
     }
 
-    /// Whether a password or token is set (with or without a user).
+    /// Whether a password or token (or a token provider) is set, with or
+    /// without a user.
     pub fn has_secret(&self) -> bool {
-        self.pending_secret.is_some() || (self.credentials.is_some() && self.secret_given)
+        self.pending_secret.is_some()
+            || self.token.is_some()
+            || (self.credentials.is_some() && self.secret_given)
     }
 
-    /// The credentials, if any.
+    /// The credentials, if any. With a token provider their token is
+    /// empty: the provider's goes in when connecting.
     pub fn credentials(&self) -> Option<&Credentials> {
         self.credentials.as_ref()
     }
@@ -586,7 +651,23 @@ impl Config {
                 "is not set, but a password or token is: set the user too",
             ));
         }
+        if self.token.is_some() && self.credentials.is_none() {
+            return Err(Error::invalid(
+                "user",
+                "is not set, but an OAuth 2.0 token provider is: set the user too",
+            ));
+        }
         if let Some(credentials) = &self.credentials {
+            // The provider's token is checked when it comes.
+            let placeholder;
+            let credentials = match &self.token {
+                Some(_) => {
+                    placeholder =
+                        credentials.with_bearer_token(crate::auth::SecretString::new("token"));
+                    &placeholder
+                }
+                None => credentials,
+            };
             if !self.secret_given {
                 let kind = if self.secret_is_token {
                     "token"

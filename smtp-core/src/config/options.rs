@@ -52,6 +52,7 @@ pub const OPTIONS: &[ConfigOption] = &[
     option("user", &[], "a user name", "the user to authenticate as"),
     option("password", &[], "a password (or a token, with token=1)", "the secret to authenticate with"),
     option("token", &[], FLAG, "the password is an OAuth 2.0 bearer token (XOAUTH2, OAUTHBEARER)"),
+    option("token_refresh_margin", &[], "seconds, 0 to 86400", "with an OAuth 2.0 token provider (smtp-send: token_command), a cached token expiring within this is replaced before use (default 600)"),
     option("auth", &["mechanism"], "auto, or a SASL mechanism: scram-sha-256, scram-sha-1, cram-md5, plain, login, xoauth2, oauthbearer", "the mechanism to use (auto: the strongest both sides support)"),
     option("client_name", &["helo", "ehlo"], "a domain name or an address literal", "the name sent with EHLO"),
     option("ca_file", &[], "a path", "a PEM file of CA certificates to trust, in addition to the system's (may be given several times)"),
@@ -210,6 +211,7 @@ impl Config {
             "user" => self.set_user(non_empty(name, value)?.to_string()),
             "password" => self.set_secret(value),
             "token" => self.set_token(flag(name, value)?),
+            "token_refresh_margin" => self.token_refresh_margin = seconds(name, value, true)?,
             "auth" => {
                 self.mechanism = if value.eq_ignore_ascii_case("auto") {
                     None
@@ -315,6 +317,20 @@ impl Config {
 
     /// The user to authenticate as, keeping a secret already given.
     pub(super) fn set_user(&mut self, user: String) {
+        if self.token.is_some() {
+            // The provider's token goes in when connecting.
+            let authzid = self
+                .credentials
+                .take()
+                .and_then(|c| c.authzid().map(String::from));
+            let credentials = Credentials::bearer_token(user, "");
+            self.credentials = Some(match authzid {
+                Some(authzid) => credentials.with_authzid(authzid),
+                None => credentials,
+            });
+            self.secret_given = true;
+            return;
+        }
         let secret = match self.credentials.take() {
             Some(old) => Zeroizing::new(old.secret_text().to_string()),
             None => match self.pending_secret.take() {
@@ -333,6 +349,8 @@ impl Config {
 
     /// The password or token, for the user given before or after it.
     pub(super) fn set_secret(&mut self, secret: &str) {
+        // A password or token given by name replaces a token provider.
+        self.token = None;
         match self.credentials.take() {
             Some(old) => {
                 let user = old.username().to_string();
@@ -345,6 +363,10 @@ impl Config {
 
     /// Whether secrets set by name are bearer tokens.
     fn set_token(&mut self, token: bool) {
+        if !token && self.token.take().is_some() {
+            // The provider's credentials hold no secret: a password is needed now.
+            self.secret_given = false;
+        }
         self.secret_is_token = token;
         if let Some(old) = self.credentials.take() {
             let secret = Zeroizing::new(old.secret_text().to_string());

@@ -268,3 +268,67 @@ fn validation() {
         .validate()
         .is_err());
 }
+
+#[test]
+fn token_provider_settings() {
+    use crate::auth::AccessToken;
+    let provider = || Ok::<_, String>(AccessToken::new("t"));
+    // A provider with a user is complete; the credentials hold no token.
+    let c = Config::new("mail.example.org", 587).with_token_provider("me", provider);
+    c.check().unwrap();
+    assert!(c.has_token_provider() && c.has_secret());
+    assert_eq!(c.credentials().unwrap().secret().as_str(), "");
+    assert!(c.credentials().unwrap().is_bearer_token());
+    assert_eq!(c.security(), Security::StartTls);
+    let debug = format!("{c:?}");
+    assert!(debug.contains("token_provider: true"), "{debug}");
+
+    // Set by a front end: the user may come before or after the provider.
+    let mut c = Config::new("mail.example.org", 587);
+    c.set_token_provider(std::sync::Arc::new(provider));
+    let error = c.check().unwrap_err();
+    assert!(error.to_string().contains("user"), "{error}");
+    c.set("user", "me").unwrap();
+    c.check().unwrap();
+    assert_eq!(c.credentials().unwrap().username(), "me");
+    let mut c = Config::new("mail.example.org", 587);
+    c.set("user", "me").unwrap();
+    c.set_token_provider(std::sync::Arc::new(provider));
+    c.check().unwrap();
+    assert!(c.credentials().unwrap().is_bearer_token());
+
+    // A user name that cannot be sent is still refused before connecting.
+    let c = Config::new("h", 587).with_token_provider("me\r\n", provider);
+    assert!(c.check().is_err());
+
+    // A password (by name or by method) replaces the provider.
+    let mut c = Config::new("h", 587).with_token_provider("me", provider);
+    c.set("password", "pw").unwrap();
+    assert!(!c.has_token_provider());
+    let c = Config::new("h", 587)
+        .with_token_provider("me", provider)
+        .with_password("me", "pw");
+    assert!(!c.has_token_provider());
+    let c = Config::new("h", 587)
+        .with_token_provider("me", provider)
+        .without_credentials();
+    assert!(!c.has_token_provider() && !c.has_secret());
+    // token=0 leaves a user without a password: an error until one is set.
+    let mut c = Config::new("h", 587).with_token_provider("me", provider);
+    c.set("token", "0").unwrap();
+    assert!(!c.has_token_provider());
+    assert!(c.check().is_err());
+
+    // The refresh margin.
+    let mut c = Config::default();
+    assert_eq!(c.token_refresh_margin(), Duration::from_secs(600));
+    c.set("token_refresh_margin", "90").unwrap();
+    assert_eq!(c.token_refresh_margin(), Duration::from_secs(90));
+    c.set("token_refresh_margin", "0").unwrap();
+    assert_eq!(c.token_refresh_margin(), Duration::ZERO);
+    assert!(c.set("token_refresh_margin", "-1").is_err());
+    assert!(c.set("token_refresh_margin", "soon").is_err());
+    assert_eq!(c.token_refresh_margin(), Duration::ZERO);
+    let c = Config::from_url("smtp://h?token_refresh_margin=120").unwrap();
+    assert_eq!(c.token_refresh_margin(), Duration::from_secs(120));
+}

@@ -12,7 +12,7 @@ use super::{smtp_client, with_client};
 use crate::args::{long_lines_arg, opt_str_arg, recipient_policy_arg, security_arg, str_arg};
 use crate::result::{smtp_result, Failure};
 use crate::settings::{timeouts_from_ms, CTranscript};
-use crate::types::smtp_transcript_callback;
+use crate::types::{smtp_token_callback, smtp_transcript_callback};
 
 /// Takes the configuration out to pass it through a `with_*` method
 /// (they consume and return it); the placeholder left behind is replaced
@@ -23,7 +23,8 @@ fn take(config: &mut Config) -> Config {
 
 /// Sets one option by name, as a URL's query or the configuration file
 /// would: `name` is one of the options listed in the README ("port",
-/// "security", "user", "password", "token", "auth", "client_name",
+/// "security", "user", "password", "token", "token_refresh_margin",
+/// "auth", "client_name",
 /// "ca_file", "system_roots", "tls_server_name", "timeout",
 /// "connect_timeout", "total_timeout", "pipelining", "chunking",
 /// "long_lines", "recipient_policy", "plaintext_auth", "proxy", "host",
@@ -82,6 +83,55 @@ pub unsafe extern "C" fn smtp_client_set_bearer_token(
 ) -> smtp_result {
     // SAFETY: the caller's guarantees are passed on unchanged.
     unsafe { set_secret(client, user, token, "token", Credentials::bearer_token) }
+}
+
+/// Authenticates as `user` with OAuth 2.0 access tokens from `callback`
+/// (OAUTHBEARER or XOAUTH2), which the library asks for a token before
+/// AUTH when it has none or its token expires within the refresh margin
+/// (option "token_refresh_margin", default 600 seconds), and once more,
+/// connecting again once, when the server refuses the token as expired or
+/// invalid (535, 454, a 4.7.x reply, Exchange's "501 5.5.127"). See
+/// `smtp_token_callback` for what the callback does and on which thread.
+///
+/// `user` NULL or "" keeps the user set before (or set later with the
+/// "user" option or a URL). NULL `callback` removes the provider and the
+/// credentials. A password or token set later replaces the provider.
+/// `userdata` is passed back unchanged, never dereferenced by the library;
+/// it must stay valid while the client may connect (until the provider is
+/// replaced or the client is freed). Applies to the next connect. `client`
+/// must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn smtp_client_set_token_provider(
+    client: *mut smtp_client,
+    user: *const c_char,
+    callback: smtp_token_callback,
+    userdata: *mut c_void,
+) -> smtp_result {
+    with_client(client, |c| {
+        // SAFETY: NULL or a NUL-terminated string valid during the call.
+        let user = unsafe { opt_str_arg(user, "user") }?.filter(|u| !u.is_empty());
+        set_token_provider(&mut c.config, user, callback, userdata)
+    })
+}
+
+/// The body of `smtp_client_set_token_provider()` and
+/// `smtp_pool_set_token_provider()` on a configuration.
+pub(crate) fn set_token_provider(
+    config: &mut Config,
+    user: Option<&str>,
+    callback: smtp_token_callback,
+    userdata: *mut c_void,
+) -> Result<(), Failure> {
+    match crate::token::CTokenProvider::of(callback, userdata) {
+        None => *config = take(config).without_credentials(),
+        Some(provider) => {
+            if let Some(user) = user {
+                config.set("user", user)?;
+            }
+            config.set_token_provider(provider);
+        }
+    }
+    Ok(())
 }
 
 /// The body of the two credential setters: `user` NULL or "" removes the

@@ -19,6 +19,7 @@ use Smtp\Exception\SpoolException;
 use Smtp\Exception\TimeoutException;
 use Smtp\Exception\TlsException;
 use Smtp\Exception\UnsupportedException;
+use Smtp\Internal\TokenRouter;
 use Smtp\Internal\TranscriptRouter;
 use Smtp\RecipientResult;
 
@@ -62,6 +63,9 @@ final class Library
 
     /** The converted transcript callback, created on first use. */
     private ?CData $transcriptHolder = null;
+
+    /** The converted token callback, created on first use. */
+    private ?CData $tokenHolder = null;
 
     /** Use get(), load() or the preloaded scope. */
     private function __construct(
@@ -526,5 +530,50 @@ final class Library
             $this->transcriptHolder = $holder;
         }
         return $this->transcriptHolder[0];
+    }
+
+    /**
+     * The one C token callback of this library (smtp_token_callback),
+     * routing each request to the provider whose id `userdata` points to
+     * (TokenRouter). Runs only inside a libsmtp call PHP made, on PHP's
+     * thread (see TokenRouter).
+     *
+     * @internal
+     */
+    public function tokenCallback(): CData
+    {
+        if ($this->tokenHolder === null) {
+            $ffi = $this->ffi;
+            $holder = $ffi->new('smtp_token_callback[1]');
+            $holder[0] = static function ($userdata, $buf, $cap, $expiresIn) use ($ffi): int {
+                // Nothing may be thrown from here (it would unwind through
+                // libsmtp): any failure is a nonzero return.
+                try {
+                    if (!$userdata instanceof CData || !$buf instanceof CData || !$expiresIn instanceof CData) {
+                        return 1;
+                    }
+                    $id = (int) $ffi->cast('int32_t*', $userdata)[0];
+                    $token = TokenRouter::fetch($id);
+                    if ($token === null) {
+                        return 2;
+                    }
+                    [$text, $seconds] = $token;
+                    $length = strlen($text);
+                    if ($length + 1 > (int) $cap) {
+                        return 3;
+                    }
+                    if ($length > 0) {
+                        FFI::memcpy($buf, $text, $length);
+                    }
+                    $buf[$length] = "\0";
+                    $expiresIn[0] = $seconds;
+                    return 0;
+                } catch (\Throwable) {
+                    return 4;
+                }
+            };
+            $this->tokenHolder = $holder;
+        }
+        return $this->tokenHolder[0];
     }
 }

@@ -111,10 +111,15 @@ final class ClientSettings
                 throw new InvalidInputException('give a password or a token, not both');
             }
             $user = Arg::text($user ?? '', 'user');
-            if ($user === '') {
+            // A token callable may take the URL's user.
+            if ($user === '' && !TokenRouter::isProvider($token)) {
                 throw new InvalidInputException('a token needs a user name');
             }
-            $library->check($ffi->smtp_client_set_bearer_token($handle, $user, Arg::secret($token, 'token')));
+            // A token callable is registered by the Mailer (which keeps its
+            // id's cell alive): Mailer::registerToken().
+            if (!TokenRouter::isProvider($token)) {
+                $library->check($ffi->smtp_client_set_bearer_token($handle, $user, Arg::secret($token, 'token')));
+            }
         } elseif ($user !== null) {
             $user = Arg::text($user, 'user');
             if ($user !== '' && $password === null) {

@@ -75,10 +75,18 @@ final class PoolSettings
                 throw new InvalidInputException('give a password or a token, not both');
             }
             $user = Arg::text($user ?? '', 'user');
-            if ($user === '') {
-                throw new InvalidInputException('a token needs a user name');
+            if (TokenRouter::isProvider($token)) {
+                // Set by the Pool itself (smtp_pool_set_token_provider());
+                // the URL's user serves when none is given.
+                if ($user !== '') {
+                    $set[] = ['user', $user];
+                }
+            } else {
+                if ($user === '') {
+                    throw new InvalidInputException('a token needs a user name');
+                }
+                array_push($set, ['user', $user], ['password', Arg::secret($token, 'token')], ['token', 'on']);
             }
-            array_push($set, ['user', $user], ['password', Arg::secret($token, 'token')], ['token', 'on']);
         } elseif ($user !== null) {
             $user = Arg::text($user, 'user');
             if ($user !== '') {

@@ -5,7 +5,9 @@
 //! [OPTIONS]`, the capturing mode of the PHP hardening tests (many
 //! connections, STARTTLS attacks, a report of every byte), is in
 //! `capture/` and documented there; the outbox tests' scenarios are in
-//! `outbox.rs`.
+//! `outbox.rs`; the OAuth 2.0 token tests' scenarios, which serve several
+//! connections in turn (the report has one `connected` line and its
+//! lines per connection, then one `end`), are in `token.rs`.
 //!
 //! It prints `port N` (and `ca PATH`, a PEM file of the test CA, for the
 //! TLS scenarios) on standard output, flushes, serves one connection (a
@@ -27,12 +29,14 @@
 mod capture;
 mod faults;
 mod outbox;
+mod token;
 
 use std::io::Write;
 
 use smtp_tests::scripted::{
-    ehlo_reply, expect, greeting, hello, raw, reply, tls::TestCa, ScriptedServer, Step,
+    ehlo_reply, expect, greeting, hello, raw, reply, tls::TestCa, Capture, ScriptedServer, Step,
 };
+use smtp_tests::scripted_sequence::ScriptedSequence;
 use smtp_tests::support::{data_content, hangup, one_message_script, quit_steps, script, FROM, TO};
 
 /// Scenarios by name, with what each is for.
@@ -165,6 +169,7 @@ fn main() {
             .iter()
             .chain(faults::SCENARIOS)
             .chain(outbox::SCENARIOS)
+            .chain(token::SCENARIOS)
         {
             println!("{name:<20} {what}");
         }
@@ -184,6 +189,20 @@ fn main() {
             std::process::exit(1);
         }
         return;
+    }
+    if let Some(scripts) = token::sequence(&name) {
+        let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
+        let sequence = ScriptedSequence::start(&scripts);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "port {}", sequence.port());
+        let _ = out.flush();
+        let caps = sequence.wait(scripts.len());
+        for cap in &caps {
+            report(&mut out, cap);
+        }
+        let _ = writeln!(out, "end");
+        let _ = out.flush();
+        std::process::exit(i32::from(caps.iter().any(|c| !c.errors.is_empty())));
     }
     let scripted = scenario(&name)
         .or_else(|| faults::scenario(&name).map(|s| (s, false)))
@@ -209,6 +228,14 @@ fn main() {
     };
     let _ = out.flush();
     let cap = server.wait();
+    report(&mut out, &cap);
+    let _ = writeln!(out, "end");
+    let _ = out.flush();
+    std::process::exit(i32::from(!cap.errors.is_empty()));
+}
+
+/// Prints what the server saw on one connection.
+fn report(out: &mut impl Write, cap: &Capture) {
     let _ = writeln!(out, "connected {}", u8::from(cap.connected));
     for line in &cap.lines {
         let _ = writeln!(out, "line {}", line.escape_debug());
@@ -226,7 +253,4 @@ fn main() {
     for error in &cap.errors {
         let _ = writeln!(out, "error {}", error.escape_debug());
     }
-    let _ = writeln!(out, "end");
-    let _ = out.flush();
-    std::process::exit(i32::from(!cap.errors.is_empty()));
 }
