@@ -228,6 +228,40 @@ fn a_token_within_the_margin_is_refreshed_before_use() {
 }
 
 #[test]
+fn a_failed_refresh_ahead_of_expiry_keeps_the_token_that_still_works() {
+    // The token lives 300 s (within the 600 s margin): the next connection
+    // asks for a new one, the provider is down, the cached token is still
+    // valid and is used; the transcript says so.
+    let sequence = ScriptedSequence::start(&[ACCEPTS, ACCEPTS]);
+    let transcript = Transcript::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let config = transcript
+        .attach(sequence.config())
+        .with_token_provider(USER, move || match counted.fetch_add(1, Ordering::SeqCst) {
+            0 => Ok(AccessToken::new(TOKENS[0]).with_expires_in(Duration::from_secs(300))),
+            _ => Err("token endpoint unreachable".to_string()),
+        });
+    send_one(config.clone());
+    send_one(config);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let caps = sequence.finish();
+    assert!(
+        caps[1].lines[1].ends_with(&xoauth2(TOKENS[0])),
+        "{:?}",
+        caps[1].lines
+    );
+    assert!(
+        transcript
+            .text()
+            .contains("token endpoint unreachable); using the cached token"),
+        "{}",
+        transcript.text()
+    );
+    assert_no_token(&transcript.text());
+}
+
+#[test]
 fn failing_or_garbage_providers_send_nothing() {
     type Fetch = Box<dyn Fn() -> Result<AccessToken, String> + Send + Sync>;
     let cases: Vec<(&str, Fetch)> = vec![

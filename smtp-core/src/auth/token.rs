@@ -217,9 +217,31 @@ impl TokenSource {
                 return Ok((cached.secret.clone(), left, generation));
             }
         }
-        // The old token goes now, whether or not a new one comes.
-        cache.token = None;
-        let token = fetch(self.provider.as_ref(), config)?;
+        let previous = cache.token.take();
+        let token = match fetch(self.provider.as_ref(), config) {
+            Ok(token) => token,
+            // A refresh ahead of expiry that fails keeps a token that still
+            // works: the provider may be back before it expires. A refused
+            // token is never used again.
+            Err(e) => {
+                let still_valid = previous
+                    .filter(|old| refused.is_none() && old.expires_at.is_some_and(|at| now < at));
+                let Some(old) = still_valid else {
+                    return Err(e);
+                };
+                let left = old.expires_at.map(|at| at.saturating_duration_since(now));
+                note(
+                    config,
+                    &format!(
+                        "the OAuth 2.0 token provider failed ({e}); using the cached token, which expires in {} s",
+                        left.unwrap_or_default().as_secs()
+                    ),
+                );
+                let secret = old.secret.clone();
+                cache.token = Some(old);
+                return Ok((secret, left, generation));
+            }
+        };
         cache.generation += 1;
         cache.token = Some(Cached {
             secret: token.secret.clone(),
