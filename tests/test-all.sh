@@ -76,6 +76,12 @@ make -C bindings/c test valgrind asan
 step "PHP binding (bindings/php): PHPUnit against the test bed"
 bash bindings/php/run-tests.sh
 
+# The Rust and smtp-send Happy Eyeballs tests make their namespace
+# themselves; the C and PHP ones run inside tests/netns/dual-stack.sh.
+step "Happy Eyeballs from C (plain, valgrind, ASan) and PHP in a dual-stack network namespace"
+make -C bindings/c happy-eyeballs
+bash tests/netns/dual-stack.sh bash bindings/php/run-tests.sh --filter HappyEyeballsTest
+
 # Deterministic: the committed corpus and regression inputs through the fuzz
 # checks, without libFuzzer (fuzz/tests/replay.rs). Random exploration can
 # find something new in any run, so it stays out of here: bash fuzz/run.sh.

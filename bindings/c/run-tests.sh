@@ -30,7 +30,9 @@ read -r -a wrapper <<< "${SMTP_TEST_WRAPPER:-}"
 
 mkdir -p "$dir/logs"
 passed=0 failed=0 skipped=0 programs=0
-for t in "$dir"/test_*; do
+# SMTP_TEST_ONLY=NAME runs that program alone (the Happy Eyeballs test in
+# its network namespace, see the Makefile).
+for t in "$dir"/${SMTP_TEST_ONLY:-test_*}; do
     if [ ! -f "$t" ] || [ ! -x "$t" ]; then continue; fi
     name=${t##*/}
     log=$dir/logs/$name.log

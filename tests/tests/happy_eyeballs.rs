@@ -1,14 +1,14 @@
 //! Happy Eyeballs v2 (RFC 8305) against a name whose IPv6 address drops
 //! every SYN and whose IPv4 address answers, in a network namespace this
 //! test creates (root and iproute2 needed; skipped visibly otherwise).
-//! The namespace's /etc/hosts (`ip netns exec` mounts /etc/netns/NAME/hosts)
-//! gives `dual.test` ::1 then 127.0.0.1, and `v6only.test` ::1 alone. The
-//! IPv6 "black hole" is a listener on [::1] with a full accept queue: the
-//! kernel drops further SYNs, as a broken IPv6 path does.
+//! The namespace (tests/netns/dual-stack.sh, whose hosts file `ip netns
+//! exec` mounts over /etc/hosts) gives `dual.test` ::1 then 127.0.0.1, and
+//! `v6only.test` ::1 alone. The IPv6 "black hole" is a listener on [::1]
+//! with a full accept queue: the kernel drops further SYNs, as a broken
+//! IPv6 path does.
 //!
-//! The outer test sets up the namespace and runs the inner one inside it
-//! (this same binary, `--exact`), which measures both connects and prints
-//! the figures.
+//! The outer test runs the inner one inside the namespace (this same
+//! binary, `--exact`), which measures both connects and prints the figures.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::Command;
@@ -19,20 +19,14 @@ use smtp_tests::driver::Client;
 use smtp_tests::scripted::{expect, hello, reply, ScriptedServer, Step};
 use smtp_tests::skip::skipped;
 
-const INNER: &str = "SMTP_HAPPY_EYEBALLS_INNER";
+/// Set inside the namespace by tests/netns/dual-stack.sh.
+const INSIDE: &str = "SMTP_DUAL_STACK_NS";
+
+/// The script that makes the namespace and runs a command in it.
+const DUAL_STACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/netns/dual-stack.sh");
 
 /// The connect timeout both connects get.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
-
-/// Removes the namespace and its /etc/netns directory.
-struct Namespace(String);
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        let _ = std::fs::remove_dir_all(format!("/etc/netns/{}", self.0));
-    }
-}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -46,7 +40,7 @@ extern "C" {
 
 #[test]
 fn an_ipv6_black_hole_costs_a_fraction_of_the_connect_timeout() {
-    if std::env::var_os(INNER).is_some() {
+    if std::env::var_os(INSIDE).is_some() {
         return;
     }
     if !is_root() {
@@ -55,41 +49,17 @@ fn an_ipv6_black_hole_costs_a_fraction_of_the_connect_timeout() {
     if Command::new("ip").arg("-V").output().is_err() {
         return skipped("needs iproute2's ip to create a network namespace");
     }
-    let name = format!("smtphe{}", std::process::id());
-    let status = Command::new("ip")
-        .args(["netns", "add", &name])
-        .status()
-        .unwrap();
-    if !status.success() {
-        return skipped("ip netns add failed (no network namespaces here)");
-    }
-    let namespace = Namespace(name.clone());
-    let etc = format!("/etc/netns/{name}");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::write(
-        format!("{etc}/hosts"),
-        "::1 dual.test\n127.0.0.1 dual.test\n::1 v6only.test\n",
-    )
-    .unwrap();
-    let up = Command::new("ip")
-        .args(["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
-        .status()
-        .unwrap();
-    assert!(up.success());
-    let exe = std::env::current_exe().unwrap();
-    let output = Command::new("ip")
-        .args(["netns", "exec", &name])
-        .arg(exe)
+    let output = Command::new("bash")
+        .arg(DUAL_STACK)
+        .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "inside_the_namespace",
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(INNER, "1")
         .output()
         .unwrap();
-    drop(namespace);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -107,7 +77,7 @@ fn an_ipv6_black_hole_costs_a_fraction_of_the_connect_timeout() {
 /// Runs only inside the namespace the outer test made.
 #[test]
 fn inside_the_namespace() {
-    if std::env::var_os(INNER).is_none() {
+    if std::env::var_os(INSIDE).is_none() {
         return;
     }
     let mut script = hello(&[]);
