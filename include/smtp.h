@@ -604,7 +604,7 @@ smtp_result smtp_send(const char *server,
  *
  * `host` is a host name or an address ("mail.example.org", "192.0.2.1",
  * "::1" or `[::1]`; "host:port" is accepted too), or a relay list of
- * those separated by commas ("a.example,b.example:2525,[::1]"), tried in
+ * those separated by commas (`"a.example,b.example:2525,[::1]"`), tried in
  * order when connecting: the next is tried when one cannot be reached,
  * fails TLS or answers 4xx before any message (`smtp_client_server()`
  * says which one took the session). `port` 0 means 465 if the security
@@ -898,8 +898,8 @@ bool smtp_client_has_extension(const smtp_client *client, const char *keyword);
 const char *smtp_client_auth_mechanisms(const smtp_client *client);
 
 /**
- * Returns the server the session is connected to, "host:port" ("[v6]:port"
- * for an IPv6 address): with a relay list ("a.example,b.example:2525"),
+ * Returns the server the session is connected to, `"host:port"` (`"[v6]:port"`
+ * for an IPv6 address): with a relay list (`"a.example,b.example:2525"`),
  * the one that took the connection after the others failed. NULL if the
  * client is NULL or never connected. Valid until the next connect or free.
  */

@@ -251,7 +251,7 @@ fn new_client(out: *mut *mut smtp_client, config: smtp_core::Config) {
 ///
 /// `host` is a host name or an address ("mail.example.org", "192.0.2.1",
 /// "::1" or `[::1]`; "host:port" is accepted too), or a relay list of
-/// those separated by commas ("a.example,b.example:2525,[::1]"), tried in
+/// those separated by commas (`"a.example,b.example:2525,[::1]"`), tried in
 /// order when connecting: the next is tried when one cannot be reached,
 /// fails TLS or answers 4xx before any message (`smtp_client_server()`
 /// says which one took the session). `port` 0 means 465 if the security

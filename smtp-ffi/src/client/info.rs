@@ -113,8 +113,8 @@ pub unsafe extern "C" fn smtp_client_auth_mechanisms(client: *const smtp_client)
     info_str(client, |i| Some(i.auth.as_ptr()))
 }
 
-/// Returns the server the session is connected to, "host:port" ("[v6]:port"
-/// for an IPv6 address): with a relay list ("a.example,b.example:2525"),
+/// Returns the server the session is connected to, `"host:port"` (`"[v6]:port"`
+/// for an IPv6 address): with a relay list (`"a.example,b.example:2525"`),
 /// the one that took the connection after the others failed. NULL if the
 /// client is NULL or never connected. Valid until the next connect or free.
 #[no_mangle]
