@@ -73,7 +73,7 @@ type NoBody = BodySource<'static, std::io::Empty>;
 
 impl AsyncClient {
     /// Connects (through the proxy if one is set; the host's addresses
-    /// raced, Happy Eyeballs v2), reads the greeting, says EHLO, sets up
+    /// raced, Happy Eyeballs), reads the greeting, says EHLO, sets up
     /// TLS and authenticates, as [`Client::connect`](crate::Client::connect)
     /// does, relay list and failover included.
     pub async fn connect(config: Config) -> Result<AsyncClient> {
@@ -83,8 +83,13 @@ impl AsyncClient {
         // Bounded by the list's length.
         for (index, (host, port)) in servers.iter().enumerate() {
             let one = config.for_one_server(host, *port);
+            // The next server only while the total timeout has time left.
+            let total = config.timeouts.total;
+            let time_left = || total.is_none_or(|t| started.elapsed() < t);
             match AsyncClient::connect_with_token(one, started).await {
-                Err(e) if index + 1 < servers.len() && crate::route::fails_over(&e) => {
+                Err(e)
+                    if index + 1 < servers.len() && time_left() && crate::route::fails_over(&e) =>
+                {
                     let (next, next_port) = &servers[index + 1];
                     let next = crate::route::server_name(next, *next_port);
                     let this = crate::route::server_name(host, *port);

@@ -68,8 +68,12 @@ impl Client {
         // Bounded by the list's length.
         for (index, (host, port)) in servers.iter().enumerate() {
             let one = config.for_one_server(host, *port);
+            // The next server only while the total timeout has time left.
+            let time_left = || deadline.is_none_or(|d| Instant::now() < d.at);
             match Client::connect_with_token(one, deadline) {
-                Err(e) if index + 1 < servers.len() && crate::route::fails_over(&e) => {
+                Err(e)
+                    if index + 1 < servers.len() && time_left() && crate::route::fails_over(&e) =>
+                {
                     let (next, next_port) = &servers[index + 1];
                     let next = crate::route::server_name(next, *next_port);
                     let this = crate::route::server_name(host, *port);
@@ -112,8 +116,13 @@ impl Client {
                     true => crate::net::resolve_first(&host, port)?,
                     false => host.clone(),
                 };
-                let left = connect.saturating_sub(started.elapsed());
-                conn.tunnel(proxy, &target, port, left)?;
+                // The connect timeout covers the proxy and the tunnel; the
+                // total timeout, if set, covers everything.
+                let mut until = started + connect;
+                if let Some(deadline) = deadline {
+                    until = until.min(deadline.at);
+                }
+                conn.tunnel(proxy, &target, port, until)?;
                 conn
             }
         };

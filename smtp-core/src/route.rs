@@ -13,8 +13,9 @@ use crate::transcript::Direction;
 /// of the list be tried: the server could not be reached, TLS failed, or
 /// it answered 4xx (421 among them) to the greeting, EHLO, STARTTLS or
 /// AUTH. Connecting sends no message, so none can have been delivered.
-/// Refused credentials (5xx), settings the server cannot meet and bad
-/// input are the same on every server: they end the attempt.
+/// Refused credentials (5xx, or a proxy refusing its login), settings the
+/// server cannot meet and bad input are the same on every server: they
+/// end the attempt.
 pub(crate) fn fails_over(err: &Error) -> bool {
     let before_mail = |phase: &Phase| {
         matches!(
@@ -29,7 +30,8 @@ pub(crate) fn fails_over(err: &Error) -> bool {
         )
     };
     match err {
-        Error::Connect { .. } => true,
+        // A proxy that refused our login refuses it for every server.
+        Error::Connect { source, .. } => source.kind() != std::io::ErrorKind::PermissionDenied,
         Error::Tls { kind, .. } => *kind != crate::error::TlsErrorKind::Config,
         Error::Timeout { phase, .. } | Error::Io { phase, .. } | Error::Protocol { phase, .. } => {
             before_mail(phase)
@@ -131,5 +133,9 @@ mod tests {
             after: std::time::Duration::from_secs(1)
         }));
         assert!(!fails_over(&Error::invalid("host", "bad")));
+        let proxy = crate::proxy::Proxy::parse("socks5://ann:pw@127.0.0.1:1080").unwrap();
+        assert!(!fails_over(&proxy.step_error("authentication", "refused")));
+        assert!(fails_over(&proxy.step_error("connect", "host unreachable")));
+        assert!(fails_over(&proxy.stalled("greeting")));
     }
 }

@@ -698,7 +698,9 @@ PY
 } >"$ENV_FILE.tmp"
 rm -f -- "$DIR/proxy.env.tmp"
 mv -f "$ENV_FILE.tmp" "$ENV_FILE"
-chmod 644 "$ENV_FILE"
+# It holds the passwords of the bed's users and of the SOCKS proxy's
+# throw-away system account: readable by root and the sudo user only.
+chmod 600 "$ENV_FILE"
 
 # Hand the readable parts to the sudo user.
 if [ -n "${SUDO_UID:-}" ] && [ "${SUDO_UID}" != 0 ]; then

@@ -128,7 +128,8 @@ final class Mailer
      *              default), false or 'off' for none. TLS runs end to end through the proxy and the
      *              certificate is checked against the mail server's name. A malformed URL is an
      *              InvalidInputException, a refusing proxy a ConnectionException naming the proxy
-     *              and the step ("SOCKS5 authentication: ..."), a silent one a TimeoutException;
+     *              and the step ("SOCKS5 authentication: ..."), a silent one too ("... no answer
+     *              within the connect timeout");
      *              the proxy password is never in a message. The same as options: ['proxy' => ...]
      * @throws InvalidInputException|LibraryException
      */

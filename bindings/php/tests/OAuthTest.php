@@ -84,6 +84,7 @@ final class OAuthTest extends SmtpTestCase
             'wrong type' => [fn () => 42, InvalidInputException::class, 'must return a string'],
             'no access_token' => [fn () => ['token' => 'ya29.x-SECRET'], InvalidInputException::class, 'access_token'],
             'bad expires_in' => [fn () => ['access_token' => 'ya29.x-SECRET', 'expires_in' => 'soon'], InvalidInputException::class, 'expires_in'],
+            'NUL byte' => [fn () => "ya29.x\0-SECRET", InvalidInputException::class, 'NUL'],
         ];
         foreach ($cases as $name => [$callable, $class, $why]) {
             $mailer = new Mailer(host: '127.0.0.1', port: $server->port, security: 'none',

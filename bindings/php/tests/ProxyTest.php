@@ -221,6 +221,37 @@ final class ProxyTest extends SmtpTestCase
     }
 
     /** Malformed URLs: InvalidInputException naming the proxy, never the password. */
+    public function testASilentProxyIsAConnectionExceptionWithinTheConnectTimeout(): void
+    {
+        // A listener that accepts (the kernel does) and never says a word.
+        $silent = stream_socket_server('tcp://127.0.0.1:0');
+        $this->assertNotFalse($silent);
+        $address = (string) stream_socket_get_name($silent, false);
+        foreach (['socks5', 'http'] as $scheme) {
+            $mailer = new Mailer(
+                host: 'mail.example.test',
+                port: 587,
+                security: 'none',
+                connectTimeout: 1,
+                timeout: 1,
+                proxy: "$scheme://ann:Px-s3cret-2@$address",
+            );
+            $started = hrtime(true);
+            try {
+                $mailer->connect();
+                $this->fail("connected through a silent $scheme proxy");
+            } catch (ConnectionException $e) {
+                $took = (hrtime(true) - $started) / 1e9;
+                $this->assertStringContainsString("proxy $address", $e->getMessage());
+                $this->assertStringContainsString('no answer within the connect timeout', $e->getMessage());
+                $this->assertStringNotContainsString('Px-s3cret-2', $e->getMessage());
+                $this->assertLessThan(4.0, $took, $e->getMessage());
+            }
+            $mailer->close();
+        }
+        fclose($silent);
+    }
+
     public function testMalformedProxyUrlsAreInvalidInput(): void
     {
         foreach ([

@@ -298,10 +298,13 @@ impl Config {
             "dsn_if_offered" => self.dsn.if_offered = flag(name, value)?,
             "requiretls" => self.dsn.require_tls = flag(name, value)?,
             "proxy" => {
+                // Compared in place: a lower-cased copy would hold the
+                // password unwiped.
                 let value = value.trim();
-                self.proxy = match value.to_ascii_lowercase().as_str() {
-                    "" | "off" | "none" => None,
-                    _ => Some(crate::proxy::Proxy::parse(value)?),
+                let off = ["", "off", "none"];
+                self.proxy = match off.iter().any(|o| value.eq_ignore_ascii_case(o)) {
+                    true => None,
+                    false => Some(crate::proxy::Proxy::parse(value)?),
                 }
             }
             "mt_priority" => self.set_priority(value).map_err(|e| renamed(name, e))?,
@@ -349,8 +352,11 @@ impl Config {
 
     /// The password or token, for the user given before or after it.
     pub(super) fn set_secret(&mut self, secret: &str) {
-        // A password or token given by name replaces a token provider.
-        self.token = None;
+        // A secret given by name replaces a token provider, and is a
+        // password again (`token=1` makes it a fixed token).
+        if self.token.take().is_some() {
+            self.secret_is_token = false;
+        }
         match self.credentials.take() {
             Some(old) => {
                 let user = old.username().to_string();

@@ -305,6 +305,8 @@ fn token_provider_settings() {
     let mut c = Config::new("h", 587).with_token_provider("me", provider);
     c.set("password", "pw").unwrap();
     assert!(!c.has_token_provider());
+    // ... and is a password, not a bearer token.
+    assert!(!c.credentials().unwrap().is_bearer_token());
     let c = Config::new("h", 587)
         .with_token_provider("me", provider)
         .with_password("me", "pw");

@@ -1,6 +1,6 @@
-//! The async client's TCP connect: Happy Eyeballs v2 (RFC 8305) over
-//! tokio, the same order and delay as the blocking `eyeballs`, and the
-//! proxy tunnel when one is set.
+//! The async client's TCP connect: Happy Eyeballs (the RFC 8305
+//! connection race) over tokio, the same order and delay as the blocking
+//! `eyeballs`, and the proxy tunnel when one is set.
 
 use std::future::Future;
 use std::io;

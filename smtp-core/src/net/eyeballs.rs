@@ -1,8 +1,9 @@
-//! Happy Eyeballs v2 (RFC 8305) for the blocking client: the addresses of
-//! a name are tried in interleaved family order, the next attempt started
-//! [`ATTEMPT_DELAY`] after the previous one (at once when it fails), all
-//! in flight together; the first to connect wins and the others are
-//! closed. The whole takes at most the connect timeout.
+//! Happy Eyeballs (RFC 8305 sections 4 and 5, the connection race; the
+//! name is resolved first, by the system resolver) for the blocking
+//! client: the addresses are tried in interleaved family order, the next
+//! attempt started [`ATTEMPT_DELAY`] after the previous one (at once when
+//! it fails), all in flight together; the first to connect wins and the
+//! others are closed. The whole takes at most the connect timeout.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -41,12 +42,16 @@ pub(crate) fn connect_first(addrs: &[SocketAddr], until: Instant) -> Attempts {
         if next < addrs.len() && (in_flight.is_empty() || now >= next_start) {
             let addr = addrs[next];
             next += 1;
-            match start(addr) {
-                Ok(Some(socket)) => in_flight.push((socket, addr)),
-                Ok(None) => {}
-                Err(e) => last = named(addr, e),
-            }
             next_start = now + ATTEMPT_DELAY;
+            match start(addr) {
+                Ok(socket) => in_flight.push((socket, addr)),
+                // Failed at once (no route for this family): the next
+                // address is tried at once too (RFC 8305 5).
+                Err(e) => {
+                    last = named(addr, e);
+                    next_start = now;
+                }
+            }
             if let Some(done) = take_connected(&mut in_flight, &mut last, 0) {
                 return done;
             }
@@ -72,15 +77,14 @@ pub(crate) fn connect_first(addrs: &[SocketAddr], until: Instant) -> Attempts {
     }
 }
 
-/// Starts a non-blocking connect; `Ok(None)` never happens today but
-/// keeps a refused-at-once attempt out of the list.
-fn start(addr: SocketAddr) -> io::Result<Option<Socket>> {
+/// Starts a non-blocking connect (done or in progress).
+fn start(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
     match socket.connect(&addr.into()) {
-        Ok(()) => Ok(Some(socket)),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(Some(socket)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Some(socket)),
+        Ok(()) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(socket),
         Err(e) => Err(e),
     }
 }
@@ -106,9 +110,17 @@ fn take_connected(
     // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures
     // that lives across the call.
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
-    if ready <= 0 {
-        // A timeout, or EINTR: the caller's loop checks the time again.
+    if ready == 0 {
+        // The wait is over: the caller's loop checks the time again.
         return None;
+    }
+    if ready < 0 {
+        let err = io::Error::last_os_error();
+        return match err.kind() {
+            io::ErrorKind::Interrupted => None,
+            // Not a state to wait out (it would spin until the deadline).
+            _ => Some(Attempts::Failed(err)),
+        };
     }
     let mut index = 0;
     for fd in &fds {

@@ -1,5 +1,5 @@
 //! The blocking driver's socket: TCP (the resolved addresses raced,
-//! Happy Eyeballs v2),
+//! Happy Eyeballs, RFC 8305),
 //! read and write timeouts set from the engine's deadlines, and the
 //! machine facts the engine asks for (addresses, host name).
 //!
@@ -155,20 +155,28 @@ impl Connection {
     }
 
     /// Opens the tunnel to `host:port` through `proxy` (this connection
-    /// is to the proxy), within `timeout`.
+    /// is to the proxy), all of it by `until`: the socket's timeouts are
+    /// set to the time left before each exchange, so a proxy dribbling
+    /// one byte at a time cannot stretch it.
     pub(crate) fn tunnel(
         &mut self,
         proxy: &crate::proxy::Proxy,
         host: &str,
         port: u16,
-        timeout: Duration,
+        until: Instant,
     ) -> Result<(), Error> {
-        let until = Instant::now() + timeout;
-        self.arm(Some(until))
-            .map_err(|e| io_error(Phase::Connect, timeout, e))?;
-        // A step the proxy leaves unanswered times the socket out: the
-        // handshake names that step.
-        crate::proxy::blocking::handshake(&mut self.tcp, proxy, host, port)
+        self.armed = None;
+        let outcome = crate::proxy::blocking::handshake(&mut self.tcp, proxy, host, port, |tcp| {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            tcp.set_read_timeout(Some(left))?;
+            tcp.set_write_timeout(Some(left))
+        });
+        // The timeouts set here are not the ones `arm` remembers.
+        self.armed = None;
+        outcome
     }
 
     pub(crate) fn peer(&self) -> SocketAddr {

@@ -102,6 +102,12 @@ impl<'a> Handshake<'a> {
             ),
             (State::ResponseHead, _) => {
                 self.head.extend_from_slice(received);
+                // Checked at its first five octets and at each line end, so
+                // something that is not HTTP (an SMTP greeting) fails at
+                // once rather than at the connect timeout.
+                if self.head.len() == 5 || self.head.ends_with(b"\n") {
+                    http::response(proxy, &self.head)?;
+                }
                 if self.head.ends_with(b"\r\n\r\n") || self.head.len() > http::MAX_RESPONSE_HEAD {
                     match http::response(proxy, &self.head)? {
                         Some(_) => (State::Done, None),

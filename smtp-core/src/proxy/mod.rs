@@ -184,9 +184,15 @@ impl Proxy {
             ProxyKind::Socks5 { .. } => "SOCKS5",
             ProxyKind::HttpConnect => "HTTP CONNECT",
         };
+        // A refused proxy login is marked, so a relay list does not try the
+        // same credentials once per server (`route::fails_over`).
+        let io_kind = match step {
+            "authentication" => std::io::ErrorKind::PermissionDenied,
+            _ => std::io::ErrorKind::Other,
+        };
         Error::Connect {
             server: format!("proxy {}", self.address()),
-            source: std::io::Error::other(format!("{kind} {step}: {reason}")),
+            source: std::io::Error::new(io_kind, format!("{kind} {step}: {reason}")),
         }
     }
 }

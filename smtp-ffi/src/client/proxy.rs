@@ -27,15 +27,18 @@ use crate::result::smtp_result;
 /// TLS (STARTTLS or implicit) runs end to end through the tunnel: the
 /// proxy sees only encrypted traffic after the handshake, and the
 /// certificate is checked against the mail server's name, never the
-/// proxy's. The proxy's handshake counts against the connect timeout.
+/// proxy's. The proxy's connection and handshake count against the
+/// connect timeout (and the total timeout, if set).
 ///
 /// A malformed URL gives `SMTP_ERR_INVALID_INPUT` with
 /// `smtp_last_message()` saying what is wrong (never repeating the
 /// password); nothing changes then. At connect, a failed proxy step gives
 /// `SMTP_ERR_CONNECT` with a message naming the proxy and the step, e.g.
 /// "could not connect to proxy 127.0.0.1:1080: SOCKS5 authentication: the
-/// proxy refused the user name or password" (never the password), and a
-/// proxy that does not answer in time `SMTP_ERR_TIMEOUT`.
+/// proxy refused the user name or password" (never the password); a
+/// proxy that cannot be reached or does not answer in time is
+/// `SMTP_ERR_CONNECT` too ("... SOCKS5 greeting: no answer within the
+/// connect timeout").
 ///
 /// Applies to the next connect. `client` must not be NULL; `url` is
 /// copied, and the proxy password is wiped from the library's memory when

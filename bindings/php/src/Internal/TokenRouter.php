@@ -87,6 +87,20 @@ final class TokenRouter
      */
     public static function token(mixed $value): array
     {
+        [$token, $expires] = self::parse($value);
+        // C would cut the token at a NUL and send the rest as if whole.
+        if (str_contains($token, "\0")) {
+            throw new InvalidInputException('token callable returned a token with a NUL byte');
+        }
+        return [$token, $expires];
+    }
+
+    /**
+     * @return array{string, int}
+     * @throws InvalidInputException
+     */
+    private static function parse(mixed $value): array
+    {
         if (is_string($value)) {
             return [$value, -1];
         }
