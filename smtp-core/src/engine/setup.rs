@@ -80,6 +80,9 @@ impl Session {
             return host.clone();
         }
         match self.local {
+            // Through a proxy our socket's address is the one facing the
+            // proxy (often internal): not for the mail server to see.
+            _ if self.config.proxy.is_some() => "[127.0.0.1]".into(),
             Some(core::net::SocketAddr::V6(a)) => format!("[IPv6:{}]", a.ip()),
             Some(a) => format!("[{}]", a.ip()),
             None => "[127.0.0.1]".into(),

@@ -200,3 +200,25 @@ fn a_loopback_proxy_does_not_make_the_server_local() {
         }
     }
 }
+
+#[test]
+fn through_a_proxy_ehlo_does_not_give_away_the_local_address() {
+    let now = Instant::now();
+    for (proxy, ehlo) in [
+        ("off", "EHLO [10.1.2.3]\r\n"),
+        ("http://10.0.0.1:3128", "EHLO [127.0.0.1]\r\n"),
+    ] {
+        let mut config = Config::new("mx.test", 25).with_security(Security::None);
+        config.set("proxy", proxy).unwrap();
+        let mut engine = Engine::new(config, now).unwrap();
+        let peer = Peer {
+            remote: Some("10.0.0.1:3128".parse().unwrap()),
+            local: Some("10.1.2.3:40000".parse().unwrap()),
+            host_name: None,
+        };
+        engine.start_connect(peer, now).unwrap();
+        written(&mut engine, now);
+        engine.received(b"220 mx.test ESMTP\r\n");
+        assert_eq!(written(&mut engine, now).0, ehlo);
+    }
+}
