@@ -2078,6 +2078,14 @@ smtp_result smtp_pool_close(smtp_pool *pool);
  */
 void smtp_pool_free(smtp_pool *pool);
 
+/**
+ * Returns the number of handles (`smtp_client`, `smtp_message`,
+ * `smtp_pool`, `smtp_outbox`) created in this process and not yet freed.
+ * A host that frees everything it creates per request (a php-fpm worker)
+ * sees the same number at the end of every request. Any thread.
+ */
+size_t smtp_live_handles(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

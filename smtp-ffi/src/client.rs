@@ -245,6 +245,7 @@ pub(crate) fn write_out<T>(out: *mut T, value: T) {
 
 fn new_client(out: *mut *mut smtp_client, config: smtp_core::Config) {
     write_out(out, Box::into_raw(Box::new(smtp_client::new(config))));
+    crate::handles::opened();
 }
 
 /// Creates a client for `host` and `port`, not yet connected.
@@ -328,6 +329,7 @@ pub unsafe extern "C" fn smtp_client_free(client: *mut smtp_client) {
             // SAFETY: the caller gives back a pointer from smtp_client_new*
             // that it will not use again.
             drop(unsafe { Box::from_raw(client) });
+            crate::handles::closed();
         }
     })
 }

@@ -61,6 +61,7 @@ mod pool;
 // Internals.
 mod args;
 mod guard;
+mod handles;
 mod settings;
 mod token;
 mod types;

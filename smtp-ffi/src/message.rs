@@ -33,6 +33,7 @@ pub struct smtp_message {
 #[no_mangle]
 pub extern "C" fn smtp_message_new() -> *mut smtp_message {
     guard::value(std::ptr::null_mut(), || {
+        crate::handles::opened();
         Box::into_raw(Box::new(smtp_message {
             inner: Message::new(),
         }))
@@ -50,6 +51,7 @@ pub unsafe extern "C" fn smtp_message_free(message: *mut smtp_message) {
             // SAFETY: the caller gives back a pointer from smtp_message_new
             // that it will not use again.
             drop(unsafe { Box::from_raw(message) });
+            crate::handles::closed();
         }
     })
 }

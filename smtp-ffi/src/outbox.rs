@@ -135,6 +135,7 @@ pub unsafe extern "C" fn smtp_outbox_open(
         // SAFETY: checked non-NULL by out_arg; the caller guarantees
         // writable storage for a pointer.
         unsafe { out.write(Box::into_raw(outbox)) };
+        crate::handles::opened();
         Ok(())
     })
 }
@@ -149,6 +150,7 @@ pub unsafe extern "C" fn smtp_outbox_free(outbox: *mut smtp_outbox) {
             // SAFETY: the caller gives back a pointer from
             // smtp_outbox_open that it will not use again.
             drop(unsafe { Box::from_raw(outbox) });
+            crate::handles::closed();
         }
     })
 }

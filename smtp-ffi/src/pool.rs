@@ -228,6 +228,7 @@ pub unsafe extern "C" fn smtp_pool_new(
             }),
         };
         write_out(out, Box::into_raw(Box::new(pool)));
+        crate::handles::opened();
         Ok(())
     })
 }
@@ -515,6 +516,7 @@ pub unsafe extern "C" fn smtp_pool_free(pool: *mut smtp_pool) {
             // SAFETY: the caller gives back a pointer from smtp_pool_new
             // that no thread uses any more.
             drop(unsafe { Box::from_raw(pool) });
+            crate::handles::closed();
         }
     })
 }

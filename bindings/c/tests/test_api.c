@@ -381,9 +381,32 @@ static void test_not_connected(void)
     smtp_message_free(m);
 }
 
+static void test_live_handles_count_what_is_not_freed(void)
+{
+    /* Tests run one after the other in this program: nothing else is
+     * alive meanwhile. */
+    size_t before = smtp_live_handles();
+    smtp_client *c = NULL;
+    smtp_message *m = smtp_message_new();
+    smtp_pool *p = NULL;
+    CHECK(m != NULL);
+    CHECK_OK(smtp_client_new("127.0.0.1", 25, &c));
+    CHECK_OK(smtp_pool_new("smtp://127.0.0.1:25", &p));
+    CHECK(smtp_live_handles() == before + 3);
+    /* A failed constructor creates nothing. */
+    CHECK_RESULT(smtp_client_new("", 25, &c), SMTP_ERR_INVALID_INPUT);
+    CHECK(smtp_live_handles() == before + 3);
+    smtp_pool_free(p);
+    smtp_client_free(c);
+    smtp_message_free(m);
+    smtp_message_free(NULL);
+    CHECK(smtp_live_handles() == before);
+}
+
 int main(void)
 {
     RUN(test_version_matches_header);
+    RUN(test_live_handles_count_what_is_not_freed);
     RUN(test_result_str_for_every_value);
     RUN(test_last_message_rules);
     RUN(test_null_everywhere);

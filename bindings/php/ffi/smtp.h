@@ -336,3 +336,4 @@ size_t smtp_pool_open_connections(const smtp_pool *pool);
 size_t smtp_pool_idle_connections(const smtp_pool *pool);
 smtp_result smtp_pool_close(smtp_pool *pool);
 void smtp_pool_free(smtp_pool *pool);
+size_t smtp_live_handles(void);

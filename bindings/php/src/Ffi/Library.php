@@ -336,6 +336,17 @@ final class Library
         return $this->version;
     }
 
+    /**
+     * How many native handles (clients, messages, pools, outboxes) this
+     * process holds: created and not yet freed. A php-fpm worker whose
+     * requests free what they create sees the same number at the end of
+     * every request; the php-fpm load test checks it.
+     */
+    public function liveHandles(): int
+    {
+        return (int) $this->ffi->smtp_live_handles();
+    }
+
     /** Where the library came from: a path, or "FFI scope SMTP" when preloaded. */
     public function origin(): string
     {
