@@ -76,6 +76,15 @@ make -C bindings/c test valgrind asan
 step "PHP binding (bindings/php): PHPUnit against the test bed"
 bash bindings/php/run-tests.sh
 
+# The PHPUnit run above drives php-fpm with 4 clients x 250 requests; this
+# is the full load: 20 concurrent FastCGI clients x 10,000 requests, each
+# sending one message through Postfix, one worker killed midway. The
+# figures (rate, each worker's RSS at start and end) are printed.
+step "php-fpm under load (bindings/php/tests/FpmLoadTest.php): 20 clients x 10,000 requests"
+SMTP_FPM_CLIENTS=20 SMTP_FPM_REQUESTS=10000 SMTP_FPM_REPORT="$bed/fpm-load.txt" \
+  bash bindings/php/run-tests.sh --filter FpmLoadTest
+cat "$bed/fpm-load.txt"
+
 # The Rust and smtp-send Happy Eyeballs tests make their namespace
 # themselves; the C and PHP ones run inside tests/netns/dual-stack.sh.
 step "Happy Eyeballs from C (plain, valgrind, ASan) and PHP in a dual-stack network namespace"
