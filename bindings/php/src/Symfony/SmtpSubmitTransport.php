@@ -31,6 +31,9 @@ use Symfony\Component\Mailer\Exception\LogicException;
 use Symfony\Component\Mailer\Exception\TransportException;
 use Symfony\Component\Mailer\SentMessage;
 use Symfony\Component\Mailer\Transport\AbstractTransport;
+use Symfony\Component\Mime\Exception\InvalidArgumentException as MimeInvalidArgumentException;
+use Symfony\Component\Mime\Message;
+use Symfony\Component\Mime\RawMessage;
 
 /**
  * A Symfony Mailer transport that submits messages through libsmtp.
@@ -236,8 +239,16 @@ final class SmtpSubmitTransport extends AbstractTransport
     protected function doSend(SentMessage $message): void
     {
         // Render first: a message Symfony cannot render (an unreadable
-        // attachment) fails before any command is sent.
-        $data = $message->toString();
+        // attachment: Symfony's own exception) fails before any command is
+        // sent. PHP refuses some paths with a ValueError (a NUL byte in an
+        // attachment's path): that becomes Symfony's InvalidArgumentException
+        // for paths it cannot open.
+        try {
+            $data = $message->toString();
+        } catch (\ValueError $e) {
+            throw new MimeInvalidArgumentException('The message cannot be rendered: ' . $e->getMessage(), 0, $e);
+        }
+        self::checkRendered($message->getOriginalMessage(), $data);
         $envelope = $message->getEnvelope();
         $from = $envelope->getSender()->getEncodedAddress();
         $to = [];
@@ -272,6 +283,57 @@ final class SmtpSubmitTransport extends AbstractTransport
             $message->setMessageId($queueId);
         }
         $message->appendDebug($this->takeDebug());
+    }
+
+    /**
+     * Refuses a rendered message whose header Symfony's objects do not
+     * account for, and any NUL byte (RFC 5322 allows none).
+     *
+     * Symfony's MIME component encodes header values, but writes header
+     * names and parameter names as given: a line break in one
+     * (`addTextHeader("X-A\r\nBcc: x", ...)`, a parameter name of
+     * `addParameterizedHeader()`) would put a field of its own into the
+     * header. So the rendered header's field names are counted against the
+     * message's prepared headers (plus the top part's Content-* fields):
+     * a field line no header object explains, or a line that is no field,
+     * stops the message before anything is sent.
+     *
+     * @throws TransportException
+     */
+    private static function checkRendered(RawMessage $original, string $data): void
+    {
+        if (str_contains($data, "\0")) {
+            throw new TransportException('The message contains a NUL byte (in a header or an attachment name?), which mail cannot carry; nothing was sent.');
+        }
+        if (!$original instanceof Message) {
+            return; // raw bytes from the caller: sent as given
+        }
+        $allowed = ['content-type' => 1, 'content-transfer-encoding' => 1, 'content-disposition' => 1, 'content-id' => 1];
+        foreach ($original->getPreparedHeaders()->all() as $header) {
+            $name = strtolower($header->getName());
+            $allowed[$name] = ($allowed[$name] ?? 0) + 1;
+        }
+        $end = strpos($data, "\r\n\r\n");
+        $head = $end === false ? $data : substr($data, 0, $end);
+        foreach (explode("\r\n", $head) as $number => $line) {
+            if ($number > 0 && $line !== '' && ($line[0] === ' ' || $line[0] === "\t")) {
+                continue; // a folded continuation
+            }
+            if (preg_match('/^([!-9;-~]+):/', $line, $m) !== 1) {
+                throw new TransportException(sprintf(
+                    'Header line %d of the rendered message is not a header field (a line break in a header or parameter name?); nothing was sent.',
+                    $number + 1,
+                ));
+            }
+            $name = strtolower($m[1]);
+            if (($allowed[$name] ?? 0) === 0) {
+                throw new TransportException(sprintf(
+                    'Header line %d of the rendered message is a field the message\'s headers do not have (a line break in a header or parameter name?); nothing was sent.',
+                    $number + 1,
+                ));
+            }
+            $allowed[$name]--;
+        }
     }
 
     /** A NOOP on a session idle for longer than the ping threshold; a dead one is closed (send() reconnects). */
