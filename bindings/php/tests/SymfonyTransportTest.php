@@ -543,18 +543,22 @@ final class SymfonyTransportTest extends SmtpTestCase
         }
     }
 
-    public function testLocalDomainAndOptionsReachTheWire(): void
+    public function testLocalDomainPingThresholdAndLibraryOptionsReachTheWire(): void
     {
         $server = ScriptedServer::capture();
         $transport = self::transports()->fromString(
-            "smtp-submit://127.0.0.1:{$server->port}?security=none&local_domain=client.test&chunking=off&timeout=5"
+            "smtp-submit://127.0.0.1:{$server->port}?security=none&local_domain=client.test&chunking=off&timeout=5&ping_threshold=0"
         );
-        $transport->send((new Email())->from('sender@example.test')->to('rcpt@example.test')->subject('s')->text("x\n"));
+        $email = (new Email())->from('sender@example.test')->to('rcpt@example.test')->subject('s')->text("x\n");
+        $transport->send($email);
+        // ping_threshold=0: the idle session is checked before the next message.
+        $transport->send($email);
         $transport->stop();
         $report = $server->finish();
         $this->assertSame([], Wire::errors($report));
         $this->assertCount(1, $report['connections']);
-        $this->assertSame(['EHLO client.test', 'MAIL FROM:<sender@example.test>', 'RCPT TO:<rcpt@example.test>', 'DATA', 'QUIT'],
+        $transaction = ['MAIL FROM:<sender@example.test>', 'RCPT TO:<rcpt@example.test>', 'DATA'];
+        $this->assertSame(['EHLO client.test', ...$transaction, 'NOOP', ...$transaction, 'QUIT'],
             Wire::lines($report['connections'][0]));
     }
 
