@@ -412,6 +412,28 @@ final class SymfonyTransportTest extends SmtpTestCase
         $this->assertSame(3, $session, 'one session with three MAIL commands');
     }
 
+    public function testTheProxyOptionPassesThroughTheDsn(): void
+    {
+        $bed = $this->bed();
+        if (!$bed->hasProxies()) {
+            if (getenv('SMTP_TESTBED_REQUIRED') === '1') {
+                $this->fail('SMTP_TESTBED_REQUIRED=1 but the test bed started no proxies (tests/testbed/install.sh)');
+            }
+            $this->markTestSkipped('the test bed started no proxies');
+        }
+        $proxyPassword = $bed->var('SOCKS5_PASSWORD');
+        $proxy = sprintf('socks5h://%s:%s@%s:%d', rawurlencode($bed->var('SOCKS5_USER')), rawurlencode($proxyPassword),
+            $bed->host(), (int) $bed->var('SOCKS5_PORT'));
+        $marker = TestBed::marker('sf-proxy');
+        // STARTTLS through the SOCKS5 proxy, the proxy URL percent-encoded as one DSN option.
+        $sent = $this->transport('submission', 'proxy=' . rawurlencode($proxy))->send((new Email())
+            ->from($bed->address('sf-from'))->to($bed->address('sf-to'))->subject("Proxy $marker")->text('x'));
+        $this->assertMatchesRegularExpression('/connected to .*through .*' . preg_quote((string) $bed->var('SOCKS5_PORT'), '/') . '/i', $sent->getDebug());
+        $this->assertStringNotContainsString($proxyPassword, $sent->getDebug());
+        $this->assertNoSecret($sent->getDebug());
+        $bed->waitForMessage("Proxy $marker");
+    }
+
     public function testAWrongPasswordIsATransportExceptionWithoutThePassword(): void
     {
         $bed = $this->bed();
