@@ -24,7 +24,6 @@ use Smtp\Exception\TimeoutException;
 use Smtp\Exception\TlsException;
 use Smtp\Mailer;
 use Smtp\RecipientResult;
-use Smtp\SendResult;
 use Smtp\TranscriptDirection;
 use Symfony\Component\Mailer\Exception\InvalidArgumentException;
 use Symfony\Component\Mailer\Exception\LogicException;
@@ -417,11 +416,12 @@ final class SmtpSubmitTransport extends AbstractTransport
             }
         }
         $port = $arguments['port'] ?? null;
-        $port = is_int($port) && $port > 0 ? $port : null;
-        if (str_contains($host, ':') && !str_contains($host, ',') && !str_starts_with($host, '[') && substr_count($host, ':') > 1) {
+        $port = is_int($port) && $port > 0 ? $port : ($implicit ? 465 : 587);
+        if (substr_count($host, ':') > 1 && !str_contains($host, ',') && !str_starts_with($host, '[')) {
             $host = "[$host]"; // an IPv6 address
         }
-        $hostPort = $port !== null || str_contains($host, ',') ? $host . ($port !== null ? ":$port" : '') : $host . ':' . ($implicit ? 465 : 587);
+        // A relay list carries its own ports; a "host:port" string too.
+        $hostPort = str_contains($host, ',') || preg_match('/^(\[[^\]]*\]|[^:]*):\d+$/', $host) === 1 ? $host : "$host:$port";
         return ($implicit ? 'smtp-submits://' : 'smtp-submit://') . $hostPort;
     }
 }
