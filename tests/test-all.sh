@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test-bed packages (postfix, dovecot-core, openssl, dante-server, tinyproxy, php8.2-cli, C toolchain, valgrind)"
+step "installing test-bed packages (postfix, dovecot-core, openssl, dante-server, tinyproxy, php8.2-cli, php-symfony-mailer, C toolchain, valgrind)"
 bash tests/testbed/install.sh --with-php
 if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null \
   || ! command -v phpunit >/dev/null; then

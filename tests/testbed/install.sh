@@ -7,8 +7,9 @@
 #   tests/testbed/install.sh [--with-php]
 #
 # --with-php also installs the PHP command-line interpreter (php8.2-cli where
-# that package exists, else the distribution's php-cli), php-fpm and
-# cgi-fcgi (libfcgi-bin) for the PHP binding tests.
+# that package exists, else the distribution's php-cli), php-fpm,
+# cgi-fcgi (libfcgi-bin) and Symfony Mailer (php-symfony-mailer, for the
+# Smtp\Symfony transport's tests) for the PHP binding tests.
 #
 # Idempotent and quiet: packages already installed are skipped, and apt runs
 # (one "apt-get update", one "apt-get install") only when something is
@@ -30,7 +31,7 @@ with_php=0
 for arg in "$@"; do
     case $arg in
         --with-php) with_php=1 ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $arg" ;;
     esac
 done
@@ -74,6 +75,9 @@ fi
 if [ "$with_php" = 1 ]; then
     [ -x /usr/sbin/php-fpm8.2 ] || [ -x /usr/sbin/php-fpm ] || missing+=(php-fpm-placeholder)
     command -v cgi-fcgi >/dev/null 2>&1 || missing+=(libfcgi-bin)
+    # Symfony Mailer (5.4 on bookworm, under /usr/share/php/Symfony) for
+    # bindings/php/tests/SymfonyTransportTest.php.
+    installed php-symfony-mailer || missing+=(php-symfony-mailer)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
