@@ -43,10 +43,12 @@ try {
 }
 
 // Compile every class into shared memory (the autoloader requires each
-// file, parents first).
+// file, parents first). Not src/Symfony: it extends Symfony's classes,
+// which need not be installed (and are not loadable here), and it calls
+// FFI only through the preloaded Mailer, so it loads with the framework.
 $files = new RecursiveIteratorIterator(new RecursiveDirectoryIterator(__DIR__ . '/src', FilesystemIterator::SKIP_DOTS));
 foreach ($files as $file) {
-    if ($file->getExtension() === 'php') {
+    if ($file->getExtension() === 'php' && !str_starts_with($file->getPathname(), __DIR__ . '/src/Symfony/')) {
         $class = 'Smtp\\' . str_replace('/', '\\', substr($file->getPathname(), strlen(__DIR__ . '/src/'), -4));
         class_exists($class) || interface_exists($class) || enum_exists($class);
     }
