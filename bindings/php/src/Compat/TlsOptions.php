@@ -58,7 +58,9 @@ final class TlsOptions
                     default => null,
                 };
                 if ($dangerous !== null) {
-                    $settings['dangerousAcceptInvalidCerts'] = ($settings['dangerousAcceptInvalidCerts'] ?? false) || $dangerous;
+                    if ($dangerous) {
+                        $settings['dangerousAcceptInvalidCerts'] = true;
+                    }
                 } elseif ($name === 'cafile') {
                     $settings['caFile'] = $value;
                 } elseif ($name === 'peer_name') {
