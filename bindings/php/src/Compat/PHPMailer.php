@@ -4,8 +4,9 @@
  * Concern: Smtp\Compat\PHPMailer, the public API of PHPMailer 6 that SMTP
  * users touch (properties, send(), errors, keep-alive), implemented with
  * Smtp\Mailer and Smtp\Message: settings mapping, composing and sending.
- * Addresses and attachments are in the PHPMailerAddresses and
- * PHPMailerAttachments traits, debug output in DebugOutput.
+ * Addresses, attachments and composing are in the PHPMailerAddresses,
+ * PHPMailerAttachments and PHPMailerComposition traits, debug output in
+ * DebugOutput, Host in HostList, SMTPOptions in TlsOptions.
  */
 
 declare(strict_types=1);
@@ -19,10 +20,8 @@ use Smtp\Exception\RecipientsRefusedException;
 use Smtp\Exception\RejectedException;
 use Smtp\Exception\SmtpException;
 use Smtp\Exception\TlsException;
-use Smtp\Ffi\Library;
 use Smtp\Mailer;
 use Smtp\Message;
-use Smtp\Security;
 use Smtp\TranscriptDirection;
 
 /**
@@ -68,6 +67,7 @@ class PHPMailer
 {
     use PHPMailerAddresses;
     use PHPMailerAttachments;
+    use PHPMailerComposition;
 
     public const CHARSET_ASCII = 'us-ascii';
     public const CHARSET_ISO88591 = 'iso-8859-1';
@@ -584,30 +584,6 @@ class PHPMailer
         DebugOutput::write($this->Debugoutput, (int) $this->SMTPDebug, $text);
     }
 
-    /**
-     * $text (in CharSet) as UTF-8 for libsmtp.
-     *
-     * @throws Exception for an unknown CharSet or text that is not in it
-     */
-    protected function toUtf8(string $text): string
-    {
-        $charset = is_string($this->CharSet) ? strtolower(trim($this->CharSet)) : '';
-        if ($charset === '' || $charset === 'utf-8' || $charset === 'utf8' || preg_match('/[\x80-\xff]/', $text) !== 1) {
-            return $text;
-        }
-        try {
-            $converted = function_exists('mb_convert_encoding')
-                ? mb_convert_encoding($text, 'UTF-8', $this->CharSet)
-                : @iconv($this->CharSet, 'UTF-8', $text);
-        } catch (\ValueError) {
-            $converted = false;
-        }
-        if (!is_string($converted)) {
-            throw new Exception('CharSet ' . self::shown($charset) . ': cannot convert the text to UTF-8');
-        }
-        return $converted;
-    }
-
     /** "sendmail mailer is not supported..." for the current Mailer. */
     private function unsupportedMailer(): string
     {
@@ -633,137 +609,6 @@ class PHPMailer
             return 'Unknown encoding: ' . self::shown(is_scalar($this->Encoding) ? (string) $this->Encoding : '');
         }
         return null;
-    }
-
-    /**
-     * The message as Smtp\Message.
-     *
-     * @throws SmtpException|Exception
-     */
-    private function compose(): Message
-    {
-        $message = new Message();
-        if ($this->From !== '') {
-            $name = $this->toUtf8(self::cleanName($this->FromName));
-            $message->from($name === '' ? $this->From : self::displayName($name) . ' <' . $this->From . '>');
-        }
-        if ($this->Sender !== '') {
-            $message->envelopeFrom($this->Sender);
-        }
-        foreach (['to' => $this->to, 'cc' => $this->cc, 'bcc' => $this->bcc, 'replyTo' => $this->ReplyTo] as $field => $list) {
-            if ($list !== []) {
-                $message->{$field}($this->addressMap($list));
-            }
-        }
-        if ($this->Subject !== '') {
-            $message->subject($this->toUtf8($this->secureHeader($this->Subject)));
-        }
-        $body = $this->toUtf8((string) $this->Body);
-        if ($this->alternativeExists()) {
-            $message->html($body)->text($this->toUtf8((string) $this->AltBody));
-        } elseif ($this->ContentType === self::CONTENT_TYPE_TEXT_HTML) {
-            $message->html($body);
-        } elseif ($this->ContentType === self::CONTENT_TYPE_PLAINTEXT) {
-            $message->text($body);
-        } else {
-            throw new Exception('ContentType ' . self::shown((string) $this->ContentType) . ' is not supported by '
-                . 'Smtp\Compat\PHPMailer (text/plain or text/html, with AltBody for both)');
-        }
-        $this->lastMessageID = $this->messageId();
-        $message->messageId($this->lastMessageID);
-        $this->addHeaders($message);
-        if (is_string($this->dsn) && trim($this->dsn) !== '') {
-            $message->notify(trim($this->dsn))->dsnIfOffered(true);
-        }
-        $this->attachTo($message);
-        return $message;
-    }
-
-    /**
-     * @param iterable<array{0: string, 1: string}> $list
-     * @return array<string, string> address => name (UTF-8)
-     * @throws Exception
-     */
-    private function addressMap(iterable $list): array
-    {
-        $map = [];
-        foreach ($list as [$address, $name]) {
-            $map[$address] = $this->toUtf8($name);
-        }
-        return $map;
-    }
-
-    /** MessageID when it has the form <left@right>, otherwise a new one. */
-    private function messageId(): string
-    {
-        $id = is_string($this->MessageID) ? $this->MessageID : '';
-        if (preg_match('/^<[^\s<>@"\x00-\x1f\x7f]+@[^\s<>@\x00-\x1f\x7f]+>$/D', $id) === 1) {
-            return $id;
-        }
-        $domain = 'localhost.localdomain';
-        $hostname = is_string($this->Hostname) ? $this->Hostname : '';
-        $fromDomain = substr((string) strrchr($this->From, '@'), 1);
-        foreach ([$hostname, $fromDomain] as $candidate) {
-            if (preg_match('/^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/D', $candidate) === 1) {
-                $domain = $candidate;
-                break;
-            }
-        }
-        return '<' . bin2hex(random_bytes(16)) . '@' . $domain . '>';
-    }
-
-    /**
-     * X-Mailer, X-Priority, Disposition-Notification-To and the custom headers.
-     *
-     * @throws SmtpException|Exception
-     */
-    private function addHeaders(Message $message): void
-    {
-        if ($this->XMailer === '') {
-            $message->header('X-Mailer', 'Smtp\Compat\PHPMailer (libsmtp ' . Library::get()->version() . ')');
-        } elseif (is_string($this->XMailer) && trim($this->XMailer) !== '') {
-            $message->header('X-Mailer', trim($this->XMailer));
-        }
-        if ($this->Priority !== null && $this->Priority !== '') {
-            $message->header('X-Priority', (string) $this->Priority);
-        }
-        if ($this->ConfirmReadingTo !== '') {
-            $message->header('Disposition-Notification-To', '<' . $this->ConfirmReadingTo . '>');
-        }
-        $unsubscribe = null;
-        $oneClick = false;
-        foreach ($this->CustomHeader as [$name, $value]) {
-            if (strcasecmp($name, 'List-Unsubscribe-Post') === 0) {
-                $oneClick = stripos($value, 'One-Click') !== false;
-            } elseif (strcasecmp($name, 'List-Unsubscribe') === 0 && ($uris = self::unsubscribeUris($value)) !== null) {
-                $unsubscribe = $uris;
-            } else {
-                $message->header($name, $this->toUtf8($value));
-            }
-        }
-        if ($unsubscribe !== null) {
-            $message->listUnsubscribe($unsubscribe[0], $unsubscribe[1], $oneClick && $unsubscribe[0] !== null);
-        } elseif ($oneClick) {
-            throw new Exception('List-Unsubscribe-Post needs a List-Unsubscribe header with an https: URI');
-        }
-    }
-
-    /**
-     * The https and mailto URIs of a List-Unsubscribe value
-     * ("<mailto:...>, <https://...>"), or null when it holds anything else.
-     *
-     * @return ?array{0: ?string, 1: ?string}
-     */
-    private static function unsubscribeUris(string $value): ?array
-    {
-        $https = $mailto = null;
-        foreach (explode(',', $value) as $item) {
-            if (preg_match('/^\s*<((https|mailto):[^<>\s]+)>\s*$/iD', $item, $m) !== 1) {
-                return null;
-            }
-            strtolower($m[2]) === 'https' ? $https = $m[1] : $mailto = $m[1];
-        }
-        return $https === null && $mailto === null ? null : [$https, $mailto];
     }
 
     /**
