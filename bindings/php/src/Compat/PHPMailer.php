@@ -612,9 +612,9 @@ class PHPMailer
     }
 
     /**
-     * Connects to the first host of Host that works, as PHPMailer tries
-     * them: a failed connection, TLS handshake or authentication moves on
-     * to the next.
+     * Connects to the first host of Host that works: one that cannot be
+     * reached or whose TLS fails moves on to the next (libsmtp's relay-list
+     * rule; PHPMailer also moves on after refused credentials).
      *
      * @throws Exception with the last failure (libsmtp's as previous)
      */
@@ -646,7 +646,9 @@ class PHPMailer
                 $last = $e;
                 $this->edebug($this->connectError($e));
                 $mailer?->close();
-                if (!$e instanceof ConnectionException && !$e instanceof TlsException && !$e instanceof AuthenticationException) {
+                // libsmtp's relay-list rule across TLS modes too: refused
+                // credentials or bad settings would fail on the next host alike.
+                if (!$e instanceof ConnectionException && !$e instanceof TlsException) {
                     break;
                 }
             }
