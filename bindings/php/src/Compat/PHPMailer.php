@@ -678,8 +678,8 @@ class PHPMailer
     {
         $settings = ['options' => []];
         if ($this->SMTPAuth) {
-            $settings['user'] = (string) $this->Username;
-            $settings['password'] = (string) $this->Password;
+            $settings['user'] = is_scalar($this->Username) ? (string) $this->Username : '';
+            $settings['password'] = is_scalar($this->Password) ? (string) $this->Password : '';
             if (is_string($this->AuthType) && trim($this->AuthType) !== '') {
                 $settings['mechanism'] = strtoupper(trim($this->AuthType));
             }

@@ -70,6 +70,11 @@ trait PHPMailerComposition
         if ($this->Subject !== '') {
             $message->subject($this->toUtf8($this->secureHeader($this->Subject)));
         }
+        foreach (['Body', 'AltBody'] as $field) {
+            if ($this->{$field} !== null && !is_scalar($this->{$field})) {
+                throw new Exception("$field must be a string, got " . get_debug_type($this->{$field}));
+            }
+        }
         $body = $this->toUtf8((string) $this->Body);
         if ($this->alternativeExists()) {
             $message->html($body)->text($this->toUtf8((string) $this->AltBody));
@@ -78,7 +83,7 @@ trait PHPMailerComposition
         } elseif ($this->ContentType === self::CONTENT_TYPE_PLAINTEXT) {
             $message->text($body);
         } else {
-            throw new Exception('ContentType ' . self::shown((string) $this->ContentType) . ' is not supported by '
+            throw new Exception('ContentType ' . self::shown(is_scalar($this->ContentType) ? (string) $this->ContentType : '') . ' is not supported by '
                 . 'Smtp\Compat\PHPMailer (text/plain or text/html, with AltBody for both)');
         }
         $this->lastMessageID = $this->messageId();
@@ -136,7 +141,7 @@ trait PHPMailerComposition
         } elseif (is_string($this->XMailer) && trim($this->XMailer) !== '') {
             $message->header('X-Mailer', trim($this->XMailer));
         }
-        if ($this->Priority !== null && $this->Priority !== '') {
+        if (is_scalar($this->Priority) && $this->Priority !== '') {
             $message->header('X-Priority', (string) $this->Priority);
         }
         if ($this->ConfirmReadingTo !== '') {
