@@ -74,6 +74,9 @@ fi
 if [ "$with_php" = 1 ]; then
     [ -x /usr/sbin/php-fpm8.2 ] || [ -x /usr/sbin/php-fpm ] || missing+=(php-fpm-placeholder)
     command -v cgi-fcgi >/dev/null 2>&1 || missing+=(libfcgi-bin)
+    # Debian's PHPMailer 6, which Smtp\Compat\PHPMailer is checked against
+    # (bindings/php/tests/Compat/).
+    installed libphp-phpmailer || missing+=(libphp-phpmailer)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
