@@ -78,6 +78,9 @@ if [ "$with_php" = 1 ]; then
     # Symfony Mailer (5.4 on bookworm, under /usr/share/php/Symfony) for
     # bindings/php/tests/SymfonyTransportTest.php.
     installed php-symfony-mailer || missing+=(php-symfony-mailer)
+    # Debian's PHPMailer 6, which Smtp\Compat\PHPMailer is checked against
+    # (bindings/php/tests/Compat/).
+    installed libphp-phpmailer || missing+=(libphp-phpmailer)
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
