@@ -22,7 +22,7 @@ PREFIX ?= /usr/local
 .PHONY: all dist deb install-library check-packages
 
 all:
-	@sed -n '4,15p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '5,16p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 dist:
 	bash $(ROOT)/packaging/dist.sh
