@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "installing test-bed packages (postfix, dovecot-core, openssl, dante-server, tinyproxy, php8.2-cli, php-symfony-mailer, C toolchain, valgrind)"
+step "installing test-bed packages (postfix, dovecot-core, openssl, dante-server, tinyproxy, php8.2-cli, php-symfony-mailer, libphp-phpmailer, C toolchain, valgrind, lintian)"
 bash tests/testbed/install.sh --with-php
+# dpkg-dev (dpkg-architecture, dpkg-shlibdeps) and lintian: the packaging step.
 if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null \
-  || ! command -v phpunit >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make gcc g++ valgrind pkg-config phpunit >/dev/null
+  || ! command -v phpunit >/dev/null || ! command -v lintian >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make gcc g++ valgrind pkg-config phpunit dpkg-dev lintian >/dev/null
 fi
 
 bed=$(mktemp -d "${TMPDIR:-/tmp}/smtp-testbed.XXXXXX")
@@ -90,6 +91,11 @@ cat "$bed/fpm-load.txt"
 step "Happy Eyeballs from C (plain, valgrind, ASan) and PHP in a dual-stack network namespace"
 make -C bindings/c happy-eyeballs
 bash tests/netns/dual-stack.sh bash bindings/php/run-tests.sh --filter HappyEyeballsTest
+
+# After the C and PHP suites: while the .deb is installed, libsmtp.so.0 is on
+# the loader's path. Skips the installation (saying so) when not root.
+step "packages: make dist and make deb, their contents, lintian, dpkg -i, use, dpkg --purge (tests/packaging.sh)"
+bash tests/packaging.sh
 
 # Deterministic: the committed corpus and regression inputs through the fuzz
 # checks, without libFuzzer (fuzz/tests/replay.rs). Random exploration can

@@ -127,6 +127,13 @@ final class LibraryTest extends SmtpTestCase
             return;
         }
         [, $out] = self::runPhp($code);
+        if (!str_starts_with($out, 'ERROR ')) {
+            // Installed on the loader's path already (the Debian package of
+            // `make deb`, or ldconfig after an install elsewhere): found under
+            // its SONAME without configuration, which is what the rest checks.
+            $this->assertSame(Library::SONAME, $out);
+            return;
+        }
         $this->assertStringStartsWith('ERROR ', $out);
         $this->assertStringContainsString(Library::DEFAULT_PATH, $out);
         $this->assertStringContainsString('make -C bindings/c install', $out);

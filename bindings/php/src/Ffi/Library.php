@@ -35,7 +35,8 @@ use Smtp\RecipientResult;
  * 3. the SMTP_LIBRARY environment variable (a path to libsmtp.so);
  * 4. the default install path, /usr/local/lib/libsmtp.so.0
  *    (`make -C bindings/c install`);
- * 5. "libsmtp.so.0" through the dynamic loader's search path.
+ * 5. "libsmtp.so.0" through the dynamic loader's search path (where the
+ *    Debian package of `make deb` puts it: /usr/lib/<multiarch>).
  *
  * At load the library's smtp_version() must be compatible with the version
  * of the header the bindings carry (ffi/smtp.h): same major version, and
@@ -244,7 +245,8 @@ final class Library
         }
         $hint = $candidate === self::SONAME
             ? ' (not at ' . self::DEFAULT_PATH . ' nor on the loader\'s path: install it with '
-                . '`make -C bindings/c install`, or set ' . self::ENV_VAR . ' to the path of libsmtp.so)'
+                . '`make -C bindings/c install` or the Debian package (`make deb`), or set '
+                . self::ENV_VAR . ' to the path of libsmtp.so)'
             : ' (set ' . self::ENV_VAR . ' or pass the path of libsmtp.so)';
         return new LibraryException("cannot load libsmtp from $candidate$hint: $why", 0, 0, '', '', $e);
     }
