@@ -13,6 +13,8 @@ bash tests/testbed/install.sh --with-php
 # dpkg-dev (dpkg-architecture, dpkg-shlibdeps) and lintian: the packaging step.
 if ! command -v valgrind >/dev/null || ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null \
   || ! command -v phpunit >/dev/null || ! command -v lintian >/dev/null || ! command -v dpkg-shlibdeps >/dev/null; then
+  # install.sh updates the package lists only when it installs something.
+  apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make gcc g++ valgrind pkg-config phpunit dpkg-dev lintian >/dev/null
 fi
 
