@@ -83,6 +83,26 @@ final class MailerTest extends SmtpTestCase
         $this->assertStringContainsString($marker, $bed->waitForMessage($marker));
     }
 
+    public function testAUrlWithTheUserAndThePasswordApart(): void
+    {
+        // The password kept out of the URL (and out of logs of it), the
+        // user in it: both are used; a password with no user anywhere is
+        // refused when connecting.
+        $bed = $this->bed();
+        $url = 'smtp://' . rawurlencode($bed->user()) . '@' . $bed->host() . ':' . $bed->port('plain') . '?security=none';
+        $mailer = new Mailer(url: $url, password: $bed->password(), timeout: 20);
+        $this->assertNotNull($mailer->connect()->authenticatedWith);
+        $mailer->quit();
+        $alone = new Mailer(host: $bed->host(), port: $bed->port('plain'), security: 'none', password: $bed->password());
+        try {
+            $alone->connect();
+            $this->fail('connected with a password and no user');
+        } catch (InvalidInputException $e) {
+            $this->assertStringContainsString('set the user too', $e->getMessage());
+            $this->assertStringNotContainsString($bed->password(), $e->getMessage());
+        }
+    }
+
     public function testEveryAuthMechanismWorksAndTheTranscriptHidesTheSecret(): void
     {
         $bed = $this->bed();

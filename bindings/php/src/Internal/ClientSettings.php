@@ -128,7 +128,9 @@ final class ClientSettings
             $secret = $password === null ? null : Arg::secret($password, 'password');
             $library->check($ffi->smtp_client_set_credentials($handle, $user, $secret));
         } elseif ($password !== null) {
-            throw new InvalidInputException('a password needs a user name');
+            // The user may come from the URL (url: 'smtp://me%40example.org@host');
+            // without one anywhere, connecting says so.
+            $library->check($ffi->smtp_client_set_option($handle, 'password', Arg::secret($password, 'password')));
         }
         foreach (Arg::paths($caFile, 'caFile') as $path) {
             $library->check($ffi->smtp_client_add_ca_file($handle, $path));

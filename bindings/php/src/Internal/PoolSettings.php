@@ -96,7 +96,8 @@ final class PoolSettings
                 array_push($set, ['user', $user], ['password', Arg::secret($password, 'password')]);
             }
         } elseif ($password !== null) {
-            throw new InvalidInputException('a password needs a user name');
+            // The user may come from the URL; without one, sending says so.
+            $set[] = ['password', Arg::secret($password, 'password')];
         }
         foreach (Arg::paths($caFile, 'caFile') as $path) {
             $set[] = ['ca_file', $path];
