@@ -149,8 +149,10 @@ fi
 # ---- 3. installed -------------------------------------------------------------
 install_test() {
     echo "== dpkg -i"
-    dpkg -i "$main_deb" "$dev_deb" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
+    # Set first: a dpkg -i that fails half way is purged too (neither
+    # package was installed before, checked below).
     installed_here=1
+    dpkg -i "$main_deb" "$dev_deb" > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg -i"; }
     ok "dpkg -i smtp-submit libsmtp-dev"
 
     [ "$(command -v smtp-send)" = /usr/bin/smtp-send ] || fail "smtp-send is not /usr/bin/smtp-send: $(command -v smtp-send)"
@@ -238,8 +240,8 @@ if [ "$(id -u)" != 0 ]; then
     why="not root"
 elif ! command -v dpkg >/dev/null 2>&1; then
     why="no dpkg"
-elif dpkg-query -W -f='${Status}' smtp-submit 2>/dev/null | grep -q installed ||
-     dpkg-query -W -f='${Status}' libsmtp-dev 2>/dev/null | grep -q installed; then
+elif dpkg-query -W -f='${Status}' smtp-submit 2>/dev/null | grep -qv 'not-installed' ||
+     dpkg-query -W -f='${Status}' libsmtp-dev 2>/dev/null | grep -qv 'not-installed'; then
     why="smtp-submit or libsmtp-dev is installed on this machine already (not touching it)"
 fi
 if [ -z "$why" ]; then

@@ -181,7 +181,9 @@ final class FpmLoadTest extends SmtpTestCase
 
     /**
      * Once a quarter of the messages went through (by Postfix's log), kills
-     * one busy worker with SIGKILL; its pid, or 0 if the load ended first.
+     * one worker with SIGKILL (the lowest pid; with at least as many
+     * clients as workers it is busy); its pid, or 0 if the load ended
+     * first.
      *
      * @param resource $server
      * @param list<array{resource, string}> $children
@@ -260,6 +262,7 @@ final class FpmLoadTest extends SmtpTestCase
                 $workers[$pid]['last_rss_kb'] = max($workers[$pid]['last_rss_kb'], $w['last_rss_kb']);
                 $workers[$pid]['requests'] += $w['requests'];
                 $workers[$pid]['max_handles'] = max($workers[$pid]['max_handles'], $w['max_handles']);
+                $workers[$pid]['origin'] = $w['origin'];
             }
         }
         // The killed worker costs the request it was serving, nothing else.
@@ -299,6 +302,8 @@ final class FpmLoadTest extends SmtpTestCase
         ksort($workers);
         foreach ($workers as $pid => $w) {
             $this->assertSame(0, $w['max_handles'], "worker $pid kept native handles across requests");
+            // The preloaded scope (ffi.preload), not a per-request FFI::cdef.
+            $this->assertSame('FFI scope SMTP', $w['origin'], "worker $pid");
             $growth = $w['last_rss_kb'] - $w['first_rss_kb'];
             $report[] = sprintf('  worker %d: %d requests, RSS %d KB -> %d KB (%+d KB)', $pid, $w['requests'],
                 $w['first_rss_kb'], $w['last_rss_kb'], $growth);

@@ -539,6 +539,19 @@ class PHPMailer
     }
 
     /**
+     * PHPMailer's static helpers (rfcDate(), normalizeBreaks()...) are not
+     * provided either: an Exception naming the method, not a fatal error.
+     *
+     * @param array<mixed> $arguments
+     * @throws Exception
+     */
+    public static function __callStatic(string $name, array $arguments): mixed
+    {
+        throw new Exception("PHPMailer::$name() is not supported by Smtp\\Compat\\PHPMailer "
+            . '(see the bindings README, "Already using PHPMailer?")');
+    }
+
+    /**
      * The public state for var_dump() and print_r(), the password hidden.
      *
      * @return array<string, mixed>

@@ -150,6 +150,13 @@ trait PHPMailerComposition
         $unsubscribe = null;
         $oneClick = false;
         foreach ($this->CustomHeader as [$name, $value]) {
+            // libsmtp takes these names as the message's own fields (a To
+            // or Bcc would become a recipient): refused, never silently
+            // another recipient, author or subject.
+            if (in_array(strtolower($name), ['from', 'sender', 'to', 'cc', 'bcc', 'subject', 'message-id'], true)) {
+                throw new Exception("Custom header $name is not supported by Smtp\\Compat\\PHPMailer: "
+                    . 'set it with setFrom(), Sender, addAddress(), addCC(), addBCC(), Subject or MessageID');
+            }
             if (strcasecmp($name, 'List-Unsubscribe-Post') === 0) {
                 $oneClick = stripos($value, 'One-Click') !== false;
             } elseif (strcasecmp($name, 'List-Unsubscribe') === 0 && ($uris = self::unsubscribeUris($value)) !== null) {

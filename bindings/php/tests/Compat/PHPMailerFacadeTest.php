@@ -65,6 +65,12 @@ final class PHPMailerFacadeTest extends SmtpTestCase
         yield 'ContentType calendar' => [static fn (PHPMailer $m) => $m->ContentType = 'text/calendar', 'ContentType text/calendar'];
         yield 'Encoding' => [static fn (PHPMailer $m) => $m->Encoding = 'uuencode', 'Unknown encoding: uuencode'];
         yield 'POP-before-SMTP host' => [static fn (PHPMailer $m) => $m->Host = 'pop3://127.0.0.1', 'No valid host'];
+        // libsmtp takes these as the message's own fields: a custom To or
+        // Bcc would become a recipient (PHPMailer writes them verbatim).
+        foreach (['To', 'cc', 'BCC', 'From', 'Sender', 'Subject', 'Message-ID'] as $field) {
+            yield "custom $field header" => [static fn (PHPMailer $m) => $m->addCustomHeader($field, 'list@example.test'),
+                "Custom header $field is not supported"];
+        }
     }
 
     /** @dataProvider unsupported */
@@ -96,6 +102,15 @@ final class PHPMailerFacadeTest extends SmtpTestCase
             try {
                 $mail->{$method}('x');
                 $this->fail("$method() did not throw");
+            } catch (Exception $e) {
+                $this->assertStringContainsString("PHPMailer::$method() is not supported", $e->getMessage());
+            }
+        }
+        // Static helpers too: an Exception, not a fatal error.
+        foreach (['rfcDate', 'normalizeBreaks', 'filenameToType'] as $method) {
+            try {
+                PHPMailer::{$method}('x');
+                $this->fail("static $method() did not throw");
             } catch (Exception $e) {
                 $this->assertStringContainsString("PHPMailer::$method() is not supported", $e->getMessage());
             }
