@@ -9,57 +9,22 @@
 mod common;
 
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::fake::{fake_server, run, smtp_send, Script, WAIT};
-use smtp_tests::skip::skipped;
-
-const DUAL_STACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/netns/dual-stack.sh");
+use smtp_tests::dual_stack;
 
 #[test]
 fn smtp_send_gets_through_over_ipv4_while_ipv6_drops_packets() {
-    if std::env::var_os("SMTP_DUAL_STACK_NS").is_some() {
-        return;
-    }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return skipped("needs root for a network namespace");
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return skipped("needs iproute2's ip");
-    }
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        return skipped("no IPv6 loopback here (the black hole needs [::1])");
-    }
-    let output = Command::new("bash")
-        .arg(DUAL_STACK)
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "inside_the_namespace",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "inner test failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    for line in stdout.lines() {
-        if let Some(at) = line.find("happy eyeballs") {
-            println!("{}", &line[at..]);
-        }
+    if !dual_stack::inside() {
+        dual_stack::run_inner("inside_the_namespace", "happy eyeballs");
     }
 }
 
 /// Runs only inside the namespace.
 #[test]
 fn inside_the_namespace() {
-    if std::env::var_os("SMTP_DUAL_STACK_NS").is_none() {
+    if !dual_stack::inside() {
         return;
     }
     let (port, session) = fake_server(Script::default());

@@ -1,6 +1,7 @@
 //! Integration-test support.
 pub mod catcher;
 pub mod driver;
+pub mod dual_stack;
 pub mod outbox_support;
 pub mod script;
 pub mod scripted;

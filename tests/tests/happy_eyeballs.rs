@@ -11,76 +11,27 @@
 //! binary, `--exact`), which measures both connects and prints the figures.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use smtp_core::{Config, Error, Phase, Security, Timeouts};
 use smtp_tests::driver::Client;
+use smtp_tests::dual_stack;
 use smtp_tests::scripted::{expect, hello, reply, ScriptedServer, Step};
-use smtp_tests::skip::skipped;
-
-/// Set inside the namespace by tests/netns/dual-stack.sh.
-const INSIDE: &str = "SMTP_DUAL_STACK_NS";
-
-/// The script that makes the namespace and runs a command in it.
-const DUAL_STACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/netns/dual-stack.sh");
 
 /// The connect timeout both connects get.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc_geteuid() == 0 }
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
-}
-
 #[test]
 fn an_ipv6_black_hole_costs_a_fraction_of_the_connect_timeout() {
-    if std::env::var_os(INSIDE).is_some() {
-        return;
-    }
-    if !is_root() {
-        return skipped("needs root to create a network namespace");
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return skipped("needs iproute2's ip to create a network namespace");
-    }
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        return skipped("no IPv6 loopback here (the black hole needs [::1])");
-    }
-    let output = Command::new("bash")
-        .arg(DUAL_STACK)
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "inside_the_namespace",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "inner test failed:\n{stdout}\n{stderr}"
-    );
-    // The figures, for the run's log.
-    for line in stdout.lines() {
-        if let Some(at) = line.find("happy eyeballs:") {
-            println!("{}", &line[at..]);
-        }
+    if !dual_stack::inside() {
+        dual_stack::run_inner("inside_the_namespace", "happy eyeballs:");
     }
 }
 
 /// Runs only inside the namespace the outer test made.
 #[test]
 fn inside_the_namespace() {
-    if std::env::var_os(INSIDE).is_none() {
+    if !dual_stack::inside() {
         return;
     }
     let mut script = hello(&[]);
