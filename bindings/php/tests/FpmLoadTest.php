@@ -34,7 +34,7 @@ final class FpmLoadTest extends SmtpTestCase
     public function testConcurrentRequestsThroughPreloadedFpmLoseNothing(): void
     {
         $bed = $this->bed();
-        $fpm = self::program(['/usr/sbin/php-fpm8.2', '/usr/sbin/php-fpm']);
+        $fpm = FpmServer::binary();
         $library = (string) getenv('SMTP_LIBRARY');
         if ($fpm === null || $library === '') {
             $why = $fpm === null ? 'php-fpm is not installed (apt-get install php8.2-fpm)' : 'SMTP_LIBRARY is not set';
@@ -50,107 +50,42 @@ final class FpmLoadTest extends SmtpTestCase
         mkdir($dir, 0755, true);
         $server = null;
         try {
-            [$server, $port] = $this->startFpm($fpm, $library, $dir, $bed);
+            $server = $this->startFpm($fpm, $library, $dir, $bed);
             $marker = TestBed::marker('fpmload');
             $logFile = $bed->var('LOG');
             $logStart = (int) filesize($logFile);
             $started = microtime(true);
-            $children = $this->startClients($bed, $port, $dir, $marker, $clients, $requests);
-            $killed = $this->killOneWorkerMidway($server, $logFile, $logStart, $marker, $total, $children);
+            $children = $this->startClients($bed, $server->port, $dir, $marker, $clients, $requests);
+            $killed = $this->killOneWorkerMidway($server->pid(), $logFile, $logStart, $marker, $total, $children);
             $results = $this->collect($children);
             $seconds = microtime(true) - $started;
             $this->check($bed, $logFile, $logStart, $marker, $results, $total, $killed, $seconds);
         } finally {
-            if ($server !== null) {
-                proc_terminate($server, 15);
-                $deadline = microtime(true) + 10;
-                while (proc_get_status($server)['running'] && microtime(true) < $deadline) {
-                    usleep(50_000);
-                }
-                if (proc_get_status($server)['running']) {
-                    proc_terminate($server, 9);
-                }
-                proc_close($server);
-            }
+            $server?->stop();
             exec('rm -rf ' . escapeshellarg($dir));
         }
     }
 
-    /** @param list<string> $candidates */
-    private static function program(array $candidates): ?string
+    /** php-fpm with the binding preloaded by the README's php.ini lines. */
+    private function startFpm(string $fpm, string $library, string $dir, TestBed $bed): FpmServer
     {
-        foreach ($candidates as $path) {
-            if (is_executable($path)) {
-                return $path;
-            }
-        }
-        return null;
-    }
-
-    /** @return array{resource, int} */
-    private function startFpm(string $fpm, string $library, string $dir, TestBed $bed): array
-    {
-        $probe = stream_socket_server('tcp://127.0.0.1:0', $errno, $error);
-        $this->assertNotFalse($probe, $error);
-        $port = (int) substr((string) strrchr((string) stream_socket_get_name($probe, false), ':'), 1);
-        fclose($probe);
         // The committed header names libsmtp.so.0: found here, as it is in
         // /usr/lib after an install.
         mkdir("$dir/lib");
         symlink($library, "$dir/lib/libsmtp.so.0");
         $user = posix_getpwuid(posix_geteuid())['name'] ?? 'root';
-        $conf = "$dir/fpm.conf";
-        file_put_contents($conf, implode("\n", [
-            '[global]',
-            "pid = $dir/fpm.pid",
-            "error_log = $dir/fpm.log",
-            'daemonize = no',
-            '[load]',
-            "listen = 127.0.0.1:$port",
-            'listen.backlog = 256',
-            'listen.allowed_clients = 127.0.0.1',
-            'pm = static',
-            'pm.max_children = ' . self::WORKERS,
-            'clear_env = no',
-            'catch_workers_output = yes',
-            '',
-        ]));
         $php = dirname(__DIR__);
-        // The README's php.ini lines, given on the command line.
-        $ini = [
+        $env = getenv();
+        unset($env['SMTP_LIBRARY']);
+        $env['LD_LIBRARY_PATH'] = "$dir/lib";
+        $env['SMTP_FPM_PASSWORD'] = $bed->password();
+        return FpmServer::start($fpm, $dir, self::WORKERS, ['listen.backlog = 256'], [
             'ffi.enable=preload',
             "ffi.preload=$php/ffi/smtp.h",
             'opcache.enable=1',
             "opcache.preload=$php/preload.php",
             "opcache.preload_user=$user",
-        ];
-        $command = [$fpm, '--fpm-config', $conf, '--nodaemonize', '--allow-to-run-as-root'];
-        foreach ($ini as $setting) {
-            array_push($command, '-d', $setting);
-        }
-        $env = getenv();
-        unset($env['SMTP_LIBRARY']);
-        $env['LD_LIBRARY_PATH'] = "$dir/lib";
-        $env['SMTP_FPM_PASSWORD'] = $bed->password();
-        $server = proc_open($command,
-            [0 => ['file', '/dev/null', 'r'], 1 => ['file', "$dir/fpm.out", 'w'], 2 => ['file', "$dir/fpm.out", 'a']],
-            $pipes, null, $env);
-        $this->assertIsResource($server);
-        $deadline = microtime(true) + 15;
-        while (true) {
-            $socket = @stream_socket_client("tcp://127.0.0.1:$port", $errno, $error, 0.2);
-            if ($socket !== false) {
-                fclose($socket);
-                break;
-            }
-            if (microtime(true) > $deadline || !proc_get_status($server)['running']) {
-                proc_terminate($server, 9);
-                proc_close($server);
-                $this->fail('php-fpm did not start: ' . @file_get_contents("$dir/fpm.out") . @file_get_contents("$dir/fpm.log"));
-            }
-            usleep(50_000);
-        }
-        return [$server, $port];
+        ], $env);
     }
 
     /** @return list<array{resource, string}> */
@@ -185,12 +120,10 @@ final class FpmLoadTest extends SmtpTestCase
      * clients as workers it is busy); its pid, or 0 if the load ended
      * first.
      *
-     * @param resource $server
      * @param list<array{resource, string}> $children
      */
-    private function killOneWorkerMidway($server, string $logFile, int $logStart, string $marker, int $total, array $children): int
+    private function killOneWorkerMidway(int $master, string $logFile, int $logStart, string $marker, int $total, array $children): int
     {
-        $master = proc_get_status($server)['pid'];
         $seen = 0;
         $offset = $logStart;
         $deadline = microtime(true) + 600;

@@ -20,8 +20,8 @@ final class OutboxFpmTest extends SmtpTestCase
     public function testFpmWorkersEnqueueConcurrentlyThenOneFlushDeliversEachOnce(): void
     {
         $bed = $this->bed();
-        $fpm = self::findProgram(['/usr/sbin/php-fpm8.2', '/usr/sbin/php-fpm']);
-        $fcgi = self::findProgram(['/usr/bin/cgi-fcgi']);
+        $fpm = FpmServer::binary();
+        $fcgi = FpmServer::find('/usr/bin/cgi-fcgi');
         if ($fpm === null || $fcgi === null) {
             $why = 'php-fpm or cgi-fcgi is not installed (apt-get install php8.2-fpm libfcgi-bin)';
             if (getenv('SMTP_TESTBED_REQUIRED') === '1') {
@@ -33,83 +33,13 @@ final class OutboxFpmTest extends SmtpTestCase
         mkdir($dir, 0700, true);
         $server = null;
         try {
-            [$server, $port] = $this->startFpm($fpm, $dir);
-            $this->enqueueThroughFpm($bed, $fcgi, $port, $dir . '/outbox');
+            $library = (string) getenv('SMTP_LIBRARY');
+            $server = FpmServer::start($fpm, $dir, self::REQUESTS, ["env[SMTP_LIBRARY] = $library", 'php_admin_value[ffi.enable] = 1']);
+            $this->enqueueThroughFpm($bed, $fcgi, $server->port, $dir . '/outbox');
         } finally {
-            if ($server !== null) {
-                proc_terminate($server, 15);
-                $deadline = microtime(true) + 10;
-                while (proc_get_status($server)['running'] && microtime(true) < $deadline) {
-                    usleep(50_000);
-                }
-                if (proc_get_status($server)['running']) {
-                    proc_terminate($server, 9);
-                }
-                proc_close($server);
-            }
+            $server?->stop();
             exec('rm -rf ' . escapeshellarg($dir));
         }
-    }
-
-    /** @param list<string> $candidates */
-    private static function findProgram(array $candidates): ?string
-    {
-        foreach ($candidates as $path) {
-            if (is_executable($path)) {
-                return $path;
-            }
-        }
-        return null;
-    }
-
-    /**
-     * Starts a php-fpm pool of 8 workers on a free loopback port.
-     *
-     * @return array{resource, int}
-     */
-    private function startFpm(string $fpm, string $dir): array
-    {
-        $probe = stream_socket_server('tcp://127.0.0.1:0', $errno, $error);
-        $this->assertNotFalse($probe, $error);
-        $port = (int) substr((string) strrchr((string) stream_socket_get_name($probe, false), ':'), 1);
-        fclose($probe);
-        $library = (string) getenv('SMTP_LIBRARY');
-        $conf = "$dir/fpm.conf";
-        file_put_contents($conf, implode("\n", [
-            '[global]',
-            "pid = $dir/fpm.pid",
-            "error_log = $dir/fpm.log",
-            'daemonize = no',
-            '[outbox]',
-            "listen = 127.0.0.1:$port",
-            'listen.allowed_clients = 127.0.0.1',
-            'pm = static',
-            'pm.max_children = ' . self::REQUESTS,
-            'clear_env = no',
-            "env[SMTP_LIBRARY] = $library",
-            'php_admin_value[ffi.enable] = 1',
-            'catch_workers_output = yes',
-            '',
-        ]));
-        $server = proc_open([$fpm, '--fpm-config', $conf, '--nodaemonize', '--allow-to-run-as-root'],
-            [0 => ['file', '/dev/null', 'r'], 1 => ['file', "$dir/fpm.out", 'w'], 2 => ['file', "$dir/fpm.out", 'a']],
-            $pipes);
-        $this->assertIsResource($server);
-        $deadline = microtime(true) + 15;
-        while (true) {
-            $socket = @stream_socket_client("tcp://127.0.0.1:$port", $errno, $error, 0.2);
-            if ($socket !== false) {
-                fclose($socket);
-                break;
-            }
-            if (microtime(true) > $deadline || !proc_get_status($server)['running']) {
-                proc_terminate($server, 9);
-                proc_close($server);
-                $this->fail("php-fpm did not start: " . @file_get_contents("$dir/fpm.out") . @file_get_contents("$dir/fpm.log"));
-            }
-            usleep(50_000);
-        }
-        return [$server, $port];
     }
 
     private function enqueueThroughFpm(TestBed $bed, string $fcgi, int $port, string $spool): void

@@ -16,6 +16,7 @@ require_once __DIR__ . '/IdleProxy.php';
 require_once __DIR__ . '/SmtpTestCase.php';
 require_once __DIR__ . '/SymfonyTestCase.php';
 require_once __DIR__ . '/FastCgiClient.php';
+require_once __DIR__ . '/FpmServer.php';
 require_once __DIR__ . '/Wire.php';
 
 set_error_handler(static function (int $severity, string $message, string $file, int $line): bool {
