@@ -87,14 +87,7 @@ impl AsyncClient {
             let total = config.timeouts.total;
             let time_left = || total.is_none_or(|t| started.elapsed() < t);
             match AsyncClient::connect_with_token(one, started).await {
-                Err(e)
-                    if index + 1 < servers.len() && time_left() && crate::route::fails_over(&e) =>
-                {
-                    let (next, next_port) = &servers[index + 1];
-                    let next = crate::route::server_name(next, *next_port);
-                    let this = crate::route::server_name(host, *port);
-                    crate::route::note_failover(&config, &this, &e, &next);
-                }
+                Err(e) if crate::route::try_next(&config, &servers, index, &e, time_left()) => {}
                 outcome => return outcome,
             }
         }

@@ -71,14 +71,7 @@ impl Client {
             // The next server only while the total timeout has time left.
             let time_left = || deadline.is_none_or(|d| Instant::now() < d.at);
             match Client::connect_with_token(one, deadline) {
-                Err(e)
-                    if index + 1 < servers.len() && time_left() && crate::route::fails_over(&e) =>
-                {
-                    let (next, next_port) = &servers[index + 1];
-                    let next = crate::route::server_name(next, *next_port);
-                    let this = crate::route::server_name(host, *port);
-                    crate::route::note_failover(&config, &this, &e, &next);
-                }
+                Err(e) if crate::route::try_next(&config, &servers, index, &e, time_left()) => {}
                 outcome => return outcome,
             }
         }

@@ -44,8 +44,34 @@ pub(crate) fn fails_over(err: &Error) -> bool {
     }
 }
 
+/// After server `index` of `servers` failed with `err`: true, with a
+/// transcript note, when the next server is to be tried (there is one,
+/// `time_left` says the total timeout allows it, and `fails_over`).
+pub(crate) fn try_next(
+    config: &Config,
+    servers: &[(String, u16)],
+    index: usize,
+    err: &Error,
+    time_left: bool,
+) -> bool {
+    let Some((next, next_port)) = servers.get(index + 1) else {
+        return false;
+    };
+    if !time_left || !fails_over(err) {
+        return false;
+    }
+    let (host, port) = &servers[index];
+    note_failover(
+        config,
+        &server_name(host, *port),
+        err,
+        &server_name(next, *next_port),
+    );
+    true
+}
+
 /// Writes to the transcript that `host:port` failed and `next` is tried.
-pub(crate) fn note_failover(config: &Config, server: &str, err: &Error, next: &str) {
+fn note_failover(config: &Config, server: &str, err: &Error, next: &str) {
     if let Some(sink) = &config.transcript {
         sink(
             Direction::Info,
